@@ -1,0 +1,1 @@
+//! tgcdn-core: the one long-lived process that talks to Telegram.

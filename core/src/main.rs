@@ -1,0 +1,3 @@
+fn main() {
+    println!("tgcdn-core {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,1 @@
+//! tgcdn-edge: the stateless HTTP server near viewers.

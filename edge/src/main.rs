@@ -1,0 +1,3 @@
+fn main() {
+    println!("tgcdn-edge {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,1 @@
+//! tgcdn-tests: the Telegram DC emulator, end-to-end tests and benchmarks.
