@@ -15,3 +15,22 @@ pub mod config;
 pub mod range;
 pub mod token;
 pub mod wire;
+
+use serde::{Deserialize, Serialize};
+
+/// The Telegram message that holds a file: what a link token names and what every
+/// edge↔core request is about. Chunks of a file are keyed by `(FileRef, chunk index)`.
+///
+/// `chat_id` uses the Bot API convention (`-100…` for channels), which is what operators
+/// paste into configs and what the older bots' links carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FileRef {
+    pub chat_id: i64,
+    pub msg_id: i32,
+}
+
+impl std::fmt::Display for FileRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.chat_id, self.msg_id)
+    }
+}
