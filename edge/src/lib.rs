@@ -8,6 +8,8 @@
 pub mod body;
 pub mod cache;
 pub mod fetch;
+pub mod http;
+pub mod metrics;
 pub mod readahead;
 pub mod shim;
 pub mod testing;

@@ -1,0 +1,358 @@
+//! The HTTP server: accept loop, per-connection timeouts, per-IP concurrency limit, routing
+//! and the one log line per request.
+//!
+//! Called by `main` (and by tests) through [`serve`]. One task per connection; a failed
+//! connection is logged in its task and never ends the accept loop. Handlers live in
+//! [`download`] and [`watch`]; statuses for failures are chosen only in [`response`].
+//! Nothing here may panic on request data.
+
+pub mod download;
+pub mod headers;
+mod limit;
+pub mod response;
+pub mod route;
+pub mod watch;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use crate::body::{BodySummary, ChunkBody};
+use crate::fetch::{ChunkSource, MetaSource};
+use crate::metrics::EdgeMetrics;
+use crate::readahead::WindowLimits;
+use crate::shim::TokenVerifier;
+use download::{DownloadFlags, PreparedBody};
+pub use limit::{IdleTracker, IpLimiter, IpPermit};
+use response::{EdgeBody, EdgeError, error_response};
+use route::Route;
+
+/// HTTP behaviour knobs (validated configuration).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// A client must send a request's headers within this.
+    pub header_read_timeout: Duration,
+    /// A connection with no bytes moving either way for this long is closed. Keep it above
+    /// the chunk deadline so a request waiting on a slow core is not cut.
+    pub idle_timeout: Duration,
+    /// Concurrent requests one client address may have.
+    pub per_ip_limit: usize,
+    /// Read-ahead bounds of one response body.
+    pub readahead: WindowLimits,
+    /// `Cache-Control: max-age` of file responses (capped by a link's expiry).
+    pub cache_max_age_secs: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            per_ip_limit: 64,
+            readahead: WindowLimits::default(),
+            cache_max_age_secs: 86_400,
+        }
+    }
+}
+
+/// Everything a request handler needs, shared by all connections.
+pub struct AppState {
+    pub verifier: TokenVerifier,
+    pub chunks: ChunkSource,
+    pub metas: MetaSource,
+    pub metrics: EdgeMetrics,
+    pub settings: HttpSettings,
+    limiter: IpLimiter,
+    boundary_counter: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(
+        verifier: TokenVerifier,
+        chunks: ChunkSource,
+        metas: MetaSource,
+        metrics: EdgeMetrics,
+        settings: HttpSettings,
+    ) -> Self {
+        // Seed boundaries from the start time so two edges rarely share a sequence.
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        AppState {
+            limiter: IpLimiter::new(settings.per_ip_limit),
+            verifier,
+            chunks,
+            metas,
+            metrics,
+            settings,
+            boundary_counter: AtomicU64::new(seed),
+        }
+    }
+
+    /// A multipart boundary unlikely to appear in any file (nginx uses a counter too).
+    pub fn next_boundary(&self) -> String {
+        let n = self.boundary_counter.fetch_add(1, Ordering::Relaxed);
+        format!("tgcdn{n:020}")
+    }
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (h2c) on `listener` until `shutdown` completes. Connections
+/// already accepted keep running on their own tasks.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(error) = serve_connection(stream, peer, state).await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    state: Arc<AppState>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Small writes (headers) should not wait for Nagle; bodies are large frames anyway.
+    let _ = stream.set_nodelay(true);
+    let settings = state.settings.clone();
+    let (io, idle) = IdleTracker::wrap(stream);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let peer_ip = peer.ip();
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, request, peer_ip).await) }
+    });
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::select! {
+        result = connection => result,
+        () = idle.expired(settings.idle_timeout) => {
+            tracing::debug!(%peer, "closing idle connection");
+            Ok(())
+        }
+    }
+}
+
+/// What one request's log line and metrics need; finished exactly once.
+struct RequestLog {
+    method: Method,
+    path: String,
+    route: &'static str,
+    started: Instant,
+    metrics: EdgeMetrics,
+    _permit: Option<IpPermit>,
+}
+
+impl RequestLog {
+    fn finish(self, status: StatusCode, summary: BodySummary) {
+        self.metrics.count_request(status.as_u16());
+        self.metrics.bytes_sent.inc_by(summary.bytes_sent);
+        self.metrics.requests_in_flight.dec();
+        tracing::info!(
+            target: "tgcdn_edge::access",
+            method = %self.method,
+            path = %self.path,
+            route = self.route,
+            status = status.as_u16(),
+            bytes = summary.bytes_sent,
+            cache = summary.cache_outcome(),
+            complete = summary.completed,
+            error = summary.error.as_deref().unwrap_or(""),
+            ms = self.started.elapsed().as_millis() as u64,
+        );
+    }
+}
+
+/// One request, start to finish. Never fails: errors become responses here.
+pub async fn handle(
+    state: &AppState,
+    request: Request<Incoming>,
+    peer: IpAddr,
+) -> Response<EdgeBody> {
+    let (parts, _body) = request.into_parts();
+    let path = parts.uri.path();
+    let route = route::route(&parts.method, path, parts.uri.query());
+    let head = parts.method == Method::HEAD;
+    state.metrics.requests_in_flight.inc();
+    let permit = match route {
+        // Probes and scrapes are never refused for a busy address.
+        Route::Healthz | Route::Readyz | Route::Metrics => None,
+        _ => state.limiter.try_acquire(peer),
+    };
+    let refused =
+        permit.is_none() && !matches!(route, Route::Healthz | Route::Readyz | Route::Metrics);
+    let log = RequestLog {
+        method: parts.method.clone(),
+        path: route::redacted_path(path),
+        route: route.name(),
+        started: Instant::now(),
+        metrics: state.metrics.clone(),
+        _permit: permit,
+    };
+    let outcome = if refused {
+        Err(EdgeError::TooManyRequests)
+    } else {
+        dispatch(state, &route, &parts.headers).await
+    };
+    let (mut response, prepared_body) = match outcome {
+        Ok(parts) => parts,
+        Err(error) => (error_response(&error, head), PreparedBody::Empty),
+    };
+    let status = response.status();
+    match prepared_body {
+        PreparedBody::Segments {
+            file,
+            file_size,
+            segments,
+            len: _,
+        } => {
+            let body = ChunkBody::new(
+                state.chunks.clone(),
+                file,
+                file_size,
+                segments,
+                state.settings.readahead,
+                Box::new(move |summary| log.finish(status, summary)),
+            );
+            *response.body_mut() = EdgeBody::Chunks(Box::new(body));
+        }
+        PreparedBody::Fixed(bytes) => {
+            let summary = BodySummary {
+                bytes_sent: if head { 0 } else { bytes.len() as u64 },
+                completed: true,
+                ..BodySummary::default()
+            };
+            if !head {
+                *response.body_mut() = EdgeBody::full(bytes);
+            }
+            log.finish(status, summary);
+        }
+        PreparedBody::Empty => {
+            let bytes_sent = match response.body() {
+                EdgeBody::Full(Some(bytes)) => bytes.len() as u64,
+                _ => 0,
+            };
+            log.finish(
+                status,
+                BodySummary {
+                    bytes_sent,
+                    completed: true,
+                    ..BodySummary::default()
+                },
+            );
+        }
+    }
+    response
+}
+
+/// Runs the handler for a route; the body is attached by the caller.
+async fn dispatch(
+    state: &AppState,
+    route: &Route<'_>,
+    request_headers: &http::HeaderMap,
+) -> Result<(Response<EdgeBody>, PreparedBody), EdgeError> {
+    match *route {
+        Route::Download {
+            token,
+            head,
+            download,
+        } => {
+            let flags = DownloadFlags {
+                head,
+                attachment: download,
+            };
+            let prepared =
+                download::prepare(state, token, flags, request_headers, unix_now()).await?;
+            let mut response = Response::new(EdgeBody::Empty);
+            *response.status_mut() = prepared.status;
+            *response.headers_mut() = prepared.headers;
+            Ok((response, prepared.body))
+        }
+        Route::Watch { token } => {
+            let link = state.verifier.verify(token, unix_now())?;
+            let meta = state.metas.meta(link.file()).await?;
+            let page = watch::render(token, &meta);
+            Ok(fixed(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                page.into(),
+            ))
+        }
+        Route::Healthz => Ok(fixed(StatusCode::OK, "text/plain", "ok\n".into())),
+        Route::Readyz => {
+            if state.chunks.upstream_ready() {
+                Ok(fixed(StatusCode::OK, "text/plain", "ready\n".into()))
+            } else {
+                Err(EdgeError::NotReady)
+            }
+        }
+        Route::Metrics => {
+            state.chunks.cache().run_pending_tasks().await;
+            let text = state.metrics.render();
+            Ok(fixed(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                text.into(),
+            ))
+        }
+        Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
+        Route::NotFound => Err(EdgeError::NotFound),
+    }
+}
+
+fn fixed(
+    status: StatusCode,
+    content_type: &'static str,
+    bytes: bytes::Bytes,
+) -> (Response<EdgeBody>, PreparedBody) {
+    let mut response = Response::new(EdgeBody::Empty);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    (response, PreparedBody::Fixed(bytes))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
