@@ -19,12 +19,12 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http_body::{Body, Frame, SizeHint};
 use tgcdn_shared::FileRef;
+use tgcdn_shared::chunk::ChunkSlice;
 use tokio::task::JoinHandle;
 
 use crate::cache::CacheOutcome;
 use crate::fetch::ChunkSource;
 use crate::readahead::{ReadaheadWindow, WindowLimits};
-use crate::shim::ChunkSlice;
 use crate::upstream::UpstreamError;
 
 /// What a finished (or abandoned) body reports for the request's log line and metrics.
@@ -301,8 +301,8 @@ mod tests {
     use super::*;
     use crate::cache::ChunkCache;
     use crate::fetch::latency_histogram;
-    use crate::shim::{ByteRange, CHUNK_SIZE, ChunkPlan};
     use crate::testing::{MemoryUpstream, pattern, test_meta};
+    use tgcdn_shared::chunk::{ByteRange, CHUNK_SIZE, ChunkPlan};
 
     const FILE: FileRef = FileRef {
         chat_id: -1_002,

@@ -16,7 +16,9 @@ use tgcdn_shared::FileRef;
 use tokio::sync::Semaphore;
 
 use crate::cache::{CacheOutcome, ChunkCache, ChunkKey};
-use crate::shim::{FileMeta, chunk_len};
+use tgcdn_shared::chunk::chunk_len;
+
+use crate::shim::FileMeta;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// How long one chunk fetch may take, waiting for a fetch permit included.

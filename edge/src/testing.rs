@@ -12,7 +12,9 @@ use bytes::Bytes;
 use tgcdn_shared::FileRef;
 use tokio::sync::Semaphore;
 
-use crate::shim::{CHUNK_SIZE, FileMeta, WireError, chunk_len};
+use tgcdn_shared::chunk::{CHUNK_SIZE, chunk_len};
+
+use crate::shim::{FileMeta, WireError};
 use crate::upstream::{Upstream, UpstreamError, UpstreamFuture};
 
 /// The byte at `offset` of every test file: varies with the offset and is not periodic at

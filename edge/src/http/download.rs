@@ -19,10 +19,13 @@ use super::AppState;
 use super::headers::{cache_control, content_disposition, content_type, etag, is_inline_media};
 use super::response::EdgeError;
 use crate::body::Segment;
-use crate::shim::{
-    ByteRange, ChunkPlan, FileMeta, RangeError, RangeRequest, content_range_value,
-    format_http_date, if_none_match_matches, if_range_allows_partial, parse_http_date, parse_range,
+use tgcdn_shared::chunk::{ByteRange, ChunkPlan};
+use tgcdn_shared::range::{
+    RangeError, RangeRequest, content_range_value, format_http_date, if_none_match_matches,
+    if_range_allows_partial, parse_http_date, parse_range,
 };
+
+use crate::shim::FileMeta;
 
 /// A response decided but not yet streamed.
 #[derive(Debug)]
@@ -181,7 +184,10 @@ fn effective_range(
 }
 
 fn slices(file_size: u64, range: ByteRange) -> Result<Vec<Segment>, EdgeError> {
-    let plan = ChunkPlan::new(file_size, range).ok_or(RangeError::Unsatisfiable { file_size })?;
+    // parse_range only returns ranges clamped to the file, so this fails only on a bug;
+    // answer it as unsatisfiable rather than panic.
+    let plan =
+        ChunkPlan::new(file_size, range).map_err(|_| RangeError::Unsatisfiable { file_size })?;
     Ok(plan.slices().map(Segment::Slice).collect())
 }
 

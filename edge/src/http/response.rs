@@ -13,7 +13,9 @@ use http::{HeaderValue, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::body::ChunkBody;
-use crate::shim::{RangeError, TokenError, unsatisfied_content_range};
+use tgcdn_shared::range::{RangeError, unsatisfied_content_range};
+
+use crate::shim::TokenError;
 use crate::upstream::UpstreamError;
 
 /// Why a request was not served as asked.
