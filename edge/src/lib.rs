@@ -5,6 +5,7 @@
 //! → [`cache`] (moka by bytes, single flight) → [`upstream`] (the core, over QUIC or
 //! in-process). [`testing`] is an in-memory upstream for tests and benches.
 
+pub mod app;
 pub mod body;
 pub mod cache;
 pub mod fetch;
