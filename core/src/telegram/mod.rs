@@ -39,9 +39,6 @@ pub use session::{PoolSession, SessionError, SledSession};
 /// kills the pool (see the team brief), so chunks are fetched as two parts of this size.
 pub const MAX_PART: u32 = 512 * 1024;
 
-const ONE_MIB: u64 = 1024 * 1024;
-const PART_ALIGN: u64 = 4096;
-
 /// What a bot needs to connect.
 #[derive(Debug, Clone)]
 pub struct BotConfig {
@@ -103,14 +100,7 @@ pub fn bot_id_from_token(token: &str) -> Result<i64, BotSetupError> {
 /// divisible by limit, no crossing a 1 MiB boundary) and grammers' 512 KiB ceiling, so an
 /// illegal request is refused here instead of costing a round trip.
 pub fn check_part(offset: u64, limit: u32) -> Result<(), TelegramError> {
-    let limit = u64::from(limit);
-    let legal = limit > 0
-        && limit <= u64::from(MAX_PART)
-        && offset.is_multiple_of(PART_ALIGN)
-        && limit.is_multiple_of(PART_ALIGN)
-        && ONE_MIB.is_multiple_of(limit)
-        && offset / ONE_MIB == (offset + limit - 1) / ONE_MIB;
-    if legal {
+    if limit <= MAX_PART && tgcdn_shared::chunk::is_legal_get_file(offset, limit) {
         Ok(())
     } else {
         Err(TelegramError::LimitOrOffsetInvalid)
@@ -418,6 +408,8 @@ fn document_of(message: tl::types::Message) -> Option<DocumentInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ONE_MIB: u64 = 1024 * 1024;
 
     #[test]
     fn bot_ids_come_from_the_token_prefix() {
