@@ -1,6 +1,7 @@
 //! The only module that uses grammers types; nothing outside `telegram/` names one.
 //!
 //! * [`session`] — each bot's grammers `Session` stored in sled, plus the per-pool views;
+//! * [`download`] — [`download::BotDownloader`], the fetch layer's part source for one bot;
 //! * [`error`] — grammers failures classified into [`TelegramError`] and a [`RetryClass`];
 //! * this file — [`BotClient`]: one bot token, N grammers `SenderPool`s (one TCP connection
 //!   per DC each), sign-in only when the stored session is not authorised, `upload.getFile`
@@ -18,6 +19,7 @@
 //! itself; here every call runs under the caller's deadline and pools use `NoRetries`, so a
 //! flood wait comes back at once and the caller can move the request to another bot.
 
+pub mod download;
 pub mod error;
 pub mod session;
 
