@@ -31,13 +31,17 @@ pub(super) const REQUEST_KINDS: u32 = 5;
 /// One response frame, written by the core before any payload bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
+    /// The Hello was accepted; other requests may follow on new streams.
     Welcome(Welcome),
+    /// A heartbeat was recorded.
     Ack,
+    /// Metadata of the requested file.
     Meta(FileMeta),
     /// Followed on the stream by exactly `len` raw chunk bytes.
     Chunk(ChunkHeader),
     /// Followed on the stream by exactly `len` bytes of JSON.
     Addon(AddonHeader),
+    /// The request failed; no payload follows.
     Error(WireError),
 }
 

@@ -123,6 +123,78 @@ fn chunk_request_has_the_documented_layout() {
     assert_eq!(request_frame(&req), [5, 0, 0, 0, 3, 0xC7, 0x01, 0x0E, 0x03]);
 }
 
+/// Guards the hand-kept variant counts: each sample's tag is below them, every tag below
+/// them is sampled, and the count itself is unknown.
+#[test]
+fn variant_counts_match_the_enums() {
+    use super::message::{REQUEST_KINDS, RESPONSE_KINDS};
+    let req_tags: std::collections::BTreeSet<u8> = sample_requests()
+        .iter()
+        .map(|r| request_frame(r)[LEN_PREFIX])
+        .collect();
+    assert_eq!(req_tags, (0..REQUEST_KINDS as u8).collect());
+    let resp_tags: std::collections::BTreeSet<u8> = sample_responses()
+        .iter()
+        .map(|r| response_frame(r)[LEN_PREFIX])
+        .collect();
+    assert_eq!(resp_tags, (0..RESPONSE_KINDS as u8).collect());
+    assert!(matches!(
+        decode_request(&raw_frame(&[REQUEST_KINDS as u8])),
+        Err(FrameError::UnknownMessage { .. })
+    ));
+    assert!(matches!(
+        decode_response(&raw_frame(&[RESPONSE_KINDS as u8])),
+        Err(FrameError::UnknownMessage { .. })
+    ));
+}
+
+/// Every field at its limit still fits one frame, so a valid message never fails to encode.
+#[test]
+fn largest_valid_messages_fit_in_a_frame() {
+    let s = |n: usize| "\u{10FFFF}".repeat(n / 4) + &"x".repeat(n % 4);
+    let requests = [
+        Request::Hello(Hello {
+            protocol_version: u16::MAX,
+            edge_id: s(limits::MAX_NAME_ID),
+            region: s(limits::MAX_NAME_ID),
+            public_base_url: s(limits::MAX_URL),
+            auth_proof: [0xFF; 32],
+        }),
+        Request::Addon(AddonRequest {
+            path: s(limits::MAX_PATH),
+            query: s(limits::MAX_QUERY),
+            base_url: s(limits::MAX_URL),
+        }),
+    ];
+    for req in requests {
+        let frame = request_frame(&req);
+        assert!(frame.len() <= LEN_PREFIX + MAX_FRAME_LEN as usize);
+        assert_eq!(decode_request(&frame), Ok(Some((req, frame.len()))));
+    }
+    let responses = [
+        Response::Welcome(Welcome {
+            core_version: s(limits::MAX_VERSION),
+            heartbeat_interval_secs: u32::MAX,
+        }),
+        Response::Meta(FileMeta {
+            size: u64::MAX,
+            mime: s(limits::MAX_MIME),
+            name: s(limits::MAX_FILE_NAME),
+            unique_id: s(limits::MAX_UNIQUE_ID),
+            date: u64::MAX,
+            dc: u8::MAX,
+        }),
+        Response::Addon(AddonHeader {
+            len: limits::MAX_ADDON_PAYLOAD,
+        }),
+        Response::Error(WireError::BadRequest(s(limits::MAX_ERROR_MESSAGE))),
+    ];
+    for resp in responses {
+        let frame = response_frame(&resp);
+        assert_eq!(decode_response(&frame), Ok(Some((resp, frame.len()))));
+    }
+}
+
 #[test]
 fn encoding_appends_and_leaves_buffer_alone_on_error() {
     let mut out = vec![0xAA];
