@@ -34,6 +34,20 @@
 //!   over-long varints, so never compare frames as bytes — nothing here signs them.)
 //! * Every string field has a maximum length (see [`limits`]), checked when encoding (so a
 //!   sender learns of its mistake) and when decoding.
+//!
+//! # Driving it from a stream
+//!
+//! ```text
+//! edge:  buf.clear(); encode_request(&req, &mut buf)?; send.write_all(&buf); send.finish();
+//!        read LEN_PREFIX bytes            -> frame_len(&head)? = Some(total)
+//!        read total - LEN_PREFIX more     -> decode_response(&frame)? = Some((resp, total))
+//!        match resp.payload_len() { Some(n) => read exactly n bytes, then expect end of
+//!        stream; None => expect end of stream }   (every read under a deadline)
+//! core:  the same with decode_request on the request side; for Chunk/Addon write the
+//!        header frame, then the payload `Bytes` as is, then finish.
+//! ```
+//!
+//! [`frame_len`] fails on an oversized prefix, so a reader never allocates for a lie.
 
 mod auth;
 mod codec;
