@@ -10,6 +10,9 @@
 /// wire format does not change if the chunk planner's constant is ever tuned.
 pub const MAX_CHUNK_PAYLOAD: u32 = 1 << 20;
 
+// A chunk on the wire is exactly a chunk of the plan: the two constants must never drift.
+const _: () = assert!(MAX_CHUNK_PAYLOAD as u64 == crate::chunk::CHUNK_SIZE);
+
 /// Largest addon JSON body an [`AddonHeader`](super::AddonHeader) may announce (16 MiB): a
 /// whole Stremio catalogue page with posters' URLs fits many times over.
 pub const MAX_ADDON_PAYLOAD: u32 = 16 << 20;
