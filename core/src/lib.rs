@@ -1,1 +1,15 @@
 //! tgcdn-core: the one long-lived process that talks to Telegram.
+//!
+//! Modules in request order (see `docs/ARCHITECTURE.md`):
+//! * [`bots`] — the bot pool's pure parts: load counters with RAII guards and the choice of
+//!   the least-loaded healthy bot and connection;
+//! * [`fetch`] — single-flight chunk downloads across the pool, retries by error class,
+//!   a small second-tier cache;
+//! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
+//!   pools per bot, `getFile` with deadlines, errors classified into retry classes;
+//! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
+
+pub mod bots;
+pub mod fetch;
+pub mod store;
+pub mod telegram;

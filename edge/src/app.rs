@@ -10,8 +10,8 @@ use crate::cache::ChunkCache;
 use crate::fetch::{ChunkSource, MetaSource};
 use crate::http::{AppState, HttpSettings};
 use crate::metrics::EdgeMetrics;
-use crate::shim::TokenVerifier;
 use crate::upstream::Upstream;
+use tgcdn_shared::token::TokenVerifier;
 
 /// Sizes of the edge's shared resources.
 #[derive(Debug, Clone)]

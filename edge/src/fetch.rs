@@ -18,8 +18,8 @@ use tokio::sync::Semaphore;
 use crate::cache::{CacheOutcome, ChunkCache, ChunkKey};
 use tgcdn_shared::chunk::chunk_len;
 
-use crate::shim::FileMeta;
 use crate::upstream::{Upstream, UpstreamError};
+use tgcdn_shared::wire::FileMeta;
 
 /// How long one chunk fetch may take, waiting for a fetch permit included.
 pub const CHUNK_DEADLINE: Duration = Duration::from_secs(60);

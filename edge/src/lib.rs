@@ -12,6 +12,5 @@ pub mod fetch;
 pub mod http;
 pub mod metrics;
 pub mod readahead;
-pub mod shim;
 pub mod testing;
 pub mod upstream;

@@ -14,8 +14,8 @@ use tokio::sync::Semaphore;
 
 use tgcdn_shared::chunk::{CHUNK_SIZE, chunk_len};
 
-use crate::shim::{FileMeta, WireError};
 use crate::upstream::{Upstream, UpstreamError, UpstreamFuture};
+use tgcdn_shared::wire::{FileMeta, WireError};
 
 /// The byte at `offset` of every test file: varies with the offset and is not periodic at
 /// any power of two, so a slice from the wrong place never compares equal by accident.

@@ -16,10 +16,10 @@ use hyper_util::rt::TokioExecutor;
 use tgcdn_edge::app::{EdgeOptions, build_state};
 use tgcdn_edge::http::{HttpSettings, serve};
 use tgcdn_edge::readahead::WindowLimits;
-use tgcdn_edge::shim::TokenVerifier;
 use tgcdn_edge::testing::{MemoryUpstream, pattern, test_meta};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::CHUNK_SIZE;
+use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 
@@ -31,8 +31,14 @@ const FILM_SIZE: u64 = 3 * CHUNK_SIZE + 777;
 const FILM_DATE: &str = "Tue, 14 Nov 2023 22:13:20 GMT"; // test_meta's date
 const STEP: Duration = Duration::from_secs(10);
 
+const LINK_SECRET: &[u8] = b"edge-test-link-secret-0123456789";
+
+fn keyring() -> Keyring {
+    Keyring::new(LinkKey::new(1, LINK_SECRET).unwrap(), Vec::new()).unwrap()
+}
+
 fn token(file: FileRef) -> String {
-    TokenVerifier::sign(file)
+    keyring().sign(file, None)
 }
 
 fn film_path() -> String {
@@ -53,7 +59,7 @@ async fn start_with(upstream: MemoryUpstream, http: HttpSettings) -> Edge {
         fetch_cap: 32,
         http,
     };
-    let state = build_state(upstream.clone(), TokenVerifier, options);
+    let state = build_state(upstream.clone(), TokenVerifier::new(keyring()), options);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -291,17 +297,19 @@ async fn conditional_requests_get_304() {
 #[tokio::test]
 async fn bad_tokens_are_refused_without_contacting_upstream() {
     let edge = start().await;
+    let expired = keyring().sign(FILM, Some(1_000));
+    let other_key = LinkKey::new(9, b"another-secret-another-secret!!").unwrap();
+    let unknown_key = Keyring::new(other_key, Vec::new())
+        .unwrap()
+        .sign(FILM, None);
+    let forger = LinkKey::new(1, b"not-the-edge-secret-0123456789").unwrap();
+    let tampered = Keyring::new(forger, Vec::new()).unwrap().sign(FILM, None);
     for (path, status) in [
         ("/dl/forged/film.mp4".to_owned(), StatusCode::NOT_FOUND),
-        (
-            format!("/dl/e{}_{}/x", FILM.chat_id, FILM.msg_id),
-            StatusCode::GONE,
-        ),
-        (
-            format!("/dl/k{}_{}/x", FILM.chat_id, FILM.msg_id),
-            StatusCode::FORBIDDEN,
-        ),
+        (format!("/dl/{expired}/x"), StatusCode::GONE),
+        (format!("/dl/{unknown_key}/x"), StatusCode::FORBIDDEN),
         ("/watch/forged".to_owned(), StatusCode::NOT_FOUND),
+        (format!("/dl/{tampered}/x"), StatusCode::NOT_FOUND),
     ] {
         let reply = edge.get(&path, &[("range", "bytes=0-10")]).await;
         assert_eq!(reply.status, status, "{path}");

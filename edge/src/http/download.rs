@@ -25,7 +25,7 @@ use tgcdn_shared::range::{
     if_range_allows_partial, parse_http_date, parse_range,
 };
 
-use crate::shim::FileMeta;
+use tgcdn_shared::wire::FileMeta;
 
 /// A response decided but not yet streamed.
 #[derive(Debug)]

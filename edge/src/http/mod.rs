@@ -32,11 +32,11 @@ use crate::body::{BodySummary, ChunkBody};
 use crate::fetch::{ChunkSource, MetaSource};
 use crate::metrics::EdgeMetrics;
 use crate::readahead::WindowLimits;
-use crate::shim::TokenVerifier;
 use download::{DownloadFlags, PreparedBody};
 pub use limit::{IdleTracker, IpLimiter, IpPermit};
 use response::{EdgeBody, EdgeError, error_response};
 use route::Route;
+use tgcdn_shared::token::TokenVerifier;
 
 /// HTTP behaviour knobs (validated configuration).
 #[derive(Debug, Clone)]

@@ -15,8 +15,8 @@ use http_body::{Body, Frame, SizeHint};
 use crate::body::ChunkBody;
 use tgcdn_shared::range::{RangeError, unsatisfied_content_range};
 
-use crate::shim::TokenError;
 use crate::upstream::UpstreamError;
+use tgcdn_shared::token::TokenError;
 
 /// Why a request was not served as asked.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +150,7 @@ pub fn error_response(error: &EdgeError, head: bool) -> Response<EdgeBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shim::WireError;
+    use tgcdn_shared::wire::WireError;
 
     #[test]
     fn statuses() {

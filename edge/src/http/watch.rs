@@ -6,7 +6,7 @@
 //! data in it is HTML-escaped: file names come from Telegram users.
 
 use super::headers::{content_type, path_segment};
-use crate::shim::FileMeta;
+use tgcdn_shared::wire::FileMeta;
 
 /// The page for `meta`, whose bytes are at `/dl/{token}/{name}`.
 pub fn render(token: &str, meta: &FileMeta) -> String {

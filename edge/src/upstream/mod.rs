@@ -16,7 +16,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
 
-use crate::shim::{FileMeta, WireError};
+use tgcdn_shared::wire::{FileMeta, WireError};
 
 /// A boxed, `Send` future as every [`Upstream`] method returns it.
 pub type UpstreamFuture<'a, T> =

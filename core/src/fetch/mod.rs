@@ -1,0 +1,339 @@
+//! Chunk fetch: one Telegram download per (file, chunk) at a time, spread across the bot pool.
+//!
+//! [`Fetcher::chunk`] answers from a small moka second-tier cache, else joins the download
+//! already running for that chunk, else starts one. The download runs in its own task, so a
+//! first caller that goes away (an edge stream reset) does not abort it for the others. A
+//! download picks the least-loaded eligible bot ([`crate::bots::BotPool`]), requests all the
+//! chunk's `getFile` parts (two 512 KiB halves) together on one connection, and is complete
+//! when every part has arrived with the expected length.
+//!
+//! Failures follow [`RetryClass`]: FLOOD_WAIT marks the bot and the request moves to another
+//! bot at once; a stale file reference is refreshed on the same bot once; lost connections and
+//! server errors try another bot; a missing message is `NotFound`; the rest give up. Attempts
+//! are bounded and every call has a deadline. When every bot waits the caller gets
+//! `FloodWait { secs }`.
+//!
+//! The Telegram side is behind [`PartDownloader`] (implemented over `telegram::BotClient`),
+//! so this module has no grammers type and its logic is tested with a fake.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tgcdn_shared::FileRef;
+use tgcdn_shared::chunk::{PartRequest, chunk_parts};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::bots::BotPool;
+use crate::bots::select::{Health, SelectError};
+use crate::telegram::{RetryClass, TelegramError};
+
+/// A boxed future that can move between threads (the trait below is object safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Downloads `getFile` parts for one bot. `refresh` asks it to re-fetch the message first
+/// because the previous attempt's file reference expired.
+pub trait PartDownloader: Send + Sync + 'static {
+    fn download_part(
+        self: Arc<Self>,
+        connection: usize,
+        file: FileRef,
+        part: PartRequest,
+        refresh: bool,
+        deadline: Instant,
+    ) -> BoxFuture<'static, Result<Bytes, TelegramError>>;
+}
+
+/// Tunables of the fetch path.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// `getFile` part size; 512 KiB is the most grammers 0.11 can receive.
+    pub part_size: u32,
+    /// Deadline of one attempt (all parts of a chunk on one bot).
+    pub attempt_timeout: Duration,
+    /// Deadline of the whole fetch, retries included.
+    pub total_timeout: Duration,
+    /// Attempts across bots before giving up.
+    pub max_attempts: u32,
+    /// Bytes the second-tier cache may hold.
+    pub cache_bytes: u64,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            part_size: 512 * 1024,
+            attempt_timeout: Duration::from_secs(15),
+            total_timeout: Duration::from_secs(40),
+            max_attempts: 4,
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a chunk could not be fetched. Cloneable: every waiter of a shared download gets it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("no such file or chunk")]
+    NotFound,
+    #[error("every bot is in flood wait for at least {secs} s")]
+    FloodWait { secs: u64 },
+    #[error("telegram unavailable: {0}")]
+    Unavailable(String),
+    #[error("giving up: {0}")]
+    GaveUp(String),
+}
+
+/// A chunk of a file: the unit of cache, wire and download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChunkKey {
+    pub file: FileRef,
+    pub index: u64,
+}
+
+type Outcome = Option<Result<Bytes, FetchError>>;
+
+/// The single-flight chunk fetcher over a bot pool.
+pub struct Fetcher {
+    pool: Arc<BotPool>,
+    /// One per pool bot, same order.
+    downloaders: Vec<Arc<dyn PartDownloader>>,
+    config: FetchConfig,
+    cache: moka::sync::Cache<ChunkKey, Bytes>,
+    in_flight: Mutex<HashMap<ChunkKey, watch::Receiver<Outcome>>>,
+}
+
+impl Fetcher {
+    /// `downloaders[i]` downloads for bot `i` of `pool`.
+    pub fn new(
+        pool: Arc<BotPool>,
+        downloaders: Vec<Arc<dyn PartDownloader>>,
+        config: FetchConfig,
+    ) -> Arc<Self> {
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(config.cache_bytes)
+            .weigher(|_key: &ChunkKey, value: &Bytes| -> u32 {
+                u32::try_from(value.len()).unwrap_or(u32::MAX)
+            })
+            // TinyLFU would refuse the next chunks of a film (first seen) once full.
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .build();
+        Arc::new(Self {
+            pool,
+            downloaders,
+            config,
+            cache,
+            in_flight: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn pool(&self) -> &Arc<BotPool> {
+        &self.pool
+    }
+
+    /// Chunk `index` of `file`, which is `file_size` bytes long.
+    pub async fn chunk(
+        self: &Arc<Self>,
+        file: FileRef,
+        file_size: u64,
+        index: u64,
+    ) -> Result<Bytes, FetchError> {
+        let key = ChunkKey { file, index };
+        let mut outcome = match self.join_or_start(key, file_size) {
+            Ok(bytes) => return Ok(bytes),
+            Err(receiver) => receiver,
+        };
+        match outcome.wait_for(Option::is_some).await {
+            Ok(done) => done
+                .clone()
+                .unwrap_or_else(|| Err(FetchError::Unavailable("download vanished".into()))),
+            Err(_) => Err(FetchError::Unavailable("download task failed".into())),
+        }
+    }
+
+    /// A cache hit, or the receiver of the (possibly just started) download.
+    fn join_or_start(
+        self: &Arc<Self>,
+        key: ChunkKey,
+        file_size: u64,
+    ) -> Result<Bytes, watch::Receiver<Outcome>> {
+        let mut in_flight = self.lock_in_flight();
+        // Checked under the lock: a finishing download fills the cache before it leaves the
+        // map, so a caller sees one or the other, never neither.
+        if let Some(bytes) = self.cache.get(&key) {
+            return Ok(bytes);
+        }
+        if let Some(receiver) = in_flight.get(&key) {
+            return Err(receiver.clone());
+        }
+        let (sender, receiver) = watch::channel(None);
+        in_flight.insert(key, receiver.clone());
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let result = this.download(key, file_size).await;
+            if let Ok(bytes) = &result {
+                this.cache.insert(key, bytes.clone());
+            }
+            this.lock_in_flight().remove(&key);
+            // Nobody waiting is fine: the cache still holds the chunk.
+            let _ = sender.send(Some(result));
+        });
+        Err(receiver)
+    }
+
+    fn lock_in_flight(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ChunkKey, watch::Receiver<Outcome>>> {
+        // Only inserts and removes happen under this lock; a poisoned map is still consistent.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn download(&self, key: ChunkKey, file_size: u64) -> Result<Bytes, FetchError> {
+        let parts = chunk_parts(file_size, key.index, self.config.part_size)
+            .map_err(|_| FetchError::NotFound)?;
+        let expected = expected_lengths(&parts, file_size);
+        let started = Instant::now();
+        let total_deadline = started + self.config.total_timeout;
+        let mut tried = vec![false; self.pool.len()];
+        let mut refreshed = vec![false; self.pool.len()];
+        let mut refresh_next: Option<usize> = None;
+        let mut last_error = String::from("no attempt made");
+        let mut attempts = 0;
+        while attempts < self.config.max_attempts {
+            let now = Instant::now();
+            if now >= total_deadline {
+                break;
+            }
+            let picked = match self.pool.pick(now, &tried) {
+                Ok(picked) => picked,
+                Err(SelectError::FloodWait { secs, .. }) => {
+                    return Err(FetchError::FloodWait { secs });
+                }
+                Err(SelectError::AllTried) => {
+                    // Every bot failed once; transient failures deserve another round. The
+                    // next pick cannot be AllTried again, so this does not loop.
+                    tried.iter_mut().for_each(|t| *t = false);
+                    continue;
+                }
+                Err(SelectError::NoHealthyBot) => {
+                    return Err(FetchError::Unavailable("no healthy bot".into()));
+                }
+            };
+            attempts += 1;
+            let bot = picked.bot;
+            let refresh = refresh_next.take() == Some(bot);
+            let deadline = (now + self.config.attempt_timeout).min(total_deadline);
+            let attempt = self.attempt(
+                bot,
+                picked.connection,
+                key.file,
+                &parts,
+                &expected,
+                refresh,
+                deadline,
+            );
+            // The downloader is expected to honour the deadline; this holds even if it doesn't.
+            let result = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), attempt)
+                .await
+                .unwrap_or(Err(TelegramError::Timeout));
+            drop(picked.guard);
+            let error = match result {
+                Ok(bytes) => return Ok(bytes),
+                Err(error) => error,
+            };
+            tracing::debug!(file = %key.file, index = key.index, bot, %error, "chunk attempt failed");
+            last_error = error.to_string();
+            match error.retry_class() {
+                RetryClass::NotFound => return Err(FetchError::NotFound),
+                RetryClass::GiveUp => return Err(FetchError::GaveUp(last_error)),
+                RetryClass::RefreshAndRetry if !refreshed[bot] => {
+                    refreshed[bot] = true;
+                    refresh_next = Some(bot);
+                }
+                RetryClass::RefreshAndRetry
+                | RetryClass::MigrateAndRetry
+                | RetryClass::RetryOtherBot => {
+                    tried[bot] = true;
+                    if let TelegramError::FloodWait { secs } = error {
+                        self.pool.mark_flood_wait(bot, Instant::now(), secs);
+                    }
+                    if let Some(reason) = error.unhealthy_reason() {
+                        self.pool.set_health(
+                            bot,
+                            Health::Unhealthy {
+                                reason: reason.into(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Err(FetchError::Unavailable(last_error))
+    }
+
+    /// All parts of the chunk on one bot and connection, requested together.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        bot: usize,
+        connection: usize,
+        file: FileRef,
+        parts: &[PartRequest],
+        expected: &[usize],
+        refresh: bool,
+        deadline: Instant,
+    ) -> Result<Bytes, TelegramError> {
+        let downloader = self
+            .downloaders
+            .get(bot)
+            .ok_or_else(|| TelegramError::Other(format!("no downloader for bot {bot}")))?;
+        let mut tasks = JoinSet::new();
+        for (i, part) in parts.iter().enumerate() {
+            let call =
+                Arc::clone(downloader).download_part(connection, file, *part, refresh, deadline);
+            tasks.spawn(async move { (i, call.await) });
+        }
+        let mut received: Vec<Option<Bytes>> = vec![None; parts.len()];
+        while let Some(joined) = tasks.join_next().await {
+            let (i, result) =
+                joined.map_err(|e| TelegramError::Internal(format!("part task: {e}")))?;
+            // The first failure ends the attempt; dropping `tasks` aborts the other parts.
+            let bytes = result?;
+            if bytes.len() != expected[i] {
+                return Err(TelegramError::Internal(format!(
+                    "part at {} has {} bytes, expected {}",
+                    parts[i].offset,
+                    bytes.len(),
+                    expected[i]
+                )));
+            }
+            received[i] = Some(bytes);
+        }
+        let mut chunk = BytesMut::with_capacity(expected.iter().sum());
+        for part in received.into_iter().flatten() {
+            chunk.extend_from_slice(&part);
+        }
+        Ok(chunk.freeze())
+    }
+}
+
+/// What each part must hold: its limit, or less for the part that reaches the end of file.
+fn expected_lengths(parts: &[PartRequest], file_size: u64) -> Vec<usize> {
+    parts
+        .iter()
+        .map(|part| {
+            let left = file_size.saturating_sub(part.offset);
+            // A part is at most 512 KiB, so this fits a usize on every supported target.
+            left.min(u64::from(part.limit)) as usize
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,286 @@
+//! Tests of [`super::Fetcher`] against a scripted fake Telegram: bytes, coalescing, cancelled
+//! callers, flood waits, stale references, timeouts, and counters back at zero afterwards.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+
+const MIB: u64 = 1 << 20;
+const FILE: FileRef = FileRef {
+    chat_id: -1_000_000_000_001,
+    msg_id: 7,
+};
+
+fn byte_at(offset: u64) -> u8 {
+    (offset.wrapping_mul(31) >> 3) as u8
+}
+
+fn content(offset: u64, len: usize) -> Bytes {
+    (0..len as u64).map(|i| byte_at(offset + i)).collect()
+}
+
+/// What the fake does for one call.
+#[derive(Clone)]
+enum Step {
+    Serve,
+    Fail(TelegramError),
+    Hang,
+}
+
+struct FakeBot {
+    file_size: u64,
+    script: Mutex<VecDeque<Step>>,
+    calls: AtomicUsize,
+    refreshes: AtomicUsize,
+    delay: Duration,
+}
+
+impl FakeBot {
+    fn new(file_size: u64, script: Vec<Step>) -> Arc<Self> {
+        Arc::new(Self {
+            file_size,
+            script: Mutex::new(script.into()),
+            calls: AtomicUsize::new(0),
+            refreshes: AtomicUsize::new(0),
+            delay: Duration::from_millis(20),
+        })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl PartDownloader for FakeBot {
+    fn download_part(
+        self: Arc<Self>,
+        _connection: usize,
+        _file: FileRef,
+        part: PartRequest,
+        refresh: bool,
+        _deadline: Instant,
+    ) -> BoxFuture<'static, Result<Bytes, TelegramError>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if refresh {
+                self.refreshes.fetch_add(1, Ordering::SeqCst);
+            }
+            let step = self
+                .script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Step::Serve);
+            tokio::time::sleep(self.delay).await;
+            match step {
+                Step::Serve => {
+                    let len = self
+                        .file_size
+                        .saturating_sub(part.offset)
+                        .min(part.limit as u64);
+                    Ok(content(part.offset, len as usize))
+                }
+                Step::Fail(error) => Err(error),
+                Step::Hang => std::future::pending().await,
+            }
+        })
+    }
+}
+
+fn fetcher(bots: &[Arc<FakeBot>], config: FetchConfig) -> Arc<Fetcher> {
+    let ids: Vec<(i64, usize)> = (0..bots.len()).map(|i| (i as i64 + 1, 2)).collect();
+    let downloaders = bots
+        .iter()
+        .map(|b| Arc::clone(b) as Arc<dyn PartDownloader>)
+        .collect();
+    Fetcher::new(Arc::new(BotPool::new(&ids)), downloaders, config)
+}
+
+fn quick() -> FetchConfig {
+    FetchConfig {
+        attempt_timeout: Duration::from_millis(300),
+        total_timeout: Duration::from_secs(5),
+        ..FetchConfig::default()
+    }
+}
+
+fn assert_idle(fetcher: &Fetcher) {
+    for report in fetcher.pool().report(Instant::now()) {
+        assert_eq!(report.load.in_flight, 0, "bot {} still counted", report.id);
+    }
+}
+
+async fn bounded<T>(f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .expect("test future took too long")
+}
+
+#[tokio::test]
+async fn chunks_are_byte_exact_including_the_short_last_one() {
+    let size = 2 * MIB + 700 * 1024 + 5;
+    let bot = FakeBot::new(size, vec![]);
+    let fetcher = fetcher(&[Arc::clone(&bot)], quick());
+    for index in 0..3 {
+        let chunk = bounded(fetcher.chunk(FILE, size, index)).await.unwrap();
+        let start = index * MIB;
+        let len = (size - start).min(MIB) as usize;
+        assert_eq!(chunk, content(start, len), "chunk {index}");
+    }
+    // Two halves for the full chunks, two for the last (700 KiB + 5 spans both halves).
+    assert_eq!(bot.calls(), 6);
+    assert_eq!(
+        bounded(fetcher.chunk(FILE, size, 3)).await,
+        Err(FetchError::NotFound)
+    );
+    assert_idle(&fetcher);
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_one_download_and_the_cache_answers_later() {
+    let size = 4 * MIB;
+    let bot = FakeBot::new(size, vec![]);
+    let fetcher = fetcher(&[Arc::clone(&bot)], quick());
+    let mut waiters = JoinSet::new();
+    for _ in 0..10 {
+        let fetcher = Arc::clone(&fetcher);
+        waiters.spawn(async move { fetcher.chunk(FILE, size, 1).await });
+    }
+    while let Some(result) = bounded(waiters.join_next()).await {
+        assert_eq!(result.unwrap().unwrap(), content(MIB, MIB as usize));
+    }
+    assert_eq!(bot.calls(), 2);
+    bounded(fetcher.chunk(FILE, size, 1)).await.unwrap();
+    assert_eq!(bot.calls(), 2, "the second-tier cache should answer");
+}
+
+#[tokio::test]
+async fn a_cancelled_first_caller_does_not_abort_the_download() {
+    let size = 2 * MIB;
+    let bot = FakeBot::new(size, vec![]);
+    let fetcher = fetcher(&[Arc::clone(&bot)], quick());
+    let first = {
+        let fetcher = Arc::clone(&fetcher);
+        tokio::spawn(async move { fetcher.chunk(FILE, size, 0).await })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    first.abort();
+    let chunk = bounded(fetcher.chunk(FILE, size, 0)).await.unwrap();
+    assert_eq!(chunk, content(0, MIB as usize));
+    assert_eq!(
+        bot.calls(),
+        2,
+        "the second caller joined the first download"
+    );
+}
+
+#[tokio::test]
+async fn flood_wait_moves_the_request_to_another_bot_at_once() {
+    let size = MIB;
+    let flooded = FakeBot::new(
+        size,
+        vec![Step::Fail(TelegramError::FloodWait { secs: 30 }); 2],
+    );
+    let spare = FakeBot::new(size, vec![]);
+    let fetcher = fetcher(&[Arc::clone(&flooded), Arc::clone(&spare)], quick());
+    // Equal load: rotation starts at bot 0, the flooded one.
+    let started = Instant::now();
+    let chunk = bounded(fetcher.chunk(FILE, size, 0)).await.unwrap();
+    assert_eq!(chunk, content(0, MIB as usize));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no sleeping on FLOOD_WAIT"
+    );
+    assert!(flooded.calls() >= 1);
+    assert_eq!(spare.calls(), 2);
+    let report = fetcher.pool().report(Instant::now());
+    assert!(report[0].flood_wait_secs.is_some());
+    assert_idle(&fetcher);
+}
+
+#[tokio::test]
+async fn every_bot_waiting_answers_flood_wait_with_the_soonest_end() {
+    let size = MIB;
+    let a = FakeBot::new(
+        size,
+        vec![Step::Fail(TelegramError::FloodWait { secs: 40 }); 2],
+    );
+    let b = FakeBot::new(
+        size,
+        vec![Step::Fail(TelegramError::FloodWait { secs: 12 }); 2],
+    );
+    let fetcher = fetcher(&[a, b], quick());
+    match bounded(fetcher.chunk(FILE, size, 0)).await {
+        Err(FetchError::FloodWait { secs }) => assert!((11..=12).contains(&secs), "{secs}"),
+        other => panic!("expected FloodWait, got {other:?}"),
+    }
+    assert_idle(&fetcher);
+}
+
+#[tokio::test]
+async fn an_expired_reference_is_refreshed_on_the_same_bot_once() {
+    let size = MIB;
+    let bot = FakeBot::new(size, vec![Step::Fail(TelegramError::FileReferenceExpired)]);
+    let fetcher = fetcher(&[Arc::clone(&bot)], quick());
+    let chunk = bounded(fetcher.chunk(FILE, size, 0)).await.unwrap();
+    assert_eq!(chunk, content(0, MIB as usize));
+    assert_eq!(
+        bot.refreshes.load(Ordering::SeqCst),
+        2,
+        "both parts refreshed"
+    );
+}
+
+#[tokio::test]
+async fn missing_messages_are_not_found_without_retries() {
+    let size = MIB;
+    let a = FakeBot::new(size, vec![Step::Fail(TelegramError::MessageNotFound); 2]);
+    let b = FakeBot::new(size, vec![]);
+    let fetcher = fetcher(&[Arc::clone(&a), Arc::clone(&b)], quick());
+    assert_eq!(
+        bounded(fetcher.chunk(FILE, size, 0)).await,
+        Err(FetchError::NotFound)
+    );
+    assert_eq!(b.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_hanging_bot_times_out_and_another_serves() {
+    let size = MIB;
+    let stuck = FakeBot::new(size, vec![Step::Hang, Step::Hang]);
+    let spare = FakeBot::new(size, vec![]);
+    let fetcher = fetcher(&[Arc::clone(&stuck), Arc::clone(&spare)], quick());
+    let chunk = bounded(fetcher.chunk(FILE, size, 0)).await.unwrap();
+    assert_eq!(chunk, content(0, MIB as usize));
+    assert_idle(&fetcher);
+}
+
+#[tokio::test]
+async fn a_revoked_bot_is_taken_out_of_rotation() {
+    let size = MIB;
+    let revoked = FakeBot::new(size, vec![Step::Fail(TelegramError::AccessTokenInvalid); 2]);
+    let spare = FakeBot::new(size, vec![]);
+    let fetcher = fetcher(&[Arc::clone(&revoked), Arc::clone(&spare)], quick());
+    bounded(fetcher.chunk(FILE, size, 0)).await.unwrap();
+    let report = fetcher.pool().report(Instant::now());
+    assert!(matches!(report[0].health, Health::Unhealthy { .. }));
+    assert_eq!(report[1].health, Health::Healthy);
+}
+
+#[tokio::test]
+async fn bounded_attempts_end_in_unavailable() {
+    let size = MIB;
+    let broken = FakeBot::new(
+        size,
+        vec![Step::Fail(TelegramError::ConnectionLost("reset".into())); 64],
+    );
+    let fetcher = fetcher(&[Arc::clone(&broken)], quick());
+    assert!(matches!(
+        bounded(fetcher.chunk(FILE, size, 0)).await,
+        Err(FetchError::Unavailable(_))
+    ));
+    assert!(broken.calls() <= 2 * quick().max_attempts as usize);
+    assert_idle(&fetcher);
+}
