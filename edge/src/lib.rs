@@ -8,6 +8,7 @@
 pub mod app;
 pub mod body;
 pub mod cache;
+pub mod config;
 pub mod fetch;
 pub mod http;
 pub mod metrics;

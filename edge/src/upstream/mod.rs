@@ -10,6 +10,9 @@
 //! generic, and one allocation per 1 MiB chunk costs nothing measurable. It needs no
 //! `async-trait` dependency.
 
+pub mod quic;
+pub mod tls;
+
 use std::future::Future;
 use std::pin::Pin;
 
