@@ -22,6 +22,7 @@ pub struct EdgeMetrics {
     requests: Family<StatusLabel, Counter>,
     pub bytes_sent: Counter,
     pub requests_in_flight: Gauge,
+    pub connections_open: Gauge,
     pub upstream_latency: Histogram,
     cache_bytes: Gauge,
     cache: ChunkCache,
@@ -33,6 +34,7 @@ impl EdgeMetrics {
             requests: Family::default(),
             bytes_sent: Counter::default(),
             requests_in_flight: Gauge::default(),
+            connections_open: Gauge::default(),
             upstream_latency: latency_histogram(),
             cache_bytes: Gauge::default(),
             cache,
@@ -63,6 +65,11 @@ impl EdgeMetrics {
             "http_requests_in_flight",
             "Requests being served",
             self.requests_in_flight.clone(),
+        );
+        registry.register(
+            "http_connections_open",
+            "Open client connections",
+            self.connections_open.clone(),
         );
         registry.register(
             "upstream_latency_seconds",

@@ -145,6 +145,11 @@ async fn serve_connection(
     // Small writes (headers) should not wait for Nagle; bodies are large frames anyway.
     let _ = stream.set_nodelay(true);
     let settings = state.settings.clone();
+    let connections_open = state.metrics.connections_open.clone();
+    connections_open.inc();
+    let _open = scopeguard(move || {
+        connections_open.dec();
+    });
     let (io, idle) = IdleTracker::wrap(stream);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -349,6 +354,19 @@ fn fixed(
     headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     (response, PreparedBody::Fixed(bytes))
+}
+
+/// Runs `f` when dropped: counts that must go down on every exit path.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 fn unix_now() -> u64 {
