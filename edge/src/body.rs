@@ -77,7 +77,8 @@ type FetchOutput = (Result<(Bytes, CacheOutcome), UpstreamError>, Instant);
 
 struct InFlight {
     slice: ChunkSlice,
-    task: JoinHandle<FetchOutput>,
+    /// The waiter task of a fetch that was not ready at once; `None` for cache hits.
+    task: Option<JoinHandle<FetchOutput>>,
     done: Option<FetchOutput>,
 }
 
@@ -142,31 +143,43 @@ impl ChunkBody {
         self.in_flight.len()
     }
 
-    /// Starts fetches until the window is full. Each fetch runs on its own task so that its
-    /// completion time is known even while hyper is not polling us (the stall signal).
-    fn top_up(&mut self) {
+    /// Starts fetches until the window is full. A cache hit completes on its first poll and
+    /// needs nothing more; any other fetch is awaited on its own task, so that its completion
+    /// time is known even while hyper is not polling us (the stall signal).
+    fn top_up(&mut self, cx: &mut Context<'_>) {
         while self.in_flight.len() < self.window.size() {
             let Some(slice) = self.unstarted.pop_front() else {
                 return;
             };
             let source = self.source.clone();
             let (file, file_size) = (self.file, self.file_size);
-            let task = tokio::spawn(async move {
-                let result = source.chunk(file, file_size, slice.index).await;
-                (result, Instant::now())
-            });
-            self.in_flight.push_back(InFlight {
-                slice,
-                task,
-                done: None,
-            });
+            let mut fetch =
+                Box::pin(async move { source.chunk(file, file_size, slice.index).await });
+            let (task, done) = match fetch.as_mut().poll(cx) {
+                Poll::Ready(result) => {
+                    let now = Instant::now();
+                    self.window.on_chunk_ready(slice.index, now);
+                    (None, Some((result, now)))
+                }
+                Poll::Pending => {
+                    let task = tokio::spawn(async move {
+                        let result = fetch.await;
+                        (result, Instant::now())
+                    });
+                    (Some(task), None)
+                }
+            };
+            self.in_flight.push_back(InFlight { slice, task, done });
         }
     }
 
     /// Polls every started fetch, recording completions with the window.
     fn collect_ready(&mut self, cx: &mut Context<'_>) {
         for slot in self.in_flight.iter_mut().filter(|slot| slot.done.is_none()) {
-            if let Poll::Ready(joined) = slot.task.poll_unpin(cx) {
+            let Some(task) = slot.task.as_mut() else {
+                continue;
+            };
+            if let Poll::Ready(joined) = task.poll_unpin(cx) {
                 let output = joined.unwrap_or_else(|join_error| {
                     let error = UpstreamError::unreachable(format!("chunk task: {join_error}"));
                     (Err(error), Instant::now())
@@ -178,7 +191,7 @@ impl ChunkBody {
     }
 
     fn take_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, UpstreamError>>> {
-        self.top_up();
+        self.top_up(cx);
         self.collect_ready(cx);
         let Some(front) = self.in_flight.front_mut() else {
             // `order` says a slice is next, so one was started: unreachable in practice,
@@ -191,7 +204,7 @@ impl ChunkBody {
         let slice = front.slice;
         self.in_flight.pop_front();
         self.window.on_consumed(slice.index, Instant::now());
-        self.top_up();
+        self.top_up(cx);
         let (chunk, outcome) = match result {
             Ok(found) => found,
             Err(error) => return Poll::Ready(Some(Err(error))),
@@ -281,8 +294,8 @@ impl Drop for ChunkBody {
     fn drop(&mut self) {
         // Aborting a waiter never cancels the chunk fetch itself (the cache runs it on its
         // own task), so read-ahead of an abandoned stream still lands in the cache.
-        for slot in &self.in_flight {
-            slot.task.abort();
+        for task in self.in_flight.iter().filter_map(|slot| slot.task.as_ref()) {
+            task.abort();
         }
         if let Some(on_finish) = self.on_finish.take() {
             on_finish(std::mem::take(&mut self.summary));
