@@ -33,6 +33,7 @@ pub fn pattern(start: u64, end: u64) -> Vec<u8> {
 pub struct MemoryUpstream {
     files: HashMap<FileRef, FileMeta>,
     gate: Option<Arc<Semaphore>>,
+    meta_gate: Option<Arc<Semaphore>>,
     not_ready: AtomicBool,
     meta_calls: AtomicUsize,
     chunk_calls: AtomicUsize,
@@ -55,6 +56,12 @@ impl MemoryUpstream {
     /// decides when chunks complete by adding permits.
     pub fn with_gate(mut self, gate: Arc<Semaphore>) -> Self {
         self.gate = Some(gate);
+        self
+    }
+
+    /// Makes every metadata request wait for one permit of `gate`, like [`Self::with_gate`].
+    pub fn with_meta_gate(mut self, gate: Arc<Semaphore>) -> Self {
+        self.meta_gate = Some(gate);
         self
     }
 
@@ -109,6 +116,12 @@ impl Upstream for MemoryUpstream {
     fn meta(&self, file: FileRef) -> UpstreamFuture<'_, FileMeta> {
         Box::pin(async move {
             self.meta_calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(gate) = &self.meta_gate {
+                gate.acquire()
+                    .await
+                    .map_err(|_| UpstreamError::unreachable("gate closed"))?
+                    .forget();
+            }
             self.files
                 .get(&file)
                 .cloned()

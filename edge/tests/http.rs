@@ -463,3 +463,42 @@ async fn serves_h2c_with_prior_knowledge() {
         .to_bytes();
     assert!(body == pattern(100, 2_097_252));
 }
+
+#[tokio::test]
+async fn client_leaving_before_the_response_is_counted_once() {
+    let meta_gate = Arc::new(Semaphore::new(0));
+    let upstream = MemoryUpstream::new()
+        .with_file(FILM, test_meta(FILM_SIZE, "f.mp4", "video/mp4"))
+        .with_meta_gate(meta_gate.clone());
+    let edge = start_with(upstream, HttpSettings::default()).await;
+    let addr = edge.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!("GET {} HTTP/1.1\r\nHost: t\r\n\r\n", film_path());
+    tokio::io::AsyncWriteExt::write_all(&mut socket, request.as_bytes())
+        .await
+        .unwrap();
+    tokio::time::timeout(STEP, async {
+        while edge.upstream.meta_calls() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .unwrap();
+    drop(socket);
+    tokio::time::timeout(STEP, async {
+        loop {
+            let metrics = edge.get("/metrics", &[]).await;
+            let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+            // The scrape itself is the one request in flight.
+            if text.contains("tgcdn_edge_http_requests_total{status=\"499\"} 1")
+                && text.contains("tgcdn_edge_http_requests_in_flight 1\n")
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the abandoned request was never recorded");
+    meta_gate.add_permits(10);
+}

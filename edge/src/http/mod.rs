@@ -159,7 +159,9 @@ async fn serve_connection(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)));
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        // Let a whole 1 MiB chunk frame queue per stream instead of hyper's 400 KB default.
+        .max_send_buf_size(1 << 20);
     let peer_ip = peer.ip();
     let service = service_fn(move |request| {
         let state = state.clone();
@@ -175,7 +177,12 @@ async fn serve_connection(
     }
 }
 
-/// What one request's log line and metrics need; finished exactly once.
+/// Status logged for a request whose client went away before a response existed (the
+/// handler's future was dropped), as nginx does.
+const CLIENT_CLOSED: u16 = 499;
+
+/// What one request's log line and metrics need; recorded exactly once, by `finish` or, if
+/// hyper drops the request before that, by `Drop` (so gauges never drift).
 struct RequestLog {
     method: Method,
     path: String,
@@ -183,10 +190,31 @@ struct RequestLog {
     started: Instant,
     metrics: EdgeMetrics,
     _permit: Option<IpPermit>,
+    recorded: bool,
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        if !self.recorded {
+            let summary = BodySummary {
+                error: Some("client closed before the response".to_owned()),
+                ..BodySummary::default()
+            };
+            self.record(
+                StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST),
+                summary,
+            );
+        }
+    }
 }
 
 impl RequestLog {
-    fn finish(self, status: StatusCode, summary: BodySummary) {
+    fn finish(mut self, status: StatusCode, summary: BodySummary) {
+        self.record(status, summary);
+    }
+
+    fn record(&mut self, status: StatusCode, summary: BodySummary) {
+        self.recorded = true;
         self.metrics.count_request(status.as_u16());
         self.metrics.bytes_sent.inc_by(summary.bytes_sent);
         self.metrics.requests_in_flight.dec();
@@ -230,6 +258,7 @@ pub async fn handle(
         started: Instant::now(),
         metrics: state.metrics.clone(),
         _permit: permit,
+        recorded: false,
     };
     let outcome = if refused {
         Err(EdgeError::TooManyRequests)
