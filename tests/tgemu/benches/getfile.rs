@@ -1,0 +1,3 @@
+//! getFile throughput bench (filled in by a later commit).
+
+fn main() {}
