@@ -169,14 +169,13 @@ impl Encoder {
                 4
             }
             Mode::Abridged => {
-                let words = payload_len / 4;
-                if words < 0x7f {
-                    buf[7] = words as u8;
-                    7
-                } else {
-                    buf[4..8].copy_from_slice(&(((words as u32) << 8) | 0x7f).to_le_bytes());
-                    4
-                }
+                // Always the long header (0x7f + 3-byte length), which is valid for any
+                // length: grammers' abridged reader takes a short-header frame whose first
+                // payload word is negative for a transport error code, and an auth key id
+                // has a 50 % chance of looking like one.
+                let words = (payload_len / 4) as u32;
+                buf[4..8].copy_from_slice(&((words << 8) | 0x7f).to_le_bytes());
+                4
             }
         }
     }
