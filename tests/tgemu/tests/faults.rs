@@ -393,3 +393,21 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_listeners() {
+    let emu = emulator().await;
+    let addr = emu.dc_addr(2);
+    let mut open = within(TcpStream::connect(addr))
+        .await
+        .expect("connect while running");
+    drop(emu);
+    // The open connection is closed and nothing accepts new ones.
+    let mut buf = [0u8; 8];
+    assert_eq!(within(open.read(&mut buf)).await.unwrap_or(0), 0);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "listener still accepting"
+    );
+}

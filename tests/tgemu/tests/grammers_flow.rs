@@ -210,3 +210,41 @@ async fn sending_media_and_forwarding_is_recorded() {
     assert_eq!(sent[1].text, "your link");
     assert_eq!(sent[1].media_doc_id, Some(doc.id));
 }
+
+#[tokio::test]
+async fn several_pools_share_one_key() {
+    let emu = emulator().await;
+    let world = emu.world();
+    let bot_info = world.register_bot("3:multi", "multi");
+    let channel = world.create_channel("c");
+    world.add_channel_member(channel.channel_id, bot_info.user_id, true);
+    let doc = world.add_document(
+        Content::pseudo(2 * 1024 * 1024),
+        "m.bin",
+        "application/octet-stream",
+        2,
+    );
+    let post_id = world.post_document(channel.channel_id, doc.id, "");
+
+    let key = emu.provision_auth_key();
+    let first = client(&emu, key);
+    within(first.client.bot_sign_in("3:multi", "hash"))
+        .await
+        .expect("sign in once");
+    let second = client(&emu, key); // its own session copy, same key, no sign-in
+    let post = channel_message(&first.client, channel, post_id)
+        .await
+        .expect("post");
+    let location = document_location(&post).expect("document");
+    let (r1, r2) = (
+        get_file(&location, 0, PART),
+        get_file(&location, PART as i64, PART),
+    );
+    let (a, b) =
+        within(async { tokio::join!(first.client.invoke(&r1), second.client.invoke(&r2)) }).await;
+    let mut bytes = file_bytes(a.expect("pool 1"));
+    bytes.extend(file_bytes(b.expect("pool 2")));
+    assert!(bytes == emu.content_slice(doc.id, 0, 2 * PART as usize));
+    assert_eq!(emu.counters().bot_sign_ins, 1);
+    assert_eq!(emu.counters().connections_by_dc.get(&2), Some(&2));
+}
