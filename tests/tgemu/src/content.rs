@@ -124,6 +124,19 @@ mod tests {
     }
 
     #[test]
+    fn file_content_reads_the_file() {
+        let path = std::env::temp_dir().join(format!("tgemu-content-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let mut out = vec![0u8; 100];
+        read_into(&Content::file(&path), 1, 4096, &mut out).unwrap();
+        assert_eq!(out, &bytes[4096..4196]);
+        let mut past = vec![0u8; 100];
+        assert!(read_into(&Content::file(&path), 1, 9_950, &mut past).is_err());
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
     fn far_offsets_need_no_memory() {
         let mut tail = [0u8; 16];
         fill(9, (2u64 << 30) - 16, &mut tail);

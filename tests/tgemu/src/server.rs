@@ -193,64 +193,62 @@ impl Connection {
         first[..have].copy_from_slice(&buf[..have]);
         let (mode, tag) = Mode::detect(first)?;
         buf.drain(..tag);
-        self.start(mode, wr, &mut buf, &mut rd, &mut chunk, &mut shutdown)
-            .await
-    }
 
-    async fn start(
-        &self,
-        mode: Mode,
-        wr: OwnedWriteHalf,
-        buf: &mut Vec<u8>,
-        rd: &mut OwnedReadHalf,
-        chunk: &mut [u8],
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), ConnError> {
-        let mut decoder = Decoder::new(mode);
         let (out_tx, out_rx) = mpsc::unbounded_channel::<Outbound>();
         let (push_tx, push_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let (closed_tx, mut closed_rx) = watch::channel(false);
-        let mut session = ReaderSession {
-            key: None,
-            session_id: None,
-            push_tx,
+        let (closed_tx, closed_rx) = watch::channel(false);
+        let mut reader = Reader {
+            decoder: Decoder::new(mode),
+            session: ReaderSession {
+                key: None,
+                session_id: None,
+                push_tx,
+            },
+            out: out_tx,
+            closed: closed_rx,
+            writer: None,
+            unstarted: Some((wr, out_rx, push_rx, closed_tx)),
+            mode,
         };
-        let mut writer: Option<tokio::task::JoinHandle<()>> = None;
-        let mut pending_writer = Some((wr, out_rx, push_rx, closed_tx));
-        let outcome = loop {
-            while let Some(frame) = decoder.decode(buf)? {
+        let outcome = self
+            .frames(&mut reader, &mut rd, buf, chunk, &mut shutdown)
+            .await;
+        // On a clean EOF the writer drains what delayed requests still owe the client;
+        // on bad input or shutdown the connection goes now.
+        if (outcome.is_err() || *shutdown.borrow())
+            && let Some(writer) = reader.writer.take()
+        {
+            writer.abort();
+        }
+        outcome
+    }
+
+    /// Reads and handles frames until EOF, bad input, shutdown or a writer-side close.
+    async fn frames(
+        &self,
+        reader: &mut Reader,
+        rd: &mut OwnedReadHalf,
+        mut buf: Vec<u8>,
+        mut chunk: Vec<u8>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), ConnError> {
+        loop {
+            while let Some(frame) = reader.decoder.decode(&buf)? {
                 let payload = &mut buf[frame.payload.clone()];
-                let result = self.handle_frame(payload, &mut session, &out_tx);
-                if let Err(e) = result {
-                    break_writer(&mut writer);
-                    return Err(e);
-                }
-                if let (Some(key), Some((wr, out_rx, push_rx, closed_tx))) = (
-                    session.key.clone(),
-                    pending_writer.take_if(|_| session.key.is_some()),
-                ) {
-                    let w = Writer::new(mode, key, self.shared.clone(), self.state.clone());
-                    writer = Some(tokio::spawn(
-                        w.run(wr, out_rx, push_rx, closed_tx).in_current_span(),
-                    ));
-                }
+                self.handle_frame(payload, &mut reader.session, &reader.out)?;
+                reader.start_writer_once(self);
                 buf.drain(..frame.consumed);
             }
             let n = tokio::select! {
-                n = rd.read(chunk) => n?,
-                _ = shutdown.changed() => break Ok(()),
-                _ = closed_rx.changed() => break Err(ConnError::Closed),
+                n = rd.read(&mut chunk) => n?,
+                _ = shutdown.changed() => return Ok(()),
+                _ = reader.closed.changed() => return Err(ConnError::Closed),
             };
             if n == 0 {
-                break Ok(());
+                return Ok(());
             }
             buf.extend_from_slice(&chunk[..n]);
-        };
-        drop(out_tx);
-        if *shutdown.borrow() {
-            break_writer(&mut writer);
         }
-        outcome
     }
 
     fn handle_frame(
@@ -392,9 +390,38 @@ impl Connection {
     }
 }
 
-fn break_writer(writer: &mut Option<tokio::task::JoinHandle<()>>) {
-    if let Some(w) = writer.take() {
-        w.abort();
+type UnstartedWriter = (
+    OwnedWriteHalf,
+    mpsc::UnboundedReceiver<Outbound>,
+    mpsc::UnboundedReceiver<Vec<u8>>,
+    watch::Sender<bool>,
+);
+
+/// The reading side of one connection.
+struct Reader {
+    decoder: Decoder,
+    session: ReaderSession,
+    out: mpsc::UnboundedSender<Outbound>,
+    /// Flips when the writer gives up (write error, injected drop).
+    closed: watch::Receiver<bool>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+    /// The writer needs the auth key, known only after the first frame.
+    unstarted: Option<UnstartedWriter>,
+    mode: Mode,
+}
+
+impl Reader {
+    fn start_writer_once(&mut self, conn: &Connection) {
+        let Some(key) = self.session.key.clone() else {
+            return;
+        };
+        let Some((wr, out_rx, push_rx, closed_tx)) = self.unstarted.take() else {
+            return;
+        };
+        let writer = Writer::new(self.mode, key, conn.shared.clone(), conn.state.clone());
+        self.writer = Some(tokio::spawn(
+            writer.run(wr, out_rx, push_rx, closed_tx).in_current_span(),
+        ));
     }
 }
 
