@@ -36,6 +36,7 @@ struct EmuSide {
     token: String,
     channel: tgemu::ChannelInfo,
     post_id: i32,
+    faults: tgemu::Faults,
     cpu: mpsc::UnboundedSender<oneshot::Sender<Duration>>,
 }
 
@@ -72,6 +73,7 @@ fn spawn_emulator() -> EmuSide {
                 token: bot.token,
                 channel,
                 post_id,
+                faults: emu.faults(),
                 cpu: cpu_tx,
             };
             ready_tx.send(side).ok();
@@ -193,6 +195,27 @@ fn main() {
                 rate / base
             );
         }
+
+        // Pacing: the cap must really be reached despite the 1 ms timer (a naive pacer
+        // lost 12 %), also with 50 ms of latency per answer and answers out of order.
+        let cap = 20u64 << 20;
+        println!("\npaced at {} MiB/s per connection, 512 KiB parts", cap >> 20);
+        println!("{:>9} {:>12} {:>10} {:>14}", "in flight", "latency ms", "MiB/s", "achieved/cap");
+        for (in_flight, latency_ms) in [(4usize, 0u64), (4, 50), (8, 50)] {
+            side.faults.clear();
+            side.faults.set_bandwidth(tgemu::Scope::Dc(2), cap);
+            if latency_ms > 0 {
+                side.faults.set_latency(
+                    tgemu::Scope::Dc(2),
+                    tgemu::Latency::Fixed(Duration::from_millis(latency_ms)),
+                );
+            }
+            let t0 = Instant::now();
+            let bytes = download(&client, &location, 128, in_flight).await;
+            let rate = bytes as f64 / (1 << 20) as f64 / t0.elapsed().as_secs_f64();
+            println!("{in_flight:>9} {latency_ms:>12} {rate:>10.2} {:>14.3}", rate / (cap >> 20) as f64);
+        }
+        side.faults.clear();
         runner.abort();
     });
 }

@@ -668,3 +668,59 @@ pub(crate) fn updates_of(
     })
     .to_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bot_api_id_is_minus_100_then_the_id() {
+        let c = ChannelInfo {
+            channel_id: 1_234_567_890,
+            access_hash: 0,
+        };
+        assert_eq!(c.bot_api_id(), -1_001_234_567_890);
+    }
+
+    #[test]
+    fn mailbox_pts_counts_new_and_deleted() {
+        let world = World::new(7);
+        let bot = world.register_bot("t", "b");
+        let user = world.register_user("u");
+        let first = world.user_sends_text(user.user_id, bot.user_id, "a");
+        let second = world.user_sends_text(user.user_id, bot.user_id, "b");
+        assert!(world.delete_message(Peer::User(bot.user_id), first));
+        assert!(!world.delete_message(Peer::User(bot.user_id), first));
+        let s = world.lock();
+        let mailbox = &s.accounts[&bot.user_id].mailbox;
+        assert_eq!(mailbox.pts, 4);
+        let after_first: Vec<i32> = mailbox.events_after(2).map(|(p, _)| *p).collect();
+        assert_eq!(after_first, [3, 4]);
+        assert!(mailbox.messages.contains_key(&second));
+    }
+
+    #[test]
+    fn file_references_are_per_viewer_and_expire() {
+        let world = World::new(9);
+        let reference = world.file_reference(5, 100);
+        assert_eq!(world.check_file_reference(5, 100, &reference, None), Ok(()));
+        assert_eq!(
+            world.check_file_reference(5, 101, &reference, None),
+            Err(ReferenceError::Expired)
+        );
+        assert_eq!(
+            world.check_file_reference(6, 100, &reference, None),
+            Err(ReferenceError::Expired)
+        );
+        assert_eq!(
+            world.check_file_reference(5, 100, &[1, 2], None),
+            Err(ReferenceError::Invalid)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let ttl = Some(std::time::Duration::from_millis(1));
+        assert_eq!(
+            world.check_file_reference(5, 100, &reference, ttl),
+            Err(ReferenceError::Expired)
+        );
+    }
+}
