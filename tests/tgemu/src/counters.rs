@@ -22,6 +22,10 @@ pub struct CountersSnapshot {
     pub bot_sign_ins: u64,
     pub auth_exports: u64,
     pub auth_imports: u64,
+    /// Requests the client sent as `gzip_packed`.
+    pub gzipped_requests: u64,
+    /// `bad_server_salt` notifications sent.
+    pub bad_server_salts: u64,
     /// Connections accepted, per DC.
     pub connections_by_dc: BTreeMap<i32, u64>,
 }

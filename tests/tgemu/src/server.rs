@@ -298,6 +298,7 @@ impl Connection {
             );
         }
         if !self.shared.salts.is_valid(env.salt, now) {
+            self.shared.counters.update(|c| c.bad_server_salts += 1);
             send(
                 session::bad_server_salt(
                     env.outer_msg_id,
@@ -310,6 +311,9 @@ impl Connection {
             return Ok(());
         }
         for msg in env.messages {
+            if msg.gzipped {
+                self.shared.counters.update(|c| c.gzipped_requests += 1);
+            }
             match msg.constructor() {
                 session::MSGS_ACK => {}
                 session::PING | session::PING_DELAY_DISCONNECT => {

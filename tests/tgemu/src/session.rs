@@ -45,6 +45,8 @@ pub struct InMsg {
     pub msg_id: i64,
     pub seq_no: i32,
     pub body: Vec<u8>,
+    /// The client sent it as `gzip_packed`.
+    pub gzipped: bool,
 }
 
 impl InMsg {
@@ -116,6 +118,7 @@ pub fn parse_plaintext(plain: &[u8]) -> Result<Envelope, SessionError> {
                 msg_id: id,
                 seq_no: seq,
                 body: unpack_gzip(inner)?,
+                gzipped: is_gzip(inner),
             });
             at = next;
         }
@@ -124,6 +127,7 @@ pub fn parse_plaintext(plain: &[u8]) -> Result<Envelope, SessionError> {
             msg_id,
             seq_no,
             body: unpack_gzip(body)?,
+            gzipped: is_gzip(body),
         });
     }
     Ok(Envelope {
@@ -133,6 +137,10 @@ pub fn parse_plaintext(plain: &[u8]) -> Result<Envelope, SessionError> {
         outer_seq_no: seq_no,
         messages,
     })
+}
+
+fn is_gzip(body: &[u8]) -> bool {
+    read_u32(body, 0) == Some(GZIP_PACKED)
 }
 
 /// `gzip_packed#3072cfa1 packed_data:bytes` → the inflated body; anything else as is.
@@ -397,6 +405,7 @@ mod tests {
         assert_eq!(env.messages.len(), 2);
         assert_eq!(env.messages[0].msg_id, 104);
         assert_eq!(env.messages[1].body, vec![7u8; 600]);
+        assert!(env.messages[1].gzipped && !env.messages[0].gzipped);
     }
 
     #[test]

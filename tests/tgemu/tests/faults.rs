@@ -363,6 +363,19 @@ async fn garbage_closes_only_that_connection() {
     let crc = crc32(&frame);
     frame.extend_from_slice(&crc.to_le_bytes());
     expect_closed(addr, &frame).await;
+    // A known auth key id with a body that does not match its msg_key.
+    let known = tgemu::crypto::key_id(&s.emu.provision_auth_key());
+    frame = vec![0u8; 8 + 8 + 16 + 64];
+    let total = (frame.len() + 4) as u32;
+    frame[0..4].copy_from_slice(&total.to_le_bytes());
+    frame[8..16].copy_from_slice(&known.to_le_bytes());
+    frame[16..]
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, b)| *b = i as u8);
+    let crc = crc32(&frame);
+    frame.extend_from_slice(&crc.to_le_bytes());
+    expect_closed(addr, &frame).await;
     // A truncated intermediate frame, then EOF.
     expect_closed(addr, &[0xee, 0xee, 0xee, 0xee, 0x40, 0, 0, 0, 1, 2, 3]).await;
     // An absurd length.

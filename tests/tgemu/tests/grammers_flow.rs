@@ -248,3 +248,54 @@ async fn several_pools_share_one_key() {
     assert_eq!(emu.counters().bot_sign_ins, 1);
     assert_eq!(emu.counters().connections_by_dc.get(&2), Some(&2));
 }
+
+#[tokio::test]
+async fn large_requests_arrive_gzip_packed_and_are_understood() {
+    let emu = emulator().await;
+    let world = emu.world();
+    let bot_info = world.register_bot("8:gz", "gz");
+    let carol = world.register_user("carol");
+    let bot = bot(&emu, "8:gz").await;
+    // grammers gzips requests of 512 bytes or more when that makes them smaller.
+    let text = "all work and no play ".repeat(100);
+    let request = tl::functions::messages::SendMessage {
+        no_webpage: true,
+        silent: false,
+        background: false,
+        clear_draft: false,
+        noforwards: false,
+        update_stickersets_order: false,
+        invert_media: false,
+        allow_paid_floodskip: false,
+        peer: tl::enums::InputPeer::User(tl::types::InputPeerUser {
+            user_id: carol.user_id,
+            access_hash: carol.access_hash,
+        }),
+        reply_to: None,
+        message: text.clone(),
+        random_id: 1,
+        reply_markup: None,
+        entities: None,
+        schedule_date: None,
+        schedule_repeat_period: None,
+        send_as: None,
+        quick_reply_shortcut: None,
+        effect: None,
+        allow_paid_stars: None,
+        suggested_post: None,
+        rich_message: None,
+    };
+    within(bot.client.invoke(&request))
+        .await
+        .expect("sendMessage");
+    assert!(
+        emu.counters().gzipped_requests >= 1,
+        "grammers did not compress"
+    );
+    // Every fresh connection starts with salt 0 and is corrected once.
+    assert!(emu.counters().bad_server_salts >= 1);
+    let sent = world.sent_by(bot_info.user_id);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].text, text);
+    assert_eq!(sent[0].peer, tgemu::Peer::User(carol.user_id));
+}
