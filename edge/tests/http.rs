@@ -502,3 +502,51 @@ async fn client_leaving_before_the_response_is_counted_once() {
     .expect("the abandoned request was never recorded");
     meta_gate.add_permits(10);
 }
+
+/// Reads until the server closes the connection; returns how long that took.
+async fn time_until_closed(socket: &mut tokio::net::TcpStream) -> Duration {
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 4096];
+    tokio::time::timeout(STEP, async {
+        loop {
+            match tokio::io::AsyncReadExt::read(socket, &mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the server never closed the connection");
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed() {
+    let http = HttpSettings {
+        header_read_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(600),
+        ..HttpSettings::default()
+    };
+    let edge = start_with(MemoryUpstream::new(), http).await;
+    let addr = edge.base.trim_start_matches("http://").to_owned();
+
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET /healthz HTTP/1.1\r\nHost:")
+        .await
+        .unwrap();
+    let waited = time_until_closed(&mut slow).await;
+    assert!(
+        waited >= Duration::from_millis(250),
+        "closed after {waited:?}"
+    );
+
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut idle, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let waited = time_until_closed(&mut idle).await;
+    assert!(
+        waited >= Duration::from_millis(250),
+        "closed after {waited:?}"
+    );
+}

@@ -9,15 +9,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tgcdn_edge::app::{EdgeOptions, build_state};
+use tgcdn_edge::http::serve;
 use tgcdn_edge::testing::pattern;
 use tgcdn_edge::upstream::quic::{QuicSettings, QuicUpstream};
 use tgcdn_edge::upstream::tls::cert_fingerprint;
 use tgcdn_edge::upstream::{Upstream, UpstreamError};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::{CHUNK_SIZE, chunk_len};
+use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
 use tgcdn_shared::wire::{
     self, ChunkHeader, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, FileMeta, LEN_PREFIX,
     Request, Response, Welcome, WireError,
@@ -283,4 +290,38 @@ async fn heartbeats_flow() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn edge_serves_http_through_the_quic_upstream() {
+    let core = start_core();
+    let upstream = Arc::new(QuicUpstream::start(settings(&core)).unwrap());
+    let keyring = Keyring::new(
+        LinkKey::new(1, b"quic-test-link-secret-0123456789").unwrap(),
+        Vec::new(),
+    )
+    .unwrap();
+    let token = keyring.sign(FILE, None);
+    let state = build_state(
+        upstream,
+        TokenVerifier::new(keyring),
+        EdgeOptions::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = http::Request::get(format!("http://{addr}/dl/{token}/clip.mp4"))
+        .header("range", "bytes=1000-2100000")
+        .body(Empty::new())
+        .unwrap();
+    let response = within(client.request(request)).await.unwrap();
+    assert_eq!(response.status(), http::StatusCode::PARTIAL_CONTENT);
+    let body = within(response.into_body().collect())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(body == pattern(1000, 2_100_001), "body differs");
+    assert_eq!(core.state.hellos.load(Ordering::SeqCst), 1);
+    assert_eq!(core.state.chunks.load(Ordering::SeqCst), 3);
 }
