@@ -133,7 +133,12 @@ impl QuicUpstream {
         } else {
             (Ipv4Addr::UNSPECIFIED, 0).into()
         };
-        let endpoint = Endpoint::client(bind)?;
+        let endpoint = Endpoint::new(
+            quinn::EndpointConfig::default(),
+            None,
+            udp_socket(bind)?,
+            Arc::new(quinn::TokioRuntime),
+        )?;
         let shared = Arc::new(Shared {
             endpoint,
             client_config,
@@ -216,6 +221,30 @@ impl Upstream for QuicUpstream {
     fn ready(&self) -> bool {
         self.shared.ready.load(Ordering::SeqCst)
     }
+}
+
+/// UDP socket buffers asked for; the kernel caps them at `net.core.rmem_max`/`wmem_max`.
+const UDP_BUFFER_BYTES: usize = 8 << 20;
+
+/// The client's UDP socket with large buffers: at hundreds of MiB/s the 208 KiB default
+/// overflows and every dropped datagram costs a retransmission round trip.
+fn udp_socket(bind: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer than asked for still works, just less well.
+    if let Err(error) = socket.set_recv_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::debug!(%error, "cannot raise SO_RCVBUF");
+    }
+    if let Err(error) = socket.set_send_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::debug!(%error, "cannot raise SO_SNDBUF");
+    }
+    tracing::debug!(
+        recv = socket.recv_buffer_size().unwrap_or(0),
+        send = socket.send_buffer_size().unwrap_or(0),
+        "QUIC client socket buffers"
+    );
+    socket.bind(&bind.into())?;
+    Ok(socket.into())
 }
 
 fn client_config(settings: &QuicSettings) -> Result<quinn::ClientConfig, QuicSetupError> {
