@@ -21,6 +21,7 @@ use http_body::{Body, Frame, SizeHint};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::ChunkSlice;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::cache::CacheOutcome;
 use crate::fetch::ChunkSource;
@@ -162,10 +163,14 @@ impl ChunkBody {
                     (None, Some((result, now)))
                 }
                 Poll::Pending => {
-                    let task = tokio::spawn(async move {
-                        let result = fetch.await;
-                        (result, Instant::now())
-                    });
+                    let span = tracing::trace_span!("chunk_wait", index = slice.index);
+                    let task = tokio::spawn(
+                        async move {
+                            let result = fetch.await;
+                            (result, Instant::now())
+                        }
+                        .instrument(span),
+                    );
                     (Some(task), None)
                 }
             };

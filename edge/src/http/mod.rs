@@ -27,6 +27,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::body::{BodySummary, ChunkBody};
 use crate::fetch::{ChunkSource, MetaSource};
@@ -129,11 +130,15 @@ pub async fn serve(
             () = &mut shutdown => return,
         };
         let state = state.clone();
-        tokio::spawn(async move {
-            if let Err(error) = serve_connection(stream, peer, state).await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+        let span = tracing::debug_span!("connection", %peer);
+        tokio::spawn(
+            async move {
+                if let Err(error) = serve_connection(stream, peer, state).await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
             }
-        });
+            .instrument(span),
+        );
     }
 }
 
