@@ -36,7 +36,7 @@ async fn run() {
     let raw = raw_connection(&core).await;
     let upstream = Arc::new(
         QuicUpstream::start(QuicSettings::new(
-            core.addr,
+            core.addr.to_string(),
             core.fingerprint,
             mini_core::SECRET.to_vec(),
         ))

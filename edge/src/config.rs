@@ -51,7 +51,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         key: "core_addr",
         default: None,
-        help: "core's QUIC address, host IP and port (required)",
+        help: "core's QUIC address as host:port, re-resolved on every reconnect (required)",
     },
     SettingDoc {
         key: "core_server_name",
@@ -157,7 +157,8 @@ pub struct EdgeConfig {
 /// How to reach and authenticate to the core.
 #[derive(Clone)]
 pub struct CoreLink {
-    pub addr: SocketAddr,
+    /// `host:port`, resolved on every connection attempt.
+    pub addr: String,
     pub server_name: String,
     pub cert_sha256: [u8; 32],
     pub cluster_secret: Secret,
@@ -186,7 +187,7 @@ impl EdgeConfig {
         let verifier =
             TokenVerifier::new(keyring).with_legacy(settings.get_or("legacy_links", false)?);
         let core = CoreLink {
-            addr: settings.require("core_addr")?,
+            addr: settings.require::<HostPort>("core_addr")?.0,
             server_name: settings.get_or("core_server_name", "tgcdn-core".to_owned())?,
             cert_sha256: settings.require::<CertFingerprint>("core_cert_sha256")?.0,
             cluster_secret: settings.require("cluster_secret")?,
@@ -269,6 +270,25 @@ impl FromSetting for LinkKeySetting {
     }
 }
 
+/// `host:port` (a name, an IPv4 address or a bracketed IPv6 address, and a port).
+struct HostPort(String);
+
+impl FromSetting for HostPort {
+    fn expected() -> String {
+        "host:port, such as core.internal:7443 or 10.0.0.5:7443".to_owned()
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (host, port) = text.rsplit_once(':')?;
+        let host_ok = !host.is_empty()
+            && (host.starts_with('[') && host.ends_with(']')
+                || host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+        (host_ok && port.parse::<u16>().is_ok_and(|p| p > 0)).then(|| HostPort(text.to_owned()))
+    }
+}
+
 /// A SHA-256 fingerprint: 64 hex digits, optionally separated by colons.
 struct CertFingerprint([u8; 32]);
 
@@ -322,6 +342,7 @@ mod tests {
     fn minimal_config_gets_defaults() {
         let config = EdgeConfig::from_settings(&settings(&minimal())).unwrap();
         assert_eq!(config.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.core.addr, "10.1.2.3:7443");
         assert_eq!(config.options.cache_bytes, 256 << 20);
         assert_eq!(config.options.http.readahead.max, 16);
         assert_eq!(config.core.cert_sha256[1], 0x11);
@@ -383,6 +404,28 @@ mod tests {
             !error.to_string().contains("00112233"),
             "secret echoed: {error}"
         );
+    }
+
+    #[test]
+    fn core_addr_accepts_names_and_addresses() {
+        for good in [
+            "core.internal:7443",
+            "10.0.0.5:7443",
+            "[::1]:7443",
+            "localhost:1",
+        ] {
+            assert!(HostPort::from_text(good).is_some(), "{good}");
+        }
+        for bad in [
+            "core.internal",
+            ":7443",
+            "core:0",
+            "core:99999",
+            "a b:1",
+            "http://x:1",
+        ] {
+            assert!(HostPort::from_text(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

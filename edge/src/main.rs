@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     let mut quic = QuicSettings::new(
-        config.core.addr,
+        config.core.addr.clone(),
         config.core.cert_sha256,
         config.core.cluster_secret.bytes().to_vec(),
     );

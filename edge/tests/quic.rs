@@ -31,7 +31,7 @@ fn start_core() -> MiniCore {
 }
 
 fn settings(core: &MiniCore) -> QuicSettings {
-    let mut settings = QuicSettings::new(core.addr, core.fingerprint, SECRET.to_vec());
+    let mut settings = QuicSettings::new(core.addr.to_string(), core.fingerprint, SECRET.to_vec());
     settings.connect_wait = Duration::from_secs(2);
     settings.request_timeout = Duration::from_secs(5);
     settings.max_backoff = Duration::from_millis(200);
@@ -178,4 +178,18 @@ async fn edge_serves_http_through_the_quic_upstream() {
     assert!(body == pattern(1000, 2_100_001), "body differs");
     assert_eq!(core.state.hellos.load(Ordering::SeqCst), 1);
     assert_eq!(core.state.chunks.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn core_addressed_by_name_is_found() {
+    let core = start_core();
+    let mut settings = settings(&core);
+    settings.addr = format!("localhost:{}", core.addr.port());
+    // If `localhost` resolves to ::1 first (where nothing listens), that attempt times out
+    // and the next one tries 127.0.0.1.
+    settings.connect_wait = Duration::from_millis(500);
+    let upstream = QuicUpstream::start(settings).unwrap();
+    assert!(within(upstream.wait_ready(STEP)).await);
+    let bytes = within(upstream.chunk(FILE, 2)).await.unwrap();
+    assert_eq!(bytes.len() as u64, SIZE - 2 * CHUNK_SIZE);
 }

@@ -16,7 +16,7 @@
 //! intermediate `Vec` or re-serialisation.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,9 @@ use super::{Upstream, UpstreamError, UpstreamFuture};
 /// How to reach and authenticate to the core, and the client's time limits.
 #[derive(Clone)]
 pub struct QuicSettings {
-    pub addr: SocketAddr,
+    /// `host:port` of the core; a name is resolved again on every connection attempt, so a
+    /// core that moves to a new address is found after its restart.
+    pub addr: String,
     /// TLS server name (SNI); the certificate is checked by pin, not by name.
     pub server_name: String,
     pub cert_sha256: [u8; 32],
@@ -60,9 +62,9 @@ pub struct QuicSettings {
 
 impl QuicSettings {
     /// Settings with the default time limits.
-    pub fn new(addr: SocketAddr, cert_sha256: [u8; 32], cluster_secret: Vec<u8>) -> Self {
+    pub fn new(addr: impl Into<String>, cert_sha256: [u8; 32], cluster_secret: Vec<u8>) -> Self {
         QuicSettings {
-            addr,
+            addr: addr.into(),
             server_name: "tgcdn-core".to_owned(),
             cert_sha256,
             cluster_secret,
@@ -107,6 +109,7 @@ struct Shared {
     settings: QuicSettings,
     current: watch::Sender<Option<Connection>>,
     ready: AtomicBool,
+    connect_attempts: AtomicUsize,
     load: Mutex<Option<LoadReport>>,
     started: Instant,
 }
@@ -128,15 +131,10 @@ impl QuicUpstream {
     /// edge serves `/healthz` before the core answers). Must run inside a tokio runtime.
     pub fn start(settings: QuicSettings) -> Result<Self, QuicSetupError> {
         let client_config = client_config(&settings)?;
-        let bind: SocketAddr = if settings.addr.is_ipv6() {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        };
         let endpoint = Endpoint::new(
             quinn::EndpointConfig::default(),
             None,
-            udp_socket(bind)?,
+            udp_socket()?,
             Arc::new(quinn::TokioRuntime),
         )?;
         let shared = Arc::new(Shared {
@@ -145,6 +143,7 @@ impl QuicUpstream {
             settings,
             current: watch::Sender::new(None),
             ready: AtomicBool::new(false),
+            connect_attempts: AtomicUsize::new(0),
             load: Mutex::new(None),
             started: Instant::now(),
         });
@@ -226,11 +225,26 @@ impl Upstream for QuicUpstream {
 /// UDP socket buffers asked for; the kernel caps them at `net.core.rmem_max`/`wmem_max`.
 const UDP_BUFFER_BYTES: usize = 8 << 20;
 
-/// The client's UDP socket with large buffers: at hundreds of MiB/s the 208 KiB default
-/// overflows and every dropped datagram costs a retransmission round trip.
-fn udp_socket(bind: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+/// The client's UDP socket: dual-stack where the host has IPv6 (quinn maps IPv4 cores to
+/// v4-mapped addresses), IPv4 otherwise; with large buffers, because at hundreds of MiB/s the
+/// 208 KiB default overflows and every dropped datagram costs a retransmission round trip.
+fn udp_socket() -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
+    let dual_stack =
+        Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).and_then(|socket| {
+            socket.set_only_v6(false)?;
+            socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)).into())?;
+            Ok(socket)
+        });
+    let socket = match dual_stack {
+        Ok(socket) => socket,
+        Err(error) => {
+            tracing::debug!(%error, "no dual-stack UDP socket; using IPv4");
+            let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+            socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)).into())?;
+            socket
+        }
+    };
     // Best effort: a smaller buffer than asked for still works, just less well.
     if let Err(error) = socket.set_recv_buffer_size(UDP_BUFFER_BYTES) {
         tracing::debug!(%error, "cannot raise SO_RCVBUF");
@@ -243,7 +257,6 @@ fn udp_socket(bind: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
         send = socket.send_buffer_size().unwrap_or(0),
         "QUIC client socket buffers"
     );
-    socket.bind(&bind.into())?;
     Ok(socket.into())
 }
 
@@ -311,16 +324,33 @@ async fn supervise(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
+/// The address for this connection attempt. A name with several addresses (say `::1` and
+/// `127.0.0.1`) is tried one address per attempt in turn, so an unreachable first address
+/// costs one attempt, not every attempt.
+async fn resolve(shared: &Shared) -> Result<SocketAddr, UpstreamError> {
+    let target = &shared.settings.addr;
+    let resolved = tokio::time::timeout(
+        shared.settings.connect_wait,
+        tokio::net::lookup_host(target.as_str()),
+    )
+    .await
+    .map_err(|_| UpstreamError::unreachable(format!("resolving {target} timed out")))?
+    .map_err(|error| UpstreamError::unreachable(format!("cannot resolve {target}: {error}")))?;
+    let addrs: Vec<SocketAddr> = resolved.collect();
+    let attempt = shared.connect_attempts.fetch_add(1, Ordering::Relaxed);
+    addrs
+        .get(attempt % addrs.len().max(1))
+        .copied()
+        .ok_or_else(|| UpstreamError::unreachable(format!("{target} has no address")))
+}
+
 /// One connection attempt: QUIC handshake, then `Hello` on the first stream.
 async fn connect(shared: &Shared) -> Result<(Connection, Welcome), UpstreamError> {
     let settings = &shared.settings;
+    let addr = resolve(shared).await?;
     let connecting = shared
         .endpoint
-        .connect_with(
-            shared.client_config.clone(),
-            settings.addr,
-            &settings.server_name,
-        )
+        .connect_with(shared.client_config.clone(), addr, &settings.server_name)
         .map_err(UpstreamError::unreachable)?;
     let connection = tokio::time::timeout(settings.connect_wait, connecting)
         .await
