@@ -113,6 +113,11 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: Some("1d"),
         help: "Cache-Control max-age of file responses (capped by link expiry)",
     },
+    SettingDoc {
+        key: "drain_timeout",
+        default: Some("10s"),
+        help: "on SIGTERM, how long responses in flight may take to finish",
+    },
 ];
 
 /// The `--help` text listing every variable.
@@ -214,6 +219,7 @@ impl EdgeConfig {
             cache_max_age_secs: settings
                 .get_or("cache_max_age", Duration::from_secs(86_400))?
                 .as_secs(),
+            drain_timeout: settings.get_or("drain_timeout", Duration::from_secs(10))?,
         };
         Ok(EdgeConfig {
             listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,

@@ -6,7 +6,6 @@
 //! container platform sees the port open within milliseconds.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context;
 use tgcdn_edge::app::build_state;
@@ -79,9 +78,7 @@ async fn run(config: EdgeConfig) -> anyhow::Result<()> {
         "serving"
     );
     serve(listener, state, shutdown_signal()).await;
-    tracing::info!("shutting down");
-    // Let responses in flight finish briefly; the runtime ends the rest.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -550,3 +550,49 @@ async fn slow_headers_and_idle_connections_are_closed() {
         "closed after {waited:?}"
     );
 }
+
+#[tokio::test]
+async fn shutdown_drains_responses_in_flight() {
+    let gate = Arc::new(Semaphore::new(0));
+    let upstream = Arc::new(
+        MemoryUpstream::new()
+            .with_file(FILM, test_meta(FILM_SIZE, "f.mp4", "video/mp4"))
+            .with_gate(gate.clone()),
+    );
+    let state = build_state(
+        upstream.clone(),
+        TokenVerifier::new(keyring()),
+        EdgeOptions::default(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let request = Request::get(format!("http://{addr}{}", film_path()))
+        .body(Empty::new())
+        .unwrap();
+    let response = tokio::time::timeout(STEP, client.request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    stop.send(()).unwrap();
+    // The server waits for the body still being produced.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !server.is_finished(),
+        "shutdown did not wait for the response"
+    );
+    gate.add_permits(100);
+    let body = tokio::time::timeout(STEP, response.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    assert!(body == pattern(0, FILM_SIZE));
+    tokio::time::timeout(STEP, server).await.unwrap().unwrap();
+}

@@ -26,6 +26,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -53,6 +54,8 @@ pub struct HttpSettings {
     pub readahead: WindowLimits,
     /// `Cache-Control: max-age` of file responses (capped by a link's expiry).
     pub cache_max_age_secs: u64,
+    /// After shutdown is signalled, how long responses in flight may take to finish.
+    pub drain_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -63,6 +66,7 @@ impl Default for HttpSettings {
             per_ip_limit: 64,
             readahead: WindowLimits::default(),
             cache_max_age_secs: 86_400,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -108,13 +112,15 @@ impl AppState {
     }
 }
 
-/// Serves HTTP/1.1 and HTTP/2 (h2c) on `listener` until `shutdown` completes. Connections
-/// already accepted keep running on their own tasks.
+/// Serves HTTP/1.1 and HTTP/2 (h2c) on `listener` until `shutdown` completes, then stops
+/// accepting, asks every connection to finish its requests in flight (HTTP/1 keep-alive
+/// ends, HTTP/2 sends GOAWAY) and returns once they have, or after `drain_timeout`.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -127,18 +133,31 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => return,
+            () = &mut shutdown => break,
         };
         let state = state.clone();
+        let watcher = graceful.watcher();
         let span = tracing::debug_span!("connection", %peer);
         tokio::spawn(
             async move {
-                if let Err(error) = serve_connection(stream, peer, state).await {
+                if let Err(error) = serve_connection(stream, peer, state, watcher).await {
                     tracing::debug!(%error, "connection ended with an error");
                 }
             }
             .instrument(span),
         );
+    }
+    drain(graceful, state.settings.drain_timeout).await;
+}
+
+async fn drain(graceful: GracefulShutdown, timeout: Duration) {
+    let open = graceful.count();
+    tracing::info!(open, ?timeout, "draining connections");
+    if tokio::time::timeout(timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timed out; dropping the remaining connections");
     }
 }
 
@@ -146,6 +165,7 @@ async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     state: Arc<AppState>,
+    watcher: Watcher,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Small writes (headers) should not wait for Nagle; bodies are large frames anyway.
     let _ = stream.set_nodelay(true);
@@ -172,7 +192,7 @@ async fn serve_connection(
         let state = state.clone();
         async move { Ok::<_, Infallible>(handle(&state, request, peer_ip).await) }
     });
-    let connection = builder.serve_connection(TokioIo::new(io), service);
+    let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
     tokio::select! {
         result = connection => result,
         () = idle.expired(settings.idle_timeout) => {
