@@ -118,6 +118,11 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: Some("10s"),
         help: "on SIGTERM, how long responses in flight may take to finish",
     },
+    SettingDoc {
+        key: "trust_forwarded_for",
+        default: Some("false"),
+        help: "behind a proxy: per-IP limits use the last X-Forwarded-For address",
+    },
 ];
 
 /// The `--help` text listing every variable.
@@ -220,6 +225,7 @@ impl EdgeConfig {
                 .get_or("cache_max_age", Duration::from_secs(86_400))?
                 .as_secs(),
             drain_timeout: settings.get_or("drain_timeout", Duration::from_secs(10))?,
+            trust_forwarded_for: settings.get_or("trust_forwarded_for", false)?,
         };
         Ok(EdgeConfig {
             listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,

@@ -56,6 +56,10 @@ pub struct HttpSettings {
     pub cache_max_age_secs: u64,
     /// After shutdown is signalled, how long responses in flight may take to finish.
     pub drain_timeout: Duration,
+    /// Take the client address for the per-IP limit from the last `X-Forwarded-For` entry
+    /// (the one the trusted proxy in front added). Only for edges behind such a proxy:
+    /// otherwise any client could pick its own address.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for HttpSettings {
@@ -67,6 +71,7 @@ impl Default for HttpSettings {
             readahead: WindowLimits::default(),
             cache_max_age_secs: 86_400,
             drain_timeout: Duration::from_secs(10),
+            trust_forwarded_for: false,
         }
     }
 }
@@ -209,6 +214,8 @@ const CLIENT_CLOSED: u16 = 499;
 /// What one request's log line and metrics need; recorded exactly once, by `finish` or, if
 /// hyper drops the request before that, by `Drop` (so gauges never drift).
 struct RequestLog {
+    /// Health probes and scrapes log at debug: they would drown the access log.
+    probe: bool,
     method: Method,
     path: String,
     route: &'static str,
@@ -243,18 +250,28 @@ impl RequestLog {
         self.metrics.count_request(status.as_u16());
         self.metrics.bytes_sent.inc_by(summary.bytes_sent);
         self.metrics.requests_in_flight.dec();
-        tracing::info!(
-            target: "tgcdn_edge::access",
-            method = %self.method,
-            path = %self.path,
-            route = self.route,
-            status = status.as_u16(),
-            bytes = summary.bytes_sent,
-            cache = summary.cache_outcome(),
-            complete = summary.completed,
-            error = summary.error.as_deref().unwrap_or(""),
-            ms = self.started.elapsed().as_millis() as u64,
-        );
+        macro_rules! access_log {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "tgcdn_edge::access",
+                    $level,
+                method = %self.method,
+                path = %self.path,
+                route = self.route,
+                status = status.as_u16(),
+                bytes = summary.bytes_sent,
+                cache = summary.cache_outcome(),
+                complete = summary.completed,
+                error = summary.error.as_deref().unwrap_or(""),
+                ms = self.started.elapsed().as_millis() as u64,
+                )
+            };
+        }
+        if self.probe {
+            access_log!(tracing::Level::DEBUG);
+        } else {
+            access_log!(tracing::Level::INFO);
+        }
     }
 }
 
@@ -269,14 +286,21 @@ pub async fn handle(
     let route = route::route(&parts.method, path, parts.uri.query());
     let head = parts.method == Method::HEAD;
     state.metrics.requests_in_flight.inc();
-    let permit = match route {
-        // Probes and scrapes are never refused for a busy address.
-        Route::Healthz | Route::Readyz | Route::Metrics => None,
-        _ => state.limiter.try_acquire(peer),
+    let probe = matches!(route, Route::Healthz | Route::Readyz | Route::Metrics);
+    let client = if state.settings.trust_forwarded_for {
+        forwarded_client(&parts.headers).unwrap_or(peer)
+    } else {
+        peer
     };
-    let refused =
-        permit.is_none() && !matches!(route, Route::Healthz | Route::Readyz | Route::Metrics);
+    // Probes and scrapes are never refused for a busy address.
+    let permit = if probe {
+        None
+    } else {
+        state.limiter.try_acquire(client)
+    };
+    let refused = permit.is_none() && !probe;
     let log = RequestLog {
+        probe,
         method: parts.method.clone(),
         path: route::redacted_path(path),
         route: route.name(),
@@ -410,6 +434,12 @@ fn fixed(
     (response, PreparedBody::Fixed(bytes))
 }
 
+/// The address the proxy in front of us saw: the last entry of the last `X-Forwarded-For`.
+fn forwarded_client(headers: &http::HeaderMap) -> Option<IpAddr> {
+    let last = headers.get_all("x-forwarded-for").iter().next_back()?;
+    last.to_str().ok()?.rsplit(',').next()?.trim().parse().ok()
+}
+
 /// Runs `f` when dropped: counts that must go down on every exit path.
 fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
     struct Guard<F: FnOnce()>(Option<F>);
@@ -427,4 +457,26 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_client_is_the_last_hop() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(forwarded_client(&headers), None);
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 10.0.0.1"),
+        );
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 2001:db8::7"),
+        );
+        assert_eq!(forwarded_client(&headers), "2001:db8::7".parse().ok());
+        headers.append("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(forwarded_client(&headers), None);
+    }
 }
