@@ -255,15 +255,15 @@ impl RequestLog {
                 tracing::event!(
                     target: "tgcdn_edge::access",
                     $level,
-                method = %self.method,
-                path = %self.path,
-                route = self.route,
-                status = status.as_u16(),
-                bytes = summary.bytes_sent,
-                cache = summary.cache_outcome(),
-                complete = summary.completed,
-                error = summary.error.as_deref().unwrap_or(""),
-                ms = self.started.elapsed().as_millis() as u64,
+                    method = %self.method,
+                    path = %self.path,
+                    route = self.route,
+                    status = status.as_u16(),
+                    bytes = summary.bytes_sent,
+                    cache = summary.cache_outcome(),
+                    complete = summary.completed,
+                    error = summary.error.as_deref().unwrap_or(""),
+                    ms = self.started.elapsed().as_millis() as u64,
                 )
             };
         }
