@@ -186,10 +186,11 @@ async fn serve_connection(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout);
+    // No HTTP/2 keep-alive pings: their writes would count as activity and keep idle
+    // connections open forever; the idle watchdog below also catches dead peers.
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)))
         // Let a whole 1 MiB chunk frame queue per stream instead of hyper's 400 KB default.
         .max_send_buf_size(1 << 20);
     let peer_ip = peer.ip();
