@@ -202,31 +202,6 @@ impl EdgeConfig {
             cert_sha256: settings.require::<CertFingerprint>("core_cert_sha256")?.0,
             cluster_secret: settings.require("cluster_secret")?,
         };
-        let readahead_max: usize = settings.get_or("readahead_max", 16)?;
-        if readahead_max == 0 || readahead_max > 256 {
-            return Err(EdgeConfigError::Invalid {
-                key: "readahead_max",
-                reason: format!("must be 1..=256, got {readahead_max}"),
-            });
-        }
-        let cache_size = settings.get_or("cache_size", ByteSize(256 << 20))?.0;
-        if cache_size < 16 << 20 {
-            return Err(EdgeConfigError::Invalid {
-                key: "cache_size",
-                reason: "must be at least 16MiB (a few streams' read-ahead)".to_owned(),
-            });
-        }
-        let http = HttpSettings {
-            header_read_timeout: settings.get_or("header_read_timeout", Duration::from_secs(10))?,
-            idle_timeout: settings.get_or("idle_timeout", Duration::from_secs(120))?,
-            per_ip_limit: settings.get_or("per_ip_limit", 64)?,
-            readahead: WindowLimits::with_max(readahead_max),
-            cache_max_age_secs: settings
-                .get_or("cache_max_age", Duration::from_secs(86_400))?
-                .as_secs(),
-            drain_timeout: settings.get_or("drain_timeout", Duration::from_secs(10))?,
-            trust_forwarded_for: settings.get_or("trust_forwarded_for", false)?,
-        };
         Ok(EdgeConfig {
             listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
             public_url: settings.require("public_url")?,
@@ -234,11 +209,7 @@ impl EdgeConfig {
             edge_id,
             core,
             verifier,
-            options: EdgeOptions {
-                cache_bytes: cache_size,
-                fetch_cap: settings.get_or("fetch_cap", 64)?,
-                http,
-            },
+            options: edge_options(settings)?,
         })
     }
 
@@ -247,6 +218,42 @@ impl EdgeConfig {
         let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).chain(["config"]).collect();
         settings.unknown_keys(&known)
     }
+}
+
+/// The serving knobs alone (cache, read-ahead, fetch cap, HTTP limits), without anything
+/// about the core link or tokens. `EdgeConfig` uses it; so can the core's one-box mode, which
+/// embeds the edge with an in-process upstream and the same `TGCDN_*` tunables.
+pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError> {
+    let readahead_max: usize = settings.get_or("readahead_max", 16)?;
+    if readahead_max == 0 || readahead_max > 256 {
+        return Err(EdgeConfigError::Invalid {
+            key: "readahead_max",
+            reason: format!("must be 1..=256, got {readahead_max}"),
+        });
+    }
+    let cache_size = settings.get_or("cache_size", ByteSize(256 << 20))?.0;
+    if cache_size < 16 << 20 {
+        return Err(EdgeConfigError::Invalid {
+            key: "cache_size",
+            reason: "must be at least 16MiB (a few streams' read-ahead)".to_owned(),
+        });
+    }
+    let http = HttpSettings {
+        header_read_timeout: settings.get_or("header_read_timeout", Duration::from_secs(10))?,
+        idle_timeout: settings.get_or("idle_timeout", Duration::from_secs(120))?,
+        per_ip_limit: settings.get_or("per_ip_limit", 64)?,
+        readahead: WindowLimits::with_max(readahead_max),
+        cache_max_age_secs: settings
+            .get_or("cache_max_age", Duration::from_secs(86_400))?
+            .as_secs(),
+        drain_timeout: settings.get_or("drain_timeout", Duration::from_secs(10))?,
+        trust_forwarded_for: settings.get_or("trust_forwarded_for", false)?,
+    };
+    Ok(EdgeOptions {
+        cache_bytes: cache_size,
+        fetch_cap: settings.get_or("fetch_cap", 64)?,
+        http,
+    })
 }
 
 fn keyring(settings: Vec<LinkKeySetting>) -> Result<Keyring, KeyError> {
