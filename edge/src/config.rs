@@ -189,11 +189,7 @@ impl EdgeConfig {
         let edge_id = settings
             .get::<String>("edge_id")?
             .unwrap_or_else(|| format!("{region}-{}", std::process::id()));
-        let link_keys: Vec<LinkKeySetting> = settings.require("link_keys")?;
-        let keyring = keyring(link_keys).map_err(|error| EdgeConfigError::Invalid {
-            key: "link_keys",
-            reason: error.to_string(),
-        })?;
+        let keyring = keyring(settings.require("link_keys")?)?;
         let verifier =
             TokenVerifier::new(keyring).with_legacy(settings.get_or("legacy_links", false)?);
         let core = CoreLink {
@@ -256,17 +252,21 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
     })
 }
 
-fn keyring(settings: Vec<LinkKeySetting>) -> Result<Keyring, KeyError> {
+fn keyring(settings: Vec<LinkKeySetting>) -> Result<Keyring, EdgeConfigError> {
+    let invalid = |reason: String| EdgeConfigError::Invalid {
+        key: "link_keys",
+        reason,
+    };
     let mut keys = settings
         .into_iter()
         .map(|setting| LinkKey::new(setting.id, setting.secret.bytes()))
-        .collect::<Result<Vec<_>, _>>()?
+        .collect::<Result<Vec<_>, KeyError>>()
+        .map_err(|error| invalid(error.to_string()))?
         .into_iter();
-    // `require` on an empty list still yields a Vec; an empty one has no current key.
     let current = keys
         .next()
-        .ok_or(KeyError::SecretTooShort { key_id: 0, len: 0 })?;
-    Keyring::new(current, keys.collect())
+        .ok_or_else(|| invalid("needs at least one ID:SECRET".to_owned()))?;
+    Keyring::new(current, keys.collect()).map_err(|error| invalid(error.to_string()))
 }
 
 /// `ID:SECRET`: a link key id (0–255) and its secret as `shared::config::Secret` reads it.
