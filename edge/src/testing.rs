@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
@@ -35,6 +35,9 @@ pub struct MemoryUpstream {
     gate: Option<Arc<Semaphore>>,
     meta_gate: Option<Arc<Semaphore>>,
     not_ready: AtomicBool,
+    /// One more than the chunk index that answers `Unavailable` (0: none), so that
+    /// `Default` fails nothing.
+    failing_chunk_plus_one: AtomicU64,
     meta_calls: AtomicUsize,
     chunk_calls: AtomicUsize,
     chunks_in_flight: AtomicUsize,
@@ -44,6 +47,12 @@ pub struct MemoryUpstream {
 impl MemoryUpstream {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes requests for chunk `index` fail with `WireError::Unavailable`.
+    pub fn fail_chunk(&self, index: u64) {
+        self.failing_chunk_plus_one
+            .store(index.saturating_add(1), Ordering::SeqCst);
     }
 
     /// Adds a file of `size` pattern bytes.
@@ -95,6 +104,9 @@ impl MemoryUpstream {
                 .await
                 .map_err(|_| UpstreamError::unreachable("gate closed"))?
                 .forget();
+        }
+        if self.failing_chunk_plus_one.load(Ordering::SeqCst) == index.saturating_add(1) {
+            return Err(WireError::Unavailable.into());
         }
         let meta = self.files.get(&file).ok_or(WireError::NotFound)?;
         let len = chunk_len(meta.size, index)

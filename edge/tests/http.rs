@@ -596,3 +596,25 @@ async fn shutdown_drains_responses_in_flight() {
     assert!(body == pattern(0, FILM_SIZE));
     tokio::time::timeout(STEP, server).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_chunk_failing_mid_body_aborts_the_response_instead_of_truncating_it() {
+    let edge = start().await;
+    edge.upstream.fail_chunk(2);
+    let request = Request::get(format!("{}{}", edge.base, film_path()))
+        .body(Empty::new())
+        .unwrap();
+    let response = tokio::time::timeout(STEP, edge.client.request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    // Headers (and Content-Length) went out before chunk 2 was needed.
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = tokio::time::timeout(STEP, response.into_body().collect())
+        .await
+        .unwrap();
+    assert!(body.is_err(), "a short body must not look complete");
+    // A request that does not touch the failing chunk is unaffected.
+    let reply = edge.get(&film_path(), &[("range", "bytes=0-99")]).await;
+    assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+}
