@@ -1,7 +1,7 @@
 //! `GET`/`HEAD /dl/{token}/{name}`: token → metadata → conditional headers → range → a
 //! prepared response (status, headers and the body's segments).
 //!
-//! Called by [`super::service`], which turns a [`Prepared`] into a hyper response and
+//! Called by [`super::handle`], which turns a [`Prepared`] into a hyper response and
 //! attaches logging. The order of checks is the point: the token is verified locally before
 //! anything touches the upstream, so a forged or expired link costs no core round trip;
 //! `If-None-Match` beats `If-Modified-Since` (RFC 9110 §13.2.2); `If-Range` decides whether

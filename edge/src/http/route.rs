@@ -1,6 +1,6 @@
 //! Which handler a request goes to: method + path → [`Route`], as a pure function.
 //!
-//! Called first for every request by [`super::service`]. Knows nothing about tokens beyond
+//! Called first for every request by [`super::handle`]. Knows nothing about tokens beyond
 //! cutting them out of the path, and never allocates more than the path it was given.
 //! Also renders the path for logs with the token redacted, since a token is a capability.
 

@@ -1,7 +1,7 @@
 //! `GET /watch/{token}`: a small self-contained page with an HTML5 player, the file's name
 //! and size, and a download button.
 //!
-//! Called by [`super::service`] after the token and metadata checks. The page loads nothing
+//! Called by [`super::handle`] after the token and metadata checks. The page loads nothing
 //! from elsewhere (no scripts, fonts or styles from other hosts) and every piece of file
 //! data in it is HTML-escaped: file names come from Telegram users.
 
