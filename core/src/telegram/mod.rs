@@ -312,6 +312,20 @@ impl BotClient {
     }
 }
 
+impl BotClient {
+    /// Disconnects every pool and waits until their runner tasks are gone, so the session
+    /// (and with it the sled database) is released when this returns. Dropping a
+    /// `BotClient` only asks the runners to stop.
+    pub async fn shutdown(mut self) {
+        for connection in std::mem::take(&mut self.connections) {
+            connection.client.disconnect();
+            connection.runner.abort();
+            // Aborted is the expected outcome; a runner that panicked is gone as well.
+            let _ = connection.runner.await;
+        }
+    }
+}
+
 impl Drop for BotClient {
     fn drop(&mut self) {
         for connection in &self.connections {
