@@ -299,13 +299,19 @@ async fn a_message_sent_while_the_core_is_down_is_answered_once_after_restart() 
         {
             let store = Store::open(dir.path()).expect("store");
             let bot = w.main_bot(&store).await;
-            let frontend = w.spawn(&bot, Access::default());
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let frontend = FrontEnd::new(Arc::clone(&bot), keyring(), w.config(Access::default()))
+                .expect("front-end")
+                .spawn_until(async move {
+                    let _ = stopped.await;
+                });
             w.emu
                 .world()
                 .user_sends_text(alice.user_id, w.bot.user_id, "/help");
             w.wait_replies(alice.user_id, 1).await;
-            frontend.abort();
-            assert!(frontend.await.expect_err("aborted").is_cancelled());
+            // A clean stop: the answered message is committed before the task ends.
+            stop.send(()).expect("front-end running");
+            frontend.await.expect("front-end stops cleanly");
             let bot = Arc::try_unwrap(bot)
                 .unwrap_or_else(|_| panic!("the front-end still holds the bot"));
             bot.shutdown().await;

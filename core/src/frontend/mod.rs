@@ -108,11 +108,21 @@ impl FrontEnd {
     /// Starts the update loop. It runs until aborted (or until the update feed cannot be
     /// opened, which it logs); a restart resumes where the last handled message left off.
     pub fn spawn(self) -> JoinHandle<()> {
-        let span = tracing::info_span!("frontend", bot_id = self.bot.bot_id());
-        tokio::spawn(Arc::new(self).run().instrument(span))
+        self.spawn_until(std::future::pending())
     }
 
-    async fn run(self: Arc<Self>) {
+    /// Like [`Self::spawn`], and stops cleanly once `shutdown` completes: the message being
+    /// handled is finished and committed first, so nothing is answered twice after a restart.
+    pub fn spawn_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> JoinHandle<()> {
+        let span = tracing::info_span!("frontend", bot_id = self.bot.bot_id());
+        tokio::spawn(Arc::new(self).run(shutdown).instrument(span))
+    }
+
+    async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown);
         let mut feed = match self.bot.update_feed(Instant::now() + FEED_TIMEOUT).await {
             Ok(feed) => feed,
             Err(error) => {
@@ -122,7 +132,14 @@ impl FrontEnd {
         };
         tracing::info!("front-end listening");
         loop {
-            let message = match feed.next().await {
+            let next = tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("front-end stopped");
+                    return;
+                }
+                next = feed.next() => next,
+            };
+            let message = match next {
                 Ok(Incoming::Message(message)) => message,
                 Ok(Incoming::Other) => continue,
                 Err(error) => {
@@ -131,10 +148,13 @@ impl FrontEnd {
                     continue;
                 }
             };
-            // Own task: a panic on one message is reported and the loop goes on.
+            // Own task: a panic on one message is reported and the loop goes on. The guard
+            // aborts it if this loop is aborted mid-message: the state is not committed
+            // then, so the restarted front-end answers it instead of both answering.
             let this = Arc::clone(&self);
             let msg_id = message.msg_id;
-            if let Err(error) = tokio::spawn(async move { this.handle(message).await }).await {
+            let mut task = AbortOnDrop(tokio::spawn(async move { this.handle(message).await }));
+            if let Err(error) = (&mut task.0).await {
                 tracing::error!(msg_id, %error, "handling a message failed");
             }
             if let Err(error) = feed.commit(Instant::now() + COMMIT_TIMEOUT).await {
@@ -229,6 +249,15 @@ impl FrontEnd {
             Err(error) => tracing::warn!(%error, "reading the DC summary failed"),
         }
         view
+    }
+}
+
+/// Aborts a spawned task when dropped (a dropped `JoinHandle` only detaches it).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

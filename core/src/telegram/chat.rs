@@ -505,6 +505,108 @@ mod tests {
         assert_eq!(sent_message_id(&updates(Vec::new()), 2), None);
     }
 
+    fn document_media(video: bool, name: Option<&str>) -> tl::enums::MessageMedia {
+        let attributes = name
+            .map(|n| {
+                vec![
+                    tl::types::DocumentAttributeFilename {
+                        file_name: n.into(),
+                    }
+                    .into(),
+                ]
+            })
+            .unwrap_or_default();
+        tl::types::MessageMediaDocument {
+            nopremium: false,
+            spoiler: false,
+            video,
+            round: false,
+            voice: false,
+            document: Some(
+                tl::types::Document {
+                    id: 1,
+                    access_hash: 2,
+                    file_reference: vec![3],
+                    date: 0,
+                    mime_type: "video/mp4".into(),
+                    size: 5000,
+                    thumbs: None,
+                    video_thumbs: None,
+                    dc_id: 2,
+                    attributes,
+                }
+                .into(),
+            ),
+            alt_documents: None,
+            video_cover: None,
+            video_timestamp: None,
+            ttl_seconds: None,
+        }
+        .into()
+    }
+
+    #[test]
+    fn documents_keep_name_kind_size_and_location() {
+        let media = incoming_media(document_media(true, Some("a.mp4"))).unwrap();
+        assert_eq!(media.kind, MediaKind::Video);
+        assert_eq!(media.file_name.as_deref(), Some("a.mp4"));
+        assert_eq!(media.size, Some(5000));
+        let InputMedia::Document(input) = media.input else {
+            panic!("a document")
+        };
+        assert_eq!(
+            (input.id, input.access_hash, input.file_reference),
+            (1, 2, vec![3])
+        );
+        let plain = incoming_media(document_media(false, None)).unwrap();
+        assert_eq!(plain.kind, MediaKind::Document);
+        assert_eq!(plain.file_name, None);
+    }
+
+    #[test]
+    fn photos_report_their_largest_size() {
+        let sizes = vec![
+            tl::types::PhotoSize {
+                r#type: "m".into(),
+                w: 320,
+                h: 240,
+                size: 900,
+            }
+            .into(),
+            tl::types::PhotoSizeProgressive {
+                r#type: "y".into(),
+                w: 1280,
+                h: 960,
+                sizes: vec![1000, 8000, 64000],
+            }
+            .into(),
+        ];
+        let media: tl::enums::MessageMedia = tl::types::MessageMediaPhoto {
+            spoiler: false,
+            live_photo: false,
+            photo: Some(
+                tl::types::Photo {
+                    has_stickers: false,
+                    id: 9,
+                    access_hash: 8,
+                    file_reference: vec![7],
+                    date: 0,
+                    sizes,
+                    video_sizes: None,
+                    dc_id: 2,
+                }
+                .into(),
+            ),
+            ttl_seconds: None,
+            video: None,
+        }
+        .into();
+        let media = incoming_media(media).unwrap();
+        assert_eq!(media.kind, MediaKind::Photo);
+        assert_eq!(media.size, Some(64000));
+        assert!(matches!(media.input, InputMedia::Photo(ref p) if p.id == 9));
+    }
+
     #[test]
     fn random_ids_differ() {
         let ids: std::collections::HashSet<i64> = (0..1000).map(|_| fresh_random_id()).collect();
