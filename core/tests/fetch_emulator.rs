@@ -3,6 +3,11 @@
 //! connection, whole files through the `Fetcher`, and the failure paths the fetch layer routes
 //! around (FLOOD_WAIT, a bot outside the storage channel, expired file references).
 //! Every test runs under one overall timeout and every call has a deadline.
+//!
+//! (This is the former `emulator.rs.draft`; it has its own name because branch `core2`
+//! added an `emulator.rs` of its own for the QUIC path. When `core2`'s resolver-backed
+//! `BotDownloader::new(index, client, resolver)` lands, `fetcher()` below becomes
+//! `app::download_path(..).fetcher`.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
