@@ -7,9 +7,12 @@
 //!   a small second-tier cache;
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
 //!   pools per bot, `getFile` with deadlines, errors classified into retry classes;
+//! * [`frontend`] — the main bot's file-to-link front-end: copy a user's file into the
+//!   storage channel, answer with signed links, `/start`, `/help`, `/stats`;
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
 pub mod bots;
 pub mod fetch;
+pub mod frontend;
 pub mod store;
 pub mod telegram;
