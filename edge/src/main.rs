@@ -1,3 +1,135 @@
-fn main() {
-    println!("tgcdn-edge {}", env!("CARGO_PKG_VERSION"));
+//! `tgcdn-edge`: command line and glue. Reads `TGCDN_*` settings, starts the QUIC link to
+//! the core in the background, and serves HTTP until SIGINT/SIGTERM.
+//!
+//! The work lives in the library; this file only wires it and turns failures into an exit
+//! code. Serving starts before the core answers (`/readyz` says when it has), so a
+//! container platform sees the port open within milliseconds.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use tgcdn_edge::app::build_state;
+use tgcdn_edge::config::{EdgeConfig, settings_help};
+use tgcdn_edge::http::{AppState, serve};
+use tgcdn_edge::upstream::quic::{QuicSettings, QuicUpstream};
+use tgcdn_shared::config::Settings;
+use tgcdn_shared::wire::Heartbeat;
+use tokio::net::TcpListener;
+
+fn cli() -> clap::Command {
+    clap::Command::new("tgcdn-edge")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("tgcdn edge: serves /dl/{token}/{name} with Range support from a chunk cache, fetching misses from the core over QUIC")
+        .after_help(settings_help())
+        .arg(
+            clap::Arg::new("check-config")
+                .long("check-config")
+                .action(clap::ArgAction::SetTrue)
+                .help("Validate the configuration and exit"),
+        )
+}
+
+fn main() -> anyhow::Result<()> {
+    let matches = cli().get_matches();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let settings = Settings::from_process_env()?;
+    for key in EdgeConfig::unknown_keys(&settings) {
+        tracing::warn!(key, "unknown setting ignored");
+    }
+    let config = EdgeConfig::from_settings(&settings)?;
+    if matches.get_flag("check-config") {
+        println!("configuration is valid");
+        return Ok(());
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?
+        .block_on(run(config))
+}
+
+async fn run(config: EdgeConfig) -> anyhow::Result<()> {
+    let mut quic = QuicSettings::new(
+        config.core.addr.clone(),
+        config.core.cert_sha256,
+        config.core.cluster_secret.bytes().to_vec(),
+    );
+    quic.server_name = config.core.server_name.clone();
+    quic.edge_id = config.edge_id.clone();
+    quic.region = config.region.clone();
+    quic.public_base_url = config.public_url.as_str().to_owned();
+    let upstream = Arc::new(QuicUpstream::start(quic).context("cannot set up the QUIC client")?);
+    let state = build_state(upstream.clone(), config.verifier, config.options);
+    upstream.set_load_report(load_report(state.clone()));
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(
+        listen = %config.listen,
+        core = %config.core.addr,
+        edge_id = %config.edge_id,
+        region = %config.region,
+        "serving"
+    );
+    serve(listener, state, shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What heartbeats tell the core about this edge's load.
+fn load_report(state: Arc<AppState>) -> tgcdn_edge::upstream::quic::LoadReport {
+    let previous = Mutex::new((0u64, 0u64));
+    Arc::new(move || {
+        let cache = state.chunks.cache();
+        let counters = cache.counters();
+        let (hits, lookups) = (
+            counters.hits.get(),
+            counters.hits.get() + counters.misses.get() + counters.coalesced.get(),
+        );
+        let mut last = previous
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (new_hits, new_lookups) = (hits - last.0.min(hits), lookups - last.1.min(lookups));
+        *last = (hits, lookups);
+        let ratio = (new_hits * 1000).checked_div(new_lookups).unwrap_or(0);
+        Heartbeat {
+            in_flight: u32::try_from(state.metrics.requests_in_flight.get()).unwrap_or(0),
+            open_connections: u32::try_from(state.metrics.connections_open.get()).unwrap_or(0),
+            cache_bytes: cache.weighted_size(),
+            cache_capacity_bytes: cache.capacity_bytes(),
+            cache_hit_ratio_permille: u16::try_from(ratio).unwrap_or(1000),
+            bytes_served_total: state.metrics.bytes_sent.get(),
+            uptime_secs: 0,
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }

@@ -1,0 +1,226 @@
+//! Throughput of the edge serving cached chunks, as a ratio to a bare hyper server sending
+//! the same bytes from memory, measured in the same run on loopback.
+//!
+//! `cargo bench -p tgcdn-edge --bench serve`. The baseline is the least any HTTP server
+//! must do (one `Bytes` frame per MiB, no token, range plan, cache or metrics); the ratio
+//! shows what the edge's own work costs. Both servers get the same raw-TCP client, so client
+//! overhead cancels out. Absolute numbers depend on the machine; compare ratios.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::stream;
+use http::{Response, header};
+use http_body_util::StreamBody;
+use hyper::body::Frame;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tgcdn_edge::app::{EdgeOptions, build_state};
+use tgcdn_edge::http::serve;
+use tgcdn_edge::testing::{MemoryUpstream, pattern, test_meta};
+use tgcdn_shared::FileRef;
+use tgcdn_shared::chunk::CHUNK_SIZE;
+use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const FILE: FileRef = FileRef {
+    chat_id: -1_000_777,
+    msg_id: 1,
+};
+const FILE_MIB: u64 = 64;
+const ROUNDS: usize = 6;
+const PARALLEL: usize = 8;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let size = FILE_MIB * CHUNK_SIZE;
+    let keyring = Keyring::new(
+        LinkKey::new(1, b"bench-link-secret-0123456789abcd").expect("key"),
+        Vec::new(),
+    )
+    .expect("keyring");
+    let token = keyring.sign(FILE, None);
+    let upstream = Arc::new(
+        MemoryUpstream::new().with_file(FILE, test_meta(size, "bench.mkv", "video/x-matroska")),
+    );
+    let options = EdgeOptions {
+        cache_bytes: 2 * size,
+        ..EdgeOptions::default()
+    };
+    let state = build_state(upstream, TokenVerifier::new(keyring), options);
+    let edge_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let edge_addr = edge_listener.local_addr().expect("addr");
+    tokio::spawn(serve(edge_listener, state, std::future::pending()));
+
+    let chunks: Arc<Vec<Bytes>> = Arc::new(
+        (0..FILE_MIB)
+            .map(|i| Bytes::from(pattern(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)))
+            .collect(),
+    );
+    let bare_addr = start_bare(chunks, size).await;
+
+    let edge_path = format!("/dl/{token}/bench.mkv");
+    // Warm the edge cache; not measured.
+    fetch(edge_addr, &edge_path, None).await;
+
+    println!("file {FILE_MIB} MiB, {ROUNDS} rounds, loopback, full GET and 64 KiB ranges");
+    for parallel in [1, PARALLEL] {
+        let bare = measure(bare_addr, "/file", parallel, None).await;
+        let edge = measure(edge_addr, &edge_path, parallel, None).await;
+        println!(
+            "full GET x{parallel:<2} bare hyper {bare:8.0} MiB/s  edge (cache hits) {edge:8.0} MiB/s  ratio {:.2}",
+            edge / bare
+        );
+    }
+    let bare = measure_ranges(bare_addr, "/file", size).await;
+    let edge = measure_ranges(edge_addr, &edge_path, size).await;
+    println!(
+        "64 KiB ranges x{PARALLEL} bare hyper {bare:8.0} req/s   edge (cache hits) {edge:8.0} req/s   ratio {:.2}",
+        edge / bare
+    );
+}
+
+/// A minimal hyper server: the whole file or one range from memory, one frame per chunk.
+async fn start_bare(chunks: Arc<Vec<Bytes>>, size: u64) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let chunks = chunks.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let chunks = chunks.clone();
+                    async move {
+                        let (start, end) = request
+                            .headers()
+                            .get(header::RANGE)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.strip_prefix("bytes="))
+                            .and_then(|v| v.split_once('-'))
+                            .and_then(|(a, b)| {
+                                Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))
+                            })
+                            .unwrap_or((0, size - 1));
+                        let frames: Vec<Result<Frame<Bytes>, Infallible>> = (start / CHUNK_SIZE
+                            ..=end / CHUNK_SIZE)
+                            .map(|i| {
+                                let chunk = &chunks[i as usize];
+                                let from = start.saturating_sub(i * CHUNK_SIZE) as usize;
+                                let to = ((end + 1 - i * CHUNK_SIZE) as usize).min(chunk.len());
+                                Ok(Frame::data(chunk.slice(from..to)))
+                            })
+                            .collect();
+                        let mut response = Response::new(StreamBody::new(stream::iter(frames)));
+                        response
+                            .headers_mut()
+                            .insert(header::CONTENT_LENGTH, (end - start + 1).into());
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn measure(addr: SocketAddr, path: &str, parallel: usize, range: Option<(u64, u64)>) -> f64 {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..parallel {
+        let path = path.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut bytes = 0;
+            for _ in 0..ROUNDS {
+                bytes += fetch(addr, &path, range).await;
+            }
+            bytes
+        }));
+    }
+    let mut total = 0u64;
+    for task in tasks {
+        total += task.await.expect("task");
+    }
+    total as f64 / (1 << 20) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Requests per second for 64 KiB ranges at pseudo-random aligned offsets, keep-alive.
+async fn measure_ranges(addr: SocketAddr, path: &str, size: u64) -> f64 {
+    const PER_CONNECTION: u64 = 2_000;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..PARALLEL as u64 {
+        let path = path.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut socket = TcpStream::connect(addr).await.expect("connect");
+            let mut offset = worker * 7_919;
+            for _ in 0..PER_CONNECTION {
+                offset = (offset * 6_364_136_223_846_793_005 + 1) % (size / 65_536);
+                let start = offset * 65_536;
+                request(&mut socket, &path, Some((start, start + 65_535))).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    (PARALLEL as u64 * PER_CONNECTION) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// One request on a new connection; returns the body length.
+async fn fetch(addr: SocketAddr, path: &str, range: Option<(u64, u64)>) -> u64 {
+    let mut socket = TcpStream::connect(addr).await.expect("connect");
+    request(&mut socket, path, range).await
+}
+
+/// Sends one GET and reads the response body by its Content-Length.
+async fn request(socket: &mut TcpStream, path: &str, range: Option<(u64, u64)>) -> u64 {
+    let range = range
+        .map(|(a, b)| format!("Range: bytes={a}-{b}\r\n"))
+        .unwrap_or_default();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n{range}\r\n");
+    socket.write_all(head.as_bytes()).await.expect("write");
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut filled = 0;
+    let (header_end, length) = loop {
+        let n = tokio::time::timeout(Duration::from_secs(30), socket.read(&mut buffer[filled..]))
+            .await
+            .expect("read timed out")
+            .expect("read");
+        assert!(n > 0, "connection closed in headers");
+        filled += n;
+        if let Some(end) = buffer[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
+            let text = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+            let length = text
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .expect("content-length");
+            break (end + 4, length);
+        }
+    };
+    let mut remaining = length - (filled - header_end) as u64;
+    while remaining > 0 {
+        let n = socket.read(&mut buffer).await.expect("read") as u64;
+        assert!(n > 0, "connection closed in body");
+        remaining -= n.min(remaining);
+    }
+    length
+}

@@ -1,0 +1,58 @@
+//! Wiring: builds the shared state (cache, sources, metrics, HTTP settings) from an
+//! upstream and options; [`crate::http::serve`] then runs it on a listener.
+//!
+//! Called by `main` and by tests and by the core's one-box mode, which passes its own
+//! in-process [`Upstream`]. Holds no logic of its own beyond putting the parts together.
+
+use std::sync::Arc;
+
+use crate::cache::ChunkCache;
+use crate::fetch::{ChunkSource, MetaSource};
+use crate::http::{AppState, HttpSettings};
+use crate::metrics::EdgeMetrics;
+use crate::upstream::Upstream;
+use tgcdn_shared::token::TokenVerifier;
+
+/// Sizes of the edge's shared resources.
+#[derive(Debug, Clone)]
+pub struct EdgeOptions {
+    /// Chunk cache capacity in bytes.
+    pub cache_bytes: u64,
+    /// Chunk fetches in flight to the upstream, edge-wide.
+    pub fetch_cap: usize,
+    pub http: HttpSettings,
+}
+
+impl Default for EdgeOptions {
+    fn default() -> Self {
+        EdgeOptions {
+            cache_bytes: 256 << 20,
+            fetch_cap: 64,
+            http: HttpSettings::default(),
+        }
+    }
+}
+
+/// The state every request shares.
+pub fn build_state(
+    upstream: Arc<dyn Upstream>,
+    verifier: TokenVerifier,
+    options: EdgeOptions,
+) -> Arc<AppState> {
+    let cache = ChunkCache::new(options.cache_bytes);
+    let metrics = EdgeMetrics::new(cache.clone());
+    let chunks = ChunkSource::new(
+        cache,
+        upstream.clone(),
+        options.fetch_cap,
+        metrics.upstream_latency.clone(),
+    );
+    let metas = MetaSource::new(upstream, metrics.upstream_latency.clone());
+    Arc::new(AppState::new(
+        verifier,
+        chunks,
+        metas,
+        metrics,
+        options.http,
+    ))
+}

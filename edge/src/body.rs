@@ -1,0 +1,560 @@
+//! The body of a `200`/`206` response: fixed byte strings (multipart headers) and chunk
+//! slices in order, each slice sent as a zero-copy `Bytes::slice` of the cached chunk.
+//!
+//! Built by the HTTP layer from a range plan; polled by hyper. It owns the stream's
+//! read-ahead: at most [`ReadaheadWindow::size`] chunk fetches of this body are in flight
+//! (started and not yet sent), and a new one starts as soon as one is sent — a sliding
+//! window, never a batch with a barrier. Because hyper polls the body only when the client
+//! connection can take more, a slow client never makes this body hold more than its window.
+//! It never buffers beyond that and never panics on a failed fetch: the error ends the
+//! stream (hyper then aborts the connection, so a truncated body is never mistaken for a
+//! complete one).
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http_body::{Body, Frame, SizeHint};
+use tgcdn_shared::FileRef;
+use tgcdn_shared::chunk::ChunkSlice;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::cache::CacheOutcome;
+use crate::fetch::ChunkSource;
+use crate::readahead::{ReadaheadWindow, WindowLimits};
+use crate::upstream::UpstreamError;
+
+/// What a finished (or abandoned) body reports for the request's log line and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodySummary {
+    pub bytes_sent: u64,
+    pub hits: u32,
+    pub misses: u32,
+    pub coalesced: u32,
+    /// Every byte was produced (the client may still not have received them all).
+    pub completed: bool,
+    pub error: Option<String>,
+}
+
+impl BodySummary {
+    /// The request's cache outcome in one word: `hit` if every chunk was, `miss` if any
+    /// chunk was fetched by this request, otherwise `coalesced`; `none` without chunks.
+    pub fn cache_outcome(&self) -> &'static str {
+        match (self.hits, self.misses, self.coalesced) {
+            (0, 0, 0) => "none",
+            (_, 0, 0) => "hit",
+            (_, m, _) if m > 0 => "miss",
+            _ => "coalesced",
+        }
+    }
+}
+
+/// Called once when the body is dropped, however the response ended.
+pub type OnFinish = Box<dyn FnOnce(BodySummary) + Send>;
+
+/// One piece of the response body, in order.
+#[derive(Debug, Clone)]
+pub enum Segment {
+    /// Bytes known up front (multipart boundaries and part headers).
+    Fixed(Bytes),
+    /// Bytes `[start, end)` of a chunk.
+    Slice(ChunkSlice),
+}
+
+impl Segment {
+    fn len(&self) -> u64 {
+        match self {
+            Segment::Fixed(bytes) => bytes.len() as u64,
+            Segment::Slice(slice) => slice.end.saturating_sub(slice.start),
+        }
+    }
+}
+
+type FetchOutput = (Result<(Bytes, CacheOutcome), UpstreamError>, Instant);
+
+struct InFlight {
+    slice: ChunkSlice,
+    /// The waiter task of a fetch that was not ready at once; `None` for cache hits.
+    task: Option<JoinHandle<FetchOutput>>,
+    done: Option<FetchOutput>,
+}
+
+/// The streaming body. See the module docs.
+pub struct ChunkBody {
+    source: ChunkSource,
+    file: FileRef,
+    file_size: u64,
+    /// Output order; a `Slice` here is produced by the front of `in_flight`.
+    order: VecDeque<Segment>,
+    /// Slices whose fetch has not started yet, in order.
+    unstarted: VecDeque<ChunkSlice>,
+    in_flight: VecDeque<InFlight>,
+    window: ReadaheadWindow,
+    remaining: u64,
+    summary: BodySummary,
+    on_finish: Option<OnFinish>,
+}
+
+impl ChunkBody {
+    pub fn new(
+        source: ChunkSource,
+        file: FileRef,
+        file_size: u64,
+        segments: Vec<Segment>,
+        limits: WindowLimits,
+        on_finish: OnFinish,
+    ) -> Self {
+        let unstarted = segments
+            .iter()
+            .filter_map(|segment| match segment {
+                Segment::Slice(slice) => Some(*slice),
+                Segment::Fixed(_) => None,
+            })
+            .collect();
+        let remaining = segments.iter().map(Segment::len).sum();
+        ChunkBody {
+            source,
+            file,
+            file_size,
+            order: segments.into(),
+            unstarted,
+            in_flight: VecDeque::new(),
+            window: ReadaheadWindow::new(limits),
+            remaining,
+            summary: BodySummary::default(),
+            on_finish: Some(on_finish),
+        }
+    }
+
+    /// Exact number of bytes this body will produce (its `Content-Length`).
+    pub fn len(&self) -> u64 {
+        self.remaining
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// Chunk fetches of this body started and not yet sent.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Starts fetches until the window is full. A cache hit completes on its first poll and
+    /// needs nothing more; any other fetch is awaited on its own task, so that its completion
+    /// time is known even while hyper is not polling us (the stall signal).
+    fn top_up(&mut self, cx: &mut Context<'_>) {
+        while self.in_flight.len() < self.window.size() {
+            let Some(slice) = self.unstarted.pop_front() else {
+                return;
+            };
+            let source = self.source.clone();
+            let (file, file_size) = (self.file, self.file_size);
+            let mut fetch =
+                Box::pin(async move { source.chunk(file, file_size, slice.index).await });
+            let (task, done) = match fetch.as_mut().poll(cx) {
+                Poll::Ready(result) => {
+                    let now = Instant::now();
+                    self.window.on_chunk_ready(slice.index, now);
+                    (None, Some((result, now)))
+                }
+                Poll::Pending => {
+                    let span = tracing::trace_span!("chunk_wait", index = slice.index);
+                    let task = tokio::spawn(
+                        async move {
+                            let result = fetch.await;
+                            (result, Instant::now())
+                        }
+                        .instrument(span),
+                    );
+                    (Some(task), None)
+                }
+            };
+            self.in_flight.push_back(InFlight { slice, task, done });
+        }
+    }
+
+    /// Polls every started fetch, recording completions with the window.
+    fn collect_ready(&mut self, cx: &mut Context<'_>) {
+        for slot in self.in_flight.iter_mut().filter(|slot| slot.done.is_none()) {
+            let Some(task) = slot.task.as_mut() else {
+                continue;
+            };
+            if let Poll::Ready(joined) = task.poll_unpin(cx) {
+                let output = joined.unwrap_or_else(|join_error| {
+                    let error = UpstreamError::unreachable(format!("chunk task: {join_error}"));
+                    (Err(error), Instant::now())
+                });
+                self.window.on_chunk_ready(slot.slice.index, output.1);
+                slot.done = Some(output);
+            }
+        }
+    }
+
+    fn take_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, UpstreamError>>> {
+        self.top_up(cx);
+        self.collect_ready(cx);
+        let Some(front) = self.in_flight.front_mut() else {
+            // `order` says a slice is next, so one was started: unreachable in practice,
+            // but a typed error beats a panic.
+            return Poll::Ready(Some(Err(UpstreamError::protocol("body lost a chunk"))));
+        };
+        let Some((result, _)) = front.done.take() else {
+            return Poll::Pending;
+        };
+        let slice = front.slice;
+        self.in_flight.pop_front();
+        self.window.on_consumed(slice.index, Instant::now());
+        self.top_up(cx);
+        let (chunk, outcome) = match result {
+            Ok(found) => found,
+            Err(error) => return Poll::Ready(Some(Err(error))),
+        };
+        match outcome {
+            CacheOutcome::Hit => self.summary.hits += 1,
+            CacheOutcome::Miss => self.summary.misses += 1,
+            CacheOutcome::Coalesced => self.summary.coalesced += 1,
+        }
+        let range = usize::try_from(slice.start)
+            .ok()
+            .zip(usize::try_from(slice.end).ok());
+        match range {
+            Some((start, end)) if start <= end && end <= chunk.len() => {
+                Poll::Ready(Some(Ok(chunk.slice(start..end))))
+            }
+            _ => Poll::Ready(Some(Err(UpstreamError::protocol(format!(
+                "chunk {} has {} bytes, slice wants {}..{}",
+                slice.index,
+                chunk.len(),
+                slice.start,
+                slice.end
+            ))))),
+        }
+    }
+}
+
+impl Body for ChunkBody {
+    type Data = Bytes;
+    type Error = UpstreamError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, UpstreamError>>> {
+        let this = self.get_mut();
+        let next = match this.order.front() {
+            None => {
+                this.summary.completed = true;
+                return Poll::Ready(None);
+            }
+            Some(Segment::Fixed(bytes)) => {
+                let bytes = bytes.clone();
+                this.order.pop_front();
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Some(Segment::Slice(_)) => match this.take_chunk(cx) {
+                Poll::Ready(Some(Ok(bytes))) => {
+                    this.order.pop_front();
+                    Poll::Ready(Some(Ok(bytes)))
+                }
+                other => other,
+            },
+        };
+        match next {
+            Poll::Ready(Some(Ok(bytes))) => {
+                this.remaining = this.remaining.saturating_sub(bytes.len() as u64);
+                this.summary.bytes_sent += bytes.len() as u64;
+                if this.order.is_empty() {
+                    this.summary.completed = true;
+                }
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                tracing::warn!(file = %this.file, %error, "response body ended early");
+                this.summary.error = Some(error.to_string());
+                // Nothing more will be produced: stop the remaining fetch waiters.
+                this.order.clear();
+                this.remaining = 0;
+                Poll::Ready(Some(Err(error)))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+impl Drop for ChunkBody {
+    fn drop(&mut self) {
+        // Aborting a waiter never cancels the chunk fetch itself (the cache runs it on its
+        // own task), so read-ahead of an abandoned stream still lands in the cache.
+        for task in self.in_flight.iter().filter_map(|slot| slot.task.as_ref()) {
+            task.abort();
+        }
+        if let Some(on_finish) = self.on_finish.take() {
+            on_finish(std::mem::take(&mut self.summary));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use http_body_util::BodyExt;
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::cache::ChunkCache;
+    use crate::fetch::latency_histogram;
+    use crate::testing::{MemoryUpstream, pattern, test_meta};
+    use tgcdn_shared::chunk::{ByteRange, CHUNK_SIZE, ChunkPlan};
+
+    const FILE: FileRef = FileRef {
+        chat_id: -1_002,
+        msg_id: 9,
+    };
+    const SIZE: u64 = 3 * CHUNK_SIZE + 12_345;
+
+    fn source(upstream: Arc<MemoryUpstream>, fetch_cap: usize) -> ChunkSource {
+        ChunkSource::new(
+            ChunkCache::new(64 << 20),
+            upstream,
+            fetch_cap,
+            latency_histogram(),
+        )
+    }
+
+    fn slices(start: u64, end: u64) -> Vec<Segment> {
+        let plan = ChunkPlan::new(SIZE, ByteRange { start, end }).unwrap();
+        plan.slices().map(Segment::Slice).collect()
+    }
+
+    fn summary_sink() -> (OnFinish, Arc<Mutex<Option<BodySummary>>>) {
+        let slot = Arc::new(Mutex::new(None));
+        let sink = slot.clone();
+        (
+            Box::new(move |summary| *sink.lock().unwrap() = Some(summary)),
+            slot,
+        )
+    }
+
+    async fn collect(body: ChunkBody) -> Vec<u8> {
+        tokio::time::timeout(Duration::from_secs(10), body.collect())
+            .await
+            .expect("body timed out")
+            .expect("body failed")
+            .to_bytes()
+            .to_vec()
+    }
+
+    #[tokio::test]
+    async fn produces_exact_bytes_across_chunk_boundaries() {
+        let upstream = Arc::new(MemoryUpstream::new().with_file(FILE, test_meta(SIZE, "f", "")));
+        for (start, end) in [
+            (0, SIZE - 1),
+            (CHUNK_SIZE - 1, CHUNK_SIZE),
+            (5, 5),
+            (2 * CHUNK_SIZE, SIZE - 1),
+        ] {
+            let (on_finish, summary) = summary_sink();
+            let body = ChunkBody::new(
+                source(upstream.clone(), 8),
+                FILE,
+                SIZE,
+                slices(start, end),
+                WindowLimits::default(),
+                on_finish,
+            );
+            assert_eq!(body.len(), end - start + 1);
+            assert_eq!(collect(body).await, pattern(start, end + 1));
+            let summary = summary.lock().unwrap().clone().unwrap();
+            assert!(summary.completed);
+            assert_eq!(summary.bytes_sent, end - start + 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn fixed_segments_interleave_with_slices() {
+        let upstream = Arc::new(MemoryUpstream::new().with_file(FILE, test_meta(SIZE, "f", "")));
+        let mut segments = vec![Segment::Fixed(Bytes::from_static(b"<a>"))];
+        segments.extend(slices(10, 19));
+        segments.push(Segment::Fixed(Bytes::from_static(b"<b>")));
+        segments.extend(slices(CHUNK_SIZE - 2, CHUNK_SIZE + 1));
+        let (on_finish, _) = summary_sink();
+        let body = ChunkBody::new(
+            source(upstream, 8),
+            FILE,
+            SIZE,
+            segments,
+            WindowLimits::default(),
+            on_finish,
+        );
+        let mut expected = b"<a>".to_vec();
+        expected.extend(pattern(10, 20));
+        expected.extend(b"<b>");
+        expected.extend(pattern(CHUNK_SIZE - 2, CHUNK_SIZE + 2));
+        assert_eq!(collect(body).await, expected);
+    }
+
+    #[tokio::test]
+    async fn unpolled_body_holds_no_more_than_its_window() {
+        let gate = Arc::new(Semaphore::new(0));
+        let upstream = Arc::new(
+            MemoryUpstream::new()
+                .with_file(FILE, test_meta(SIZE, "f", ""))
+                .with_gate(gate.clone()),
+        );
+        let limits = WindowLimits {
+            initial: 2,
+            ..WindowLimits::default()
+        };
+        let (on_finish, summary) = summary_sink();
+        let mut body = ChunkBody::new(
+            source(upstream.clone(), 64),
+            FILE,
+            SIZE,
+            slices(0, SIZE - 1),
+            limits,
+            on_finish,
+        );
+        // First poll starts the initial window and waits.
+        let first = tokio::time::timeout(Duration::from_millis(50), body.frame()).await;
+        assert!(
+            first.is_err(),
+            "no chunk may be ready before the gate opens"
+        );
+        assert_eq!(body.in_flight(), 2);
+        // Let everything through; without polls the body starts nothing more.
+        gate.add_permits(100);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(upstream.chunk_calls(), 2);
+        drop(body);
+        let summary = summary.lock().unwrap().clone().unwrap();
+        assert!(!summary.completed);
+        assert_eq!(summary.bytes_sent, 0);
+    }
+
+    #[tokio::test]
+    async fn read_ahead_grows_to_keep_several_chunks_in_flight() {
+        const BIG: u64 = 40 * CHUNK_SIZE;
+        let gate = Arc::new(Semaphore::new(0));
+        let upstream = Arc::new(
+            MemoryUpstream::new()
+                .with_file(FILE, test_meta(BIG, "f", ""))
+                .with_gate(gate.clone()),
+        );
+        let plan = ChunkPlan::new(
+            BIG,
+            ByteRange {
+                start: 0,
+                end: BIG - 1,
+            },
+        )
+        .unwrap();
+        let (on_finish, _) = summary_sink();
+        let body = ChunkBody::new(
+            source(upstream.clone(), 64),
+            FILE,
+            BIG,
+            plan.slices().map(Segment::Slice).collect(),
+            WindowLimits::with_max(8),
+            on_finish,
+        );
+        let reader = tokio::spawn(body.collect());
+        // Release chunks one at a time, as a slow core would; the eager reader keeps up, so
+        // the window grows and the upstream sees more and more requests at once.
+        for _ in 0..12 {
+            tokio::time::timeout(Duration::from_secs(5), async {
+                while upstream.chunks_in_flight() == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            gate.add_permits(1);
+        }
+        assert!(
+            upstream.max_chunks_in_flight() >= 6,
+            "read-ahead stayed at {}",
+            upstream.max_chunks_in_flight()
+        );
+        assert!(upstream.max_chunks_in_flight() <= 8);
+        gate.add_permits(100);
+        let bytes = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .to_bytes();
+        assert_eq!(bytes.len() as u64, BIG);
+        assert_eq!(upstream.chunk_calls(), 40);
+    }
+
+    #[tokio::test]
+    async fn global_fetch_cap_bounds_upstream_concurrency() {
+        const BIG: u64 = 20 * CHUNK_SIZE;
+        let upstream = Arc::new(MemoryUpstream::new().with_file(FILE, test_meta(BIG, "f", "")));
+        let source = source(upstream.clone(), 3);
+        let plan = ChunkPlan::new(
+            BIG,
+            ByteRange {
+                start: 0,
+                end: BIG - 1,
+            },
+        )
+        .unwrap();
+        let mut readers = Vec::new();
+        for _ in 0..4 {
+            let (on_finish, _) = summary_sink();
+            let body = ChunkBody::new(
+                source.clone(),
+                FILE,
+                BIG,
+                plan.slices().map(Segment::Slice).collect(),
+                WindowLimits::with_max(16),
+                on_finish,
+            );
+            readers.push(tokio::spawn(collect(body)));
+        }
+        for reader in readers {
+            assert_eq!(reader.await.unwrap().len() as u64, BIG);
+        }
+        assert!(upstream.max_chunks_in_flight() <= 3);
+        assert_eq!(
+            upstream.chunk_calls(),
+            20,
+            "four readers share one fetch per chunk"
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_fetch_ends_the_stream_with_an_error() {
+        let upstream = Arc::new(MemoryUpstream::new());
+        let (on_finish, summary) = summary_sink();
+        let body = ChunkBody::new(
+            source(upstream, 8),
+            FILE,
+            SIZE,
+            slices(0, 100),
+            WindowLimits::default(),
+            on_finish,
+        );
+        let result = tokio::time::timeout(Duration::from_secs(5), body.collect()).await;
+        assert!(result.unwrap().is_err());
+        assert!(summary.lock().unwrap().clone().unwrap().error.is_some());
+    }
+}

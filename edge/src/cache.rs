@@ -1,0 +1,386 @@
+//! The edge's chunk cache: `(file, chunk index) → Bytes`, bounded in bytes, shared by every
+//! stream, with one upstream fetch per missing chunk at a time.
+//!
+//! Called by [`crate::fetch::ChunkSource`] (which supplies the upstream fetch) for every
+//! chunk a response body needs. It never decides *what* to fetch, never caches an error and
+//! never lets a fetch depend on the viewer that started it.
+//!
+//! * moka with a byte weigher and [`EvictionPolicy::lru`]: moka's default TinyLFU admission
+//!   rejects never-seen keys when the cache is full, and the next chunks of a film being
+//!   watched are exactly never-seen keys.
+//! * Single flight: the first miss for a key spawns the fetch as its own task and publishes
+//!   a shared handle to it; later misses for the key await that handle. Because the fetch is
+//!   spawned (not run in the first caller's future, as moka's `get_with` would), a viewer
+//!   that disconnects does not abandon a fetch other viewers wait on, and the chunk still
+//!   lands in the cache for the next one.
+//! * Ordering that keeps it one fetch: the task inserts into moka *before* it removes its
+//!   in-flight entry, and a new task first re-checks moka, so a caller that missed moka just
+//!   before the insert finds the bytes instead of fetching again.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use moka::future::Cache;
+use moka::policy::EvictionPolicy;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use tgcdn_shared::FileRef;
+use tracing::Instrument;
+
+use crate::upstream::UpstreamError;
+
+/// A cache key: a chunk of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChunkKey {
+    pub file: FileRef,
+    pub index: u64,
+}
+
+/// How a chunk was obtained, for the per-request log line and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CacheOutcome {
+    /// The bytes were in the cache.
+    Hit,
+    /// This call started the upstream fetch.
+    Miss,
+    /// A fetch for this chunk was already in flight; this call waited for it.
+    Coalesced,
+}
+
+impl CacheOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Coalesced => "coalesced",
+        }
+    }
+}
+
+/// Counters the cache keeps; registered with Prometheus by [`crate::metrics`]. Clones share
+/// the same atomics.
+#[derive(Debug, Clone, Default)]
+pub struct CacheCounters {
+    pub hits: Counter,
+    pub misses: Counter,
+    pub coalesced: Counter,
+    pub evictions: Counter,
+    pub fetch_errors: Counter,
+    pub in_flight: Gauge,
+}
+
+type FetchResult = Result<Bytes, UpstreamError>;
+type SharedFetch = Shared<BoxFuture<'static, FetchResult>>;
+
+/// The chunk cache. Cheap to clone; clones share the same entries.
+#[derive(Clone)]
+pub struct ChunkCache {
+    entries: Cache<ChunkKey, Bytes>,
+    in_flight: Arc<Mutex<HashMap<ChunkKey, SharedFetch>>>,
+    counters: CacheCounters,
+    capacity_bytes: u64,
+}
+
+impl std::fmt::Debug for ChunkCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkCache")
+            .field("capacity_bytes", &self.capacity_bytes)
+            .field("weighted_size", &self.entries.weighted_size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChunkCache {
+    /// A cache holding at most `capacity_bytes` of chunk bytes (moka evicts lazily, so the
+    /// bound holds after its pending maintenance has run).
+    pub fn new(capacity_bytes: u64) -> Self {
+        let counters = CacheCounters::default();
+        let evictions = counters.evictions.clone();
+        let entries = Cache::builder()
+            .max_capacity(capacity_bytes)
+            .eviction_policy(EvictionPolicy::lru())
+            .weigher(|_key: &ChunkKey, bytes: &Bytes| {
+                // Chunks are at most 1 MiB, far below u32::MAX; saturate rather than wrap.
+                u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+            })
+            .eviction_listener(move |_key, _bytes, cause| {
+                if cause.was_evicted() {
+                    evictions.inc();
+                }
+            })
+            .build();
+        ChunkCache {
+            entries,
+            in_flight: Arc::default(),
+            counters,
+            capacity_bytes,
+        }
+    }
+
+    pub fn counters(&self) -> &CacheCounters {
+        &self.counters
+    }
+
+    pub fn capacity_bytes(&self) -> u64 {
+        self.capacity_bytes
+    }
+
+    /// Bytes currently accounted to entries (after moka's pending maintenance).
+    pub fn weighted_size(&self) -> u64 {
+        self.entries.weighted_size()
+    }
+
+    /// Runs moka's pending maintenance (evictions); tests and the metrics scrape use it.
+    pub async fn run_pending_tasks(&self) {
+        self.entries.run_pending_tasks().await;
+    }
+
+    /// Whether the chunk is cached now (no recency update).
+    pub fn contains(&self, key: ChunkKey) -> bool {
+        self.entries.contains_key(&key)
+    }
+
+    /// The chunk if cached.
+    pub async fn get(&self, key: ChunkKey) -> Option<Bytes> {
+        self.entries.get(&key).await
+    }
+
+    /// The chunk from the cache, or from `fetch` — started at most once per key at a time,
+    /// on its own task, so it completes (and fills the cache) even if every caller goes
+    /// away. Errors reach every waiter and are not cached.
+    pub async fn get_or_fetch<F, Fut>(
+        &self,
+        key: ChunkKey,
+        fetch: F,
+    ) -> Result<(Bytes, CacheOutcome), UpstreamError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = FetchResult> + Send + 'static,
+    {
+        if let Some(bytes) = self.entries.get(&key).await {
+            self.counters.hits.inc();
+            return Ok((bytes, CacheOutcome::Hit));
+        }
+        let (shared, outcome) = self.join_or_start(key, fetch);
+        match outcome {
+            CacheOutcome::Coalesced => self.counters.coalesced.inc(),
+            _ => self.counters.misses.inc(),
+        };
+        shared.await.map(|bytes| (bytes, outcome))
+    }
+
+    fn join_or_start<F, Fut>(&self, key: ChunkKey, fetch: F) -> (SharedFetch, CacheOutcome)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = FetchResult> + Send + 'static,
+    {
+        // The map is only touched for short, non-async sections; a poisoned lock means a
+        // panic elsewhere mid-insert/remove, which leaves the map itself consistent.
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = in_flight.get(&key) {
+            return (shared.clone(), CacheOutcome::Coalesced);
+        }
+        let task =
+            tokio::spawn(self.clone().fill(key, fetch()).instrument(
+                tracing::debug_span!("chunk_fetch", file = %key.file, index = key.index),
+            ));
+        let shared = async move {
+            match task.await {
+                Ok(result) => result,
+                // Only a panic in the upstream implementation (or runtime shutdown) ends
+                // the task without a result; waiters see it as an unreachable core.
+                Err(join_error) => Err(UpstreamError::unreachable(format!(
+                    "chunk fetch task failed: {join_error}"
+                ))),
+            }
+        }
+        .boxed()
+        .shared();
+        in_flight.insert(key, shared.clone());
+        (shared, CacheOutcome::Miss)
+    }
+
+    /// The spawned half of a miss: fetch, insert on success, then retire the in-flight entry.
+    async fn fill(self, key: ChunkKey, fetch: impl Future<Output = FetchResult>) -> FetchResult {
+        self.counters.in_flight.inc();
+        let result = match self.entries.get(&key).await {
+            // A fill for this key finished between our caller's miss and our start.
+            Some(bytes) => Ok(bytes),
+            None => fetch.await,
+        };
+        match &result {
+            Ok(bytes) => self.entries.insert(key, bytes.clone()).await,
+            Err(error) => {
+                self.counters.fetch_errors.inc();
+                tracing::debug!(%error, "chunk fetch failed");
+            }
+        }
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key);
+        self.counters.in_flight.dec();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    const FILE: FileRef = FileRef {
+        chat_id: -1_001,
+        msg_id: 7,
+    };
+
+    fn key(index: u64) -> ChunkKey {
+        ChunkKey { file: FILE, index }
+    }
+
+    async fn within<T>(fut: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), fut)
+            .await
+            .expect("test step timed out")
+    }
+
+    #[tokio::test]
+    async fn hundred_concurrent_misses_make_one_fetch() {
+        let cache = ChunkCache::new(64 << 20);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(Notify::new());
+        let mut waiters = Vec::new();
+        for _ in 0..100 {
+            let cache = cache.clone();
+            let calls = calls.clone();
+            let release = release.clone();
+            waiters.push(tokio::spawn(async move {
+                cache
+                    .get_or_fetch(key(3), move || async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        release.notified().await;
+                        Ok(Bytes::from_static(b"chunk three"))
+                    })
+                    .await
+            }));
+        }
+        // Let every waiter register before the single fetch completes.
+        within(async {
+            while cache.counters().misses.get() + cache.counters().coalesced.get() < 100 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        release.notify_one();
+        let mut outcomes = HashMap::new();
+        for waiter in waiters {
+            let (bytes, outcome) = within(waiter).await.unwrap().unwrap();
+            assert_eq!(&bytes[..], b"chunk three");
+            *outcomes.entry(outcome).or_insert(0) += 1;
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(outcomes.get(&CacheOutcome::Miss), Some(&1));
+        assert_eq!(outcomes.get(&CacheOutcome::Coalesced), Some(&99));
+        let (_, outcome) = cache
+            .get_or_fetch(key(3), || async { panic!("must be a hit") })
+            .await
+            .unwrap();
+        assert_eq!(outcome, CacheOutcome::Hit);
+    }
+
+    #[tokio::test]
+    async fn fetch_survives_the_first_caller_being_cancelled() {
+        let cache = ChunkCache::new(64 << 20);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(Notify::new());
+        let first = {
+            let (cache, calls, release) = (cache.clone(), calls.clone(), release.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch(key(0), move || async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        release.notified().await;
+                        Ok(Bytes::from_static(b"survivor"))
+                    })
+                    .await
+            })
+        };
+        within(async {
+            while cache.counters().in_flight.get() == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        let second = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch(key(0), || async { Ok(Bytes::from_static(b"second fetch")) })
+                    .await
+            })
+        };
+        within(async {
+            while cache.counters().coalesced.get() == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        first.abort();
+        assert!(within(first).await.unwrap_err().is_cancelled());
+        release.notify_one();
+        let (bytes, outcome) = within(second).await.unwrap().unwrap();
+        assert_eq!(&bytes[..], b"survivor");
+        assert_eq!(outcome, CacheOutcome::Coalesced);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(cache.contains(key(0)));
+    }
+
+    #[tokio::test]
+    async fn errors_reach_waiters_and_are_not_cached() {
+        let cache = ChunkCache::new(64 << 20);
+        let result = cache
+            .get_or_fetch(key(1), || async { Err(UpstreamError::Timeout) })
+            .await;
+        assert_eq!(result.unwrap_err(), UpstreamError::Timeout);
+        assert!(!cache.contains(key(1)));
+        let (bytes, outcome) = cache
+            .get_or_fetch(key(1), || async { Ok(Bytes::from_static(b"later")) })
+            .await
+            .unwrap();
+        assert_eq!((&bytes[..], outcome), (&b"later"[..], CacheOutcome::Miss));
+        assert_eq!(cache.counters().fetch_errors.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn weight_bound_is_respected_and_evictions_counted() {
+        const CHUNK: usize = 64 * 1024;
+        let cache = ChunkCache::new(10 * CHUNK as u64);
+        for index in 0..40 {
+            cache
+                .get_or_fetch(key(index), || async { Ok(Bytes::from(vec![0u8; CHUNK])) })
+                .await
+                .unwrap();
+        }
+        cache.run_pending_tasks().await;
+        assert!(cache.weighted_size() <= cache.capacity_bytes());
+        assert!(
+            cache.weighted_size() >= 8 * CHUNK as u64,
+            "LRU keeps new keys"
+        );
+        assert!(cache.counters().evictions.get() >= 30);
+        // LRU: the newest chunk survives a full cache (TinyLFU would have rejected it).
+        assert!(cache.contains(key(39)));
+        assert!(!cache.contains(key(0)));
+    }
+}

@@ -1,0 +1,461 @@
+//! The edge's configuration: `TGCDN_*` environment variables (or the same keys in the TOML
+//! file named by `TGCDN_CONFIG`) read through `shared::config`, validated into [`EdgeConfig`].
+//!
+//! Called once by `main`. Stage one is `shared::config::Settings` (raw values, one-line
+//! errors naming the variable); stage two is [`EdgeConfig::from_settings`] (defaults,
+//! cross-field checks). [`SETTINGS`] is the single list of keys: `--help` prints it and
+//! unknown keys are warned about from it. Never logs a secret.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tgcdn_shared::config::{
+    BaseUrl, ByteSize, ConfigError, FromSetting, Secret, Settings, env_name,
+};
+use tgcdn_shared::token::{KeyError, Keyring, LinkKey, TokenVerifier};
+
+use crate::app::EdgeOptions;
+use crate::http::HttpSettings;
+use crate::readahead::WindowLimits;
+
+/// One documented setting: key (`TGCDN_` + upper-case key in the environment), default,
+/// meaning.
+pub struct SettingDoc {
+    pub key: &'static str,
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+}
+
+/// Every setting the edge reads.
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        key: "listen",
+        default: Some("0.0.0.0:8080"),
+        help: "HTTP listen address (HTTP/1.1 and h2c)",
+    },
+    SettingDoc {
+        key: "public_url",
+        default: None,
+        help: "base URL viewers reach this edge at, e.g. https://fra.cdn.example (required)",
+    },
+    SettingDoc {
+        key: "region",
+        default: Some("default"),
+        help: "region name reported to the core",
+    },
+    SettingDoc {
+        key: "edge_id",
+        default: Some("<region>-<pid>"),
+        help: "this edge's name in the core's fleet view",
+    },
+    SettingDoc {
+        key: "core_addr",
+        default: None,
+        help: "core's QUIC address as host:port, re-resolved on every reconnect (required)",
+    },
+    SettingDoc {
+        key: "core_server_name",
+        default: Some("tgcdn-core"),
+        help: "TLS server name the core's certificate is issued for",
+    },
+    SettingDoc {
+        key: "core_cert_sha256",
+        default: None,
+        help: "SHA-256 of the core's certificate (DER), 64 hex digits, colons allowed (required)",
+    },
+    SettingDoc {
+        key: "cluster_secret",
+        default: None,
+        help: "secret shared with the core, hex or base64, >= 16 bytes (required)",
+    },
+    SettingDoc {
+        key: "link_keys",
+        default: None,
+        help: "link-signing keys as ID:SECRET, comma-separated, the current one first (required)",
+    },
+    SettingDoc {
+        key: "legacy_links",
+        default: Some("false"),
+        help: "also accept the older bots' unsigned zlib+JSON links",
+    },
+    SettingDoc {
+        key: "cache_size",
+        default: Some("256MiB"),
+        help: "chunk cache capacity (leave 10-20% memory headroom above it)",
+    },
+    SettingDoc {
+        key: "readahead_max",
+        default: Some("16"),
+        help: "most chunks one response reads ahead",
+    },
+    SettingDoc {
+        key: "fetch_cap",
+        default: Some("64"),
+        help: "most chunk fetches in flight to the core, edge-wide",
+    },
+    SettingDoc {
+        key: "per_ip_limit",
+        default: Some("64"),
+        help: "concurrent requests per client address (429 beyond)",
+    },
+    SettingDoc {
+        key: "header_read_timeout",
+        default: Some("10s"),
+        help: "time a client has to send request headers",
+    },
+    SettingDoc {
+        key: "idle_timeout",
+        default: Some("120s"),
+        help: "close connections with no traffic for this long",
+    },
+    SettingDoc {
+        key: "cache_max_age",
+        default: Some("1d"),
+        help: "Cache-Control max-age of file responses (capped by link expiry)",
+    },
+    SettingDoc {
+        key: "drain_timeout",
+        default: Some("10s"),
+        help: "on SIGTERM, how long responses in flight may take to finish",
+    },
+    SettingDoc {
+        key: "trust_forwarded_for",
+        default: Some("false"),
+        help: "behind a proxy: per-IP limits use the last X-Forwarded-For address",
+    },
+];
+
+/// The `--help` text listing every variable.
+pub fn settings_help() -> String {
+    let mut text = String::from(
+        "Configured by environment variables (or the same keys, lower-case, in the TOML file named by TGCDN_CONFIG):\n",
+    );
+    for setting in SETTINGS {
+        let default = setting
+            .default
+            .map_or_else(String::new, |d| format!(" [default: {d}]"));
+        text.push_str(&format!(
+            "  {:<28} {}{default}\n",
+            env_name(setting.key),
+            setting.help
+        ));
+    }
+    text
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeConfigError {
+    #[error(transparent)]
+    Setting(#[from] ConfigError),
+    #[error("{}: {reason}", env_name(key))]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Validated configuration.
+#[derive(Debug)]
+pub struct EdgeConfig {
+    pub listen: SocketAddr,
+    pub public_url: BaseUrl,
+    pub region: String,
+    pub edge_id: String,
+    pub core: CoreLink,
+    pub verifier: TokenVerifier,
+    pub options: EdgeOptions,
+}
+
+/// How to reach and authenticate to the core.
+#[derive(Clone)]
+pub struct CoreLink {
+    /// `host:port`, resolved on every connection attempt.
+    pub addr: String,
+    pub server_name: String,
+    pub cert_sha256: [u8; 32],
+    pub cluster_secret: Secret,
+}
+
+impl std::fmt::Debug for CoreLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreLink")
+            .field("addr", &self.addr)
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EdgeConfig {
+    pub fn from_settings(settings: &Settings) -> Result<Self, EdgeConfigError> {
+        let region: String = settings.get_or("region", "default".to_owned())?;
+        let edge_id = settings
+            .get::<String>("edge_id")?
+            .unwrap_or_else(|| format!("{region}-{}", std::process::id()));
+        let keyring = keyring(settings.require("link_keys")?)?;
+        let verifier =
+            TokenVerifier::new(keyring).with_legacy(settings.get_or("legacy_links", false)?);
+        let core = CoreLink {
+            addr: settings.require::<HostPort>("core_addr")?.0,
+            server_name: settings.get_or("core_server_name", "tgcdn-core".to_owned())?,
+            cert_sha256: settings.require::<CertFingerprint>("core_cert_sha256")?.0,
+            cluster_secret: settings.require("cluster_secret")?,
+        };
+        Ok(EdgeConfig {
+            listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+            public_url: settings.require("public_url")?,
+            region,
+            edge_id,
+            core,
+            verifier,
+            options: edge_options(settings)?,
+        })
+    }
+
+    /// Keys that are set but mean nothing to the edge (typos, usually).
+    pub fn unknown_keys(settings: &Settings) -> Vec<String> {
+        let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).chain(["config"]).collect();
+        settings.unknown_keys(&known)
+    }
+}
+
+/// The serving knobs alone (cache, read-ahead, fetch cap, HTTP limits), without anything
+/// about the core link or tokens. `EdgeConfig` uses it; so can the core's one-box mode, which
+/// embeds the edge with an in-process upstream and the same `TGCDN_*` tunables.
+pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError> {
+    let readahead_max: usize = settings.get_or("readahead_max", 16)?;
+    if readahead_max == 0 || readahead_max > 256 {
+        return Err(EdgeConfigError::Invalid {
+            key: "readahead_max",
+            reason: format!("must be 1..=256, got {readahead_max}"),
+        });
+    }
+    let cache_size = settings.get_or("cache_size", ByteSize(256 << 20))?.0;
+    if cache_size < 16 << 20 {
+        return Err(EdgeConfigError::Invalid {
+            key: "cache_size",
+            reason: "must be at least 16MiB (a few streams' read-ahead)".to_owned(),
+        });
+    }
+    let http = HttpSettings {
+        header_read_timeout: settings.get_or("header_read_timeout", Duration::from_secs(10))?,
+        idle_timeout: settings.get_or("idle_timeout", Duration::from_secs(120))?,
+        per_ip_limit: settings.get_or("per_ip_limit", 64)?,
+        readahead: WindowLimits::with_max(readahead_max),
+        cache_max_age_secs: settings
+            .get_or("cache_max_age", Duration::from_secs(86_400))?
+            .as_secs(),
+        drain_timeout: settings.get_or("drain_timeout", Duration::from_secs(10))?,
+        trust_forwarded_for: settings.get_or("trust_forwarded_for", false)?,
+    };
+    Ok(EdgeOptions {
+        cache_bytes: cache_size,
+        fetch_cap: settings.get_or("fetch_cap", 64)?,
+        http,
+    })
+}
+
+fn keyring(settings: Vec<LinkKeySetting>) -> Result<Keyring, EdgeConfigError> {
+    let invalid = |reason: String| EdgeConfigError::Invalid {
+        key: "link_keys",
+        reason,
+    };
+    let mut keys = settings
+        .into_iter()
+        .map(|setting| LinkKey::new(setting.id, setting.secret.bytes()))
+        .collect::<Result<Vec<_>, KeyError>>()
+        .map_err(|error| invalid(error.to_string()))?
+        .into_iter();
+    let current = keys
+        .next()
+        .ok_or_else(|| invalid("needs at least one ID:SECRET".to_owned()))?;
+    Keyring::new(current, keys.collect()).map_err(|error| invalid(error.to_string()))
+}
+
+/// `ID:SECRET`: a link key id (0–255) and its secret as `shared::config::Secret` reads it.
+struct LinkKeySetting {
+    id: u8,
+    secret: Secret,
+}
+
+impl FromSetting for LinkKeySetting {
+    const SECRET: bool = true;
+    fn expected() -> String {
+        "ID:SECRET (key id 0-255, secret as hex or base64 of at least 16 bytes)".to_owned()
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        let (id, secret) = text.split_once(':')?;
+        Some(LinkKeySetting {
+            id: id.trim().parse().ok()?,
+            secret: Secret::from_text(secret.trim())?,
+        })
+    }
+}
+
+/// `host:port` (a name, an IPv4 address or a bracketed IPv6 address, and a port).
+struct HostPort(String);
+
+impl FromSetting for HostPort {
+    fn expected() -> String {
+        "host:port, such as core.internal:7443 or 10.0.0.5:7443".to_owned()
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (host, port) = text.rsplit_once(':')?;
+        let host_ok = !host.is_empty()
+            && (host.starts_with('[') && host.ends_with(']')
+                || host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+        (host_ok && port.parse::<u16>().is_ok_and(|p| p > 0)).then(|| HostPort(text.to_owned()))
+    }
+}
+
+/// A SHA-256 fingerprint: 64 hex digits, optionally separated by colons.
+struct CertFingerprint([u8; 32]);
+
+impl FromSetting for CertFingerprint {
+    fn expected() -> String {
+        "a SHA-256 fingerprint of 64 hex digits (colons allowed)".to_owned()
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        let digits: Vec<u8> = text.bytes().filter(|b| *b != b':').collect();
+        if digits.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(CertFingerprint(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FINGERPRINT: &str = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+    const SECRET_HEX: &str = "0123456789abcdef0123456789abcdef";
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        Settings::from_env_and_file(
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn minimal() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("TGCDN_PUBLIC_URL", "https://fra.cdn.example"),
+            ("TGCDN_CORE_ADDR", "10.1.2.3:7443"),
+            ("TGCDN_CORE_CERT_SHA256", FINGERPRINT),
+            ("TGCDN_CLUSTER_SECRET", SECRET_HEX),
+            (
+                "TGCDN_LINK_KEYS",
+                "2:fedcba9876543210fedcba9876543210, 1:0123456789abcdef0123456789abcdef",
+            ),
+        ]
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = EdgeConfig::from_settings(&settings(&minimal())).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.core.addr, "10.1.2.3:7443");
+        assert_eq!(config.options.cache_bytes, 256 << 20);
+        assert_eq!(config.options.http.readahead.max, 16);
+        assert_eq!(config.core.cert_sha256[1], 0x11);
+        assert_eq!(config.core.cert_sha256[31], 0xff);
+        assert_eq!(config.verifier.keyring().current_key_id(), 2);
+        assert_eq!(config.verifier.keyring().key_ids().count(), 2);
+        assert!(!config.verifier.accepts_legacy());
+        assert!(format!("{:?}", config.core).find(SECRET_HEX).is_none());
+    }
+
+    #[test]
+    fn overrides_are_read() {
+        let mut pairs = minimal();
+        pairs.extend([
+            ("TGCDN_CACHE_SIZE", "1GiB"),
+            ("TGCDN_READAHEAD_MAX", "32"),
+            ("TGCDN_FETCH_CAP", "8"),
+            ("TGCDN_LISTEN", "127.0.0.1:9000"),
+            ("TGCDN_IDLE_TIMEOUT", "5m"),
+            ("TGCDN_LEGACY_LINKS", "yes"),
+        ]);
+        let config = EdgeConfig::from_settings(&settings(&pairs)).unwrap();
+        assert_eq!(config.options.cache_bytes, 1 << 30);
+        assert_eq!(config.options.http.readahead.max, 32);
+        assert_eq!(config.options.fetch_cap, 8);
+        assert_eq!(config.options.http.idle_timeout, Duration::from_secs(300));
+        assert!(config.verifier.accepts_legacy());
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let pairs: Vec<_> = minimal()
+            .into_iter()
+            .filter(|(k, _)| *k != "TGCDN_CORE_ADDR")
+            .collect();
+        let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+        assert!(error.to_string().contains("TGCDN_CORE_ADDR"), "{error}");
+        let mut pairs = minimal();
+        pairs.push(("TGCDN_READAHEAD_MAX", "0"));
+        let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+        assert!(
+            error.to_string().starts_with("TGCDN_READAHEAD_MAX"),
+            "{error}"
+        );
+        let mut pairs = minimal();
+        pairs.retain(|(k, _)| *k != "TGCDN_CORE_CERT_SHA256");
+        pairs.push(("TGCDN_CORE_CERT_SHA256", "abcd"));
+        let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+        assert!(
+            error.to_string().contains("TGCDN_CORE_CERT_SHA256"),
+            "{error}"
+        );
+        let mut pairs = minimal();
+        pairs.retain(|(k, _)| *k != "TGCDN_LINK_KEYS");
+        pairs.push(("TGCDN_LINK_KEYS", "1:00112233"));
+        let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+        assert!(error.to_string().contains("TGCDN_LINK_KEYS"), "{error}");
+        assert!(
+            !error.to_string().contains("00112233"),
+            "secret echoed: {error}"
+        );
+    }
+
+    #[test]
+    fn core_addr_accepts_names_and_addresses() {
+        for good in [
+            "core.internal:7443",
+            "10.0.0.5:7443",
+            "[::1]:7443",
+            "localhost:1",
+        ] {
+            assert!(HostPort::from_text(good).is_some(), "{good}");
+        }
+        for bad in [
+            "core.internal",
+            ":7443",
+            "core:0",
+            "core:99999",
+            "a b:1",
+            "http://x:1",
+        ] {
+            assert!(HostPort::from_text(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn help_lists_every_variable_and_unknown_keys_are_found() {
+        let help = settings_help();
+        for setting in SETTINGS {
+            assert!(help.contains(&env_name(setting.key)));
+        }
+        let mut pairs = minimal();
+        pairs.push(("TGCDN_CACHE_SIZ", "1GiB"));
+        let unknown = EdgeConfig::unknown_keys(&settings(&pairs));
+        assert_eq!(unknown, vec!["TGCDN_CACHE_SIZ".to_owned()]);
+    }
+}

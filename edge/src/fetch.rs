@@ -1,0 +1,161 @@
+//! The edge's view of file data: [`ChunkSource`] (cache + upstream + global fetch cap) and
+//! [`MetaSource`] (a small cache of file metadata).
+//!
+//! Called by the HTTP layer (metadata) and by response bodies (chunks). This is where the
+//! protection of the core lives: at most `fetch_cap` chunk fetches are in flight towards the
+//! core at once, edge-wide, however many viewers read ahead; every fetch has a deadline; a
+//! chunk of the wrong length is refused, never cached.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::future::Cache;
+use prometheus_client::metrics::histogram::Histogram;
+use tgcdn_shared::FileRef;
+use tokio::sync::Semaphore;
+
+use crate::cache::{CacheOutcome, ChunkCache, ChunkKey};
+use tgcdn_shared::chunk::chunk_len;
+
+use crate::upstream::{Upstream, UpstreamError};
+use tgcdn_shared::wire::FileMeta;
+
+/// How long one chunk fetch may take, waiting for a fetch permit included.
+pub const CHUNK_DEADLINE: Duration = Duration::from_secs(60);
+/// How long one metadata request may take.
+pub const META_DEADLINE: Duration = Duration::from_secs(20);
+/// How long metadata stays cached; a revoked file keeps serving cached chunks only this long.
+pub const META_TTL: Duration = Duration::from_secs(300);
+
+/// Upstream latency buckets in seconds (5 ms … ~20 s).
+pub fn latency_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.005, 2.0, 13,
+    ))
+}
+
+/// Chunks for response bodies: cached, coalesced, capped. Cheap to clone.
+#[derive(Clone)]
+pub struct ChunkSource {
+    cache: ChunkCache,
+    upstream: Arc<dyn Upstream>,
+    fetch_permits: Arc<Semaphore>,
+    latency: Histogram,
+}
+
+impl ChunkSource {
+    /// `fetch_cap` bounds the chunk fetches in flight to the core across all streams.
+    pub fn new(
+        cache: ChunkCache,
+        upstream: Arc<dyn Upstream>,
+        fetch_cap: usize,
+        latency: Histogram,
+    ) -> Self {
+        ChunkSource {
+            cache,
+            upstream,
+            fetch_permits: Arc::new(Semaphore::new(fetch_cap.max(1))),
+            latency,
+        }
+    }
+
+    pub fn cache(&self) -> &ChunkCache {
+        &self.cache
+    }
+
+    /// Fetch permits free right now (tests, metrics).
+    pub fn free_fetch_permits(&self) -> usize {
+        self.fetch_permits.available_permits()
+    }
+
+    /// Chunk `index` of `file`, whose size is `file_size`.
+    pub async fn chunk(
+        &self,
+        file: FileRef,
+        file_size: u64,
+        index: u64,
+    ) -> Result<(Bytes, CacheOutcome), UpstreamError> {
+        let expected = chunk_len(file_size, index).ok_or_else(|| {
+            UpstreamError::protocol(format!(
+                "chunk {index} is past the end of {file_size} bytes"
+            ))
+        })?;
+        let key = ChunkKey { file, index };
+        self.cache
+            .get_or_fetch(key, || {
+                let upstream = self.upstream.clone();
+                let permits = self.fetch_permits.clone();
+                let latency = self.latency.clone();
+                async move {
+                    tokio::time::timeout(CHUNK_DEADLINE, async move {
+                        // The semaphore is never closed, so acquire only fails if it were.
+                        let _permit = permits
+                            .acquire_owned()
+                            .await
+                            .map_err(|_| UpstreamError::unreachable("fetch cap closed"))?;
+                        let started = Instant::now();
+                        let bytes = upstream.chunk(file, index).await?;
+                        latency.observe(started.elapsed().as_secs_f64());
+                        check_len(bytes, expected, index)
+                    })
+                    .await
+                    .unwrap_or(Err(UpstreamError::Timeout))
+                }
+            })
+            .await
+    }
+
+    pub fn upstream_ready(&self) -> bool {
+        self.upstream.ready()
+    }
+}
+
+fn check_len(bytes: Bytes, expected: u64, index: u64) -> Result<Bytes, UpstreamError> {
+    if bytes.len() as u64 == expected {
+        Ok(bytes)
+    } else {
+        Err(UpstreamError::protocol(format!(
+            "chunk {index} has {} bytes, expected {expected}",
+            bytes.len()
+        )))
+    }
+}
+
+/// File metadata, cached for [`META_TTL`] with concurrent misses coalesced. Errors are not
+/// cached. Cheap to clone.
+#[derive(Clone)]
+pub struct MetaSource {
+    metas: Cache<FileRef, Arc<FileMeta>>,
+    upstream: Arc<dyn Upstream>,
+    latency: Histogram,
+}
+
+impl MetaSource {
+    pub fn new(upstream: Arc<dyn Upstream>, latency: Histogram) -> Self {
+        MetaSource {
+            metas: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(META_TTL)
+                .build(),
+            upstream,
+            latency,
+        }
+    }
+
+    pub async fn meta(&self, file: FileRef) -> Result<Arc<FileMeta>, UpstreamError> {
+        let upstream = self.upstream.clone();
+        let latency = self.latency.clone();
+        self.metas
+            .try_get_with(file, async move {
+                let started = Instant::now();
+                let meta = tokio::time::timeout(META_DEADLINE, upstream.meta(file))
+                    .await
+                    .unwrap_or(Err(UpstreamError::Timeout))?;
+                latency.observe(started.elapsed().as_secs_f64());
+                Ok(Arc::new(meta))
+            })
+            .await
+            .map_err(|shared: Arc<UpstreamError>| (*shared).clone())
+    }
+}

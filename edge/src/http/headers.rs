@@ -1,0 +1,184 @@
+//! Header values derived from a file's metadata: `Content-Type`, `Content-Disposition`,
+//! `ETag`, `Cache-Control`. Pure functions, unit-tested.
+//!
+//! Called by the download and watch handlers. Every value built here is a valid header
+//! value whatever bytes the file name or mime type hold (they come from Telegram users).
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// RFC 5987 `attr-char`s stay as they are; everything else is percent-encoded.
+const ATTR_CHAR_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// Characters escaped in a URL path segment (the file name in `/dl/{token}/{name}` links).
+const PATH_SEGMENT_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The fallback when a file has no usable name.
+pub const DEFAULT_FILE_NAME: &str = "file";
+
+/// The mime type to send: the document's own if it looks like one, else a guess from the
+/// name, else `application/octet-stream`.
+pub fn content_type(mime: &str, name: &str) -> String {
+    let mime = mime.trim();
+    if is_plausible_mime(mime) {
+        return mime.to_ascii_lowercase();
+    }
+    mime_guess::from_path(name)
+        .first_raw()
+        .unwrap_or("application/octet-stream")
+        .to_owned()
+}
+
+fn is_plausible_mime(mime: &str) -> bool {
+    let Some((kind, subtype)) = mime.split_once('/') else {
+        return false;
+    };
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    token(kind) && token(subtype)
+}
+
+/// Whether a browser should show this type in place (`inline`) rather than save it.
+pub fn is_inline_media(content_type: &str) -> bool {
+    ["video/", "audio/", "image/"]
+        .iter()
+        .any(|prefix| content_type.starts_with(prefix))
+        || content_type == "application/pdf"
+        || content_type == "text/plain"
+}
+
+/// `Content-Disposition` per RFC 6266: an ASCII `filename` fallback for old clients and the
+/// exact UTF-8 name as `filename*=UTF-8''…` (RFC 5987).
+pub fn content_disposition(name: &str, attachment: bool) -> String {
+    let name = if name.trim().is_empty() {
+        DEFAULT_FILE_NAME
+    } else {
+        name
+    };
+    let kind = if attachment { "attachment" } else { "inline" };
+    let fallback = ascii_fallback(name);
+    let encoded = utf8_percent_encode(name, ATTR_CHAR_ENCODE);
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// The name with every character a quoted-string cannot safely carry (non-ASCII, controls,
+/// `"` and `\`) replaced by `_`.
+fn ascii_fallback(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A strong entity tag from the file's Telegram unique id, which never changes for a file.
+/// Characters an entity tag cannot hold are dropped; `fallback` is used if none remain.
+pub fn etag(unique_id: &str, fallback: &str) -> String {
+    let clean: String = unique_id
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"')
+        .collect();
+    let tag = if clean.is_empty() { fallback } else { &clean };
+    format!("\"{tag}\"")
+}
+
+/// `Cache-Control` for a file response: the file behind a link never changes, so it is
+/// immutable, but a cache may keep it no longer than the link lives.
+pub fn cache_control(max_age_secs: u64, expires_at: Option<u64>, now_unix: u64) -> String {
+    let max_age = match expires_at {
+        Some(expiry) => max_age_secs.min(expiry.saturating_sub(now_unix)),
+        None => max_age_secs,
+    };
+    format!("public, max-age={max_age}, immutable")
+}
+
+/// A name as one URL path segment.
+pub fn path_segment(name: &str) -> String {
+    utf8_percent_encode(name, PATH_SEGMENT_ENCODE).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_prefers_the_documents_mime() {
+        assert_eq!(content_type("video/MP4", "x.mkv"), "video/mp4");
+        assert_eq!(content_type("", "film.mkv"), "video/x-matroska");
+        assert_eq!(content_type("garbage\r\n", "a.mp3"), "audio/mpeg");
+        assert_eq!(content_type("", "noext"), "application/octet-stream");
+        assert!(is_inline_media("video/mp4"));
+        assert!(!is_inline_media("application/zip"));
+    }
+
+    #[test]
+    fn content_disposition_encodes_utf8_and_has_ascii_fallback() {
+        assert_eq!(
+            content_disposition("Фильм \"1\" 😀.mkv", false),
+            "inline; filename=\"_____ _1_ _.mkv\"; \
+             filename*=UTF-8''%D0%A4%D0%B8%D0%BB%D1%8C%D0%BC%20%221%22%20%F0%9F%98%80.mkv"
+        );
+        assert_eq!(
+            content_disposition("a b.txt", true),
+            "attachment; filename=\"a b.txt\"; filename*=UTF-8''a%20b.txt"
+        );
+        assert_eq!(
+            content_disposition("  ", true),
+            "attachment; filename=\"file\"; filename*=UTF-8''file"
+        );
+        // Header-breaking bytes never survive.
+        let value = content_disposition("x\r\ny: z\\.bin", true);
+        assert!(http::HeaderValue::from_str(&value).is_ok());
+        assert!(!value.contains('\r') && !value.contains("\\"));
+    }
+
+    #[test]
+    fn etag_is_strong_and_clean() {
+        assert_eq!(etag("AgADxyz", "f"), "\"AgADxyz\"");
+        assert_eq!(etag("a\"b c", "f"), "\"abc\"");
+        assert_eq!(etag("", "1-2-3"), "\"1-2-3\"");
+    }
+
+    #[test]
+    fn cache_control_never_outlives_the_link() {
+        assert_eq!(
+            cache_control(86_400, None, 0),
+            "public, max-age=86400, immutable"
+        );
+        assert_eq!(
+            cache_control(86_400, Some(1_000), 900),
+            "public, max-age=100, immutable"
+        );
+        assert_eq!(
+            cache_control(86_400, Some(10), 900),
+            "public, max-age=0, immutable"
+        );
+    }
+
+    #[test]
+    fn path_segment_escapes_slashes_and_unicode() {
+        assert_eq!(path_segment("a/b ё.mkv"), "a%2Fb%20%D1%91.mkv");
+    }
+}

@@ -1,0 +1,483 @@
+//! The HTTP server: accept loop, per-connection timeouts, per-IP concurrency limit, routing
+//! and the one log line per request.
+//!
+//! Called by `main` (and by tests) through [`serve`]. One task per connection; a failed
+//! connection is logged in its task and never ends the accept loop. Handlers live in
+//! [`download`] and [`watch`]; statuses for failures are chosen only in [`response`].
+//! Nothing here may panic on request data.
+
+pub mod download;
+pub mod headers;
+mod limit;
+pub mod response;
+pub mod route;
+pub mod watch;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::body::{BodySummary, ChunkBody};
+use crate::fetch::{ChunkSource, MetaSource};
+use crate::metrics::EdgeMetrics;
+use crate::readahead::WindowLimits;
+use download::{DownloadFlags, PreparedBody};
+pub use limit::{IdleTracker, IpLimiter, IpPermit};
+use response::{EdgeBody, EdgeError, error_response};
+use route::Route;
+use tgcdn_shared::token::TokenVerifier;
+
+/// HTTP behaviour knobs (validated configuration).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// A client must send a request's headers within this.
+    pub header_read_timeout: Duration,
+    /// A connection with no bytes moving either way for this long is closed. Keep it above
+    /// the chunk deadline so a request waiting on a slow core is not cut.
+    pub idle_timeout: Duration,
+    /// Concurrent requests one client address may have.
+    pub per_ip_limit: usize,
+    /// Read-ahead bounds of one response body.
+    pub readahead: WindowLimits,
+    /// `Cache-Control: max-age` of file responses (capped by a link's expiry).
+    pub cache_max_age_secs: u64,
+    /// After shutdown is signalled, how long responses in flight may take to finish.
+    pub drain_timeout: Duration,
+    /// Take the client address for the per-IP limit from the last `X-Forwarded-For` entry
+    /// (the one the trusted proxy in front added). Only for edges behind such a proxy:
+    /// otherwise any client could pick its own address.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            per_ip_limit: 64,
+            readahead: WindowLimits::default(),
+            cache_max_age_secs: 86_400,
+            drain_timeout: Duration::from_secs(10),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// Everything a request handler needs, shared by all connections.
+pub struct AppState {
+    pub verifier: TokenVerifier,
+    pub chunks: ChunkSource,
+    pub metas: MetaSource,
+    pub metrics: EdgeMetrics,
+    pub settings: HttpSettings,
+    limiter: IpLimiter,
+    boundary_counter: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(
+        verifier: TokenVerifier,
+        chunks: ChunkSource,
+        metas: MetaSource,
+        metrics: EdgeMetrics,
+        settings: HttpSettings,
+    ) -> Self {
+        // Seed boundaries from the start time so two edges rarely share a sequence.
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        AppState {
+            limiter: IpLimiter::new(settings.per_ip_limit),
+            verifier,
+            chunks,
+            metas,
+            metrics,
+            settings,
+            boundary_counter: AtomicU64::new(seed),
+        }
+    }
+
+    /// A multipart boundary unlikely to appear in any file (nginx uses a counter too).
+    pub fn next_boundary(&self) -> String {
+        let n = self.boundary_counter.fetch_add(1, Ordering::Relaxed);
+        format!("tgcdn{n:020}")
+    }
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (h2c) on `listener` until `shutdown` completes, then stops
+/// accepting, asks every connection to finish its requests in flight (HTTP/1 keep-alive
+/// ends, HTTP/2 sends GOAWAY) and returns once they have, or after `drain_timeout`.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let state = state.clone();
+        let watcher = graceful.watcher();
+        let span = tracing::debug_span!("connection", %peer);
+        tokio::spawn(
+            async move {
+                if let Err(error) = serve_connection(stream, peer, state, watcher).await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            }
+            .instrument(span),
+        );
+    }
+    drain(graceful, state.settings.drain_timeout).await;
+}
+
+async fn drain(graceful: GracefulShutdown, timeout: Duration) {
+    let open = graceful.count();
+    tracing::info!(open, ?timeout, "draining connections");
+    if tokio::time::timeout(timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timed out; dropping the remaining connections");
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    state: Arc<AppState>,
+    watcher: Watcher,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Small writes (headers) should not wait for Nagle; bodies are large frames anyway.
+    let _ = stream.set_nodelay(true);
+    let settings = state.settings.clone();
+    let connections_open = state.metrics.connections_open.clone();
+    connections_open.inc();
+    let _open = scopeguard(move || {
+        connections_open.dec();
+    });
+    let (io, idle) = IdleTracker::wrap(stream);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout);
+    // No HTTP/2 keep-alive pings: their writes would count as activity and keep idle
+    // connections open forever; the idle watchdog below also catches dead peers.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        // Let a whole 1 MiB chunk frame queue per stream instead of hyper's 400 KB default.
+        .max_send_buf_size(1 << 20);
+    let peer_ip = peer.ip();
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, request, peer_ip).await) }
+    });
+    let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
+    tokio::select! {
+        result = connection => result,
+        () = idle.expired(settings.idle_timeout) => {
+            tracing::debug!(%peer, "closing idle connection");
+            Ok(())
+        }
+    }
+}
+
+/// Status logged for a request whose client went away before a response existed (the
+/// handler's future was dropped), as nginx does.
+const CLIENT_CLOSED: u16 = 499;
+
+/// What one request's log line and metrics need; recorded exactly once, by `finish` or, if
+/// hyper drops the request before that, by `Drop` (so gauges never drift).
+struct RequestLog {
+    /// Health probes and scrapes log at debug: they would drown the access log.
+    probe: bool,
+    method: Method,
+    path: String,
+    route: &'static str,
+    started: Instant,
+    metrics: EdgeMetrics,
+    _permit: Option<IpPermit>,
+    recorded: bool,
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        if !self.recorded {
+            let summary = BodySummary {
+                error: Some("client closed before the response".to_owned()),
+                ..BodySummary::default()
+            };
+            self.record(
+                StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST),
+                summary,
+            );
+        }
+    }
+}
+
+impl RequestLog {
+    fn finish(mut self, status: StatusCode, summary: BodySummary) {
+        self.record(status, summary);
+    }
+
+    fn record(&mut self, status: StatusCode, summary: BodySummary) {
+        self.recorded = true;
+        self.metrics.count_request(status.as_u16());
+        self.metrics.bytes_sent.inc_by(summary.bytes_sent);
+        self.metrics.requests_in_flight.dec();
+        macro_rules! access_log {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "tgcdn_edge::access",
+                    $level,
+                    method = %self.method,
+                    path = %self.path,
+                    route = self.route,
+                    status = status.as_u16(),
+                    bytes = summary.bytes_sent,
+                    cache = summary.cache_outcome(),
+                    complete = summary.completed,
+                    error = summary.error.as_deref().unwrap_or(""),
+                    ms = self.started.elapsed().as_millis() as u64,
+                )
+            };
+        }
+        if self.probe {
+            access_log!(tracing::Level::DEBUG);
+        } else {
+            access_log!(tracing::Level::INFO);
+        }
+    }
+}
+
+/// One request, start to finish. Never fails: errors become responses here.
+pub async fn handle(
+    state: &AppState,
+    request: Request<Incoming>,
+    peer: IpAddr,
+) -> Response<EdgeBody> {
+    let (parts, _body) = request.into_parts();
+    let path = parts.uri.path();
+    let route = route::route(&parts.method, path, parts.uri.query());
+    let head = parts.method == Method::HEAD;
+    state.metrics.requests_in_flight.inc();
+    let probe = matches!(route, Route::Healthz | Route::Readyz | Route::Metrics);
+    let client = if state.settings.trust_forwarded_for {
+        forwarded_client(&parts.headers).unwrap_or(peer)
+    } else {
+        peer
+    };
+    // Probes and scrapes are never refused for a busy address.
+    let permit = if probe {
+        None
+    } else {
+        state.limiter.try_acquire(client)
+    };
+    let refused = permit.is_none() && !probe;
+    let log = RequestLog {
+        probe,
+        method: parts.method.clone(),
+        path: route::redacted_path(path),
+        route: route.name(),
+        started: Instant::now(),
+        metrics: state.metrics.clone(),
+        _permit: permit,
+        recorded: false,
+    };
+    let outcome = if refused {
+        Err(EdgeError::TooManyRequests)
+    } else {
+        dispatch(state, &route, &parts.headers).await
+    };
+    let (mut response, prepared_body) = match outcome {
+        Ok(parts) => parts,
+        Err(error) => (error_response(&error, head), PreparedBody::Empty),
+    };
+    let status = response.status();
+    match prepared_body {
+        PreparedBody::Segments {
+            file,
+            file_size,
+            segments,
+            len: _,
+        } => {
+            let body = ChunkBody::new(
+                state.chunks.clone(),
+                file,
+                file_size,
+                segments,
+                state.settings.readahead,
+                Box::new(move |summary| log.finish(status, summary)),
+            );
+            *response.body_mut() = EdgeBody::Chunks(Box::new(body));
+        }
+        PreparedBody::Fixed(bytes) => {
+            let summary = BodySummary {
+                bytes_sent: if head { 0 } else { bytes.len() as u64 },
+                completed: true,
+                ..BodySummary::default()
+            };
+            if !head {
+                *response.body_mut() = EdgeBody::full(bytes);
+            }
+            log.finish(status, summary);
+        }
+        PreparedBody::Empty => {
+            let bytes_sent = match response.body() {
+                EdgeBody::Full(Some(bytes)) => bytes.len() as u64,
+                _ => 0,
+            };
+            log.finish(
+                status,
+                BodySummary {
+                    bytes_sent,
+                    completed: true,
+                    ..BodySummary::default()
+                },
+            );
+        }
+    }
+    response
+}
+
+/// Runs the handler for a route; the body is attached by the caller.
+async fn dispatch(
+    state: &AppState,
+    route: &Route<'_>,
+    request_headers: &http::HeaderMap,
+) -> Result<(Response<EdgeBody>, PreparedBody), EdgeError> {
+    match *route {
+        Route::Download {
+            token,
+            head,
+            download,
+        } => {
+            let flags = DownloadFlags {
+                head,
+                attachment: download,
+            };
+            let prepared =
+                download::prepare(state, token, flags, request_headers, unix_now()).await?;
+            let mut response = Response::new(EdgeBody::Empty);
+            *response.status_mut() = prepared.status;
+            *response.headers_mut() = prepared.headers;
+            Ok((response, prepared.body))
+        }
+        Route::Watch { token } => {
+            let link = state.verifier.verify(token, unix_now())?;
+            let meta = state.metas.meta(link.file()).await?;
+            let page = watch::render(token, &meta);
+            Ok(fixed(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                page.into(),
+            ))
+        }
+        Route::Healthz => Ok(fixed(StatusCode::OK, "text/plain", "ok\n".into())),
+        Route::Readyz => {
+            if state.chunks.upstream_ready() {
+                Ok(fixed(StatusCode::OK, "text/plain", "ready\n".into()))
+            } else {
+                Err(EdgeError::NotReady)
+            }
+        }
+        Route::Metrics => {
+            state.chunks.cache().run_pending_tasks().await;
+            let text = state.metrics.render();
+            Ok(fixed(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                text.into(),
+            ))
+        }
+        Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
+        Route::NotFound => Err(EdgeError::NotFound),
+    }
+}
+
+fn fixed(
+    status: StatusCode,
+    content_type: &'static str,
+    bytes: bytes::Bytes,
+) -> (Response<EdgeBody>, PreparedBody) {
+    let mut response = Response::new(EdgeBody::Empty);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    (response, PreparedBody::Fixed(bytes))
+}
+
+/// The address the proxy in front of us saw: the last entry of the last `X-Forwarded-For`.
+fn forwarded_client(headers: &http::HeaderMap) -> Option<IpAddr> {
+    let last = headers.get_all("x-forwarded-for").iter().next_back()?;
+    last.to_str().ok()?.rsplit(',').next()?.trim().parse().ok()
+}
+
+/// Runs `f` when dropped: counts that must go down on every exit path.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_client_is_the_last_hop() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(forwarded_client(&headers), None);
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 10.0.0.1"),
+        );
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 2001:db8::7"),
+        );
+        assert_eq!(forwarded_client(&headers), "2001:db8::7".parse().ok());
+        headers.append("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(forwarded_client(&headers), None);
+    }
+}

@@ -1,0 +1,144 @@
+//! Prometheus metrics of the edge and the text rendered at `/metrics`.
+//!
+//! Owned by the HTTP layer's shared state; the cache registers its own counters here so
+//! there is one source of truth per number. Rendering never fails a request: an encoding
+//! error (only possible on a formatter bug) renders what was written so far.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::cache::ChunkCache;
+use crate::fetch::latency_histogram;
+
+type StatusLabel = [(&'static str, String); 1];
+
+/// Every metric the edge exports. Cheap to clone (handles share atomics).
+#[derive(Clone)]
+pub struct EdgeMetrics {
+    requests: Family<StatusLabel, Counter>,
+    pub bytes_sent: Counter,
+    pub requests_in_flight: Gauge,
+    pub connections_open: Gauge,
+    pub upstream_latency: Histogram,
+    cache_bytes: Gauge,
+    cache: ChunkCache,
+}
+
+impl EdgeMetrics {
+    pub fn new(cache: ChunkCache) -> Self {
+        EdgeMetrics {
+            requests: Family::default(),
+            bytes_sent: Counter::default(),
+            requests_in_flight: Gauge::default(),
+            connections_open: Gauge::default(),
+            upstream_latency: latency_histogram(),
+            cache_bytes: Gauge::default(),
+            cache,
+        }
+    }
+
+    /// Counts one finished request by status code.
+    pub fn count_request(&self, status: u16) {
+        self.requests
+            .get_or_create(&[("status", status.to_string())])
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut registry = Registry::with_prefix("tgcdn_edge");
+        registry.register(
+            "http_requests",
+            "Finished HTTP requests by status",
+            self.requests.clone(),
+        );
+        registry.register(
+            "http_body_bytes_sent",
+            "Response body bytes produced",
+            self.bytes_sent.clone(),
+        );
+        registry.register(
+            "http_requests_in_flight",
+            "Requests being served",
+            self.requests_in_flight.clone(),
+        );
+        registry.register(
+            "http_connections_open",
+            "Open client connections",
+            self.connections_open.clone(),
+        );
+        registry.register(
+            "upstream_latency_seconds",
+            "Latency of meta and chunk requests to the core",
+            self.upstream_latency.clone(),
+        );
+        let counters = self.cache.counters();
+        registry.register("cache_hits", "Chunk cache hits", counters.hits.clone());
+        registry.register(
+            "cache_misses",
+            "Chunk cache misses that started an upstream fetch",
+            counters.misses.clone(),
+        );
+        registry.register(
+            "cache_coalesced",
+            "Chunk cache misses that joined a fetch already in flight",
+            counters.coalesced.clone(),
+        );
+        registry.register(
+            "cache_evictions",
+            "Chunks evicted for size",
+            counters.evictions.clone(),
+        );
+        registry.register(
+            "cache_fetch_errors",
+            "Chunk fetches that failed",
+            counters.fetch_errors.clone(),
+        );
+        registry.register(
+            "cache_fetches_in_flight",
+            "Chunk fetches to the core in flight",
+            counters.in_flight.clone(),
+        );
+        self.cache_bytes
+            .set(i64::try_from(self.cache.weighted_size()).unwrap_or(i64::MAX));
+        registry.register(
+            "cache_bytes",
+            "Bytes held by the chunk cache",
+            self.cache_bytes.clone(),
+        );
+        let mut text = String::new();
+        if let Err(error) = encode(&mut text, &registry) {
+            tracing::error!(%error, "metrics encoding failed");
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family() {
+        let metrics = EdgeMetrics::new(ChunkCache::new(1 << 20));
+        metrics.count_request(206);
+        metrics.bytes_sent.inc_by(42);
+        metrics.upstream_latency.observe(0.01);
+        let text = metrics.render();
+        for needle in [
+            "tgcdn_edge_http_requests_total{status=\"206\"} 1",
+            "tgcdn_edge_http_body_bytes_sent_total 42",
+            "tgcdn_edge_cache_hits_total 0",
+            "tgcdn_edge_cache_evictions_total 0",
+            "tgcdn_edge_upstream_latency_seconds_count 1",
+            "tgcdn_edge_cache_fetches_in_flight 0",
+            "# EOF",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+    }
+}

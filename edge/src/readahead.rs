@@ -1,0 +1,219 @@
+//! The read-ahead window of one sequential response body: how many chunks it may have in
+//! flight (being fetched or fetched and not yet sent) at once.
+//!
+//! Called by [`crate::body::ChunkBody`] only. Pure state machine: no I/O, no clock (`now`
+//! is passed in), so it is unit-tested with made-up instants.
+//!
+//! The rule is TCP's in spirit. Speed is bytes in flight over time per request, so a fixed
+//! window caps a stream at a fixed multiple of the core's per-chunk latency. The window:
+//! * starts small ([`WindowLimits::initial`]), so a viewer who reads a few bytes and leaves
+//!   (a player probing the file) costs little;
+//! * grows by one for every chunk the reader takes promptly — it was waiting for the chunk,
+//!   or took it within [`WindowLimits::stall_after`] of it being ready — so a reader that
+//!   keeps up doubles its window about once per window of chunks;
+//! * halves when the reader stalls — a chunk sat ready longer than `stall_after` because the
+//!   client stopped reading (hyper stopped polling the body: backpressure) — since buffering
+//!   for a reader who is not reading only holds memory and core capacity;
+//! * stays within `[min, max]`; `max` is the per-stream bound from configuration.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Bounds and thresholds of a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowLimits {
+    /// Chunks in flight when a stream starts.
+    pub initial: usize,
+    /// Never fewer than this (at least 1: the chunk being sent).
+    pub min: usize,
+    /// Never more than this (per-stream cap, `TGCDN_READAHEAD_MAX`).
+    pub max: usize,
+    /// A chunk ready for longer than this before the reader took it means the reader stalled.
+    pub stall_after: Duration,
+}
+
+impl Default for WindowLimits {
+    fn default() -> Self {
+        WindowLimits {
+            initial: 2,
+            min: 1,
+            max: 16,
+            stall_after: Duration::from_millis(500),
+        }
+    }
+}
+
+impl WindowLimits {
+    /// Limits with `max` as the per-stream cap, keeping `min ≤ initial ≤ max`.
+    pub fn with_max(max: usize) -> Self {
+        let max = max.max(1);
+        let defaults = WindowLimits::default();
+        WindowLimits {
+            initial: defaults.initial.min(max),
+            min: defaults.min.min(max),
+            max,
+            ..defaults
+        }
+    }
+}
+
+/// The window controller of one stream.
+#[derive(Debug, Clone)]
+pub struct ReadaheadWindow {
+    limits: WindowLimits,
+    size: usize,
+    /// When each chunk became ready, for chunks ready but not yet consumed, by index.
+    ready: VecDeque<(u64, Instant)>,
+    grown: u64,
+    shrunk: u64,
+}
+
+impl ReadaheadWindow {
+    pub fn new(limits: WindowLimits) -> Self {
+        let min = limits.min.max(1);
+        let max = limits.max.max(min);
+        let limits = WindowLimits { min, max, ..limits };
+        ReadaheadWindow {
+            size: limits.initial.clamp(min, max),
+            limits,
+            ready: VecDeque::new(),
+            grown: 0,
+            shrunk: 0,
+        }
+    }
+
+    /// How many chunks the stream may have in flight now.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// How often the window grew and shrank (for tests and debug logs).
+    pub fn adjustments(&self) -> (u64, u64) {
+        (self.grown, self.shrunk)
+    }
+
+    /// Chunk `index` finished fetching at `now`.
+    pub fn on_chunk_ready(&mut self, index: u64, now: Instant) {
+        if !self.ready.iter().any(|(i, _)| *i == index) {
+            self.ready.push_back((index, now));
+        }
+    }
+
+    /// The reader took chunk `index` at `now`. A chunk never reported ready counts as one
+    /// the reader waited for (it is taken the moment it arrives).
+    pub fn on_consumed(&mut self, index: u64, now: Instant) {
+        let ready_at = match self.ready.iter().position(|(i, _)| *i == index) {
+            Some(pos) => self.ready.remove(pos).map(|(_, at)| at),
+            None => None,
+        };
+        let waited_on_reader = ready_at
+            .map(|at| now.saturating_duration_since(at))
+            .unwrap_or_default();
+        if waited_on_reader > self.limits.stall_after {
+            self.shrink();
+        } else {
+            self.grow();
+        }
+    }
+
+    fn grow(&mut self) {
+        if self.size < self.limits.max {
+            self.size += 1;
+            self.grown += 1;
+        }
+    }
+
+    fn shrink(&mut self) {
+        let halved = (self.size / 2).max(self.limits.min);
+        if halved < self.size {
+            self.size = halved;
+            self.shrunk += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max: usize) -> WindowLimits {
+        WindowLimits {
+            initial: 2,
+            min: 1,
+            max,
+            stall_after: Duration::from_millis(100),
+        }
+    }
+
+    #[test]
+    fn starts_at_initial() {
+        assert_eq!(ReadaheadWindow::new(limits(16)).size(), 2);
+        assert_eq!(ReadaheadWindow::new(limits(1)).size(), 1);
+    }
+
+    #[test]
+    fn grows_while_reader_keeps_up_up_to_max() {
+        let t0 = Instant::now();
+        let mut window = ReadaheadWindow::new(limits(8));
+        for index in 0..20 {
+            let at = t0 + Duration::from_millis(10 * index);
+            window.on_chunk_ready(index, at);
+            window.on_consumed(index, at + Duration::from_millis(5));
+            assert!(window.size() <= 8);
+        }
+        assert_eq!(window.size(), 8);
+    }
+
+    #[test]
+    fn reader_waiting_on_fetch_grows_window() {
+        let t0 = Instant::now();
+        let mut window = ReadaheadWindow::new(limits(16));
+        // Consumed without a prior ready report: the reader was waiting for it.
+        window.on_consumed(0, t0);
+        window.on_consumed(1, t0 + Duration::from_secs(1));
+        assert_eq!(window.size(), 4);
+    }
+
+    #[test]
+    fn shrinks_when_reader_stalls_and_never_below_min() {
+        let t0 = Instant::now();
+        let mut window = ReadaheadWindow::new(limits(16));
+        for index in 0..10 {
+            window.on_consumed(index, t0);
+        }
+        assert_eq!(window.size(), 12);
+        for index in 10..20 {
+            window.on_chunk_ready(index, t0);
+        }
+        window.on_consumed(10, t0 + Duration::from_secs(2));
+        assert_eq!(window.size(), 6);
+        for index in 11..20 {
+            window.on_consumed(index, t0 + Duration::from_secs(5));
+        }
+        assert_eq!(window.size(), 1);
+        assert!(window.adjustments().1 >= 3);
+    }
+
+    #[test]
+    fn recovers_after_stall() {
+        let t0 = Instant::now();
+        let mut window = ReadaheadWindow::new(limits(16));
+        window.on_chunk_ready(0, t0);
+        window.on_consumed(0, t0 + Duration::from_secs(1));
+        assert_eq!(window.size(), 1);
+        let t1 = t0 + Duration::from_secs(2);
+        for index in 1..4 {
+            window.on_chunk_ready(index, t1);
+            window.on_consumed(index, t1);
+        }
+        assert_eq!(window.size(), 4);
+    }
+
+    #[test]
+    fn with_max_keeps_bounds_consistent() {
+        let limits = WindowLimits::with_max(0);
+        assert_eq!((limits.min, limits.initial, limits.max), (1, 1, 1));
+        let limits = WindowLimits::with_max(32);
+        assert_eq!((limits.min, limits.initial, limits.max), (1, 2, 32));
+    }
+}

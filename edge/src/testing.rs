@@ -1,0 +1,163 @@
+//! An in-memory [`Upstream`] with deterministic file bytes, for the edge's own tests and for
+//! benches that need an edge without a core.
+//!
+//! Not used by the binary. It counts calls and can hold chunk requests at a gate, so tests
+//! can observe single flight, read-ahead depth and the fetch cap. It never fails unless told.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use tgcdn_shared::FileRef;
+use tokio::sync::Semaphore;
+
+use tgcdn_shared::chunk::{CHUNK_SIZE, chunk_len};
+
+use crate::upstream::{Upstream, UpstreamError, UpstreamFuture};
+use tgcdn_shared::wire::{FileMeta, WireError};
+
+/// The byte at `offset` of every test file: varies with the offset and is not periodic at
+/// any power of two, so a slice from the wrong place never compares equal by accident.
+pub fn pattern_byte(offset: u64) -> u8 {
+    (offset.wrapping_mul(31) ^ (offset / 251)) as u8
+}
+
+/// The bytes `[start, end)` of a test file.
+pub fn pattern(start: u64, end: u64) -> Vec<u8> {
+    (start..end).map(pattern_byte).collect()
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub struct MemoryUpstream {
+    files: HashMap<FileRef, FileMeta>,
+    gate: Option<Arc<Semaphore>>,
+    meta_gate: Option<Arc<Semaphore>>,
+    not_ready: AtomicBool,
+    /// One more than the chunk index that answers `Unavailable` (0: none), so that
+    /// `Default` fails nothing.
+    failing_chunk_plus_one: AtomicU64,
+    meta_calls: AtomicUsize,
+    chunk_calls: AtomicUsize,
+    chunks_in_flight: AtomicUsize,
+    max_chunks_in_flight: AtomicUsize,
+}
+
+impl MemoryUpstream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes requests for chunk `index` fail with `WireError::Unavailable`.
+    pub fn fail_chunk(&self, index: u64) {
+        self.failing_chunk_plus_one
+            .store(index.saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// Adds a file of `size` pattern bytes.
+    pub fn with_file(mut self, file: FileRef, meta: FileMeta) -> Self {
+        self.files.insert(file, meta);
+        self
+    }
+
+    /// Makes every chunk request wait for one permit of `gate` (never returned), so a test
+    /// decides when chunks complete by adding permits.
+    pub fn with_gate(mut self, gate: Arc<Semaphore>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Makes every metadata request wait for one permit of `gate`, like [`Self::with_gate`].
+    pub fn with_meta_gate(mut self, gate: Arc<Semaphore>) -> Self {
+        self.meta_gate = Some(gate);
+        self
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.not_ready.store(!ready, Ordering::SeqCst);
+    }
+
+    pub fn meta_calls(&self) -> usize {
+        self.meta_calls.load(Ordering::SeqCst)
+    }
+
+    pub fn chunk_calls(&self) -> usize {
+        self.chunk_calls.load(Ordering::SeqCst)
+    }
+
+    pub fn chunks_in_flight(&self) -> usize {
+        self.chunks_in_flight.load(Ordering::SeqCst)
+    }
+
+    pub fn max_chunks_in_flight(&self) -> usize {
+        self.max_chunks_in_flight.load(Ordering::SeqCst)
+    }
+
+    async fn serve_chunk(&self, file: FileRef, index: u64) -> Result<Bytes, UpstreamError> {
+        self.chunk_calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.chunks_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_chunks_in_flight.fetch_max(now, Ordering::SeqCst);
+        let _leave = InFlightGuard(&self.chunks_in_flight);
+        if let Some(gate) = &self.gate {
+            gate.acquire()
+                .await
+                .map_err(|_| UpstreamError::unreachable("gate closed"))?
+                .forget();
+        }
+        if self.failing_chunk_plus_one.load(Ordering::SeqCst) == index.saturating_add(1) {
+            return Err(WireError::Unavailable.into());
+        }
+        let meta = self.files.get(&file).ok_or(WireError::NotFound)?;
+        let len = chunk_len(meta.size, index)
+            .ok_or_else(|| WireError::BadRequest(format!("chunk {index} past the end")))?;
+        let start = index * CHUNK_SIZE;
+        Ok(Bytes::from(pattern(start, start + len)))
+    }
+}
+
+struct InFlightGuard<'a>(&'a AtomicUsize);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Upstream for MemoryUpstream {
+    fn meta(&self, file: FileRef) -> UpstreamFuture<'_, FileMeta> {
+        Box::pin(async move {
+            self.meta_calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(gate) = &self.meta_gate {
+                gate.acquire()
+                    .await
+                    .map_err(|_| UpstreamError::unreachable("gate closed"))?
+                    .forget();
+            }
+            self.files
+                .get(&file)
+                .cloned()
+                .ok_or(UpstreamError::Core(WireError::NotFound))
+        })
+    }
+
+    fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes> {
+        Box::pin(self.serve_chunk(file, index))
+    }
+
+    fn ready(&self) -> bool {
+        !self.not_ready.load(Ordering::SeqCst)
+    }
+}
+
+/// A [`FileMeta`] for a test file of `size` bytes.
+pub fn test_meta(size: u64, name: &str, mime: &str) -> FileMeta {
+    FileMeta {
+        size,
+        mime: mime.to_owned(),
+        name: name.to_owned(),
+        unique_id: format!("uid-{size}"),
+        date: 1_700_000_000,
+        dc: 2,
+    }
+}

@@ -1,0 +1,100 @@
+//! Where chunk misses and file metadata come from: the [`Upstream`] trait and its error.
+//!
+//! Two implementations exist: [`quic`] (a remote core over one long-lived QUIC connection)
+//! and the core's in-process implementation for one-box mode (in the core crate, so the edge
+//! never links grammers or sled). The edge's cache and HTTP layers only see
+//! `Arc<dyn Upstream>`.
+//!
+//! The trait returns boxed futures instead of using `async fn`: it must be object-safe so
+//! one binary can choose the implementation at start-up without making every edge type
+//! generic, and one allocation per 1 MiB chunk costs nothing measurable. It needs no
+//! `async-trait` dependency.
+
+pub mod quic;
+pub mod tls;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use tgcdn_shared::FileRef;
+
+use tgcdn_shared::wire::{FileMeta, WireError};
+
+/// A boxed, `Send` future as every [`Upstream`] method returns it.
+pub type UpstreamFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, UpstreamError>> + Send + 'a>>;
+
+/// The source of file metadata and aligned 1 MiB chunks (`[index·2^20, (index+1)·2^20)`,
+/// the last one shorter).
+///
+/// Implementations must be cheap to call concurrently: the edge calls `chunk` for many
+/// chunks at once (bounded by its global fetch cap) and never twice at the same time for the
+/// same `(file, index)` (the cache coalesces). A returned chunk must have exactly the
+/// chunk's length; the edge checks it against `meta().size` and treats a mismatch as an
+/// upstream protocol error.
+pub trait Upstream: Send + Sync + 'static {
+    /// Size, mime type, name, unique id and date of `file`.
+    fn meta(&self, file: FileRef) -> UpstreamFuture<'_, FileMeta>;
+
+    /// The bytes of chunk `index` of `file`.
+    fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes>;
+
+    /// Whether requests can be served right now (`/readyz`). Must not block.
+    fn ready(&self) -> bool;
+}
+
+/// Why an upstream request failed. Cloneable so one failed fetch can be handed to every
+/// viewer that waited on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// The core answered with a typed error (not found, revoked, flood wait…).
+    #[error("core: {0}")]
+    Core(#[from] WireError),
+    /// The core cannot be reached right now (no connection, connection lost and retries
+    /// exhausted).
+    #[error("core unreachable: {reason}")]
+    Unreachable { reason: String },
+    /// The core's answer broke the protocol (bad frame, wrong chunk length).
+    #[error("core protocol violation: {reason}")]
+    Protocol { reason: String },
+    /// The request did not finish within its deadline.
+    #[error("core request timed out")]
+    Timeout,
+}
+
+impl UpstreamError {
+    pub fn unreachable(reason: impl std::fmt::Display) -> Self {
+        UpstreamError::Unreachable {
+            reason: reason.to_string(),
+        }
+    }
+
+    pub fn protocol(reason: impl std::fmt::Display) -> Self {
+        UpstreamError::Protocol {
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Whether the same request may succeed if tried again soon.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            UpstreamError::Core(e) => e.is_retryable(),
+            UpstreamError::Unreachable { .. } | UpstreamError::Timeout => true,
+            UpstreamError::Protocol { .. } => false,
+        }
+    }
+
+    /// Short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Core(WireError::NotFound) => "not_found",
+            UpstreamError::Core(WireError::Revoked) => "revoked",
+            UpstreamError::Core(WireError::FloodWait { .. }) => "flood_wait",
+            UpstreamError::Core(_) => "core_error",
+            UpstreamError::Unreachable { .. } => "unreachable",
+            UpstreamError::Protocol { .. } => "protocol",
+            UpstreamError::Timeout => "timeout",
+        }
+    }
+}
