@@ -3,6 +3,8 @@
 //! Modules in request order (see `docs/ARCHITECTURE.md`):
 //! * [`bots`] — the bot pool's pure parts: load counters with RAII guards and the choice of
 //!   the least-loaded healthy bot and connection;
+//! * [`resolve`] — a file reference → its meta (persisted) and each bot's document
+//!   location (cached, refreshed when Telegram says the reference expired);
 //! * [`fetch`] — single-flight chunk downloads across the pool, retries by error class,
 //!   a small second-tier cache;
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
@@ -11,5 +13,6 @@
 
 pub mod bots;
 pub mod fetch;
+pub mod resolve;
 pub mod store;
 pub mod telegram;

@@ -154,6 +154,12 @@ impl Store {
         put(&self.file_meta, FILE_META, &file_key(file), meta)
     }
 
+    /// Not flushed: a meta that comes back after a crash is looked up and dropped again.
+    pub fn remove_file_meta(&self, file: FileRef) -> Result<(), StoreError> {
+        self.file_meta.remove(file_key(file))?;
+        Ok(())
+    }
+
     pub fn setting<V: DeserializeOwned>(&self, name: &str) -> Result<Option<V>, StoreError> {
         get(&self.settings, SETTINGS, name.as_bytes())
     }

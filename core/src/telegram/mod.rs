@@ -1,7 +1,8 @@
 //! The only module that uses grammers types; nothing outside `telegram/` names one.
 //!
 //! * [`session`] — each bot's grammers `Session` stored in sled, plus the per-pool views;
-//! * [`download`] — [`download::BotDownloader`], the fetch layer's part source for one bot;
+//! * [`download`] — [`download::BotDownloader`] (the fetch layer's part source for one bot,
+//!   locations from the resolver) and `BotClient` as the resolver's `DocumentSource`;
 //! * [`error`] — grammers failures classified into [`TelegramError`] and a [`RetryClass`];
 //! * this file — [`BotClient`]: one bot token, N grammers `SenderPool`s (one TCP connection
 //!   per DC each), sign-in only when the stored session is not authorised, `upload.getFile`
