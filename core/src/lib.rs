@@ -7,12 +7,15 @@
 //!   location (cached, refreshed when Telegram says the reference expired);
 //! * [`fetch`] — single-flight chunk downloads across the pool, retries by error class,
 //!   a small second-tier cache;
+//! * [`quic`] — the server edges connect to: pinned TLS identity, Hello gate, one stream
+//!   per request, the edge registry;
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
 //!   pools per bot, `getFile` with deadlines, errors classified into retry classes;
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
 pub mod bots;
 pub mod fetch;
+pub mod quic;
 pub mod resolve;
 pub mod store;
 pub mod telegram;

@@ -87,12 +87,17 @@ pub struct Revocation {
     pub reason: String,
 }
 
-/// The last heartbeat an edge sent.
+/// What the core last heard from an edge (its Hello, then its heartbeats).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EdgeRecord {
     pub region: String,
     pub public_url: String,
+    /// When its current connection was authenticated.
+    pub connected_unix: i64,
+    /// Last Hello or heartbeat.
     pub last_seen_unix: i64,
+    /// Its last load report; `None` until the first heartbeat.
+    pub load: Option<tgcdn_shared::wire::Heartbeat>,
 }
 
 /// The opened database with its trees. Cheap to clone (sled handles are reference counted).
@@ -325,7 +330,9 @@ mod tests {
             let edge = EdgeRecord {
                 region: "fra".into(),
                 public_url: "https://fra.example".into(),
+                connected_unix: 8,
                 last_seen_unix: 9,
+                load: None,
             };
             store.put_edge("edge-1", &edge).unwrap();
             store.flush().await.unwrap();
