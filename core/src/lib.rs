@@ -11,8 +11,10 @@
 //!   per request, the edge registry;
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
 //!   pools per bot, `getFile` with deadlines, errors classified into retry classes;
+//! * [`app`] — the wiring of bots, resolver and fetcher that `main` and the tests share;
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
+pub mod app;
 pub mod bots;
 pub mod fetch;
 pub mod quic;

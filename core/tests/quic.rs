@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use bytes::Bytes;
-use quinn::crypto::rustls::QuicClientConfig;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use common::{MIB, bounded, call, call_raw, connect, hello_for};
 use tgcdn_core::bots::BotPool;
 use tgcdn_core::fetch::{BoxFuture, FetchConfig, Fetcher, PartDownloader};
 use tgcdn_core::quic::handler::Handler;
@@ -27,11 +26,9 @@ use tgcdn_core::telegram::{DocumentInfo, DocumentLocation, TelegramError};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::PartRequest;
 use tgcdn_shared::wire::{
-    self, ALPN, AddonRequest, ChunkRequest, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN,
-    Heartbeat, Hello, Request, Response, WireError,
+    self, AddonRequest, ChunkRequest, Heartbeat, Request, Response, WireError,
 };
 
-const MIB: u64 = 1 << 20;
 const SECRET: &[u8] = b"cluster secret of the test fleet";
 const CHAT: i64 = -1_000_000_000_777;
 const FILM: FileRef = FileRef {
@@ -166,154 +163,16 @@ async fn start_core() -> Core {
     }
 }
 
-/// Accepts exactly the certificate whose SHA-256 is pinned, as an edge does.
-#[derive(Debug)]
-struct Pinned {
-    fingerprint: String,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if tls::fingerprint(end_entity) == self.fingerprint {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "certificate fingerprint mismatch".into(),
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-async fn connect(core: &Core, fingerprint: &str) -> Result<quinn::Connection, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Pinned {
-        fingerprint: fingerprint.to_owned(),
-        provider: Arc::clone(&provider),
-    };
-    let mut crypto = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    crypto.alpn_protocols = vec![ALPN.to_vec()];
-    let client = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(crypto).unwrap()));
-    let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-    endpoint.set_default_client_config(client);
-    let connecting = endpoint
-        .connect(core.server.local_addr(), tls::SERVER_NAME)
-        .unwrap();
-    bounded(connecting).await.map_err(|e| e.to_string())
-}
-
-/// One request on its own stream; the response and its payload, or why the stream failed.
-async fn call(
-    connection: &quinn::Connection,
-    request: &Request,
-) -> Result<(Response, Bytes), String> {
-    let mut frame = Vec::new();
-    wire::encode_request(request, &mut frame).unwrap();
-    call_raw(connection, &frame).await
-}
-
-async fn call_raw(
-    connection: &quinn::Connection,
-    frame: &[u8],
-) -> Result<(Response, Bytes), String> {
-    bounded(async {
-        let (mut send, mut recv) = connection.open_bi().await.map_err(|e| e.to_string())?;
-        send.write_all(frame).await.map_err(|e| e.to_string())?;
-        send.finish().map_err(|e| e.to_string())?;
-        let all = recv
-            .read_to_end(2 * MIB as usize)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (response, consumed) = wire::decode_response(&all)
-            .map_err(|e| e.to_string())?
-            .ok_or("truncated response")?;
-        let payload = Bytes::copy_from_slice(&all[consumed..]);
-        let expected = response.payload_len().unwrap_or(0) as usize;
-        if payload.len() != expected {
-            return Err(format!(
-                "payload {} bytes, header said {expected}",
-                payload.len()
-            ));
-        }
-        Ok((response, payload))
-    })
-    .await
-}
-
-fn hello_for(connection: &quinn::Connection, edge_id: &str, secret: &[u8]) -> Request {
-    let mut binding = [0u8; EXPORTER_LEN];
-    connection
-        .export_keying_material(&mut binding, EXPORTER_LABEL, EXPORTER_CONTEXT)
-        .unwrap();
-    Request::Hello(Hello {
-        protocol_version: wire::PROTOCOL_VERSION,
-        edge_id: edge_id.into(),
-        region: "test".into(),
-        public_base_url: "https://edge.example".into(),
-        auth_proof: wire::hello_proof(secret, edge_id, &binding),
-    })
-}
-
 async fn welcomed(core: &Core) -> quinn::Connection {
-    let connection = connect(core, core.server.fingerprint()).await.unwrap();
+    let connection = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
     let hello = hello_for(&connection, "edge-1", SECRET);
     match call(&connection, &hello).await.unwrap().0 {
         Response::Welcome(welcome) => assert_eq!(welcome.heartbeat_interval_secs, 15),
         other => panic!("expected Welcome, got {other:?}"),
     }
     connection
-}
-
-async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("test step took too long")
 }
 
 fn chunk(file: FileRef, index: u64) -> Request {
@@ -409,7 +268,9 @@ async fn heartbeats_are_acknowledged_and_recorded() {
 #[tokio::test]
 async fn a_wrong_proof_is_refused_and_the_connection_closed() {
     let core = start_core().await;
-    let connection = connect(&core, core.server.fingerprint()).await.unwrap();
+    let connection = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
     let forged = hello_for(&connection, "edge-1", b"not the cluster secret at all");
     assert_eq!(
         error_of(call(&connection, &forged).await),
@@ -425,9 +286,13 @@ async fn a_wrong_proof_is_refused_and_the_connection_closed() {
 #[tokio::test]
 async fn a_proof_made_for_another_connection_is_refused() {
     let core = start_core().await;
-    let first = connect(&core, core.server.fingerprint()).await.unwrap();
+    let first = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
     let replayed = hello_for(&first, "edge-1", SECRET);
-    let second = connect(&core, core.server.fingerprint()).await.unwrap();
+    let second = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
     assert_eq!(
         error_of(call(&second, &replayed).await),
         WireError::Unauthorized
@@ -438,7 +303,9 @@ async fn a_proof_made_for_another_connection_is_refused() {
 #[tokio::test]
 async fn a_chunk_before_hello_is_refused_without_telegram_work() {
     let core = start_core().await;
-    let connection = connect(&core, core.server.fingerprint()).await.unwrap();
+    let connection = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
     assert_eq!(
         error_of(call(&connection, &chunk(FILM, 0)).await),
         WireError::Unauthorized
@@ -450,7 +317,9 @@ async fn a_chunk_before_hello_is_refused_without_telegram_work() {
 #[tokio::test]
 async fn a_garbage_first_frame_is_refused() {
     let core = start_core().await;
-    let connection = connect(&core, core.server.fingerprint()).await.unwrap();
+    let connection = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
     assert_eq!(
         error_of(call_raw(&connection, &[3, 0, 0, 0, 0xff, 0xff, 0xff]).await),
         WireError::Unauthorized
@@ -461,7 +330,9 @@ async fn a_garbage_first_frame_is_refused() {
 #[tokio::test]
 async fn a_wrong_protocol_version_is_named() {
     let core = start_core().await;
-    let connection = connect(&core, core.server.fingerprint()).await.unwrap();
+    let connection = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
     let Request::Hello(mut hello) = hello_for(&connection, "edge-1", SECRET) else {
         unreachable!()
     };
@@ -479,7 +350,7 @@ async fn a_wrong_protocol_version_is_named() {
 async fn an_edge_pinning_another_certificate_does_not_connect() {
     let core = start_core().await;
     let wrong = "00".repeat(32);
-    assert!(connect(&core, &wrong).await.is_err());
+    assert!(connect(core.server.local_addr(), &wrong).await.is_err());
 }
 
 #[tokio::test]
