@@ -12,10 +12,12 @@
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
 //!   pools per bot, `getFile` with deadlines, errors classified into retry classes;
 //! * [`app`] — the wiring of bots, resolver and fetcher that `main` and the tests share;
+//! * [`config`] — `TGCDN_*` / TOML settings read, then validated into a typed `Config`;
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
 pub mod app;
 pub mod bots;
+pub mod config;
 pub mod fetch;
 pub mod quic;
 pub mod resolve;

@@ -13,6 +13,7 @@ use common::{MIB, bounded, call, connect, hello_for};
 use grammers_session::Session;
 use grammers_session::types::{ChannelKind, PeerAuth, PeerInfo};
 use tgcdn_core::app::download_path;
+use tgcdn_core::config::bot_auth_key;
 use tgcdn_core::fetch::FetchConfig;
 use tgcdn_core::quic::handler::Handler;
 use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, tls};
@@ -166,10 +167,11 @@ async fn an_edge_gets_meta_and_chunks_from_telegram_through_the_quic_server() {
             msg_id,
         };
 
-        let key = emu.provision_auth_key();
         let store = Store::temporary().unwrap();
         let mut bots = Vec::new();
         for (token, id) in [(TOKEN, 123456), (WORKER, 654321)] {
+            // One key per bot: a key belongs to the account that signs in with it.
+            let key = emu.provision_auth_key();
             let session = provisioned(&store, &emu, id, key, channel).await;
             let client = BotClient::with_session(session, &bot_config(token));
             client.sign_in_if_needed(deadline()).await.unwrap();
@@ -248,4 +250,133 @@ async fn an_edge_gets_meta_and_chunks_from_telegram_through_the_quic_server() {
         server.shutdown(Duration::from_secs(1)).await;
     })
     .await;
+}
+
+/// The `tgcdn-core run` binary against the emulator: it signs its bots in, marks the one that
+/// cannot read the storage channel unhealthy, prints the fingerprint, serves an edge, and
+/// exits cleanly on SIGTERM.
+#[tokio::test]
+async fn the_binary_runs_serves_and_shuts_down_on_sigterm() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let emu = Emulator::builder()
+        .dcs(&[1, 2, 4])
+        .home_dc(2)
+        .start()
+        .await
+        .unwrap();
+    let world = emu.world();
+    let channel = world.create_channel("storage");
+    let main_bot = world.register_bot(TOKEN, "cdn_bot");
+    world.add_channel_member(channel.channel_id, main_bot.user_id, true);
+    // Registered but never added to the channel: must be reported, not fatal.
+    let outsider = world.register_bot(WORKER, "outsider_bot");
+    let doc = world.add_document(Content::pseudo(MIB + 5), "clip.mp4", "video/mp4", 2);
+    let msg_id = world.post_document(channel.channel_id, doc.id, "");
+    let key = emu.provision_auth_key();
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // What the bots would have learnt from updates (see `provisioned`), with the keys
+        // the core derives for each bot from TGCDN_DC_AUTH_KEY.
+        let store = Store::open(dir.path()).unwrap();
+        for bot_id in [123456, 654321] {
+            let bot_key = bot_auth_key(&key, bot_id);
+            emu.register_auth_key(bot_key);
+            provisioned(&store, &emu, bot_id, bot_key, channel).await;
+        }
+        store.flush().await.unwrap();
+    }
+    let dc_addrs: Vec<String> = emu
+        .dc_options()
+        .iter()
+        .map(|(dc, addr)| format!("{dc}={addr}"))
+        .collect();
+    let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let secret_hex: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgcdn-core"))
+        .arg("run")
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .env("TGCDN_DATA_DIR", dir.path())
+        .env("TGCDN_API_ID", "1")
+        .env("TGCDN_API_HASH", "hash")
+        .env("TGCDN_BOT_TOKEN", TOKEN)
+        .env("TGCDN_WORKER_TOKENS", WORKER)
+        .env("TGCDN_STORAGE_CHANNEL", channel.bot_api_id().to_string())
+        .env("TGCDN_QUIC_LISTEN", "127.0.0.1:0")
+        .env("TGCDN_CLUSTER_SECRET", &secret_hex)
+        .env("TGCDN_LINK_KEY", "1:00112233445566778899aabbccddeeff")
+        .env("TGCDN_PUBLIC_URL", "https://cdn.example.com")
+        .env("TGCDN_DC_ADDRS", dc_addrs.join(","))
+        .env("TGCDN_DC_AUTH_KEY", key_hex)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut addr, mut fingerprint) = (None, None);
+    while addr.is_none() || fingerprint.is_none() {
+        let line = bounded(lines.next_line())
+            .await
+            .unwrap()
+            .expect("core exited early");
+        if let Some(rest) = line.split(" serving edges on ").nth(1) {
+            addr = rest
+                .split(' ')
+                .next()
+                .map(|a| a.parse::<SocketAddr>().unwrap());
+        }
+        if let Some(rest) = line.strip_prefix("certificate sha256 (edges pin it): ") {
+            fingerprint = Some(rest.to_owned());
+        }
+    }
+    let edge = connect(addr.unwrap(), &fingerprint.unwrap()).await.unwrap();
+    let hello = hello_for(&edge, "edge-bin", SECRET);
+    assert!(matches!(
+        call(&edge, &hello).await.unwrap().0,
+        Response::Welcome(_)
+    ));
+    let film = FileRef {
+        chat_id: channel.bot_api_id(),
+        msg_id,
+    };
+    // The core printed its address after checking every bot: from here on the outsider,
+    // out of rotation, must not be asked anything.
+    let outsider_requests = |emu: &EmulatorHandle| {
+        emu.counters()
+            .requests_by_bot
+            .get(&outsider.user_id)
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = outsider_requests(&emu);
+    // A lookup and two downloads: three picks, so a healthy outsider would get one.
+    for index in 0..2u64 {
+        let request = Request::Chunk(ChunkRequest { file: film, index });
+        let (response, payload) = call(&edge, &request).await.unwrap();
+        let len = (MIB + 5 - index * MIB).min(MIB);
+        assert!(
+            matches!(response, Response::Chunk(h) if u64::from(h.len) == len),
+            "{response:?}"
+        );
+        assert!(payload[..] == emu.content_slice(doc.id, index * MIB, len as usize)[..]);
+    }
+    assert_eq!(outsider_requests(&emu), before, "an unhealthy bot was used");
+    assert_eq!(
+        emu.counters().bot_sign_ins,
+        2,
+        "both bots sign in: {:?}",
+        emu.counters()
+    );
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = bounded(child.wait()).await.unwrap();
+    assert!(status.success(), "{status:?}");
 }

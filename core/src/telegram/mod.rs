@@ -300,6 +300,20 @@ impl BotClient {
         document_from_messages(answer, msg_id).ok_or(TelegramError::MessageNotFound)
     }
 
+    /// Whether this bot can read channel `channel_id` (bare id): `channels.getMessages` of
+    /// message 1 answers, even with an empty message, only to members. `ChannelPrivate` means
+    /// the bot was never added or was removed.
+    pub async fn check_channel_access(
+        &self,
+        channel_id: i64,
+        deadline: Instant,
+    ) -> Result<(), TelegramError> {
+        match self.fetch_document(channel_id, 1, deadline).await {
+            Ok(_) | Err(TelegramError::MessageNotFound) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Bots may address channels they belong to with access hash 0; use the cached one if the
     /// session has it.
     async fn channel_access_hash(&self, channel_id: i64) -> i64 {
