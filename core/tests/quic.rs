@@ -19,7 +19,7 @@ use common::{MIB, bounded, call, call_raw, connect, hello_for};
 use tgcdn_core::bots::BotPool;
 use tgcdn_core::fetch::{BoxFuture, FetchConfig, Fetcher, PartDownloader};
 use tgcdn_core::quic::handler::Handler;
-use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, tls};
+use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, close_code, tls};
 use tgcdn_core::resolve::{DocumentSource, ResolveConfig, Resolver};
 use tgcdn_core::store::Store;
 use tgcdn_core::telegram::{DocumentInfo, DocumentLocation, TelegramError};
@@ -132,6 +132,10 @@ struct Core {
 }
 
 async fn start_core() -> Core {
+    start_core_with(Duration::from_secs(3)).await
+}
+
+async fn start_core_with(hello_timeout: Duration) -> Core {
     let store = Store::temporary().unwrap();
     let telegram = FakeTelegram::new();
     let pool = Arc::new(BotPool::new(&[(1, 4)]));
@@ -151,7 +155,7 @@ async fn start_core() -> Core {
     let identity = tls::load_or_generate(&store, None).await.unwrap();
     let config = QuicConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        hello_timeout: Duration::from_secs(3),
+        hello_timeout,
         ..QuicConfig::default()
     };
     let server = QuicServer::bind(config, identity, handler).unwrap();
@@ -393,4 +397,28 @@ async fn sixty_four_concurrent_chunk_streams_are_byte_exact() {
         served += 1;
     }
     assert_eq!(served, 64);
+}
+
+#[tokio::test]
+async fn a_peer_that_never_says_hello_is_closed_at_the_deadline() {
+    let core = start_core_with(Duration::from_millis(300)).await;
+    let silent = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let closed = bounded(silent.closed()).await;
+    assert!(
+        matches!(&closed, quinn::ConnectionError::ApplicationClosed(close)
+            if close.error_code == quinn::VarInt::from_u32(close_code::HELLO_TIMEOUT)),
+        "{closed:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Half a frame and then nothing: the same deadline applies.
+    let stalled = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    let (mut send, _recv) = stalled.open_bi().await.unwrap();
+    send.write_all(&[10, 0]).await.unwrap();
+    bounded(stalled.closed()).await;
+    welcomed(&core).await;
 }

@@ -136,16 +136,22 @@ impl Handler {
 
     /// Checks the first request of a connection. `binding` is the connection's exported
     /// keying material (`EXPORTER_LABEL`, `EXPORTER_CONTEXT`, `EXPORTER_LEN` bytes).
-    pub fn hello(&self, request: &Request, binding: &[u8]) -> Result<Welcome, ServeError> {
+    /// Returns the authenticated edge id and the answer.
+    pub fn hello(
+        &self,
+        request: &Request,
+        binding: &[u8],
+    ) -> Result<(String, Welcome), ServeError> {
         let Request::Hello(hello) = request else {
             return Err(ServeError::NotAuthenticated);
         };
         self.check_hello(hello, binding)?;
         self.edges.record_hello(hello, unix_now())?;
-        Ok(Welcome {
+        let welcome = Welcome {
             core_version: env!("CARGO_PKG_VERSION").to_owned(),
             heartbeat_interval_secs: self.heartbeat_interval_secs,
-        })
+        };
+        Ok((hello.edge_id.clone(), welcome))
     }
 
     fn check_hello(&self, hello: &Hello, binding: &[u8]) -> Result<(), ServeError> {

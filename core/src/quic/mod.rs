@@ -343,12 +343,7 @@ async fn authenticate(
         .map_err(|_| ServeError::NoChannelBinding)
         .and_then(|()| handler.hello(&request, &binding));
     match verdict {
-        Ok(welcome) => {
-            let edge_id = match &request {
-                Request::Hello(hello) => hello.edge_id.clone(),
-                // `hello` accepts nothing but a Hello.
-                _ => return None,
-            };
+        Ok((edge_id, welcome)) => {
             let written = tokio::time::timeout(
                 config.write_timeout,
                 write_reply(&mut send, Ok(Reply::Frame(Response::Welcome(welcome)))),
