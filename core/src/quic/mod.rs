@@ -202,8 +202,9 @@ impl QuicServer {
 }
 
 /// A UDP socket with raised buffers: quinn's default socket (~208 KiB) overflows and drops
-/// packets at a few hundred MiB/s. Returns the sizes the kernel actually granted.
-fn bind_socket(
+/// packets at a few hundred MiB/s. Returns the sizes the kernel actually granted. Public so
+/// benchmarks can give a baseline endpoint the same socket.
+pub fn bind_socket(
     addr: SocketAddr,
     buffer_bytes: usize,
 ) -> std::io::Result<(std::net::UdpSocket, (usize, usize))> {
