@@ -172,8 +172,9 @@ impl FromSetting for DcAddr {
     }
 }
 
-/// Stage one: every value typed, nothing checked against anything else.
-#[derive(Debug, Clone)]
+/// Stage one: every value typed, nothing checked against anything else. No `Debug`: it
+/// holds bot tokens and the API hash in the clear.
+#[derive(Clone)]
 pub struct RawConfig {
     pub data_dir: PathBuf,
     pub api_id: Option<i32>,
@@ -336,8 +337,8 @@ fn keyring(current: &LinkKeySetting, older: &[LinkKeySetting]) -> Result<Keyring
         .map_err(|e| invalid("old_link_keys", e.to_string()))
 }
 
-/// The validated configuration.
-#[derive(Debug, Clone)]
+/// The validated configuration. `Debug` prints [`Config::describe`], secrets masked.
+#[derive(Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
     pub api_id: i32,
@@ -503,6 +504,12 @@ pub fn bot_auth_key(base: &[u8; 256], bot_id: i64) -> [u8; 256] {
         out.copy_from_slice(&digest);
     }
     key
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 /// `123456:***`: the bot id is public, the rest is the secret.

@@ -50,7 +50,7 @@ fn the_example_file_is_valid_and_has_no_unknown_keys() {
 #[test]
 fn describe_masks_every_secret() {
     let config = from(&[], Some(EXAMPLE)).unwrap();
-    let text = config.describe();
+    let text = format!("{}{config:?}", config.describe());
     for secret in [
         "AAmainbotsecret",
         "AAworkerone",

@@ -69,7 +69,7 @@ pub struct QuicConfig {
     /// Bytes the core may have unacknowledged per connection: its chunk throughput at a
     /// long round trip.
     pub send_window: u64,
-    /// SO_RCVBUF / SO_SNDBUF asked for (the kernel caps it at net.core.[rw]mem_max).
+    /// SO_RCVBUF / SO_SNDBUF asked for (the kernel caps it at `net.core.rmem_max` / `wmem_max`).
     pub socket_buffer_bytes: usize,
     /// What `Welcome` tells edges.
     pub heartbeat_interval_secs: u32,
