@@ -11,6 +11,8 @@
 //!   per request, the edge registry;
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
 //!   pools per bot, `getFile` with deadlines, errors classified into retry classes;
+//! * [`frontend`] — the main bot's file-to-link front-end: copy a user's file into the
+//!   storage channel, answer with signed links, `/start`, `/help`, `/stats`;
 //! * [`app`] — the wiring of bots, resolver and fetcher that `main` and the tests share;
 //! * [`config`] — `TGCDN_*` / TOML settings read, then validated into a typed `Config`;
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
@@ -19,6 +21,7 @@ pub mod app;
 pub mod bots;
 pub mod config;
 pub mod fetch;
+pub mod frontend;
 pub mod quic;
 pub mod resolve;
 pub mod store;

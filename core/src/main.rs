@@ -3,8 +3,9 @@
 //! `run` opens the sled store, starts every configured bot (signing in where the stored
 //! session is not authorised; a bot whose token is revoked or that cannot read the storage
 //! channel is kept out of rotation with the reason, the rest go on), wires the download
-//! path, starts the QUIC server for edges and prints its certificate fingerprint, then waits
-//! for SIGINT/SIGTERM to close the endpoint and flush the database. `check-config` validates
+//! path, starts the main bot's file-to-link front-end and the QUIC server for edges, prints
+//! the certificate fingerprint, then waits for SIGINT/SIGTERM: the front-end finishes the
+//! message in hand, the endpoint closes, the database is flushed. `check-config` validates
 //! the configuration and prints it with secrets masked. The only file that uses anyhow: the
 //! library's typed errors become one chained message and an exit code here.
 
@@ -15,8 +16,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tgcdn_core::app::download_path;
+use tgcdn_core::bots::BotPool;
 use tgcdn_core::bots::select::Health;
 use tgcdn_core::config::{self, Config};
+use tgcdn_core::frontend::commands::Access;
+use tgcdn_core::frontend::{FrontEnd, FrontEndConfig, StatsLines};
 use tgcdn_core::quic::handler::Handler;
 use tgcdn_core::quic::{EdgeRegistry, QuicServer, tls};
 use tgcdn_core::store::Store;
@@ -24,8 +28,10 @@ use tgcdn_core::telegram::download::channel_bare_id;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
 use tgcdn_shared::config::Settings;
 
-/// How long the QUIC close may take to reach the edges at shutdown.
+/// How long the front-end and the QUIC close may take at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// An edge silent this long is shown as stale (several missed heartbeats).
+const EDGE_STALE_SECS: u64 = 60;
 
 #[derive(Parser)]
 #[command(
@@ -98,6 +104,7 @@ async fn run() -> Result<()> {
         config.resolve_config(),
         config.fetch_config(),
     );
+    let pool = Arc::clone(&path.pool);
     for (index, reason) in &failures {
         path.pool.set_health(
             *index,
@@ -124,8 +131,17 @@ async fn run() -> Result<()> {
         config.cluster_secret.bytes().to_vec(),
         config.quic.heartbeat_interval_secs,
     );
+    let edges = handler.edges().clone();
     let server = QuicServer::bind(config.quic.clone(), identity, handler)
         .context("starting the QUIC server")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let main_bot_usable = !failures.iter().any(|(index, _)| *index == 0);
+    let frontend = if main_bot_usable {
+        Some(start_frontend(&config, &bots[0], &pool, edges, stopped)?)
+    } else {
+        tracing::error!("the main bot is unusable: no file-to-link front-end");
+        None
+    };
     println!(
         "tgcdn-core {} serving edges on {} (QUIC, ALPN {})",
         env!("CARGO_PKG_VERSION"),
@@ -147,6 +163,15 @@ async fn run() -> Result<()> {
 
     shutdown_signal().await?;
     tracing::info!("shutting down");
+    // Nobody listening only means the front-end already ended.
+    let _ = stop.send(true);
+    if let Some(frontend) = frontend
+        && tokio::time::timeout(SHUTDOWN_GRACE, frontend)
+            .await
+            .is_err()
+    {
+        tracing::warn!("the front-end did not stop within {SHUTDOWN_GRACE:?}");
+    }
     server.shutdown(SHUTDOWN_GRACE).await;
     drop(bots);
     store.flush().await.context("flushing the database")?;
@@ -161,8 +186,12 @@ async fn start_bots(
     // Validated: the storage channel is a channel id.
     let channel = channel_bare_id(config.storage_channel).context("storage channel")?;
     let mut bots = Vec::new();
-    for bot_config in config.bot_configs() {
-        bots.push(Arc::new(open_bot(config, store, &bot_config).await?));
+    for (index, bot_config) in config.bot_configs().iter().enumerate() {
+        // Only the main bot's updates are consumed (by the front-end).
+        let receives_updates = index == 0;
+        bots.push(Arc::new(
+            open_bot(config, store, bot_config, receives_updates).await?,
+        ));
     }
     let mut checks = tokio::task::JoinSet::new();
     for (index, bot) in bots.iter().enumerate() {
@@ -181,7 +210,12 @@ async fn start_bots(
     Ok((bots, failures))
 }
 
-async fn open_bot(config: &Config, store: &Store, bot_config: &BotConfig) -> Result<BotClient> {
+async fn open_bot(
+    config: &Config,
+    store: &Store,
+    bot_config: &BotConfig,
+    receives_updates: bool,
+) -> Result<BotClient> {
     let bot_id = bot_id_from_token(&bot_config.token).context("bot token")?;
     let session = SledSession::open(store.sessions_tree().clone(), bot_id)
         .with_context(|| format!("opening the session of bot {bot_id}"))?;
@@ -203,7 +237,70 @@ async fn open_bot(config: &Config, store: &Store, bot_config: &BotConfig) -> Res
             .await
             .with_context(|| format!("pinning dc {} for bot {bot_id}", pinned.dc))?;
     }
-    Ok(BotClient::with_session(Arc::new(session), bot_config))
+    let session = Arc::new(session);
+    Ok(if receives_updates {
+        BotClient::with_session_receiving_updates(session, bot_config)
+    } else {
+        BotClient::with_session(session, bot_config)
+    })
+}
+
+/// Starts the main bot's file-to-link loop; it stops once `stopped` turns true.
+fn start_frontend(
+    config: &Config,
+    main_bot: &Arc<BotClient>,
+    pool: &Arc<BotPool>,
+    edges: EdgeRegistry,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let access = Access {
+        allowed_users: (!config.allowed_users.is_empty())
+            .then(|| config.allowed_users.iter().copied().collect()),
+        admins: config.admins.iter().copied().collect(),
+    };
+    let frontend_config = FrontEndConfig {
+        public_base: config.public_url.to_string(),
+        storage_chat_id: config.storage_channel,
+        access,
+        bot_username: None,
+    };
+    let stats: StatsLines = Arc::new(move || edge_lines(&edges));
+    let frontend = FrontEnd::new(
+        Arc::clone(main_bot),
+        Arc::new(config.keyring.clone()),
+        frontend_config,
+    )
+    .context("starting the front-end")?
+    .with_pool(Arc::clone(pool))
+    .with_stats_lines(stats);
+    Ok(frontend.spawn_until(async move {
+        // An error means the sender is gone, which is a stop too.
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }))
+}
+
+/// `/stats` lines about the edge fleet.
+fn edge_lines(edges: &EdgeRegistry) -> Vec<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    match edges.list(now, EDGE_STALE_SECS) {
+        Ok(list) if list.is_empty() => vec!["edges: none yet".to_owned()],
+        Ok(list) => list
+            .into_iter()
+            .map(|edge| {
+                format!(
+                    "edge {} ({}, {}): last heard {} s ago{}",
+                    edge.id,
+                    edge.region,
+                    edge.public_url,
+                    edge.last_heartbeat_age_secs,
+                    if edge.live { "" } else { " — stale" }
+                )
+            })
+            .collect(),
+        Err(error) => vec![format!("edges: cannot read the registry ({error})")],
+    }
 }
 
 /// Signs in if needed and checks the storage channel; the error is the reason shown.

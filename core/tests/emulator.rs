@@ -1,7 +1,7 @@
 //! The core against the Telegram DC emulator (`tests/tgemu`), with the real grammers client:
-//! sessions that survive a restart, media-DC downloads, and the whole edge→core→Telegram
-//! path through the real QUIC server (Meta, byte-exact chunks, expired file references
-//! refreshed inside the chunk fetch, missing messages).
+//! the whole edge→core→Telegram path through the real QUIC server (Meta, byte-exact chunks,
+//! expired file references refreshed inside the chunk fetch, missing messages), and the
+//! `tgcdn-core run` binary end to end. (`fetch_emulator.rs` covers sessions and the fetcher.)
 
 mod common;
 
@@ -10,8 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{MIB, bounded, call, connect, hello_for};
-use grammers_session::Session;
-use grammers_session::types::{ChannelKind, PeerAuth, PeerInfo};
 use tgcdn_core::app::download_path;
 use tgcdn_core::config::bot_auth_key;
 use tgcdn_core::fetch::FetchConfig;
@@ -21,8 +19,9 @@ use tgcdn_core::resolve::ResolveConfig;
 use tgcdn_core::store::Store;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession};
 use tgcdn_shared::FileRef;
+use tgcdn_shared::token::{Keyring, LinkKey};
 use tgcdn_shared::wire::{ChunkRequest, Request, Response, WireError};
-use tgemu::{ChannelInfo, Content, Emulator, EmulatorHandle};
+use tgemu::{Content, Emulator, EmulatorHandle};
 
 const TOKEN: &str = "123456:test-token";
 const WORKER: &str = "654321:worker-token";
@@ -41,23 +40,15 @@ fn bot_config(token: &str) -> BotConfig {
     }
 }
 
-/// A bot session whose DC options are the emulator's DCs with a provisioned key, and which
-/// knows the storage channel's access hash (the emulator, unlike Telegram for bots, refuses
-/// access hash 0 and has no `channels.getChannels` to learn it from).
+/// A bot session whose DC options are the emulator's DCs with a provisioned key. (Bots name
+/// the storage channel with access hash 0, as Telegram allows them to.)
 async fn provisioned(
     store: &Store,
     emu: &EmulatorHandle,
     bot_id: i64,
     key: [u8; 256],
-    channel: ChannelInfo,
 ) -> Arc<SledSession> {
     let session = Arc::new(SledSession::open(store.sessions_tree().clone(), bot_id).unwrap());
-    let peer = PeerInfo::Channel {
-        id: channel.channel_id,
-        auth: Some(PeerAuth::from_hash(channel.access_hash)),
-        kind: Some(ChannelKind::Broadcast),
-    };
-    session.cache_peer(peer).await.unwrap();
     for (dc, addr) in emu.dc_options() {
         let SocketAddr::V4(v4) = addr else {
             panic!("ipv4 loopback expected")
@@ -65,83 +56,6 @@ async fn provisioned(
         session.provision_dc(dc, v4, Some(key)).await.unwrap();
     }
     session
-}
-
-/// Opens the database again once the dropped client's aborted connection tasks (which
-/// hold its session, hence the database) have been dropped by the runtime.
-async fn reopen(path: &std::path::Path) -> Store {
-    for _ in 0..100 {
-        if let Ok(store) = Store::open(path) {
-            return store;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the database stayed locked after the client was dropped");
-}
-
-#[tokio::test]
-async fn restart_reuses_the_session_and_downloads_from_a_media_dc() {
-    bounded(async {
-        let emu = Emulator::builder()
-            .dcs(&[1, 2, 4])
-            .home_dc(2)
-            .start()
-            .await
-            .unwrap();
-        let world = emu.world();
-        let bot = world.register_bot(TOKEN, "cdn_bot");
-        let channel = world.create_channel("storage");
-        world.add_channel_member(channel.channel_id, bot.user_id, true);
-        let doc = world.add_document(Content::pseudo(3 << 20), "film.mp4", "video/mp4", 4);
-        let msg_id = world.post_document(channel.channel_id, doc.id, "");
-        let key = emu.provision_auth_key();
-        let dir = tempfile::tempdir().unwrap();
-        let config = bot_config(TOKEN);
-
-        {
-            let store = Store::open(dir.path()).unwrap();
-            let client = BotClient::with_session(
-                provisioned(&store, &emu, 123456, key, channel).await,
-                &config,
-            );
-            assert!(client.sign_in_if_needed(deadline()).await.unwrap());
-            store.flush().await.unwrap();
-        }
-        let sign_ins = emu.counters().bot_sign_ins;
-
-        let store = reopen(dir.path()).await;
-        let client = BotClient::start(store.sessions_tree(), &config).unwrap();
-        assert!(!client.sign_in_if_needed(deadline()).await.unwrap());
-        assert_eq!(
-            emu.counters().bot_sign_ins,
-            sign_ins,
-            "restart signed in again"
-        );
-
-        let info = client
-            .fetch_document(channel.channel_id, msg_id, deadline())
-            .await
-            .unwrap();
-        assert_eq!(info.location.dc_id, 4);
-        for connection in 0..2 {
-            let part = client
-                .get_file_part(
-                    connection,
-                    &info.location,
-                    512 * 1024,
-                    512 * 1024,
-                    deadline(),
-                )
-                .await
-                .unwrap();
-            assert_eq!(
-                &part[..],
-                &emu.content_slice(doc.id, 512 * 1024, 512 * 1024)[..]
-            );
-        }
-        assert!(client.session().media_dc_authorized(4).unwrap());
-    })
-    .await;
 }
 
 #[tokio::test]
@@ -172,7 +86,7 @@ async fn an_edge_gets_meta_and_chunks_from_telegram_through_the_quic_server() {
         for (token, id) in [(TOKEN, 123456), (WORKER, 654321)] {
             // One key per bot: a key belongs to the account that signs in with it.
             let key = emu.provision_auth_key();
-            let session = provisioned(&store, &emu, id, key, channel).await;
+            let session = provisioned(&store, &emu, id, key).await;
             let client = BotClient::with_session(session, &bot_config(token));
             client.sign_in_if_needed(deadline()).await.unwrap();
             bots.push(Arc::new(client));
@@ -253,8 +167,8 @@ async fn an_edge_gets_meta_and_chunks_from_telegram_through_the_quic_server() {
 }
 
 /// The `tgcdn-core run` binary against the emulator: it signs its bots in, marks the one that
-/// cannot read the storage channel unhealthy, prints the fingerprint, serves an edge, and
-/// exits cleanly on SIGTERM.
+/// cannot read the storage channel unhealthy, prints the fingerprint, serves an edge, turns
+/// a file sent to the main bot into a link the edge can fetch, and exits cleanly on SIGTERM.
 #[tokio::test]
 async fn the_binary_runs_serves_and_shuts_down_on_sigterm() {
     use std::process::Stdio;
@@ -278,13 +192,13 @@ async fn the_binary_runs_serves_and_shuts_down_on_sigterm() {
 
     let dir = tempfile::tempdir().unwrap();
     {
-        // What the bots would have learnt from updates (see `provisioned`), with the keys
-        // the core derives for each bot from TGCDN_DC_AUTH_KEY.
+        // The sessions the core will find, with the keys it derives for each bot from
+        // TGCDN_DC_AUTH_KEY (the emulator must know them).
         let store = Store::open(dir.path()).unwrap();
         for bot_id in [123456, 654321] {
             let bot_key = bot_auth_key(&key, bot_id);
             emu.register_auth_key(bot_key);
-            provisioned(&store, &emu, bot_id, bot_key, channel).await;
+            provisioned(&store, &emu, bot_id, bot_key).await;
         }
         store.flush().await.unwrap();
     }
@@ -364,6 +278,37 @@ async fn the_binary_runs_serves_and_shuts_down_on_sigterm() {
         assert!(payload[..] == emu.content_slice(doc.id, index * MIB, len as usize)[..]);
     }
     assert_eq!(outsider_requests(&emu), before, "an unhealthy bot was used");
+
+    // The front-end runs: a file sent to the main bot comes back as a link whose token
+    // names the stored copy, and that copy is served to the edge.
+    let viewer = world.register_user("viewer");
+    let sent = world.add_document(Content::pseudo(MIB / 2 + 3), "home.mp4", "video/mp4", 4);
+    world.user_sends_document(viewer.user_id, main_bot.user_id, sent.id, "");
+    let link = bounded(async {
+        loop {
+            let replies = world.sent_by(main_bot.user_id);
+            if let Some(reply) = replies.iter().find(|m| m.text.contains("/dl/")) {
+                return reply.text.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let token = link
+        .split("https://cdn.example.com/dl/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no link in {link:?}"));
+    let secret: Vec<u8> = (0..16u8).map(|i| i * 0x11).collect();
+    let keyring = Keyring::new(LinkKey::new(1, secret).unwrap(), Vec::new()).unwrap();
+    let stored = keyring.verify(token, 0).unwrap().file;
+    assert_eq!(stored.chat_id, channel.bot_api_id());
+    let request = Request::Chunk(ChunkRequest {
+        file: stored,
+        index: 0,
+    });
+    let (_, payload) = call(&edge, &request).await.unwrap();
+    assert!(payload[..] == emu.content_slice(sent.id, 0, (MIB / 2 + 3) as usize)[..]);
     assert_eq!(
         emu.counters().bot_sign_ins,
         2,

@@ -20,6 +20,7 @@
 //! itself; here every call runs under the caller's deadline and pools use `NoRetries`, so a
 //! flood wait comes back at once and the caller can move the request to another bot.
 
+pub mod chat;
 pub mod download;
 pub mod error;
 pub mod session;
@@ -32,7 +33,9 @@ use grammers_client::Client;
 use grammers_client::client::ClientConfiguration;
 use grammers_mtsender::{ConnectionParams, NoRetries, SenderPool};
 use grammers_session::Session;
+use grammers_session::updates::UpdatesLike;
 use grammers_tl_types as tl;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use error::{RetryClass, TelegramError};
@@ -124,6 +127,9 @@ pub struct BotClient {
     connections: Vec<Connection>,
     /// Serialises export/import so concurrent first downloads from a DC import once.
     media_auth: tokio::sync::Mutex<()>,
+    /// Connection 0's updates, kept only for a bot started to receive them (the main bot's
+    /// front-end); [`chat`] turns them into an update feed.
+    updates: std::sync::Mutex<Option<mpsc::Receiver<UpdatesLike>>>,
 }
 
 impl BotClient {
@@ -138,15 +144,36 @@ impl BotClient {
 
     /// Like [`Self::start`] with a session already opened (tests provision DCs into it first).
     pub fn with_session(session: Arc<SledSession>, config: &BotConfig) -> Self {
+        Self::build(session, config, false)
+    }
+
+    /// Like [`Self::start`], and keeps connection 0's updates for [`Self::update_feed`]
+    /// (only the bot whose front-end consumes them should: undrained updates pile up).
+    pub fn start_receiving_updates(
+        sessions: &sled::Tree,
+        config: &BotConfig,
+    ) -> Result<Self, BotSetupError> {
+        let bot_id = bot_id_from_token(&config.token)?;
+        let session = SledSession::open(sessions.clone(), bot_id)
+            .map_err(|source| BotSetupError::Session { bot_id, source })?;
+        Ok(Self::build(Arc::new(session), config, true))
+    }
+
+    /// Like [`Self::with_session`], keeping the updates as [`Self::start_receiving_updates`].
+    pub fn with_session_receiving_updates(session: Arc<SledSession>, config: &BotConfig) -> Self {
+        Self::build(session, config, true)
+    }
+
+    fn build(session: Arc<SledSession>, config: &BotConfig, keep_updates: bool) -> Self {
         let count = config.connections.max(1);
         let mut connections = Vec::with_capacity(count);
-        connections.push(spawn_pool(Arc::clone(&session), config.api_id, true));
+        let (primary, updates) = spawn_pool(Arc::clone(&session), config.api_id, true);
+        connections.push(primary);
         for _ in 1..count {
-            connections.push(spawn_pool(
-                Arc::new(session.pool_view()),
-                config.api_id,
-                false,
-            ));
+            // Only one pool may consume a bot's updates; the others drop their receiver.
+            let (connection, _updates) =
+                spawn_pool(Arc::new(session.pool_view()), config.api_id, false);
+            connections.push(connection);
         }
         Self {
             bot_id: session.bot_id(),
@@ -155,6 +182,7 @@ impl BotClient {
             session,
             connections,
             media_auth: tokio::sync::Mutex::new(()),
+            updates: std::sync::Mutex::new(keep_updates.then_some(updates)),
         }
     }
 
@@ -327,6 +355,20 @@ impl BotClient {
     }
 }
 
+impl BotClient {
+    /// Disconnects every pool and waits until their runner tasks are gone, so the session
+    /// (and with it the sled database) is released when this returns. Dropping a
+    /// `BotClient` only asks the runners to stop.
+    pub async fn shutdown(mut self) {
+        for connection in std::mem::take(&mut self.connections) {
+            connection.client.disconnect();
+            connection.runner.abort();
+            // Aborted is the expected outcome; a runner that panicked is gone as well.
+            let _ = connection.runner.await;
+        }
+    }
+}
+
 impl Drop for BotClient {
     fn drop(&mut self) {
         for connection in &self.connections {
@@ -336,7 +378,11 @@ impl Drop for BotClient {
     }
 }
 
-fn spawn_pool<S>(session: Arc<S>, api_id: i32, primary: bool) -> Connection
+fn spawn_pool<S>(
+    session: Arc<S>,
+    api_id: i32,
+    primary: bool,
+) -> (Connection, mpsc::Receiver<UpdatesLike>)
 where
     S: Session,
     S::Error: std::error::Error + Send + Sync + 'static,
@@ -350,9 +396,8 @@ where
         handle,
         updates,
     } = SenderPool::with_configuration(session, api_id, params);
-    // Updates are not consumed yet (the bot front-end will take connection 0's); a dropped
+    // The caller keeps connection 0's receiver for a front-end or drops it: a dropped
     // receiver makes grammers stop forwarding instead of warning about a full channel.
-    drop(updates);
     let client = Client::with_configuration(
         handle,
         ClientConfiguration {
@@ -360,7 +405,7 @@ where
         },
     );
     let runner = tokio::spawn(runner.run());
-    Connection { client, runner }
+    (Connection { client, runner }, updates)
 }
 
 async fn within<T>(

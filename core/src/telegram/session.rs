@@ -268,7 +268,7 @@ impl SledSession {
         store::put(&self.tree, TREE, key, value).map_err(|e| self.store_error(e))
     }
 
-    async fn flush(&self) -> Result<(), SessionError> {
+    pub async fn flush(&self) -> Result<(), SessionError> {
         self.tree
             .flush_async()
             .await

@@ -23,7 +23,10 @@ pub(super) fn resolve_channel<'s>(
         .channels
         .get(&id)
         .ok_or_else(|| error(400, "CHANNEL_INVALID"))?;
-    if hash.is_some_and(|h| h != channel.info.access_hash) {
+    // Telegram lets bots name a channel with access hash 0 (tdlib and pyrogram rely on it
+    // for channels a bot has not seen in this session); users need the real hash.
+    let is_bot = s.accounts.get(&user).is_some_and(|a| a.bot);
+    if hash.is_some_and(|h| h != channel.info.access_hash && !(is_bot && h == 0)) {
         return Err(error(400, "CHANNEL_INVALID"));
     }
     match channel.members.get(&user) {

@@ -1,0 +1,300 @@
+//! What a user's message asks for, who may ask it, and the text of every reply.
+//!
+//! Pure: no I/O, no Telegram, no clock (the caller passes what it observed). The update loop
+//! in `frontend/mod.rs` parses each private message into an [`Intent`], asks [`Access`]
+//! whether the user may have it, and sends the text these functions format.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use crate::bots::BotReport;
+use crate::bots::select::Health;
+
+/// What a private message asks the bot to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Start,
+    Help,
+    /// Admin statistics: bots, DCs, and whatever extra lines the core adds.
+    Stats,
+    /// The message carries a file: store it and answer with links.
+    Upload,
+    /// Text that is not a known command (or a command for another bot).
+    Unknown,
+}
+
+/// Reads a message: a file wins over any caption; otherwise a leading `/command`, optionally
+/// addressed as `/command@bot_username` (to another bot → [`Intent::Unknown`]).
+pub fn parse(text: &str, has_file: bool, bot_username: Option<&str>) -> Intent {
+    if has_file {
+        return Intent::Upload;
+    }
+    let Some(command) = text.trim_start().strip_prefix('/') else {
+        return Intent::Unknown;
+    };
+    let word = command.split_whitespace().next().unwrap_or("");
+    let (name, addressee) = match word.split_once('@') {
+        Some((name, addressee)) => (name, Some(addressee)),
+        None => (word, None),
+    };
+    if let (Some(addressee), Some(me)) = (addressee, bot_username)
+        && !addressee.eq_ignore_ascii_case(me.trim_start_matches('@'))
+    {
+        return Intent::Unknown;
+    }
+    match name.to_ascii_lowercase().as_str() {
+        "start" => Intent::Start,
+        "help" => Intent::Help,
+        "stats" => Intent::Stats,
+        _ => Intent::Unknown,
+    }
+}
+
+/// Who may use the bot, and who may see its statistics.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// `None`: everyone. Admins are always allowed.
+    pub allowed_users: Option<HashSet<i64>>,
+    pub admins: HashSet<i64>,
+}
+
+/// [`Access::decide`]'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// The user is not on the allow-list.
+    NotAllowed,
+    /// The command is for admins only.
+    AdminOnly,
+}
+
+impl Access {
+    pub fn decide(&self, user_id: i64, intent: Intent) -> Decision {
+        let admin = self.admins.contains(&user_id);
+        let allowed = admin
+            || self
+                .allowed_users
+                .as_ref()
+                .is_none_or(|users| users.contains(&user_id));
+        if !allowed {
+            Decision::NotAllowed
+        } else if intent == Intent::Stats && !admin {
+            Decision::AdminOnly
+        } else {
+            Decision::Allow
+        }
+    }
+}
+
+pub fn start_text() -> String {
+    "Hi! Send me any file — a document, video, audio or photo — and I will answer with a \
+     download link and a link to watch it in the browser. Links support seeking, so players \
+     can jump anywhere.\n\nSee /help for details."
+        .to_owned()
+}
+
+pub fn help_text() -> String {
+    "How it works:\n\
+     • Send or forward a file to me (up to 2 GiB; 4 GiB if the uploader allowed it).\n\
+     • I keep a copy and reply with two links: /dl/… downloads the file (resumable, \
+     seekable), /watch/… plays it in the browser.\n\
+     • Links keep working for as long as the file is stored.\n\n\
+     Commands: /start, /help."
+        .to_owned()
+}
+
+pub fn not_allowed_text() -> String {
+    "Sorry, this bot is private and only serves its owner's users. If you think you should \
+     have access, please ask the person who runs it."
+        .to_owned()
+}
+
+pub fn admin_only_text() -> String {
+    "Sorry, /stats is only available to the bot's administrators.".to_owned()
+}
+
+pub fn unknown_text() -> String {
+    "Send me a file and I will reply with a link. /help explains more.".to_owned()
+}
+
+pub fn upload_failed_text() -> String {
+    "Sorry, I could not store that file just now. Please try again in a minute.".to_owned()
+}
+
+/// The answer to an upload: what was stored and its two links.
+pub fn link_reply(file_name: &str, size: Option<u64>, download: &str, watch: &str) -> String {
+    let mut text = format!("📁 {file_name}");
+    if let Some(size) = size {
+        let _ = write!(text, " ({})", human_size(size));
+    }
+    let _ = write!(text, "\n\n⬇️ Download: {download}\n▶️ Watch: {watch}");
+    text
+}
+
+/// `1536` → `1.5 KiB`; binary units, one decimal above bytes.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    // Display only: f64 rounding of a u64 is fine here.
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// What `/stats` shows.
+#[derive(Debug, Clone, Default)]
+pub struct StatsView {
+    pub bots: Vec<BotReport>,
+    /// The main bot's home DC and the media DCs it is authorised in, if known.
+    pub home_dc: Option<i32>,
+    pub media_dcs: Vec<i32>,
+    /// Extra lines from the rest of the core (edges, caches…), shown as given.
+    pub extra: Vec<String>,
+}
+
+pub fn stats_text(view: &StatsView) -> String {
+    let mut text = format!("Bots: {}\n", view.bots.len());
+    for bot in &view.bots {
+        let health = match &bot.health {
+            Health::Healthy => "healthy".to_owned(),
+            Health::Unhealthy { reason } => format!("UNHEALTHY ({reason})"),
+        };
+        let _ = write!(
+            text,
+            "• {}: {health}, {} in flight {:?}, {} requests",
+            bot.id, bot.load.in_flight, bot.load.per_connection, bot.load.started
+        );
+        if let Some(secs) = bot.flood_wait_secs {
+            let _ = write!(text, ", flood wait {secs} s");
+        }
+        text.push('\n');
+    }
+    match view.home_dc {
+        Some(home) => {
+            let _ = writeln!(
+                text,
+                "DCs: home {home}, media authorised {:?}",
+                view.media_dcs
+            );
+        }
+        None => text.push_str("DCs: unknown\n"),
+    }
+    for line in &view.extra {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bots::load::LoadSnapshot;
+
+    #[test]
+    fn files_win_over_captions_and_commands_are_recognised() {
+        assert_eq!(parse("/help", true, None), Intent::Upload);
+        assert_eq!(parse("", true, None), Intent::Upload);
+        assert_eq!(parse("/start", false, None), Intent::Start);
+        assert_eq!(parse("  /START payload", false, None), Intent::Start);
+        assert_eq!(parse("/help@cdn_bot", false, Some("cdn_bot")), Intent::Help);
+        assert_eq!(
+            parse("/help@CDN_Bot", false, Some("@cdn_bot")),
+            Intent::Help
+        );
+        assert_eq!(
+            parse("/help@other_bot", false, Some("cdn_bot")),
+            Intent::Unknown
+        );
+        assert_eq!(parse("/stats", false, None), Intent::Stats);
+        assert_eq!(parse("/nope", false, None), Intent::Unknown);
+        assert_eq!(parse("hello", false, None), Intent::Unknown);
+        assert_eq!(parse("/", false, None), Intent::Unknown);
+        assert_eq!(parse("", false, None), Intent::Unknown);
+    }
+
+    #[test]
+    fn access_follows_allow_list_and_admins() {
+        let open = Access {
+            allowed_users: None,
+            admins: [1].into(),
+        };
+        assert_eq!(open.decide(5, Intent::Upload), Decision::Allow);
+        assert_eq!(open.decide(5, Intent::Stats), Decision::AdminOnly);
+        assert_eq!(open.decide(1, Intent::Stats), Decision::Allow);
+
+        let closed = Access {
+            allowed_users: Some([2].into()),
+            admins: [1].into(),
+        };
+        assert_eq!(closed.decide(2, Intent::Upload), Decision::Allow);
+        assert_eq!(closed.decide(3, Intent::Start), Decision::NotAllowed);
+        assert_eq!(closed.decide(3, Intent::Stats), Decision::NotAllowed);
+        assert_eq!(closed.decide(1, Intent::Upload), Decision::Allow, "admin");
+        assert_eq!(closed.decide(2, Intent::Stats), Decision::AdminOnly);
+    }
+
+    #[test]
+    fn link_replies_carry_both_links_and_a_size() {
+        let text = link_reply(
+            "f.mkv",
+            Some(3 << 20),
+            "https://x/dl/t/f.mkv",
+            "https://x/watch/t",
+        );
+        assert!(text.contains("f.mkv (3.0 MiB)"), "{text}");
+        assert!(text.contains("https://x/dl/t/f.mkv"));
+        assert!(text.contains("https://x/watch/t"));
+        assert!(!link_reply("f", None, "d", "w").contains('('));
+    }
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(3_758_096_384), "3.5 GiB");
+        assert_eq!(human_size(u64::MAX), "16384.0 PiB");
+    }
+
+    #[test]
+    fn stats_list_bots_dcs_and_extra_lines() {
+        let bot = |id, health, flood| BotReport {
+            id,
+            health,
+            flood_wait_secs: flood,
+            load: LoadSnapshot {
+                in_flight: 2,
+                per_connection: vec![1, 1],
+                started: 10,
+            },
+        };
+        let view = StatsView {
+            bots: vec![
+                bot(11, Health::Healthy, Some(30)),
+                bot(
+                    12,
+                    Health::Unhealthy {
+                        reason: "not in channel".into(),
+                    },
+                    None,
+                ),
+            ],
+            home_dc: Some(2),
+            media_dcs: vec![4],
+            extra: vec!["Edges: 3".into()],
+        };
+        let text = stats_text(&view);
+        assert!(text.starts_with("Bots: 2"), "{text}");
+        assert!(text.contains("11: healthy, 2 in flight [1, 1], 10 requests, flood wait 30 s"));
+        assert!(text.contains("12: UNHEALTHY (not in channel)"));
+        assert!(text.contains("DCs: home 2, media authorised [4]"));
+        assert!(text.ends_with("Edges: 3"));
+    }
+}

@@ -1,0 +1,279 @@
+//! The bot front-end (file-to-link): a user sends the main bot a file, the bot copies it into
+//! the storage channel, signs a link token for the stored message and answers at once with a
+//! download link and a watch link. Also `/start`, `/help` and the admins' `/stats`.
+//!
+//! * [`commands`] — pure: message → [`commands::Intent`], the allow-list and admin check,
+//!   every reply's text;
+//! * [`links`] — pure: link building and file-name sanitising;
+//! * this file — [`FrontEnd`], the update-loop task over the main bot's update feed
+//!   (`telegram::chat`), which the core's `main.rs` spawns.
+//!
+//! One update at a time, in order. A failure handling one message (Telegram error, even a
+//! panic) is logged and the loop goes on; it never ends the task. After each message the
+//! feed's state is committed to the bot's sled session, so a restarted core catches up
+//! through `getDifference` on what arrived while it was down and does not answer twice what
+//! it had already answered. This module holds no grammers type: Telegram calls go through
+//! `BotClient` methods.
+
+pub mod commands;
+pub mod links;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tgcdn_shared::FileRef;
+use tgcdn_shared::token::Keyring;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::bots::BotPool;
+use crate::telegram::chat::{Incoming, IncomingMedia, IncomingMessage, MediaKind};
+use crate::telegram::download::channel_bare_id;
+use crate::telegram::{BotClient, TelegramError};
+use commands::{Access, Decision, Intent, StatsView};
+
+/// Time to open the update feed (its first `getState`/`getDifference` included).
+const FEED_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time to handle one message: copy, sign, reply.
+const HANDLE_TIMEOUT: Duration = Duration::from_secs(30);
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after the feed fails, so a dead connection does not spin the loop.
+const FEED_ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// Extra `/stats` lines from the rest of the core (edges, caches…), computed on demand.
+pub type StatsLines = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// What the front-end needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct FrontEndConfig {
+    /// Base URL of the public links, e.g. `https://cdn.example.com` (no trailing `/dl`).
+    pub public_base: String,
+    /// The storage channel's Bot API id (`-100…`); tokens name messages in it.
+    pub storage_chat_id: i64,
+    /// Who may use the bot (`None`: everyone) and who may see `/stats`.
+    pub access: Access,
+    /// The main bot's username, so `/help@other_bot` in a group is not taken for ours.
+    pub bot_username: Option<String>,
+}
+
+/// Why the front-end cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontEndError {
+    #[error("storage chat {0} is not a channel id of the form -100…")]
+    NotAChannel(i64),
+}
+
+/// The file-to-link front-end of the main bot.
+pub struct FrontEnd {
+    bot: Arc<BotClient>,
+    keyring: Arc<Keyring>,
+    config: FrontEndConfig,
+    storage_channel: i64,
+    pool: Option<Arc<BotPool>>,
+    stats_lines: Option<StatsLines>,
+}
+
+impl FrontEnd {
+    /// A front-end for `bot`, which must have been started with
+    /// `BotClient::start_receiving_updates` (or `with_session_receiving_updates`).
+    pub fn new(
+        bot: Arc<BotClient>,
+        keyring: Arc<Keyring>,
+        config: FrontEndConfig,
+    ) -> Result<Self, FrontEndError> {
+        let storage_channel = channel_bare_id(config.storage_chat_id)
+            .ok_or(FrontEndError::NotAChannel(config.storage_chat_id))?;
+        Ok(Self {
+            bot,
+            keyring,
+            config,
+            storage_channel,
+            pool: None,
+            stats_lines: None,
+        })
+    }
+
+    /// The download pool whose bots `/stats` lists.
+    pub fn with_pool(mut self, pool: Arc<BotPool>) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Extra `/stats` lines (e.g. the edge fleet), computed when an admin asks.
+    pub fn with_stats_lines(mut self, lines: StatsLines) -> Self {
+        self.stats_lines = Some(lines);
+        self
+    }
+
+    /// Starts the update loop. It runs until aborted (or until the update feed cannot be
+    /// opened, which it logs); a restart resumes where the last handled message left off.
+    pub fn spawn(self) -> JoinHandle<()> {
+        self.spawn_until(std::future::pending())
+    }
+
+    /// Like [`Self::spawn`], and stops cleanly once `shutdown` completes: the message being
+    /// handled is finished and committed first, so nothing is answered twice after a restart.
+    pub fn spawn_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> JoinHandle<()> {
+        let span = tracing::info_span!("frontend", bot_id = self.bot.bot_id());
+        tokio::spawn(Arc::new(self).run(shutdown).instrument(span))
+    }
+
+    async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut feed = match self.bot.update_feed(Instant::now() + FEED_TIMEOUT).await {
+            Ok(feed) => feed,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the main bot's updates; front-end stopped");
+                return;
+            }
+        };
+        tracing::info!("front-end listening");
+        loop {
+            let next = tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("front-end stopped");
+                    return;
+                }
+                next = feed.next() => next,
+            };
+            let message = match next {
+                Ok(Incoming::Message(message)) => message,
+                Ok(Incoming::Other) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "reading updates failed");
+                    tokio::time::sleep(FEED_ERROR_PAUSE).await;
+                    continue;
+                }
+            };
+            // Own task: a panic on one message is reported and the loop goes on. The guard
+            // aborts it if this loop is aborted mid-message: the state is not committed
+            // then, so the restarted front-end answers it instead of both answering.
+            let this = Arc::clone(&self);
+            let msg_id = message.msg_id;
+            let mut task = AbortOnDrop(tokio::spawn(async move { this.handle(message).await }));
+            if let Err(error) = (&mut task.0).await {
+                tracing::error!(msg_id, %error, "handling a message failed");
+            }
+            if let Err(error) = feed.commit(Instant::now() + COMMIT_TIMEOUT).await {
+                tracing::warn!(%error, "saving the update state failed");
+            }
+        }
+    }
+
+    async fn handle(&self, message: IncomingMessage) {
+        let deadline = Instant::now() + HANDLE_TIMEOUT;
+        let reply = self.reply_to(&message, deadline).await;
+        if let Err(error) = self
+            .bot
+            .send_text(message.user_id, &reply, Some(message.msg_id), deadline)
+            .await
+        {
+            tracing::warn!(user_id = message.user_id, msg_id = message.msg_id, %error, "reply failed");
+        }
+    }
+
+    async fn reply_to(&self, message: &IncomingMessage, deadline: Instant) -> String {
+        let intent = commands::parse(
+            &message.text,
+            message.media.is_some(),
+            self.config.bot_username.as_deref(),
+        );
+        match self.config.access.decide(message.user_id, intent) {
+            Decision::Allow => {}
+            Decision::NotAllowed => return commands::not_allowed_text(),
+            Decision::AdminOnly => return commands::admin_only_text(),
+        }
+        match intent {
+            Intent::Start => commands::start_text(),
+            Intent::Help => commands::help_text(),
+            Intent::Unknown => commands::unknown_text(),
+            Intent::Stats => commands::stats_text(&self.stats()),
+            Intent::Upload => match self.store(message, deadline).await {
+                Ok(reply) => reply,
+                Err(error) => {
+                    tracing::warn!(user_id = message.user_id, msg_id = message.msg_id, %error, "storing a file failed");
+                    commands::upload_failed_text()
+                }
+            },
+        }
+    }
+
+    /// Copies the file into the storage channel and formats the links to the copy.
+    async fn store(
+        &self,
+        message: &IncomingMessage,
+        deadline: Instant,
+    ) -> Result<String, TelegramError> {
+        let stored = self
+            .bot
+            .copy_to_channel(message, self.storage_channel, deadline)
+            .await?;
+        let token = self.keyring.sign(
+            FileRef {
+                chat_id: self.config.storage_chat_id,
+                msg_id: stored,
+            },
+            None,
+        );
+        let (name, size) = match &message.media {
+            Some(media) => (file_name(media, stored), media.size),
+            None => (links::default_file_name("file", stored, None), None),
+        };
+        tracing::info!(user_id = message.user_id, stored, "file stored");
+        Ok(commands::link_reply(
+            &name,
+            size,
+            &links::download_link(&self.config.public_base, &token, &name),
+            &links::watch_link(&self.config.public_base, &token),
+        ))
+    }
+
+    fn stats(&self) -> StatsView {
+        let mut view = StatsView {
+            bots: self
+                .pool
+                .as_ref()
+                .map(|pool| pool.report(Instant::now()))
+                .unwrap_or_default(),
+            extra: self.stats_lines.as_ref().map(|f| f()).unwrap_or_default(),
+            ..StatsView::default()
+        };
+        match self.bot.dc_summary() {
+            Ok(dcs) => {
+                view.home_dc = Some(dcs.home);
+                view.media_dcs = dcs.media_authorized;
+            }
+            Err(error) => tracing::warn!(%error, "reading the DC summary failed"),
+        }
+        view
+    }
+}
+
+/// Aborts a spawned task when dropped (a dropped `JoinHandle` only detaches it).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The user's file name made link-safe, or a default named after the kind and message.
+fn file_name(media: &IncomingMedia, stored_msg_id: i32) -> String {
+    media
+        .file_name
+        .as_deref()
+        .and_then(links::sanitize_file_name)
+        .unwrap_or_else(|| {
+            let prefix = match media.kind {
+                MediaKind::Document => "file",
+                MediaKind::Video => "video",
+                MediaKind::Audio => "audio",
+                MediaKind::Photo => "photo",
+            };
+            links::default_file_name(prefix, stored_msg_id, media.mime_type.as_deref())
+        })
+}

@@ -1,0 +1,307 @@
+//! The core's Telegram layer against the DC emulator (tests/tgemu), with the real grammers
+//! 0.11 client: sign-in once and never again after a restart, media-DC downloads on every
+//! connection, whole files through the `Fetcher`, and the failure paths the fetch layer routes
+//! around (FLOOD_WAIT, a bot outside the storage channel, expired file references).
+//! Every test runs under one overall timeout and every call has a deadline.
+//! Locations come from the resolver, wired exactly as `main` does (`app::download_path`).
+//! `emulator.rs` covers the QUIC path and the binary.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tgcdn_core::app::download_path;
+use tgcdn_core::bots::select::Health;
+use tgcdn_core::fetch::{FetchConfig, Fetcher};
+use tgcdn_core::resolve::ResolveConfig;
+use tgcdn_core::store::Store;
+use tgcdn_core::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
+use tgcdn_shared::FileRef;
+use tgemu::{ChannelInfo, Content, Emulator, EmulatorHandle};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+const CHUNK: u64 = 1024 * 1024;
+const PART: u32 = 512 * 1024;
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+async fn bounded<T>(test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TEST_TIMEOUT, test)
+        .await
+        .expect("emulator test took too long")
+}
+
+async fn emulator() -> EmulatorHandle {
+    Emulator::builder()
+        .dcs(&[1, 2, 4])
+        .home_dc(2)
+        .start()
+        .await
+        .expect("emulator starts")
+}
+
+fn config(token: &str, connections: usize) -> BotConfig {
+    BotConfig {
+        token: token.into(),
+        api_id: 1,
+        api_hash: "hash".into(),
+        connections,
+    }
+}
+
+/// The bot's sled session with every emulated DC pinned to its loopback address and `key`.
+async fn provisioned(
+    store: &Store,
+    emu: &EmulatorHandle,
+    token: &str,
+    key: [u8; 256],
+) -> Arc<SledSession> {
+    let bot_id = bot_id_from_token(token).expect("test token");
+    let session = SledSession::open(store.sessions_tree().clone(), bot_id).expect("session opens");
+    for (dc, addr) in emu.dc_options() {
+        let SocketAddr::V4(v4) = addr else {
+            panic!("ipv4 loopback expected")
+        };
+        session
+            .provision_dc(dc, v4, Some(key))
+            .await
+            .expect("provision");
+    }
+    Arc::new(session)
+}
+
+/// A signed-in bot that is (or is not) a member of `channel`.
+async fn signed_in_bot(
+    emu: &EmulatorHandle,
+    store: &Store,
+    token: &str,
+    channel: Option<ChannelInfo>,
+    connections: usize,
+) -> (tgemu::BotInfo, Arc<BotClient>) {
+    let info = emu.world().register_bot(token, token);
+    if let Some(channel) = channel {
+        emu.world()
+            .add_channel_member(channel.channel_id, info.user_id, true);
+    }
+    let session = provisioned(store, emu, token, emu.provision_auth_key()).await;
+    let client = BotClient::with_session(session, &config(token, connections));
+    client.sign_in_if_needed(deadline()).await.expect("sign in");
+    (info, Arc::new(client))
+}
+
+fn fetcher(store: &Store, clients: &[Arc<BotClient>]) -> Arc<Fetcher> {
+    let config = FetchConfig {
+        attempt_timeout: Duration::from_secs(10),
+        total_timeout: Duration::from_secs(20),
+        ..FetchConfig::default()
+    };
+    download_path(store.clone(), clients, ResolveConfig::default(), config).fetcher
+}
+
+async fn assert_chunk(
+    emu: &EmulatorHandle,
+    fetcher: &Arc<Fetcher>,
+    file: FileRef,
+    doc: tgemu::DocumentInfo,
+    index: u64,
+) {
+    let bytes = fetcher
+        .chunk(file, doc.size, index)
+        .await
+        .unwrap_or_else(|e| panic!("chunk {index}: {e}"));
+    let expected = emu.content_slice(doc.id, index * CHUNK, CHUNK as usize);
+    assert_eq!(bytes.len(), expected.len(), "chunk {index} length");
+    assert!(bytes[..] == expected[..], "chunk {index} bytes differ");
+}
+
+#[tokio::test]
+async fn restart_reuses_the_session_and_downloads_from_a_media_dc() {
+    bounded(async {
+        const TOKEN: &str = "123456:test-token";
+        let emu = emulator().await;
+        let world = emu.world();
+        let bot = world.register_bot(TOKEN, "cdn_bot");
+        let channel = world.create_channel("storage");
+        world.add_channel_member(channel.channel_id, bot.user_id, true);
+        let doc = world.add_document(Content::pseudo(3 << 20), "film.mp4", "video/mp4", 4);
+        let msg_id = world.post_document(channel.channel_id, doc.id, "");
+        let key = emu.provision_auth_key();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = config(TOKEN, 2);
+
+        {
+            let store = Store::open(dir.path()).expect("store");
+            let session = provisioned(&store, &emu, TOKEN, key).await;
+            let client = BotClient::with_session(session, &config);
+            assert!(client.sign_in_if_needed(deadline()).await.expect("sign in"));
+            let info = client
+                .fetch_document(channel.channel_id, msg_id, deadline())
+                .await
+                .expect("document");
+            client
+                .get_file_part(0, &info.location, 0, PART, deadline())
+                .await
+                .expect("first part");
+            client.shutdown().await;
+            store.flush().await.expect("flush");
+        }
+        let before = emu.counters();
+        assert_eq!(before.bot_sign_ins, 1);
+        assert_eq!((before.auth_exports, before.auth_imports), (1, 1));
+
+        let store = Store::open(dir.path()).expect("store reopens");
+        let client = BotClient::start(store.sessions_tree(), &config).expect("bot starts");
+        assert!(
+            !client
+                .sign_in_if_needed(deadline())
+                .await
+                .expect("authorised")
+        );
+
+        let info = client
+            .fetch_document(channel.channel_id, msg_id, deadline())
+            .await
+            .expect("document after restart");
+        assert_eq!(info.location.dc_id, 4);
+        assert_eq!(info.size, 3 << 20);
+        for connection in 0..2 {
+            let part = client
+                .get_file_part(connection, &info.location, 512 * 1024, PART, deadline())
+                .await
+                .unwrap_or_else(|e| panic!("connection {connection}: {e}"));
+            assert!(
+                part[..] == emu.content_slice(doc.id, 512 * 1024, PART as usize)[..],
+                "connection {connection} bytes differ"
+            );
+        }
+        assert!(client.session().media_dc_authorized(4).expect("flag"));
+        let after = emu.counters();
+        assert_eq!(after.bot_sign_ins, before.bot_sign_ins, "restart signed in");
+        assert_eq!(after.auth_exports, before.auth_exports, "restart exported");
+        assert_eq!(after.auth_imports, before.auth_imports, "restart imported");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn fetcher_downloads_a_multi_chunk_file_byte_exact() {
+    bounded(async {
+        let emu = emulator().await;
+        let store = Store::temporary().expect("store");
+        let channel = emu.world().create_channel("storage");
+        let (_, client) = signed_in_bot(&emu, &store, "1001:a", Some(channel), 2).await;
+        let size = 3 * CHUNK + CHUNK / 2;
+        let doc = emu
+            .world()
+            .add_document(Content::pseudo(size), "f.mkv", "video/x-matroska", 4);
+        let msg_id = emu.world().post_document(channel.channel_id, doc.id, "");
+        let file = FileRef {
+            chat_id: channel.bot_api_id(),
+            msg_id,
+        };
+        let fetcher = fetcher(&store, &[client]);
+        for index in 0..4 {
+            assert_chunk(&emu, &fetcher, file, doc, index).await;
+        }
+        assert!(fetcher.chunk(file, size, 4).await.is_err(), "past the end");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn flood_wait_moves_the_fetch_to_another_bot() {
+    bounded(async {
+        let emu = emulator().await;
+        let store = Store::temporary().expect("store");
+        let channel = emu.world().create_channel("storage");
+        let (bot_a, client_a) = signed_in_bot(&emu, &store, "2001:a", Some(channel), 1).await;
+        let (bot_b, client_b) = signed_in_bot(&emu, &store, "2002:b", Some(channel), 1).await;
+        let doc =
+            emu.world()
+                .add_document(Content::pseudo(2 * CHUNK), "f.mkv", "video/x-matroska", 2);
+        let msg_id = emu.world().post_document(channel.channel_id, doc.id, "");
+        let file = FileRef {
+            chat_id: channel.bot_api_id(),
+            msg_id,
+        };
+        emu.faults().flood_wait(bot_a.user_id, 30);
+        // Bot A is index 0: with equal loads the first pick is A, which answers FLOOD_WAIT.
+        let fetcher = fetcher(&store, &[client_a, client_b]);
+        assert_chunk(&emu, &fetcher, file, doc, 0).await;
+        assert_chunk(&emu, &fetcher, file, doc, 1).await;
+        let report = fetcher.pool().report(Instant::now());
+        let waited = report[0]
+            .flood_wait_secs
+            .expect("bot A marked flood-waiting");
+        assert!((25..=30).contains(&waited), "{waited}");
+        assert_eq!(report[1].flood_wait_secs, None);
+        let counters = emu.counters();
+        assert!(
+            counters
+                .bytes_by_bot
+                .get(&bot_b.user_id)
+                .copied()
+                .unwrap_or(0)
+                >= 2 * CHUNK
+        );
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_bot_outside_the_storage_channel_is_taken_out_of_rotation() {
+    bounded(async {
+        let emu = emulator().await;
+        let store = Store::temporary().expect("store");
+        let channel = emu.world().create_channel("storage");
+        let (_, outsider) = signed_in_bot(&emu, &store, "3001:out", None, 1).await;
+        let (_, member) = signed_in_bot(&emu, &store, "3002:in", Some(channel), 1).await;
+        let doc =
+            emu.world()
+                .add_document(Content::pseudo(CHUNK + 4096), "f.bin", "application/zip", 2);
+        let msg_id = emu.world().post_document(channel.channel_id, doc.id, "");
+        let file = FileRef {
+            chat_id: channel.bot_api_id(),
+            msg_id,
+        };
+        let fetcher = fetcher(&store, &[outsider, member]);
+        assert_chunk(&emu, &fetcher, file, doc, 0).await;
+        assert_chunk(&emu, &fetcher, file, doc, 1).await;
+        let report = fetcher.pool().report(Instant::now());
+        match &report[0].health {
+            Health::Unhealthy { reason } => assert!(reason.contains("channel"), "{reason}"),
+            Health::Healthy => panic!("the outsider is still healthy"),
+        }
+        assert_eq!(report[1].health, Health::Healthy);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_expired_file_reference_is_refreshed_and_retried() {
+    bounded(async {
+        let emu = emulator().await;
+        let store = Store::temporary().expect("store");
+        let channel = emu.world().create_channel("storage");
+        let (_, client) = signed_in_bot(&emu, &store, "4001:a", Some(channel), 1).await;
+        let doc =
+            emu.world()
+                .add_document(Content::pseudo(2 * CHUNK), "f.mkv", "video/x-matroska", 4);
+        let msg_id = emu.world().post_document(channel.channel_id, doc.id, "");
+        let file = FileRef {
+            chat_id: channel.bot_api_id(),
+            msg_id,
+        };
+        let fetcher = fetcher(&store, &[client]);
+        emu.faults().file_reference_ttl(Duration::from_secs(2));
+        assert_chunk(&emu, &fetcher, file, doc, 0).await;
+        let lookups = emu.counters().requests_for("channels.getMessages");
+        // The cached location's reference is now stale; the next chunk must refresh it.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_chunk(&emu, &fetcher, file, doc, 1).await;
+        assert!(emu.counters().requests_for("channels.getMessages") > lookups);
+    })
+    .await
+}
