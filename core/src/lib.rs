@@ -3,16 +3,26 @@
 //! Modules in request order (see `docs/ARCHITECTURE.md`):
 //! * [`bots`] — the bot pool's pure parts: load counters with RAII guards and the choice of
 //!   the least-loaded healthy bot and connection;
+//! * [`resolve`] — a file reference → its meta (persisted) and each bot's document
+//!   location (cached, refreshed when Telegram says the reference expired);
 //! * [`fetch`] — single-flight chunk downloads across the pool, retries by error class,
 //!   a small second-tier cache;
+//! * [`quic`] — the server edges connect to: pinned TLS identity, Hello gate, one stream
+//!   per request, the edge registry;
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
 //!   pools per bot, `getFile` with deadlines, errors classified into retry classes;
 //! * [`frontend`] — the main bot's file-to-link front-end: copy a user's file into the
 //!   storage channel, answer with signed links, `/start`, `/help`, `/stats`;
+//! * [`app`] — the wiring of bots, resolver and fetcher that `main` and the tests share;
+//! * [`config`] — `TGCDN_*` / TOML settings read, then validated into a typed `Config`;
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
+pub mod app;
 pub mod bots;
+pub mod config;
 pub mod fetch;
 pub mod frontend;
+pub mod quic;
+pub mod resolve;
 pub mod store;
 pub mod telegram;

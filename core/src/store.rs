@@ -87,12 +87,17 @@ pub struct Revocation {
     pub reason: String,
 }
 
-/// The last heartbeat an edge sent.
+/// What the core last heard from an edge (its Hello, then its heartbeats).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EdgeRecord {
     pub region: String,
     pub public_url: String,
+    /// When its current connection was authenticated.
+    pub connected_unix: i64,
+    /// Last Hello or heartbeat.
     pub last_seen_unix: i64,
+    /// Its last load report; `None` until the first heartbeat.
+    pub load: Option<tgcdn_shared::wire::Heartbeat>,
 }
 
 /// The opened database with its trees. Cheap to clone (sled handles are reference counted).
@@ -152,6 +157,12 @@ impl Store {
     /// Not flushed: the meta can always be fetched again from Telegram.
     pub fn put_file_meta(&self, file: FileRef, meta: &FileMeta) -> Result<(), StoreError> {
         put(&self.file_meta, FILE_META, &file_key(file), meta)
+    }
+
+    /// Not flushed: a meta that comes back after a crash is looked up and dropped again.
+    pub fn remove_file_meta(&self, file: FileRef) -> Result<(), StoreError> {
+        self.file_meta.remove(file_key(file))?;
+        Ok(())
     }
 
     pub fn setting<V: DeserializeOwned>(&self, name: &str) -> Result<Option<V>, StoreError> {
@@ -319,7 +330,9 @@ mod tests {
             let edge = EdgeRecord {
                 region: "fra".into(),
                 public_url: "https://fra.example".into(),
+                connected_unix: 8,
                 last_seen_unix: 9,
+                load: None,
             };
             store.put_edge("edge-1", &edge).unwrap();
             store.flush().await.unwrap();

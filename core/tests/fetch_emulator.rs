@@ -3,21 +3,18 @@
 //! connection, whole files through the `Fetcher`, and the failure paths the fetch layer routes
 //! around (FLOOD_WAIT, a bot outside the storage channel, expired file references).
 //! Every test runs under one overall timeout and every call has a deadline.
-//!
-//! (This is the former `emulator.rs.draft`; it has its own name because branch `core2`
-//! added an `emulator.rs` of its own for the QUIC path. When `core2`'s resolver-backed
-//! `BotDownloader::new(index, client, resolver)` lands, `fetcher()` below becomes
-//! `app::download_path(..).fetcher`.)
+//! Locations come from the resolver, wired exactly as `main` does (`app::download_path`).
+//! `emulator.rs` covers the QUIC path and the binary.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tgcdn_core::bots::BotPool;
+use tgcdn_core::app::download_path;
 use tgcdn_core::bots::select::Health;
-use tgcdn_core::fetch::{FetchConfig, Fetcher, PartDownloader};
+use tgcdn_core::fetch::{FetchConfig, Fetcher};
+use tgcdn_core::resolve::ResolveConfig;
 use tgcdn_core::store::Store;
-use tgcdn_core::telegram::download::BotDownloader;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
 use tgcdn_shared::FileRef;
 use tgemu::{ChannelInfo, Content, Emulator, EmulatorHandle};
@@ -94,23 +91,13 @@ async fn signed_in_bot(
     (info, Arc::new(client))
 }
 
-fn fetcher(clients: &[Arc<BotClient>]) -> Arc<Fetcher> {
-    let pool = Arc::new(BotPool::new(
-        &clients
-            .iter()
-            .map(|c| (c.bot_id(), c.connections()))
-            .collect::<Vec<_>>(),
-    ));
-    let downloaders = clients
-        .iter()
-        .map(|c| BotDownloader::new(Arc::clone(c)) as Arc<dyn PartDownloader>)
-        .collect();
+fn fetcher(store: &Store, clients: &[Arc<BotClient>]) -> Arc<Fetcher> {
     let config = FetchConfig {
         attempt_timeout: Duration::from_secs(10),
         total_timeout: Duration::from_secs(20),
         ..FetchConfig::default()
     };
-    Fetcher::new(pool, downloaders, config)
+    download_path(store.clone(), clients, ResolveConfig::default(), config).fetcher
 }
 
 async fn assert_chunk(
@@ -214,7 +201,7 @@ async fn fetcher_downloads_a_multi_chunk_file_byte_exact() {
             chat_id: channel.bot_api_id(),
             msg_id,
         };
-        let fetcher = fetcher(&[client]);
+        let fetcher = fetcher(&store, &[client]);
         for index in 0..4 {
             assert_chunk(&emu, &fetcher, file, doc, index).await;
         }
@@ -241,7 +228,7 @@ async fn flood_wait_moves_the_fetch_to_another_bot() {
         };
         emu.faults().flood_wait(bot_a.user_id, 30);
         // Bot A is index 0: with equal loads the first pick is A, which answers FLOOD_WAIT.
-        let fetcher = fetcher(&[client_a, client_b]);
+        let fetcher = fetcher(&store, &[client_a, client_b]);
         assert_chunk(&emu, &fetcher, file, doc, 0).await;
         assert_chunk(&emu, &fetcher, file, doc, 1).await;
         let report = fetcher.pool().report(Instant::now());
@@ -279,7 +266,7 @@ async fn a_bot_outside_the_storage_channel_is_taken_out_of_rotation() {
             chat_id: channel.bot_api_id(),
             msg_id,
         };
-        let fetcher = fetcher(&[outsider, member]);
+        let fetcher = fetcher(&store, &[outsider, member]);
         assert_chunk(&emu, &fetcher, file, doc, 0).await;
         assert_chunk(&emu, &fetcher, file, doc, 1).await;
         let report = fetcher.pool().report(Instant::now());
@@ -307,7 +294,7 @@ async fn an_expired_file_reference_is_refreshed_and_retried() {
             chat_id: channel.bot_api_id(),
             msg_id,
         };
-        let fetcher = fetcher(&[client]);
+        let fetcher = fetcher(&store, &[client]);
         emu.faults().file_reference_ttl(Duration::from_secs(2));
         assert_chunk(&emu, &fetcher, file, doc, 0).await;
         let lookups = emu.counters().requests_for("channels.getMessages");

@@ -1,62 +1,41 @@
-//! [`BotDownloader`]: the fetch layer's [`PartDownloader`] over one [`BotClient`].
+//! The Telegram ends of the fetch path: [`BotDownloader`] is the fetch layer's
+//! [`PartDownloader`] for one bot, and [`BotClient`] is the resolver's [`DocumentSource`].
 //!
-//! It keeps this bot's document locations (access hash and file reference are per bot) in a
-//! small in-memory cache, looks a message up on a miss, and looks it up again when the fetch
-//! layer says the reference expired. This is the minimal resolver the fetch path needs; the
-//! full resolver (meta persisted in sled, `NotFound` for deleted messages, one lookup shared
-//! by all bots' callers) is a later slice and should replace the cache here.
+//! Locations (access hash and file reference are per bot and expire) are the resolver's:
+//! a part download asks it for this bot's location and lets it refresh a stale reference
+//! through the same bot and retry once (`Resolver::with_location`). Nothing here caches.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use grammers_session::types::{PeerId, PeerKind};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::PartRequest;
 
-use super::{BotClient, DocumentLocation, TelegramError};
+use super::{BotClient, DocumentInfo, TelegramError};
 use crate::fetch::{BoxFuture, PartDownloader};
+use crate::resolve::{DocumentSource, Resolver};
 
-/// How long a location is trusted before it is looked up again even without an error.
-const LOCATION_TTL: Duration = Duration::from_secs(30 * 60);
-
-/// Downloads parts for one bot, resolving (chat, message) to this bot's document location.
+/// Downloads parts for bot `bot` of the pool, with locations from the shared resolver.
 pub struct BotDownloader {
+    bot: usize,
     client: Arc<BotClient>,
-    locations: moka::sync::Cache<FileRef, DocumentLocation>,
+    resolver: Arc<Resolver>,
 }
 
 impl BotDownloader {
-    pub fn new(client: Arc<BotClient>) -> Arc<Self> {
+    /// `bot` is the client's index in the pool the resolver and fetcher share.
+    pub fn new(bot: usize, client: Arc<BotClient>, resolver: Arc<Resolver>) -> Arc<Self> {
         Arc::new(Self {
+            bot,
             client,
-            locations: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(LOCATION_TTL)
-                .build(),
+            resolver,
         })
     }
 
     pub fn client(&self) -> &Arc<BotClient> {
         &self.client
-    }
-
-    async fn location(
-        &self,
-        file: FileRef,
-        refresh: bool,
-        deadline: Instant,
-    ) -> Result<DocumentLocation, TelegramError> {
-        if !refresh && let Some(location) = self.locations.get(&file) {
-            return Ok(location);
-        }
-        let channel_id = channel_bare_id(file.chat_id).ok_or(TelegramError::MessageNotFound)?;
-        let info = self
-            .client
-            .fetch_document(channel_id, file.msg_id, deadline)
-            .await?;
-        self.locations.insert(file, info.location.clone());
-        Ok(info.location)
     }
 }
 
@@ -70,10 +49,27 @@ impl PartDownloader for BotDownloader {
         deadline: Instant,
     ) -> BoxFuture<'static, Result<Bytes, TelegramError>> {
         Box::pin(async move {
-            let location = self.location(file, refresh, deadline).await?;
-            self.client
-                .get_file_part(connection, &location, part.offset, part.limit, deadline)
+            let client = &self.client;
+            self.resolver
+                .with_location(self.bot, file, refresh, deadline, |location| async move {
+                    client
+                        .get_file_part(connection, &location, part.offset, part.limit, deadline)
+                        .await
+                })
                 .await
+        })
+    }
+}
+
+impl DocumentSource for BotClient {
+    fn lookup_document(
+        self: Arc<Self>,
+        file: FileRef,
+        deadline: Instant,
+    ) -> BoxFuture<'static, Result<DocumentInfo, TelegramError>> {
+        Box::pin(async move {
+            let channel_id = channel_bare_id(file.chat_id).ok_or(TelegramError::MessageNotFound)?;
+            self.fetch_document(channel_id, file.msg_id, deadline).await
         })
     }
 }

@@ -1,7 +1,8 @@
 //! The only module that uses grammers types; nothing outside `telegram/` names one.
 //!
 //! * [`session`] — each bot's grammers `Session` stored in sled, plus the per-pool views;
-//! * [`download`] — [`download::BotDownloader`], the fetch layer's part source for one bot;
+//! * [`download`] — [`download::BotDownloader`] (the fetch layer's part source for one bot,
+//!   locations from the resolver) and `BotClient` as the resolver's `DocumentSource`;
 //! * [`error`] — grammers failures classified into [`TelegramError`] and a [`RetryClass`];
 //! * this file — [`BotClient`]: one bot token, N grammers `SenderPool`s (one TCP connection
 //!   per DC each), sign-in only when the stored session is not authorised, `upload.getFile`
@@ -325,6 +326,20 @@ impl BotClient {
         };
         let answer = within(deadline, self.main().invoke(&request)).await?;
         document_from_messages(answer, msg_id).ok_or(TelegramError::MessageNotFound)
+    }
+
+    /// Whether this bot can read channel `channel_id` (bare id): `channels.getMessages` of
+    /// message 1 answers, even with an empty message, only to members. `ChannelPrivate` means
+    /// the bot was never added or was removed.
+    pub async fn check_channel_access(
+        &self,
+        channel_id: i64,
+        deadline: Instant,
+    ) -> Result<(), TelegramError> {
+        match self.fetch_document(channel_id, 1, deadline).await {
+            Ok(_) | Err(TelegramError::MessageNotFound) => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     /// Bots may address channels they belong to with access hash 0; use the cached one if the

@@ -1,0 +1,525 @@
+//! The core's configuration: `TGCDN_*` variables and/or a TOML file (`TGCDN_CONFIG`) read
+//! through `shared::config::Settings`, in two stages — [`RawConfig::read`] takes each value
+//! as typed but unchecked, [`RawConfig::validate`] checks them together into [`Config`].
+//!
+//! Called by `main.rs` only. Every setting is listed once in [`SETTINGS`] (key, meaning),
+//! which feeds `--help`, the unknown-key warning and the docs; [`Config::describe`] prints
+//! the effective values with secrets masked. Nothing here opens the database or a socket.
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tgcdn_shared::config::{BaseUrl, ByteSize, ConfigError as SettingsError, FromSetting, Secret};
+use tgcdn_shared::config::{Settings, env_name};
+use tgcdn_shared::token::{Keyring, LinkKey};
+
+use crate::fetch::FetchConfig;
+use crate::quic::QuicConfig;
+use crate::resolve::ResolveConfig;
+use crate::telegram::download::channel_bare_id;
+use crate::telegram::{BotConfig, bot_id_from_token};
+
+/// Every key the core reads, with what it means. `key` is the TOML key (dotted = table);
+/// the environment variable is `TGCDN_` + the key upper-cased with `.` → `_`.
+pub const SETTINGS: &[(&str, &str)] = &[
+    (
+        "data_dir",
+        "directory of the sled database (sessions, file meta, certificate, edges); default ./tgcdn-data",
+    ),
+    ("api_id", "Telegram API id from my.telegram.org (required)"),
+    (
+        "api_hash",
+        "Telegram API hash from my.telegram.org (required, secret)",
+    ),
+    (
+        "bot_token",
+        "the main bot's token from @BotFather (required, secret)",
+    ),
+    (
+        "worker_tokens",
+        "more bots' tokens, comma-separated; each must be an admin of the storage channel (secret)",
+    ),
+    (
+        "storage_channel",
+        "Bot API id (-100…) of the channel files are stored in (required)",
+    ),
+    (
+        "connections_per_bot",
+        "download connections per DC per bot, 1..=16; default 2",
+    ),
+    (
+        "chunk_cache",
+        "bytes of the core's second-tier chunk cache; default 64MiB",
+    ),
+    (
+        "quic.listen",
+        "UDP address the QUIC endpoint for edges listens on; default 0.0.0.0:4433",
+    ),
+    (
+        "quic.cert_file",
+        "PEM certificate chain for the QUIC endpoint (with quic.key_file); default: a self-signed one kept in the database",
+    ),
+    ("quic.key_file", "PEM private key matching quic.cert_file"),
+    (
+        "quic.socket_buffer",
+        "SO_RCVBUF/SO_SNDBUF asked for the UDP socket; default 8MiB (capped by net.core.rmem_max/wmem_max)",
+    ),
+    (
+        "cluster_secret",
+        "secret shared with every edge (hex or base64, ≥ 16 bytes; required)",
+    ),
+    (
+        "link_key",
+        "current link-signing key as id:secret, id 0..=255, secret hex/base64 ≥ 16 bytes (required)",
+    ),
+    (
+        "old_link_keys",
+        "older link keys still accepted, comma-separated id:secret",
+    ),
+    (
+        "public_url",
+        "public base URL links are made with, e.g. https://cdn.example.com (required)",
+    ),
+    (
+        "allowed_users",
+        "Telegram user ids allowed to use the bot, comma-separated; empty = everyone",
+    ),
+    (
+        "admins",
+        "Telegram user ids of operators (admin commands), comma-separated",
+    ),
+    (
+        "dc_addrs",
+        "pin DC addresses, e.g. 1=127.0.0.1:4001,2=127.0.0.1:4002 (emulator/sandbox; default: Telegram's)",
+    ),
+    (
+        "dc_auth_key",
+        "hex 256-byte base auth key for the pinned DCs (emulator only; needs dc_addrs); each bot gets its own key derived from it by config::bot_auth_key",
+    ),
+];
+
+/// Text for `--help`: every variable and what it means.
+pub fn help_text() -> String {
+    let mut text = String::from(
+        "Settings come from TGCDN_* environment variables, or from the TOML file named by \
+         TGCDN_CONFIG (keys in brackets); the environment wins.\n\n",
+    );
+    for (key, meaning) in SETTINGS {
+        text.push_str(&format!(
+            "  {:<28} [{key}]\n      {meaning}\n",
+            env_name(key)
+        ));
+    }
+    text
+}
+
+/// Why the configuration is unusable: a value that did not parse, or values that do not
+/// fit together. One line each, naming the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Setting(#[from] SettingsError),
+    #[error("{}: {reason}", env_name(key))]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// A link key as configured: `id:secret`.
+#[derive(Debug, Clone)]
+pub struct LinkKeySetting {
+    pub id: u8,
+    pub secret: Secret,
+}
+
+impl FromSetting for LinkKeySetting {
+    const SECRET: bool = true;
+    fn expected() -> String {
+        format!("id:secret with id 0..=255 and {}", Secret::expected())
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        let (id, secret) = text.trim().split_once(':')?;
+        Some(Self {
+            id: id.parse().ok()?,
+            secret: Secret::from_text(secret)?,
+        })
+    }
+}
+
+/// A pinned DC address: `dc=ip:port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DcAddr {
+    pub dc: i32,
+    pub addr: SocketAddrV4,
+}
+
+impl FromSetting for DcAddr {
+    fn expected() -> String {
+        "dc=ipv4:port such as 2=127.0.0.1:4002".to_owned()
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        let (dc, addr) = text.trim().split_once('=')?;
+        Some(Self {
+            dc: dc.trim().parse().ok().filter(|dc| *dc > 0)?,
+            addr: addr.trim().parse().ok()?,
+        })
+    }
+}
+
+/// Stage one: every value typed, nothing checked against anything else. No `Debug`: it
+/// holds bot tokens and the API hash in the clear.
+#[derive(Clone)]
+pub struct RawConfig {
+    pub data_dir: PathBuf,
+    pub api_id: Option<i32>,
+    /// 32 hex digits, kept as text (grammers wants the string); never printed.
+    pub api_hash: Option<String>,
+    pub bot_token: Option<String>,
+    pub worker_tokens: Vec<String>,
+    pub storage_channel: Option<i64>,
+    pub connections_per_bot: usize,
+    pub chunk_cache: ByteSize,
+    pub quic_listen: SocketAddr,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub socket_buffer: ByteSize,
+    pub cluster_secret: Option<Secret>,
+    pub link_key: Option<LinkKeySetting>,
+    pub old_link_keys: Vec<LinkKeySetting>,
+    pub public_url: Option<BaseUrl>,
+    pub allowed_users: Vec<i64>,
+    pub admins: Vec<i64>,
+    pub dc_addrs: Vec<DcAddr>,
+    pub dc_auth_key: Option<Secret>,
+}
+
+impl RawConfig {
+    /// Reads every key; fails on the first value that does not parse.
+    pub fn read(settings: &Settings) -> Result<Self, ConfigError> {
+        let defaults = QuicConfig::default();
+        Ok(Self {
+            data_dir: settings.get_or("data_dir", PathBuf::from("./tgcdn-data"))?,
+            api_id: settings.get("api_id")?,
+            api_hash: settings.get("api_hash")?,
+            bot_token: settings.get("bot_token")?,
+            worker_tokens: settings.get_or("worker_tokens", Vec::new())?,
+            storage_channel: settings.get("storage_channel")?,
+            connections_per_bot: settings.get_or("connections_per_bot", 2)?,
+            chunk_cache: settings.get_or("chunk_cache", ByteSize(64 << 20))?,
+            quic_listen: settings.get_or("quic.listen", defaults.listen)?,
+            cert_file: settings.get("quic.cert_file")?,
+            key_file: settings.get("quic.key_file")?,
+            socket_buffer: settings.get_or(
+                "quic.socket_buffer",
+                ByteSize(defaults.socket_buffer_bytes as u64),
+            )?,
+            cluster_secret: settings.get("cluster_secret")?,
+            link_key: settings.get("link_key")?,
+            old_link_keys: settings.get_or("old_link_keys", Vec::new())?,
+            public_url: settings.get("public_url")?,
+            allowed_users: settings.get_or("allowed_users", Vec::new())?,
+            admins: settings.get_or("admins", Vec::new())?,
+            dc_addrs: settings.get_or("dc_addrs", Vec::new())?,
+            dc_auth_key: settings.get("dc_auth_key")?,
+        })
+    }
+
+    /// Stage two: required values present, values consistent with each other.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let api_id = self.api_id.ok_or_else(|| invalid("api_id", "required"))?;
+        if api_id <= 0 {
+            return Err(invalid("api_id", "must be positive"));
+        }
+        let api_hash = self
+            .api_hash
+            .filter(|hash| !hash.trim().is_empty())
+            .ok_or_else(|| invalid("api_hash", "required"))?;
+        let bot_token = self
+            .bot_token
+            .ok_or_else(|| invalid("bot_token", "required"))?;
+        let mut tokens = vec![bot_token];
+        tokens.extend(self.worker_tokens);
+        let mut bot_ids = Vec::new();
+        for (i, token) in tokens.iter().enumerate() {
+            let key = if i == 0 { "bot_token" } else { "worker_tokens" };
+            let id = bot_id_from_token(token).map_err(|e| invalid(key, e.to_string()))?;
+            if bot_ids.contains(&id) {
+                return Err(invalid(key, format!("bot {id} is configured twice")));
+            }
+            bot_ids.push(id);
+        }
+        let storage_channel = self
+            .storage_channel
+            .ok_or_else(|| invalid("storage_channel", "required"))?;
+        if channel_bare_id(storage_channel).is_none() {
+            return Err(invalid(
+                "storage_channel",
+                "must be a channel id in Bot API form (-100…)",
+            ));
+        }
+        if !(1..=16).contains(&self.connections_per_bot) {
+            return Err(invalid("connections_per_bot", "must be 1..=16"));
+        }
+        let tls_pem = match (self.cert_file, self.key_file) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid("quic.key_file", "required with quic.cert_file"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("quic.cert_file", "required with quic.key_file"));
+            }
+        };
+        let cluster_secret = self
+            .cluster_secret
+            .ok_or_else(|| invalid("cluster_secret", "required"))?;
+        let link_key = self
+            .link_key
+            .ok_or_else(|| invalid("link_key", "required"))?;
+        let keyring = keyring(&link_key, &self.old_link_keys)?;
+        let public_url = self
+            .public_url
+            .ok_or_else(|| invalid("public_url", "required"))?;
+        let dc_auth_key = match self.dc_auth_key {
+            None => None,
+            Some(_) if self.dc_addrs.is_empty() => {
+                return Err(invalid("dc_auth_key", "only makes sense with dc_addrs"));
+            }
+            Some(secret) => Some(<[u8; 256]>::try_from(secret.bytes()).map_err(|_| {
+                invalid("dc_auth_key", "must be exactly 256 bytes (512 hex digits)")
+            })?),
+        };
+        let socket_buffer = usize::try_from(self.socket_buffer.0)
+            .map_err(|_| invalid("quic.socket_buffer", "too large"))?;
+        Ok(Config {
+            data_dir: self.data_dir,
+            api_id,
+            api_hash,
+            bot_tokens: tokens,
+            storage_channel,
+            connections_per_bot: self.connections_per_bot,
+            chunk_cache_bytes: self.chunk_cache.0,
+            quic: QuicConfig {
+                listen: self.quic_listen,
+                socket_buffer_bytes: socket_buffer,
+                ..QuicConfig::default()
+            },
+            tls_pem,
+            cluster_secret,
+            keyring,
+            link_key_ids: std::iter::once(link_key.id)
+                .chain(self.old_link_keys.iter().map(|k| k.id))
+                .collect(),
+            public_url,
+            allowed_users: self.allowed_users,
+            admins: self.admins,
+            dc_addrs: self.dc_addrs,
+            dc_auth_key,
+        })
+    }
+}
+
+fn keyring(current: &LinkKeySetting, older: &[LinkKeySetting]) -> Result<Keyring, ConfigError> {
+    let key = |setting: &LinkKeySetting, name: &'static str| {
+        LinkKey::new(setting.id, setting.secret.bytes()).map_err(|e| invalid(name, e.to_string()))
+    };
+    let older = older
+        .iter()
+        .map(|k| key(k, "old_link_keys"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Keyring::new(key(current, "link_key")?, older)
+        .map_err(|e| invalid("old_link_keys", e.to_string()))
+}
+
+/// The validated configuration. `Debug` prints [`Config::describe`], secrets masked.
+#[derive(Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub api_id: i32,
+    pub api_hash: String,
+    /// The main bot first, then the workers; ids are distinct.
+    pub bot_tokens: Vec<String>,
+    /// Bot API form (`-100…`).
+    pub storage_channel: i64,
+    pub connections_per_bot: usize,
+    pub chunk_cache_bytes: u64,
+    pub quic: QuicConfig,
+    pub tls_pem: Option<(PathBuf, PathBuf)>,
+    pub cluster_secret: Secret,
+    pub keyring: Keyring,
+    /// Current first.
+    pub link_key_ids: Vec<u8>,
+    pub public_url: BaseUrl,
+    pub allowed_users: Vec<i64>,
+    pub admins: Vec<i64>,
+    pub dc_addrs: Vec<DcAddr>,
+    pub dc_auth_key: Option<[u8; 256]>,
+}
+
+impl Config {
+    /// Reads and validates the process's configuration.
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::from_process_env()?)
+    }
+
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        RawConfig::read(settings)?.validate()
+    }
+
+    /// Keys that are set but unknown (typos), as their error lines would name them.
+    pub fn unknown_keys(settings: &Settings) -> Vec<String> {
+        let known: Vec<&str> = SETTINGS.iter().map(|(key, _)| *key).collect();
+        settings.unknown_keys(&known)
+    }
+
+    pub fn bot_configs(&self) -> Vec<BotConfig> {
+        self.bot_tokens
+            .iter()
+            .map(|token| BotConfig {
+                token: token.clone(),
+                api_id: self.api_id,
+                api_hash: self.api_hash.clone(),
+                connections: self.connections_per_bot,
+            })
+            .collect()
+    }
+
+    pub fn fetch_config(&self) -> FetchConfig {
+        FetchConfig {
+            cache_bytes: self.chunk_cache_bytes,
+            ..FetchConfig::default()
+        }
+    }
+
+    pub fn resolve_config(&self) -> ResolveConfig {
+        ResolveConfig::default()
+    }
+
+    /// How long `run` waits for Telegram at start (sign-in, channel check) per bot.
+    pub fn startup_timeout(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+
+    /// The effective configuration, one `TGCDN_NAME = value` line per setting, with
+    /// secrets masked (token ids and key ids stay visible so operators can tell them apart).
+    pub fn describe(&self) -> String {
+        let tokens: Vec<String> = self.bot_tokens.iter().map(|t| mask_token(t)).collect();
+        let ids = |ids: &[i64]| {
+            if ids.is_empty() {
+                "(none)".to_owned()
+            } else {
+                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+            }
+        };
+        let lines: Vec<(&str, String)> = vec![
+            ("data_dir", self.data_dir.display().to_string()),
+            ("api_id", self.api_id.to_string()),
+            ("api_hash", "*** (set)".to_owned()),
+            ("bot_token", tokens[0].clone()),
+            ("worker_tokens", tokens[1..].join(",")),
+            ("storage_channel", self.storage_channel.to_string()),
+            ("connections_per_bot", self.connections_per_bot.to_string()),
+            ("chunk_cache", format!("{} bytes", self.chunk_cache_bytes)),
+            ("quic.listen", self.quic.listen.to_string()),
+            (
+                "quic.cert_file",
+                self.tls_pem
+                    .as_ref()
+                    .map_or("(generated, kept in the database)".to_owned(), |(c, _)| {
+                        c.display().to_string()
+                    }),
+            ),
+            (
+                "quic.key_file",
+                self.tls_pem
+                    .as_ref()
+                    .map_or("(generated)".to_owned(), |(_, k)| k.display().to_string()),
+            ),
+            (
+                "quic.socket_buffer",
+                format!("{} bytes", self.quic.socket_buffer_bytes),
+            ),
+            (
+                "cluster_secret",
+                format!("*** ({} bytes)", self.cluster_secret.bytes().len()),
+            ),
+            ("link_key", format!("{}:***", self.link_key_ids[0])),
+            (
+                "old_link_keys",
+                self.link_key_ids[1..]
+                    .iter()
+                    .map(|id| format!("{id}:***"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("public_url", self.public_url.to_string()),
+            ("allowed_users", ids(&self.allowed_users)),
+            ("admins", ids(&self.admins)),
+            (
+                "dc_addrs",
+                self.dc_addrs
+                    .iter()
+                    .map(|d| format!("{}={}", d.dc, d.addr))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "dc_auth_key",
+                if self.dc_auth_key.is_some() {
+                    "*** (set)"
+                } else {
+                    "(none)"
+                }
+                .to_owned(),
+            ),
+        ];
+        lines
+            .into_iter()
+            .map(|(key, value)| format!("{} = {value}\n", env_name(key)))
+            .collect()
+    }
+}
+
+/// The auth key bot `bot_id` uses with pinned DCs, derived from the configured base key.
+///
+/// Telegram (and the emulator) bind an auth key to the account that signs in with it, so
+/// bots must never share one; deriving them keeps the configuration to one value. The
+/// derivation is SHA-256(base ‖ bot_id LE ‖ block) for blocks 0..8; an emulator test
+/// registers the same derived keys.
+pub fn bot_auth_key(base: &[u8; 256], bot_id: i64) -> [u8; 256] {
+    use sha2::{Digest, Sha256};
+    let mut key = [0u8; 256];
+    for (block, out) in key.chunks_exact_mut(32).enumerate() {
+        let digest = Sha256::new()
+            .chain_update(base)
+            .chain_update(bot_id.to_le_bytes())
+            .chain_update([block as u8])
+            .finalize();
+        out.copy_from_slice(&digest);
+    }
+    key
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// `123456:***`: the bot id is public, the rest is the secret.
+fn mask_token(token: &str) -> String {
+    match token.split_once(':') {
+        Some((id, _)) => format!("{id}:***"),
+        None => "***".to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

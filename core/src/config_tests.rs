@@ -1,0 +1,148 @@
+//! Tests of the core's configuration: the shipped example file, environment over file,
+//! required values, values that must go together, and masking.
+
+use std::path::Path;
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../tgcdn-core.example.toml");
+
+fn from(env: &[(&str, &str)], file: Option<&str>) -> Result<Config, ConfigError> {
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let settings =
+        Settings::from_env_and_file(env, file.map(|text| (Path::new("core.toml"), text)))?;
+    Config::from_settings(&settings)
+}
+
+fn message(result: Result<Config, ConfigError>) -> String {
+    match result {
+        Ok(_) => panic!("expected a configuration error"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn the_example_file_is_valid_and_has_no_unknown_keys() {
+    let settings =
+        Settings::from_env_and_file(Vec::new(), Some((Path::new("example.toml"), EXAMPLE)))
+            .unwrap();
+    assert_eq!(Config::unknown_keys(&settings), Vec::<String>::new());
+    let config = Config::from_settings(&settings).unwrap();
+    assert_eq!(config.bot_tokens.len(), 3);
+    assert_eq!(config.storage_channel, -1_001_234_567_890);
+    assert_eq!(config.quic.listen.port(), 4433);
+    assert_eq!(config.link_key_ids, vec![2, 1]);
+    assert_eq!(config.keyring.current_key_id(), 2);
+    assert_eq!(config.chunk_cache_bytes, 64 << 20);
+    assert_eq!(config.quic.socket_buffer_bytes, 8 << 20);
+    assert!(config.tls_pem.is_none());
+    assert_eq!(config.bot_configs()[1].connections, 2);
+    // Every documented key is in the example (commented-out ones included).
+    for (key, _) in SETTINGS {
+        let leaf = key.rsplit('.').next().unwrap();
+        assert!(
+            EXAMPLE.contains(&format!("{leaf} =")),
+            "{key} missing from the example"
+        );
+    }
+}
+
+#[test]
+fn describe_masks_every_secret() {
+    let config = from(&[], Some(EXAMPLE)).unwrap();
+    let text = format!("{}{config:?}", config.describe());
+    for secret in [
+        "AAmainbotsecret",
+        "AAworkerone",
+        "0123456789abcdef0123456789abcdef",
+        "8c1f6a3a5e0f",
+        "5b0e7d3c9a1f",
+        "a4f1c2e3b5d6",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+    }
+    assert!(text.contains("TGCDN_BOT_TOKEN = 111111:***"));
+    assert!(text.contains("TGCDN_LINK_KEY = 2:***"));
+    assert!(text.contains("TGCDN_QUIC_LISTEN = 0.0.0.0:4433"));
+}
+
+#[test]
+fn the_environment_wins_over_the_file() {
+    let config = from(
+        &[
+            ("TGCDN_QUIC_LISTEN", "127.0.0.1:9000"),
+            ("TGCDN_WORKER_TOKENS", ""),
+            ("TGCDN_DC_ADDRS", "1=127.0.0.1:4001, 2=127.0.0.1:4002"),
+            ("TGCDN_DC_AUTH_KEY", &"ab".repeat(256)),
+        ],
+        Some(EXAMPLE),
+    )
+    .unwrap();
+    assert_eq!(config.quic.listen, "127.0.0.1:9000".parse().unwrap());
+    assert_eq!(config.bot_tokens.len(), 1);
+    assert_eq!(config.dc_addrs.len(), 2);
+    assert_eq!(config.dc_addrs[1].dc, 2);
+    assert_eq!(config.dc_auth_key, Some([0xab; 256]));
+}
+
+#[test]
+fn required_values_are_named_by_their_variable() {
+    let text = message(from(&[], None));
+    assert!(text.contains("TGCDN_API_ID"), "{text}");
+    let mut env = vec![("TGCDN_API_ID", "5"), ("TGCDN_API_HASH", "x")];
+    assert!(message(from(&env, None)).contains("TGCDN_BOT_TOKEN"));
+    env.push(("TGCDN_BOT_TOKEN", "1:a"));
+    assert!(message(from(&env, None)).contains("TGCDN_STORAGE_CHANNEL"));
+}
+
+#[test]
+fn values_that_do_not_fit_together_are_refused() {
+    let cases: [(&[(&str, &str)], &str); 7] = [
+        (&[("TGCDN_QUIC_CERT_FILE", "/c.pem")], "TGCDN_QUIC_KEY_FILE"),
+        (
+            &[("TGCDN_WORKER_TOKENS", "111111:other")],
+            "configured twice",
+        ),
+        (
+            &[("TGCDN_WORKER_TOKENS", "not-a-token")],
+            "TGCDN_WORKER_TOKENS",
+        ),
+        (
+            &[("TGCDN_STORAGE_CHANNEL", "12345")],
+            "TGCDN_STORAGE_CHANNEL",
+        ),
+        (
+            &[("TGCDN_CONNECTIONS_PER_BOT", "0")],
+            "TGCDN_CONNECTIONS_PER_BOT",
+        ),
+        (&[("TGCDN_DC_AUTH_KEY", &"ab".repeat(256))], "dc_addrs"),
+        (
+            &[("TGCDN_OLD_LINK_KEYS", "2:00112233445566778899aabbccddeeff")],
+            "twice",
+        ),
+    ];
+    for (env, expected) in cases {
+        let text = message(from(env, Some(EXAMPLE)));
+        assert!(text.contains(expected), "{env:?}: {text}");
+    }
+    let short_key = [
+        ("TGCDN_DC_ADDRS", "2=127.0.0.1:1"),
+        ("TGCDN_DC_AUTH_KEY", "00112233445566778899aabbccddeeff"),
+    ];
+    assert!(message(from(&short_key, Some(EXAMPLE))).contains("256 bytes"));
+}
+
+#[test]
+fn bad_values_do_not_echo_secrets() {
+    let text = message(from(&[("TGCDN_LINK_KEY", "7:tooshort")], Some(EXAMPLE)));
+    assert!(text.contains("TGCDN_LINK_KEY"), "{text}");
+    assert!(!text.contains("tooshort"), "{text}");
+}
+
+#[test]
+fn help_lists_every_variable() {
+    let help = help_text();
+    for (key, _) in SETTINGS {
+        assert!(help.contains(&env_name(key)), "{key}");
+    }
+}

@@ -1,0 +1,286 @@
+//! What the core answers to each wire request, without the stream I/O around it.
+//!
+//! Called by the connection task in [`super`] with a decoded [`Request`]; returns a
+//! [`Reply`] that the caller writes onto the stream (a frame, or a chunk header followed by
+//! the chunk's `Bytes` as fetched — never re-serialised). [`Handler::hello`] is the gate:
+//! it checks the protocol version and the edge's proof against the connection's exported
+//! keying material before anything else, and touches neither Telegram nor the fetcher.
+//! Every failure becomes a [`WireError`] in [`wire_error`], the one place that decides it.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tgcdn_shared::FileRef;
+use tgcdn_shared::chunk::chunk_count;
+use tgcdn_shared::wire::{
+    ChunkHeader, ChunkRequest, FrameError, Hello, Request, Response, Welcome, WireError,
+    verify_hello_proof,
+};
+
+use super::registry::EdgeRegistry;
+use crate::fetch::{FetchError, Fetcher};
+use crate::resolve::{ResolveError, Resolver, wire_meta};
+use crate::store::StoreError;
+
+/// What goes back on a stream.
+#[derive(Debug)]
+pub enum Reply {
+    /// One response frame and nothing after it.
+    Frame(Response),
+    /// A `Chunk` header frame, then these bytes.
+    Chunk(Bytes),
+}
+
+/// Why a request was not served. Mapped to the wire in [`wire_error`] only.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("the edge has not said a valid Hello on this connection")]
+    NotAuthenticated,
+    #[error("hello proof does not verify for edge {edge_id:?}")]
+    BadProof { edge_id: String },
+    #[error("edge speaks protocol version {got}")]
+    Version { got: u16 },
+    #[error("hello sent twice on one connection")]
+    HelloTwice,
+    #[error("cannot export keying material from the TLS session")]
+    NoChannelBinding,
+    #[error("malformed request frame: {0}")]
+    Malformed(#[from] FrameError),
+    #[error("chunk {index} is past the end of {file} ({chunks} chunks)")]
+    ChunkOutOfRange {
+        file: FileRef,
+        index: u64,
+        chunks: u64,
+    },
+    #[error("addon not enabled")]
+    AddonDisabled,
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("edge registry")]
+    Registry(#[from] StoreError),
+    #[error("chunk of {len} bytes does not fit a chunk header")]
+    OversizedChunk { len: usize },
+}
+
+/// The wire form of every failure: the only place a [`ServeError`] becomes a [`WireError`].
+pub fn wire_error(error: &ServeError) -> WireError {
+    match error {
+        ServeError::NotAuthenticated
+        | ServeError::BadProof { .. }
+        | ServeError::NoChannelBinding => WireError::Unauthorized,
+        ServeError::Version { .. } => WireError::VersionMismatch {
+            supported: tgcdn_shared::wire::PROTOCOL_VERSION,
+        },
+        ServeError::HelloTwice
+        | ServeError::Malformed(_)
+        | ServeError::ChunkOutOfRange { .. }
+        | ServeError::AddonDisabled => WireError::bad_request(error.to_string()),
+        ServeError::Resolve(resolve) => match resolve {
+            ResolveError::NotFound => WireError::NotFound,
+            ResolveError::Revoked => WireError::Revoked,
+            ResolveError::FloodWait { secs } => WireError::FloodWait {
+                secs: saturate_secs(*secs),
+            },
+            ResolveError::Unavailable(_) => WireError::Unavailable,
+            ResolveError::Store(_) => WireError::Internal,
+        },
+        ServeError::Fetch(fetch) => match fetch {
+            FetchError::NotFound => WireError::NotFound,
+            FetchError::FloodWait { secs } => WireError::FloodWait {
+                secs: saturate_secs(*secs),
+            },
+            FetchError::Unavailable(_) => WireError::Unavailable,
+            // Retrying cannot help (a request Telegram refuses, an unknown failure).
+            FetchError::GaveUp(_) => WireError::Internal,
+        },
+        ServeError::Registry(_) | ServeError::OversizedChunk { .. } => WireError::Internal,
+    }
+}
+
+fn saturate_secs(secs: u64) -> u32 {
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+/// The shared state every connection serves from.
+pub struct Handler {
+    resolver: Arc<Resolver>,
+    fetcher: Arc<Fetcher>,
+    edges: EdgeRegistry,
+    cluster_secret: Vec<u8>,
+    heartbeat_interval_secs: u32,
+}
+
+impl Handler {
+    pub fn new(
+        resolver: Arc<Resolver>,
+        fetcher: Arc<Fetcher>,
+        edges: EdgeRegistry,
+        cluster_secret: Vec<u8>,
+        heartbeat_interval_secs: u32,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            resolver,
+            fetcher,
+            edges,
+            cluster_secret,
+            heartbeat_interval_secs,
+        })
+    }
+
+    pub fn edges(&self) -> &EdgeRegistry {
+        &self.edges
+    }
+
+    /// Checks the first request of a connection. `binding` is the connection's exported
+    /// keying material (`EXPORTER_LABEL`, `EXPORTER_CONTEXT`, `EXPORTER_LEN` bytes).
+    /// Returns the authenticated edge id and the answer.
+    pub fn hello(
+        &self,
+        request: &Request,
+        binding: &[u8],
+    ) -> Result<(String, Welcome), ServeError> {
+        let Request::Hello(hello) = request else {
+            return Err(ServeError::NotAuthenticated);
+        };
+        self.check_hello(hello, binding)?;
+        self.edges.record_hello(hello, unix_now())?;
+        let welcome = Welcome {
+            core_version: env!("CARGO_PKG_VERSION").to_owned(),
+            heartbeat_interval_secs: self.heartbeat_interval_secs,
+        };
+        Ok((hello.edge_id.clone(), welcome))
+    }
+
+    fn check_hello(&self, hello: &Hello, binding: &[u8]) -> Result<(), ServeError> {
+        hello.check_version().map_err(|_| ServeError::Version {
+            got: hello.protocol_version,
+        })?;
+        if verify_hello_proof(
+            &self.cluster_secret,
+            &hello.edge_id,
+            binding,
+            &hello.auth_proof,
+        ) {
+            Ok(())
+        } else {
+            Err(ServeError::BadProof {
+                edge_id: hello.edge_id.clone(),
+            })
+        }
+    }
+
+    /// Serves one request of an authenticated edge.
+    pub async fn serve(&self, edge_id: &str, request: Request) -> Result<Reply, ServeError> {
+        match request {
+            Request::Hello(_) => Err(ServeError::HelloTwice),
+            Request::Heartbeat(heartbeat) => {
+                self.edges
+                    .record_heartbeat(edge_id, heartbeat, unix_now())?;
+                Ok(Reply::Frame(Response::Ack))
+            }
+            Request::Meta(file) => {
+                let meta = self.resolver.meta(file).await?;
+                Ok(Reply::Frame(Response::Meta(wire_meta(file, &meta))))
+            }
+            Request::Chunk(chunk) => self.chunk(chunk).await,
+            Request::Addon(_) => Err(ServeError::AddonDisabled),
+        }
+    }
+
+    async fn chunk(&self, request: ChunkRequest) -> Result<Reply, ServeError> {
+        let ChunkRequest { file, index } = request;
+        let meta = self.resolver.meta(file).await?;
+        let chunks = chunk_count(meta.size);
+        if index >= chunks {
+            return Err(ServeError::ChunkOutOfRange {
+                file,
+                index,
+                chunks,
+            });
+        }
+        match self.fetcher.chunk(file, meta.size, index).await {
+            Ok(bytes) => Ok(Reply::Chunk(bytes)),
+            Err(FetchError::NotFound) => {
+                // The index was in range, so the message itself is gone.
+                self.resolver.forget(file).await;
+                Err(FetchError::NotFound.into())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// The header frame announcing `bytes`.
+pub fn chunk_header(bytes: &Bytes) -> Result<Response, ServeError> {
+    let len =
+        u32::try_from(bytes.len()).map_err(|_| ServeError::OversizedChunk { len: bytes.len() })?;
+    Ok(Response::Chunk(ChunkHeader { len }))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_its_wire_form() {
+        let file = FileRef {
+            chat_id: -100,
+            msg_id: 1,
+        };
+        let cases: Vec<(ServeError, WireError)> = vec![
+            (ServeError::NotAuthenticated, WireError::Unauthorized),
+            (
+                ServeError::BadProof {
+                    edge_id: "x".into(),
+                },
+                WireError::Unauthorized,
+            ),
+            (
+                ServeError::Version { got: 9 },
+                WireError::VersionMismatch { supported: 1 },
+            ),
+            (
+                ServeError::AddonDisabled,
+                WireError::BadRequest("addon not enabled".into()),
+            ),
+            (ResolveError::NotFound.into(), WireError::NotFound),
+            (ResolveError::Revoked.into(), WireError::Revoked),
+            (
+                ResolveError::FloodWait { secs: u64::MAX }.into(),
+                WireError::FloodWait { secs: u32::MAX },
+            ),
+            (
+                FetchError::FloodWait { secs: 7 }.into(),
+                WireError::FloodWait { secs: 7 },
+            ),
+            (
+                FetchError::Unavailable("x".into()).into(),
+                WireError::Unavailable,
+            ),
+            (FetchError::GaveUp("x".into()).into(), WireError::Internal),
+        ];
+        for (error, wire) in cases {
+            assert_eq!(wire_error(&error), wire, "{error}");
+        }
+        let out_of_range = ServeError::ChunkOutOfRange {
+            file,
+            index: 5,
+            chunks: 3,
+        };
+        assert!(matches!(
+            wire_error(&out_of_range),
+            WireError::BadRequest(_)
+        ));
+    }
+}

@@ -1,0 +1,488 @@
+//! The QUIC server edges connect to: endpoint, accept loop, one task per connection and one
+//! per stream.
+//!
+//! * [`tls`] — the pinned self-signed identity and the rustls (ring) / quinn server config;
+//! * [`handler`] — wire request → resolve/fetch → reply, and the one error → wire map;
+//! * [`registry`] — the edges' Hello and heartbeat records, for the admin command;
+//! * this file — [`QuicServer`]: binds a UDP socket with raised buffers, accepts forever
+//!   (a bad peer ends its own task, never the loop), gates each connection on a `Hello` in
+//!   its first stream (under a deadline, before any Telegram work; refused → error frame,
+//!   connection closed), then serves one request per bidirectional stream: read one frame
+//!   (bounded by the frame limit, under a deadline), answer, finish. Chunks go out as a
+//!   header frame plus the fetched `Bytes` in one `write_all_chunks`.
+//!
+//! Transport settings are sized for a long edge↔core path ([`QuicConfig`]): at 150 ms and
+//! 100 MiB/s 15 MiB must be in flight, so windows are ≥ 16 MiB per connection.
+
+pub mod handler;
+pub mod registry;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
+use tgcdn_shared::wire::{
+    self, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, FrameError, LEN_PREFIX, Request,
+    Response, WireError,
+};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use handler::{Handler, Reply, ServeError, chunk_header, wire_error};
+pub use registry::{EdgeRegistry, EdgeView};
+
+/// Application close codes the core uses on a connection.
+pub mod close_code {
+    /// The core is shutting down.
+    pub const SHUTDOWN: u32 = 0;
+    /// The first stream did not carry a valid Hello.
+    pub const UNAUTHORIZED: u32 = 1;
+    /// No Hello arrived within the deadline.
+    pub const HELLO_TIMEOUT: u32 = 2;
+}
+
+/// Stream error code sent when the core gives up on a stream (deadline passed).
+const STREAM_ABANDONED: u32 = 1;
+
+/// Tunables of the endpoint.
+#[derive(Debug, Clone)]
+pub struct QuicConfig {
+    pub listen: SocketAddr,
+    /// From connection accepted to Hello answered.
+    pub hello_timeout: Duration,
+    /// From stream accepted to its request frame read.
+    pub request_timeout: Duration,
+    /// Writing one reply (a slow edge that stops reading must not hold a chunk forever).
+    pub write_timeout: Duration,
+    /// A connection silent this long is closed (edges keep theirs alive with heartbeats).
+    pub idle_timeout: Duration,
+    pub keep_alive_interval: Duration,
+    /// Concurrent bidirectional streams an edge may open: its chunks in flight.
+    pub max_concurrent_streams: u32,
+    /// Per-stream receive window (requests are small; chunks flow the other way).
+    pub stream_receive_window: u64,
+    /// Connection receive window.
+    pub receive_window: u64,
+    /// Bytes the core may have unacknowledged per connection: its chunk throughput at a
+    /// long round trip.
+    pub send_window: u64,
+    /// SO_RCVBUF / SO_SNDBUF asked for (the kernel caps it at `net.core.rmem_max` / `wmem_max`).
+    pub socket_buffer_bytes: usize,
+    /// What `Welcome` tells edges.
+    pub heartbeat_interval_secs: u32,
+}
+
+impl Default for QuicConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 4433)),
+            hello_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            keep_alive_interval: Duration::from_secs(15),
+            max_concurrent_streams: 512,
+            stream_receive_window: 2 << 20,
+            receive_window: 32 << 20,
+            send_window: 32 << 20,
+            socket_buffer_bytes: 8 << 20,
+            heartbeat_interval_secs: 15,
+        }
+    }
+}
+
+/// quinn's transport parameters from [`QuicConfig`].
+pub fn transport_config(config: &QuicConfig) -> quinn::TransportConfig {
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(VarInt::from_u32(config.max_concurrent_streams))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .stream_receive_window(varint(config.stream_receive_window))
+        .receive_window(varint(config.receive_window))
+        .send_window(config.send_window)
+        .keep_alive_interval(Some(config.keep_alive_interval))
+        // An idle timeout beyond QUIC's range (~2^62 ms) cannot be configured; none then.
+        .max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok());
+    transport
+}
+
+fn varint(value: u64) -> VarInt {
+    VarInt::from_u64(value).unwrap_or(VarInt::MAX)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum QuicError {
+    #[error("cannot bind the QUIC socket on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// A running QUIC server.
+pub struct QuicServer {
+    endpoint: Endpoint,
+    local_addr: SocketAddr,
+    fingerprint: String,
+    socket_buffers: (usize, usize),
+    accept: JoinHandle<()>,
+}
+
+impl QuicServer {
+    /// Binds `config.listen` and starts accepting edges in a background task.
+    pub fn bind(
+        config: QuicConfig,
+        identity: tls::Identity,
+        handler: Arc<Handler>,
+    ) -> Result<Self, QuicError> {
+        let fingerprint = identity.fingerprint();
+        let server_config = tls::quic_server_config(identity, transport_config(&config))?;
+        let bind_error = |source| QuicError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let (socket, socket_buffers) =
+            bind_socket(config.listen, config.socket_buffer_bytes).map_err(bind_error)?;
+        let endpoint = Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server_config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(bind_error)?;
+        let local_addr = endpoint.local_addr().map_err(bind_error)?;
+        let accept = tokio::spawn(
+            accept_loop(endpoint.clone(), handler, Arc::new(config))
+                .instrument(tracing::info_span!("quic", %local_addr)),
+        );
+        Ok(Self {
+            endpoint,
+            local_addr,
+            fingerprint,
+            socket_buffers,
+            accept,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// SHA-256 of the certificate, as edges pin it.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// (SO_RCVBUF, SO_SNDBUF) the kernel granted.
+    pub fn socket_buffers(&self) -> (usize, usize) {
+        self.socket_buffers
+    }
+
+    /// Closes every connection and waits up to `grace` for the close to reach the edges.
+    pub async fn shutdown(self, grace: Duration) {
+        self.endpoint.close(
+            VarInt::from_u32(close_code::SHUTDOWN),
+            b"core shutting down",
+        );
+        if tokio::time::timeout(grace, self.endpoint.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!("QUIC connections did not close within {grace:?}");
+        }
+        self.accept.abort();
+    }
+}
+
+/// A UDP socket with raised buffers: quinn's default socket (~208 KiB) overflows and drops
+/// packets at a few hundred MiB/s. Returns the sizes the kernel actually granted. Public so
+/// benchmarks can give a baseline endpoint the same socket.
+pub fn bind_socket(
+    addr: SocketAddr,
+    buffer_bytes: usize,
+) -> std::io::Result<(std::net::UdpSocket, (usize, usize))> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // Dual-stack where the platform allows; an IPv6-only socket still works.
+        let _ = socket.set_only_v6(false);
+    }
+    // Best effort: a capped or refused size leaves a working (slower) socket.
+    if let Err(error) = socket.set_recv_buffer_size(buffer_bytes) {
+        tracing::warn!(%error, "cannot raise SO_RCVBUF");
+    }
+    if let Err(error) = socket.set_send_buffer_size(buffer_bytes) {
+        tracing::warn!(%error, "cannot raise SO_SNDBUF");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let granted = (socket.recv_buffer_size()?, socket.send_buffer_size()?);
+    if granted.0 < buffer_bytes || granted.1 < buffer_bytes {
+        tracing::info!(
+            asked = buffer_bytes,
+            rcvbuf = granted.0,
+            sndbuf = granted.1,
+            "UDP buffers capped by the kernel (raise net.core.rmem_max / wmem_max)"
+        );
+    }
+    Ok((socket.into(), granted))
+}
+
+async fn accept_loop(endpoint: Endpoint, handler: Arc<Handler>, config: Arc<QuicConfig>) {
+    while let Some(incoming) = endpoint.accept().await {
+        let remote = incoming.remote_address();
+        let span = tracing::info_span!("edge", %remote, edge = tracing::field::Empty);
+        tokio::spawn(
+            serve_connection(incoming, Arc::clone(&handler), Arc::clone(&config)).instrument(span),
+        );
+    }
+    tracing::info!("QUIC endpoint closed");
+}
+
+async fn serve_connection(
+    incoming: quinn::Incoming,
+    handler: Arc<Handler>,
+    config: Arc<QuicConfig>,
+) {
+    let connection = match incoming.await {
+        Ok(connection) => connection,
+        Err(error) => {
+            tracing::debug!(%error, "handshake failed");
+            return;
+        }
+    };
+    let edge_id = match tokio::time::timeout(
+        config.hello_timeout,
+        authenticate(&connection, &handler, &config),
+    )
+    .await
+    {
+        Ok(Some(edge_id)) => edge_id,
+        Ok(None) => {
+            connection.close(VarInt::from_u32(close_code::UNAUTHORIZED), b"unauthorized");
+            return;
+        }
+        Err(_) => {
+            tracing::info!("no hello before the deadline");
+            connection.close(
+                VarInt::from_u32(close_code::HELLO_TIMEOUT),
+                b"hello timeout",
+            );
+            return;
+        }
+    };
+    tracing::Span::current().record("edge", edge_id.as_str());
+    tracing::info!("edge connected");
+    let edge_id: Arc<str> = Arc::from(edge_id);
+    loop {
+        let (send, recv) = match connection.accept_bi().await {
+            Ok(streams) => streams,
+            Err(error) => {
+                log_connection_end(&error);
+                return;
+            }
+        };
+        let stream = tracing::debug_span!("stream", id = %send.id());
+        tokio::spawn(
+            serve_stream(
+                send,
+                recv,
+                Arc::clone(&handler),
+                Arc::clone(&edge_id),
+                Arc::clone(&config),
+            )
+            .instrument(stream),
+        );
+    }
+}
+
+fn log_connection_end(error: &quinn::ConnectionError) {
+    use quinn::ConnectionError::*;
+    match error {
+        ApplicationClosed(_) | LocallyClosed => tracing::info!("edge disconnected"),
+        TimedOut => tracing::info!("edge connection timed out"),
+        other => tracing::warn!(error = %other, "edge connection lost"),
+    }
+}
+
+/// Reads the first stream's request and lets the handler judge it. Answers on the stream
+/// either way; `None` means the connection must be closed.
+async fn authenticate(
+    connection: &Connection,
+    handler: &Handler,
+    config: &QuicConfig,
+) -> Option<String> {
+    let (mut send, mut recv) = match connection.accept_bi().await {
+        Ok(streams) => streams,
+        Err(error) => {
+            tracing::debug!(%error, "connection ended before hello");
+            return None;
+        }
+    };
+    let request = match read_request(&mut recv).await {
+        Ok(request) => request,
+        Err(ReadRequestError::Frame(error)) => {
+            tracing::info!(%error, "malformed first request");
+            answer_refusal(&mut send, &ServeError::NotAuthenticated).await;
+            return None;
+        }
+        Err(ReadRequestError::Stream(error)) => {
+            tracing::debug!(%error, "hello stream failed");
+            return None;
+        }
+    };
+    let mut binding = [0u8; EXPORTER_LEN];
+    let verdict = connection
+        .export_keying_material(&mut binding, EXPORTER_LABEL, EXPORTER_CONTEXT)
+        .map_err(|_| ServeError::NoChannelBinding)
+        .and_then(|()| handler.hello(&request, &binding));
+    match verdict {
+        Ok((edge_id, welcome)) => {
+            let written = tokio::time::timeout(
+                config.write_timeout,
+                write_reply(&mut send, Ok(Reply::Frame(Response::Welcome(welcome)))),
+            )
+            .await;
+            matches!(written, Ok(Ok(_))).then_some(edge_id)
+        }
+        Err(error) => {
+            tracing::warn!(%error, kind = request.kind(), "edge refused");
+            answer_refusal(&mut send, &error).await;
+            None
+        }
+    }
+}
+
+/// Writes the refusal and waits (briefly) until the edge has it, since closing the
+/// connection right away would discard it.
+async fn answer_refusal(send: &mut SendStream, error: &ServeError) {
+    let bounded = async {
+        let _ = write_error(send, wire_error(error)).await;
+        let _ = send.stopped().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), bounded).await;
+}
+
+async fn serve_stream(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    handler: Arc<Handler>,
+    edge_id: Arc<str>,
+    config: Arc<QuicConfig>,
+) {
+    let started = Instant::now();
+    let (kind, reply) =
+        match tokio::time::timeout(config.request_timeout, read_request(&mut recv)).await {
+            Ok(Ok(request)) => (request.kind(), handler.serve(&edge_id, request).await),
+            Ok(Err(ReadRequestError::Frame(error))) => {
+                // Nothing more on this stream is worth reading.
+                let _ = recv.stop(VarInt::from_u32(STREAM_ABANDONED));
+                ("malformed", Err(ServeError::Malformed(error)))
+            }
+            Ok(Err(ReadRequestError::Stream(error))) => {
+                tracing::debug!(%error, "request stream failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("no request before the deadline");
+                let _ = send.reset(VarInt::from_u32(STREAM_ABANDONED));
+                let _ = recv.stop(VarInt::from_u32(STREAM_ABANDONED));
+                return;
+            }
+        };
+    if let Err(error) = &reply {
+        tracing::debug!(kind, %error, "request failed");
+    }
+    match tokio::time::timeout(config.write_timeout, write_reply(&mut send, reply)).await {
+        Ok(Ok(bytes)) => tracing::trace!(kind, bytes, elapsed = ?started.elapsed(), "served"),
+        Ok(Err(error)) => tracing::debug!(kind, %error, "reply not delivered"),
+        Err(_) => {
+            tracing::debug!(kind, "reply write timed out");
+            let _ = send.reset(VarInt::from_u32(STREAM_ABANDONED));
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReadRequestError {
+    /// The bytes are not one valid request frame: answerable.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The stream itself failed (reset, connection lost): nobody to answer.
+    #[error(transparent)]
+    Stream(quinn::ReadError),
+}
+
+/// Reads exactly one request frame: the 4-byte prefix, then the body it announces (checked
+/// against the frame limit before anything is allocated).
+async fn read_request(recv: &mut RecvStream) -> Result<Request, ReadRequestError> {
+    let mut prefix = [0u8; LEN_PREFIX];
+    read_exact(recv, &mut prefix).await?;
+    // `frame_len` has four bytes, so it is never `None` here.
+    let total = wire::frame_len(&prefix)?.ok_or(FrameError::Truncated)?;
+    let mut frame = vec![0u8; total];
+    frame[..LEN_PREFIX].copy_from_slice(&prefix);
+    read_exact(recv, &mut frame[LEN_PREFIX..]).await?;
+    match wire::decode_request(&frame)? {
+        Some((request, consumed)) if consumed == total => Ok(request),
+        Some((_, consumed)) => Err(FrameError::TrailingBytes {
+            extra: total - consumed,
+        }
+        .into()),
+        None => Err(FrameError::Truncated.into()),
+    }
+}
+
+async fn read_exact(recv: &mut RecvStream, buf: &mut [u8]) -> Result<(), ReadRequestError> {
+    match recv.read_exact(buf).await {
+        Ok(()) => Ok(()),
+        Err(quinn::ReadExactError::FinishedEarly(_)) => Err(FrameError::Truncated.into()),
+        Err(quinn::ReadExactError::ReadError(error)) => Err(ReadRequestError::Stream(error)),
+    }
+}
+
+/// Writes the reply (header frame, then chunk bytes untouched) and finishes the stream.
+/// Returns the bytes written.
+async fn write_reply(
+    send: &mut SendStream,
+    reply: Result<Reply, ServeError>,
+) -> Result<usize, quinn::WriteError> {
+    let (response, payload) = match reply {
+        Ok(Reply::Frame(response)) => (response, None),
+        Ok(Reply::Chunk(bytes)) => match chunk_header(&bytes) {
+            Ok(header) => (header, Some(bytes)),
+            Err(error) => (Response::Error(wire_error(&error)), None),
+        },
+        Err(error) => (Response::Error(wire_error(&error)), None),
+    };
+    let mut frame = Vec::with_capacity(64);
+    if let Err(error) = wire::encode_response(&response, &mut frame) {
+        tracing::error!(%error, kind = response.kind(), "cannot encode a response");
+        return write_error(send, WireError::Internal).await;
+    }
+    let written = frame.len() + payload.as_ref().map_or(0, Bytes::len);
+    let mut chunks = [Bytes::from(frame), payload.unwrap_or_default()];
+    send.write_all_chunks(&mut chunks).await?;
+    // Finishing an already reset stream only means the edge went away.
+    let _ = send.finish();
+    Ok(written)
+}
+
+async fn write_error(send: &mut SendStream, error: WireError) -> Result<usize, quinn::WriteError> {
+    let mut frame = Vec::with_capacity(32);
+    // Only a `BadRequest` has a field with a limit, and `WireError::bad_request` keeps it.
+    if wire::encode_response(&Response::Error(error), &mut frame).is_err() {
+        frame.clear();
+        let _ = wire::encode_response(&Response::Error(WireError::Internal), &mut frame);
+    }
+    send.write_all(&frame).await?;
+    let _ = send.finish();
+    Ok(frame.len())
+}

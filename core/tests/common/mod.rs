@@ -1,0 +1,157 @@
+//! What an edge does to talk to the core, for the integration tests: pin the certificate,
+//! say Hello with a proof bound to the connection, one request per stream.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use quinn::crypto::rustls::QuicClientConfig;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tgcdn_core::quic::tls;
+use tgcdn_shared::wire::{
+    self, ALPN, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, Hello, Request, Response,
+};
+
+pub const MIB: u64 = 1 << 20;
+
+/// Accepts exactly the certificate whose SHA-256 is pinned, as an edge does.
+#[derive(Debug)]
+pub struct Pinned {
+    fingerprint: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if tls::fingerprint(end_entity) == self.fingerprint {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "certificate fingerprint mismatch".into(),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+pub async fn connect(addr: SocketAddr, fingerprint: &str) -> Result<quinn::Connection, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Pinned {
+        fingerprint: fingerprint.to_owned(),
+        provider: Arc::clone(&provider),
+    };
+    let mut crypto = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    crypto.alpn_protocols = vec![ALPN.to_vec()];
+    let client = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(crypto).unwrap()));
+    let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    endpoint.set_default_client_config(client);
+    let connecting = endpoint.connect(addr, tls::SERVER_NAME).unwrap();
+    bounded(connecting).await.map_err(|e| e.to_string())
+}
+
+/// One request on its own stream; the response and its payload, or why the stream failed.
+pub async fn call(
+    connection: &quinn::Connection,
+    request: &Request,
+) -> Result<(Response, Bytes), String> {
+    let mut frame = Vec::new();
+    wire::encode_request(request, &mut frame).unwrap();
+    call_raw(connection, &frame).await
+}
+
+pub async fn call_raw(
+    connection: &quinn::Connection,
+    frame: &[u8],
+) -> Result<(Response, Bytes), String> {
+    bounded(async {
+        let (mut send, mut recv) = connection.open_bi().await.map_err(|e| e.to_string())?;
+        send.write_all(frame).await.map_err(|e| e.to_string())?;
+        send.finish().map_err(|e| e.to_string())?;
+        let all = recv
+            .read_to_end(2 * MIB as usize)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (response, consumed) = wire::decode_response(&all)
+            .map_err(|e| e.to_string())?
+            .ok_or("truncated response")?;
+        let payload = Bytes::copy_from_slice(&all[consumed..]);
+        let expected = response.payload_len().unwrap_or(0) as usize;
+        if payload.len() != expected {
+            return Err(format!(
+                "payload {} bytes, header said {expected}",
+                payload.len()
+            ));
+        }
+        Ok((response, payload))
+    })
+    .await
+}
+
+pub fn hello_for(connection: &quinn::Connection, edge_id: &str, secret: &[u8]) -> Request {
+    let mut binding = [0u8; EXPORTER_LEN];
+    connection
+        .export_keying_material(&mut binding, EXPORTER_LABEL, EXPORTER_CONTEXT)
+        .unwrap();
+    Request::Hello(Hello {
+        protocol_version: wire::PROTOCOL_VERSION,
+        edge_id: edge_id.into(),
+        region: "test".into(),
+        public_base_url: "https://edge.example".into(),
+        auth_proof: wire::hello_proof(secret, edge_id, &binding),
+    })
+}
+
+pub async fn bounded<T>(f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .expect("test step took too long")
+}

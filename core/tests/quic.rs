@@ -1,0 +1,424 @@
+//! The QUIC server end to end on 127.0.0.1: a real quinn client pinning the server's
+//! fingerprint against the real server, with the resolver and fetcher fed by deterministic
+//! fakes of Telegram (the emulator-backed variant comes with `tests/tgemu`).
+//!
+//! Covers the Hello gate (right proof, wrong proof, no Hello, wrong version, wrong pin),
+//! Meta/Chunk byte-exact including the short last chunk, typed errors, hostile frames on one
+//! stream not disturbing the others, and 64 concurrent chunk streams.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use bytes::Bytes;
+use common::{MIB, bounded, call, call_raw, connect, hello_for};
+use tgcdn_core::bots::BotPool;
+use tgcdn_core::fetch::{BoxFuture, FetchConfig, Fetcher, PartDownloader};
+use tgcdn_core::quic::handler::Handler;
+use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, close_code, tls};
+use tgcdn_core::resolve::{DocumentSource, ResolveConfig, Resolver};
+use tgcdn_core::store::Store;
+use tgcdn_core::telegram::{DocumentInfo, DocumentLocation, TelegramError};
+use tgcdn_shared::FileRef;
+use tgcdn_shared::chunk::PartRequest;
+use tgcdn_shared::wire::{
+    self, AddonRequest, ChunkRequest, Heartbeat, Request, Response, WireError,
+};
+
+const SECRET: &[u8] = b"cluster secret of the test fleet";
+const CHAT: i64 = -1_000_000_000_777;
+const FILM: FileRef = FileRef {
+    chat_id: CHAT,
+    msg_id: 1,
+};
+const FILM_SIZE: u64 = 3 * MIB + 12_345;
+const BIG: FileRef = FileRef {
+    chat_id: CHAT,
+    msg_id: 2,
+};
+const BIG_SIZE: u64 = 64 * MIB;
+const GONE: FileRef = FileRef {
+    chat_id: CHAT,
+    msg_id: 3,
+};
+
+fn byte_at(file: FileRef, offset: u64) -> u8 {
+    (offset.wrapping_mul(0x9E37_79B1) >> 11) as u8 ^ file.msg_id as u8
+}
+
+fn content(file: FileRef, offset: u64, len: u64) -> Vec<u8> {
+    (offset..offset + len).map(|o| byte_at(file, o)).collect()
+}
+
+/// Telegram as the resolver and fetcher see it: two files, one deleted message.
+#[derive(Default)]
+struct FakeTelegram {
+    sizes: HashMap<i32, u64>,
+    lookups: AtomicUsize,
+    parts: AtomicUsize,
+}
+
+impl FakeTelegram {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            sizes: HashMap::from([(FILM.msg_id, FILM_SIZE), (BIG.msg_id, BIG_SIZE)]),
+            ..Self::default()
+        })
+    }
+
+    fn telegram_calls(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst) + self.parts.load(Ordering::SeqCst)
+    }
+}
+
+impl DocumentSource for FakeTelegram {
+    fn lookup_document(
+        self: Arc<Self>,
+        file: FileRef,
+        _deadline: Instant,
+    ) -> BoxFuture<'static, Result<DocumentInfo, TelegramError>> {
+        Box::pin(async move {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            let size = *self
+                .sizes
+                .get(&file.msg_id)
+                .ok_or(TelegramError::MessageNotFound)?;
+            Ok(DocumentInfo {
+                location: DocumentLocation {
+                    id: 1000 + i64::from(file.msg_id),
+                    access_hash: 1,
+                    file_reference: vec![1],
+                    dc_id: 4,
+                },
+                size,
+                mime_type: "video/mp4".into(),
+                file_name: Some(format!("film-{}.mp4", file.msg_id)),
+                date: 1_700_000_000,
+            })
+        })
+    }
+}
+
+impl PartDownloader for FakeTelegram {
+    fn download_part(
+        self: Arc<Self>,
+        _connection: usize,
+        file: FileRef,
+        part: PartRequest,
+        _refresh: bool,
+        _deadline: Instant,
+    ) -> BoxFuture<'static, Result<Bytes, TelegramError>> {
+        Box::pin(async move {
+            self.parts.fetch_add(1, Ordering::SeqCst);
+            let size = *self
+                .sizes
+                .get(&file.msg_id)
+                .ok_or(TelegramError::MessageNotFound)?;
+            let len = size.saturating_sub(part.offset).min(u64::from(part.limit));
+            Ok(Bytes::from(content(file, part.offset, len)))
+        })
+    }
+}
+
+struct Core {
+    server: QuicServer,
+    telegram: Arc<FakeTelegram>,
+    edges: EdgeRegistry,
+    _store: Store,
+}
+
+async fn start_core() -> Core {
+    start_core_with(Duration::from_secs(3)).await
+}
+
+async fn start_core_with(hello_timeout: Duration) -> Core {
+    let store = Store::temporary().unwrap();
+    let telegram = FakeTelegram::new();
+    let pool = Arc::new(BotPool::new(&[(1, 4)]));
+    let resolver = Resolver::new(
+        store.clone(),
+        Arc::clone(&pool),
+        vec![Arc::clone(&telegram) as Arc<dyn DocumentSource>],
+        ResolveConfig::default(),
+    );
+    let fetcher = Fetcher::new(
+        pool,
+        vec![Arc::clone(&telegram) as Arc<dyn PartDownloader>],
+        FetchConfig::default(),
+    );
+    let edges = EdgeRegistry::new(store.clone());
+    let handler = Handler::new(resolver, fetcher, edges.clone(), SECRET.to_vec(), 15);
+    let identity = tls::load_or_generate(&store, None).await.unwrap();
+    let config = QuicConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        hello_timeout,
+        ..QuicConfig::default()
+    };
+    let server = QuicServer::bind(config, identity, handler).unwrap();
+    Core {
+        server,
+        telegram,
+        edges,
+        _store: store,
+    }
+}
+
+async fn welcomed(core: &Core) -> quinn::Connection {
+    let connection = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    let hello = hello_for(&connection, "edge-1", SECRET);
+    match call(&connection, &hello).await.unwrap().0 {
+        Response::Welcome(welcome) => assert_eq!(welcome.heartbeat_interval_secs, 15),
+        other => panic!("expected Welcome, got {other:?}"),
+    }
+    connection
+}
+
+fn chunk(file: FileRef, index: u64) -> Request {
+    Request::Chunk(ChunkRequest { file, index })
+}
+
+fn error_of(result: Result<(Response, Bytes), String>) -> WireError {
+    match result {
+        Ok((Response::Error(error), _)) => error,
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+}
+
+/// After a refusal the connection must be closed: a further request cannot be served.
+async fn assert_closed(connection: &quinn::Connection) {
+    let closed = bounded(connection.closed()).await;
+    assert!(
+        matches!(closed, quinn::ConnectionError::ApplicationClosed(_)),
+        "{closed:?}"
+    );
+    assert!(call(connection, &Request::Meta(FILM)).await.is_err());
+}
+
+#[tokio::test]
+async fn meta_and_chunks_are_served_byte_exact_after_hello() {
+    let core = start_core().await;
+    assert_eq!(core.server.fingerprint().len(), 64);
+    let connection = welcomed(&core).await;
+
+    let (response, _) = call(&connection, &Request::Meta(FILM)).await.unwrap();
+    let Response::Meta(meta) = response else {
+        panic!("expected Meta, got {response:?}");
+    };
+    assert_eq!(meta.size, FILM_SIZE);
+    assert_eq!(meta.name, "film-1.mp4");
+    assert_eq!(meta.mime, "video/mp4");
+    assert_eq!(meta.dc, 4);
+    assert!(!meta.unique_id.is_empty());
+
+    for index in 0..4 {
+        let (response, payload) = call(&connection, &chunk(FILM, index)).await.unwrap();
+        let len = (FILM_SIZE - index * MIB).min(MIB);
+        assert!(matches!(response, Response::Chunk(h) if u64::from(h.len) == len));
+        assert!(payload == content(FILM, index * MIB, len), "chunk {index}");
+    }
+    assert!(matches!(
+        error_of(call(&connection, &chunk(FILM, 4)).await),
+        WireError::BadRequest(_)
+    ));
+    assert_eq!(
+        error_of(call(&connection, &Request::Meta(GONE)).await),
+        WireError::NotFound
+    );
+    assert_eq!(
+        error_of(call(&connection, &chunk(GONE, 0)).await),
+        WireError::NotFound
+    );
+    let addon = Request::Addon(AddonRequest {
+        path: "/manifest.json".into(),
+        query: String::new(),
+        base_url: "https://edge.example".into(),
+    });
+    assert_eq!(
+        error_of(call(&connection, &addon).await),
+        WireError::BadRequest("addon not enabled".into())
+    );
+    let hello_again = hello_for(&connection, "edge-1", SECRET);
+    assert!(matches!(
+        error_of(call(&connection, &hello_again).await),
+        WireError::BadRequest(_)
+    ));
+}
+
+#[tokio::test]
+async fn heartbeats_are_acknowledged_and_recorded() {
+    let core = start_core().await;
+    let connection = welcomed(&core).await;
+    let load = Heartbeat {
+        in_flight: 5,
+        cache_bytes: 7 * MIB,
+        ..Heartbeat::default()
+    };
+    let (response, _) = call(&connection, &Request::Heartbeat(load)).await.unwrap();
+    assert_eq!(response, Response::Ack);
+    let edges = core.edges.list(i64::MAX / 2, 60).unwrap();
+    assert_eq!(edges.len(), 1);
+    assert_eq!(edges[0].id, "edge-1");
+    assert_eq!(edges[0].region, "test");
+    assert_eq!(edges[0].public_url, "https://edge.example");
+    assert_eq!(edges[0].load, Some(load));
+}
+
+#[tokio::test]
+async fn a_wrong_proof_is_refused_and_the_connection_closed() {
+    let core = start_core().await;
+    let connection = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    let forged = hello_for(&connection, "edge-1", b"not the cluster secret at all");
+    assert_eq!(
+        error_of(call(&connection, &forged).await),
+        WireError::Unauthorized
+    );
+    assert_closed(&connection).await;
+    assert_eq!(core.telegram.telegram_calls(), 0);
+    assert!(core.edges.list(0, 60).unwrap().is_empty());
+    // The bad peer ended its own connection only: the server still accepts.
+    welcomed(&core).await;
+}
+
+#[tokio::test]
+async fn a_proof_made_for_another_connection_is_refused() {
+    let core = start_core().await;
+    let first = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    let replayed = hello_for(&first, "edge-1", SECRET);
+    let second = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(call(&second, &replayed).await),
+        WireError::Unauthorized
+    );
+    assert_closed(&second).await;
+}
+
+#[tokio::test]
+async fn a_chunk_before_hello_is_refused_without_telegram_work() {
+    let core = start_core().await;
+    let connection = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(call(&connection, &chunk(FILM, 0)).await),
+        WireError::Unauthorized
+    );
+    assert_closed(&connection).await;
+    assert_eq!(core.telegram.telegram_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_garbage_first_frame_is_refused() {
+    let core = start_core().await;
+    let connection = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(call_raw(&connection, &[3, 0, 0, 0, 0xff, 0xff, 0xff]).await),
+        WireError::Unauthorized
+    );
+    assert_closed(&connection).await;
+}
+
+#[tokio::test]
+async fn a_wrong_protocol_version_is_named() {
+    let core = start_core().await;
+    let connection = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    let Request::Hello(mut hello) = hello_for(&connection, "edge-1", SECRET) else {
+        unreachable!()
+    };
+    hello.protocol_version = 99;
+    assert_eq!(
+        error_of(call(&connection, &Request::Hello(hello)).await),
+        WireError::VersionMismatch {
+            supported: wire::PROTOCOL_VERSION
+        }
+    );
+    assert_closed(&connection).await;
+}
+
+#[tokio::test]
+async fn an_edge_pinning_another_certificate_does_not_connect() {
+    let core = start_core().await;
+    let wrong = "00".repeat(32);
+    assert!(connect(core.server.local_addr(), &wrong).await.is_err());
+}
+
+#[tokio::test]
+async fn hostile_frames_fail_their_stream_only() {
+    let core = start_core().await;
+    let connection = welcomed(&core).await;
+    let oversized = (wire::MAX_FRAME_LEN + 1).to_le_bytes();
+    let truncated = [10, 0, 0, 0, 1, 2, 3];
+    let unknown_tag = [1, 0, 0, 0, 0x7f];
+    let mut trailing = Vec::new();
+    wire::encode_request(&Request::Meta(FILM), &mut trailing).unwrap();
+    trailing[0] += 1;
+    trailing.push(0);
+    let hostile: [&[u8]; 5] = [&oversized, &truncated, &unknown_tag, &trailing, &[1, 0]];
+    for frame in hostile {
+        match call_raw(&connection, frame).await {
+            Ok((Response::Error(WireError::BadRequest(_)), _)) => {}
+            other => panic!("{frame:?}: expected a refusal, got {other:?}"),
+        }
+    }
+    let (response, _) = call(&connection, &Request::Meta(FILM)).await.unwrap();
+    assert!(matches!(response, Response::Meta(_)));
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_chunk_streams_are_byte_exact() {
+    let core = start_core().await;
+    let connection = welcomed(&core).await;
+    let mut streams = tokio::task::JoinSet::new();
+    for index in 0..64 {
+        let connection = connection.clone();
+        streams.spawn(async move { (index, call(&connection, &chunk(BIG, index)).await) });
+    }
+    let mut served = 0;
+    while let Some(joined) = bounded(streams.join_next()).await {
+        let (index, result) = joined.unwrap();
+        let (response, payload) = result.unwrap();
+        assert!(matches!(response, Response::Chunk(h) if u64::from(h.len) == MIB));
+        assert!(payload == content(BIG, index * MIB, MIB), "chunk {index}");
+        served += 1;
+    }
+    assert_eq!(served, 64);
+}
+
+#[tokio::test]
+async fn a_peer_that_never_says_hello_is_closed_at_the_deadline() {
+    let core = start_core_with(Duration::from_millis(300)).await;
+    let silent = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let closed = bounded(silent.closed()).await;
+    assert!(
+        matches!(&closed, quinn::ConnectionError::ApplicationClosed(close)
+            if close.error_code == quinn::VarInt::from_u32(close_code::HELLO_TIMEOUT)),
+        "{closed:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Half a frame and then nothing: the same deadline applies.
+    let stalled = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    let (mut send, _recv) = stalled.open_bi().await.unwrap();
+    send.write_all(&[10, 0]).await.unwrap();
+    bounded(stalled.closed()).await;
+    welcomed(&core).await;
+}
