@@ -32,7 +32,7 @@ pub fn render(sandbox: &Sandbox) -> String {
         let _ = writeln!(text, "    │ {line}");
     }
     let _ = writeln!(text, "\nTry it:");
-    let _ = writeln!(text, "    curl -r 0-99 '{link}' | xxd | head -3");
+    let _ = writeln!(text, "    curl -r 0-99 '{link}' | od -A d -t x1 | head -3");
     let _ = writeln!(
         text,
         "    curl -s '{link}' | sha256sum     # expect {}",
@@ -42,6 +42,9 @@ pub fn render(sandbox: &Sandbox) -> String {
         text,
         "    curl -sI -r 10485760- '{link}'   # a seek: 206 Partial Content"
     );
+    if let Some(note) = seeded.files.iter().find(|f| f.name.ends_with(".txt")) {
+        let _ = writeln!(text, "    curl '{}'", note.links.download);
+    }
     let _ = writeln!(
         text,
         "    open {} in a browser to watch",

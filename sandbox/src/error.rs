@@ -1,5 +1,6 @@
 //! [`SandboxError`]: why the sandbox could not start or stop, one line each, naming the
-//! step that failed. Produced by every module of this crate; `main` prints it and exits 1.
+//! step that failed. Produced by every module of this crate; `main` prints it with its
+//! source chain (`{:#}`, so messages never repeat their source) and exits 1.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,23 +8,23 @@ use std::path::PathBuf;
 /// A failed step of starting, seeding, checking or stopping the sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("cannot listen on {addr}: {source} (choose another address with --listen)")]
+    #[error("cannot listen on {addr} (choose another address with --listen)")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("starting the Telegram emulator: {0}")]
+    #[error("starting the Telegram emulator")]
     Emulator(#[from] tgemu::EmulatorError),
-    #[error("opening the database in {}: {source}", dir.display())]
+    #[error("opening the database in {}", dir.display())]
     Store {
         dir: PathBuf,
         source: tgcdn_core::store::StoreError,
     },
-    #[error("creating a temporary directory: {0}")]
-    TempDir(std::io::Error),
-    #[error("the generated core configuration is invalid: {0}")]
+    #[error("creating a temporary directory")]
+    TempDir(#[source] std::io::Error),
+    #[error("the generated core configuration is invalid")]
     CoreConfig(#[from] tgcdn_core::config::ConfigError),
-    #[error("the generated edge configuration is invalid: {0}")]
+    #[error("the generated edge configuration is invalid")]
     EdgeConfig(#[from] tgcdn_edge::config::EdgeConfigError),
     #[error("{0} is not a channel id")]
     NotAChannel(i64),
@@ -33,7 +34,7 @@ pub enum SandboxError {
     Bot { bot_id: i64, reason: String },
     #[error("edge: {step}: {reason}")]
     Edge { step: &'static str, reason: String },
-    #[error("--file {}: {source}", path.display())]
+    #[error("--file {}", path.display())]
     DemoFile {
         path: PathBuf,
         source: std::io::Error,

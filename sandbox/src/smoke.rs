@@ -1,6 +1,7 @@
 //! `--smoke`: proves the running sandbox serves what it claims, through the edge's HTTP
 //! port like any viewer — a 100-byte Range of the bot's link (206, exact bytes), the whole
-//! file (200, length and SHA-256), and the small text file.
+//! file (200, length and SHA-256), the bot's watch page (200), and every other seeded file
+//! (SHA-256).
 //!
 //! Called by `main` after [`crate::Sandbox::start`]. The client is a bare hyper HTTP/1.1
 //! connection per request to the edge's listen address (no proxy, no redirects); every
@@ -68,6 +69,12 @@ pub async fn check(sandbox: &Sandbox) -> Result<String, SandboxError> {
             "full download: {} bytes sha256 {}, expected {} bytes sha256 {}",
             full.len, full.sha256, film.size, film.sha256
         ),
+    )?;
+
+    let watch = get(addr, &seeded.bot_links.watch, None).await?;
+    expect(
+        watch.status == StatusCode::OK && watch.len > 0,
+        format!("the watch page answered {}", watch.status),
     )?;
 
     for other in seeded.files.iter().filter(|f| f.doc_id != film.doc_id) {

@@ -63,7 +63,7 @@ async fn a_busy_port_is_one_clear_error_line() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with(&format!("error: cannot listen on {addr}: ")),
+        stderr.starts_with(&format!("error: cannot listen on {addr} ")),
         "{stderr}"
     );
     assert!(stderr.contains("--listen"), "{stderr}");
@@ -92,4 +92,72 @@ async fn a_missing_demo_file_is_reported_before_anything_starts() {
         stderr.starts_with("error: --file /nonexistent/film.mkv: "),
         "{stderr}"
     );
+}
+
+/// The interactive run: the banner names the bot's links and the curl commands, the edge
+/// answers a Range request on the printed link, and SIGTERM stops everything with exit 0.
+#[tokio::test]
+async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    let mut child = sandbox().args(["--listen", "127.0.0.1:0"]).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    tokio::time::timeout(SMOKE_BOUND, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let done = line.starts_with("Press Ctrl-C to stop.");
+            banner.push(line);
+            if done {
+                return;
+            }
+        }
+        panic!("the sandbox exited before its banner ended: {banner:#?}");
+    })
+    .await
+    .expect("the banner took too long");
+    let banner = banner.join("\n");
+    for expected in [
+        "Download: http://127.0.0.1:",
+        "Watch: http://127.0.0.1:",
+        "curl -r 0-99 '",
+    ] {
+        assert!(
+            banner.contains(expected),
+            "{expected:?} missing from:\n{banner}"
+        );
+    }
+    let link = banner
+        .split("curl -r 0-99 '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap();
+    let (authority, path) = link
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .unwrap();
+
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let request = format!(
+        "GET /{path} HTTP/1.1\r\nHost: {authority}\r\nRange: bytes=0-99\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(QUICK_BOUND, stream.read_to_end(&mut response))
+        .await
+        .expect("the Range request took too long")
+        .unwrap();
+    let head = String::from_utf8_lossy(&response[..response.len().min(200)]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(QUICK_BOUND, child.wait())
+        .await
+        .expect("the sandbox did not stop on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
