@@ -5,11 +5,12 @@
 //! random per process: after a crash the restarted core drops the old connections' packets
 //! as carrying invalid connection ids, and could not sign a reset for them anyway, so each
 //! edge waits out its idle timeout (tens of seconds of stalled downloads). Keyed by the
-//! persisted private key, the new process recognises the old ids and answers with a
-//! stateless reset the edges accept, and they reconnect at once. Never logs or exposes the
-//! key.
+//! persisted private key, the new process takes the old ids as possibly its own and
+//! answers with a stateless reset the edges accept, and they reconnect at once. Never logs or
+//! exposes the key.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -26,7 +27,7 @@ const CID_LEN: usize = 8;
 pub fn endpoint_config(private_key_der: &[u8]) -> EndpointConfig {
     let mut config = EndpointConfig::new(Arc::new(ResetKey::from_private_key(private_key_der)));
     let cid_key = keyed(CID_LABEL, private_key_der);
-    config.cid_generator(move || Box::new(StableCids::new(cid_key.clone())));
+    config.cid_generator(move || Box::new(ResettableCids::new(cid_key.clone())));
     config
 }
 
@@ -45,23 +46,23 @@ fn keyed(label: &[u8], private_key_der: &[u8]) -> Hmac<Sha256> {
 /// per-process key) they are not validated, so a restarted core does not drop the old
 /// connections' packets as foreign but answers them with a stateless reset. (quinn does
 /// not export `InvalidCid`, so a keyed validation cannot be written outside it.)
-struct StableCids {
+struct ResettableCids {
     key: Hmac<Sha256>,
     seed: [u8; 16],
     counter: u64,
 }
 
-impl StableCids {
+impl ResettableCids {
     fn new(key: Hmac<Sha256>) -> Self {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+        // Distinct per generator within the process too (quinn makes one per endpoint).
+        static INSTANCES: AtomicU32 = AtomicU32::new(0);
         let mut seed = [0u8; 16];
         seed[..8].copy_from_slice(&nanos.to_le_bytes());
         seed[8..12].copy_from_slice(&std::process::id().to_le_bytes());
-        // Distinct per generator instance within the process, too.
-        let here = &seed as *const _ as usize as u32;
-        seed[12..].copy_from_slice(&here.to_le_bytes());
+        seed[12..].copy_from_slice(&INSTANCES.fetch_add(1, Ordering::Relaxed).to_le_bytes());
         Self {
             key,
             seed,
@@ -70,7 +71,7 @@ impl StableCids {
     }
 }
 
-impl ConnectionIdGenerator for StableCids {
+impl ConnectionIdGenerator for ResettableCids {
     fn generate_cid(&mut self) -> ConnectionId {
         self.counter += 1;
         let noise = self
@@ -148,7 +149,7 @@ mod tests {
 
     #[test]
     fn connection_ids_are_distinct_and_of_the_default_length() {
-        let mut one = StableCids::new(keyed(CID_LABEL, b"key one"));
+        let mut one = ResettableCids::new(keyed(CID_LABEL, b"key one"));
         let ids: Vec<ConnectionId> = (0..100).map(|_| one.generate_cid()).collect();
         assert!(ids.iter().all(|id| id.len() == CID_LEN));
         let distinct: std::collections::HashSet<&[u8]> = ids.iter().map(|id| &id[..]).collect();
