@@ -1,10 +1,12 @@
 //! The edge's view of file data: [`ChunkSource`] (cache + upstream + global fetch cap) and
 //! [`MetaSource`] (a small cache of file metadata).
 //!
-//! Called by the HTTP layer (metadata) and by response bodies (chunks). This is where the
-//! protection of the core lives: at most `fetch_cap` chunk fetches are in flight towards the
-//! core at once, edge-wide, however many viewers read ahead; every fetch has a deadline; a
-//! chunk of the wrong length is refused, never cached.
+//! Called by the download handler (metadata) and by [`crate::body`] (chunks); chunks go
+//! through [`crate::cache`], whose misses run the fetch built here against
+//! [`crate::upstream`]. This is where the protection of the core lives: at most
+//! `fetch_cap` chunk fetches are in flight towards the core at once, edge-wide, however
+//! many viewers read ahead; every fetch has a deadline; a chunk of the wrong length is
+//! refused, never cached.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
