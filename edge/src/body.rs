@@ -128,14 +128,25 @@ impl ChunkBody {
         self.in_flight.len()
     }
 
-    /// Starts fetches until the window is full. A cache hit completes on its first poll and
-    /// needs nothing more; any other fetch is awaited on its own task, so that its completion
+    /// Starts fetches until the window is full. A cache hit is taken synchronously and
+    /// needs nothing more (neither does a fetch that completes on its first poll); any other fetch is awaited on its own task, so that its completion
     /// time is known even while hyper is not polling us (the stall signal).
     fn top_up(&mut self, cx: &mut Context<'_>) {
         while self.in_flight.len() < self.window.size() {
             let Some(slice) = self.unstarted.pop_front() else {
                 return;
             };
+            if let Some(chunk) = self.source.cached(self.file, slice.index) {
+                let now = Instant::now();
+                self.window.on_chunk_ready(slice.index, now);
+                let done = Some((Ok((chunk, CacheOutcome::Hit)), now));
+                self.in_flight.push_back(InFlight {
+                    slice,
+                    task: None,
+                    done,
+                });
+                continue;
+            }
             let source = self.source.clone();
             let (file, file_size) = (self.file, self.file_size);
             let mut fetch =

@@ -14,10 +14,10 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tgcdn_shared::FileRef;
-use tgcdn_shared::range::{content_range_value, format_http_date};
+use tgcdn_shared::range::content_range_value;
 
 use super::AppState;
-use super::headers::{cache_control, content_disposition, content_type, etag, is_inline_media};
+use super::headers::{cache_control, header_value};
 use super::response::EdgeError;
 use crate::range::{self, Layout, Segment, Validators};
 
@@ -58,33 +58,40 @@ pub async fn prepare(
     now_unix: u64,
 ) -> Result<Prepared, EdgeError> {
     let link = state.verifier.verify(token, now_unix)?;
-    let meta = state.metas.meta(link.file()).await?;
     let file = link.file();
-    let tag = etag(
-        &meta.unique_id,
-        &format!("{}-{}-{}", file.chat_id, file.msg_id, meta.size),
-    );
-    let mime = content_type(&meta.mime, &meta.name);
+    let known = state.metas.meta(file).await?;
+    let meta = &known.meta;
     let validators = Validators {
-        etag: &tag,
+        etag: &known.etag,
         last_modified: meta.date,
     };
-    let plan = range::plan(request_headers, validators, meta.size, &mime, || {
-        state.next_boundary()
-    })?;
+    let plan = range::plan(
+        request_headers,
+        validators,
+        meta.size,
+        &known.content_type,
+        || state.next_boundary(),
+    )?;
 
-    let mut headers = HeaderMap::new();
-    put(&mut headers, ETAG, &tag);
-    put(&mut headers, LAST_MODIFIED, &format_http_date(meta.date));
-    put(
-        &mut headers,
-        CACHE_CONTROL,
-        &cache_control(
-            state.settings.cache_max_age_secs,
-            link.expires_at(),
-            now_unix,
-        ),
-    );
+    let mut headers = HeaderMap::with_capacity(10);
+    put(&mut headers, ETAG, known.etag_value.as_ref());
+    put(&mut headers, LAST_MODIFIED, known.last_modified.as_ref());
+    match link.expires_at() {
+        // The common case: one value for every link without an expiry.
+        None => put(&mut headers, CACHE_CONTROL, state.cache_control.as_ref()),
+        Some(_) => {
+            let value = cache_control(
+                state.settings.cache_max_age_secs,
+                link.expires_at(),
+                now_unix,
+            );
+            put(
+                &mut headers,
+                CACHE_CONTROL,
+                header_value("cache-control", value).as_ref(),
+            );
+        }
+    }
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     let status = plan.status();
     if plan.layout == Layout::NotModified {
@@ -95,27 +102,40 @@ pub async fn prepare(
         });
     }
 
-    let attachment = flags.attachment || !is_inline_media(&mime);
     put(
         &mut headers,
         CONTENT_DISPOSITION,
-        &content_disposition(&meta.name, attachment),
+        known.disposition(flags.attachment),
     );
     match &plan.layout {
-        Layout::NotModified | Layout::Full => put(&mut headers, CONTENT_TYPE, &mime),
+        Layout::NotModified | Layout::Full => {
+            put(
+                &mut headers,
+                CONTENT_TYPE,
+                known.content_type_value.as_ref(),
+            );
+        }
         Layout::Single(range) => {
-            put(&mut headers, CONTENT_TYPE, &mime);
+            put(
+                &mut headers,
+                CONTENT_TYPE,
+                known.content_type_value.as_ref(),
+            );
+            let value = content_range_value(*range, meta.size);
             put(
                 &mut headers,
                 CONTENT_RANGE,
-                &content_range_value(*range, meta.size),
+                header_value("content-range", value).as_ref(),
             );
         }
-        Layout::Multipart { boundary } => put(
-            &mut headers,
-            CONTENT_TYPE,
-            &format!("multipart/byteranges; boundary={boundary}"),
-        ),
+        Layout::Multipart { boundary } => {
+            let value = format!("multipart/byteranges; boundary={boundary}");
+            put(
+                &mut headers,
+                CONTENT_TYPE,
+                header_value("content-type", value).as_ref(),
+            );
+        }
     }
     let len = plan.content_length;
     headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
@@ -136,13 +156,9 @@ pub async fn prepare(
     })
 }
 
-/// Inserts a header built from text that may, in theory, hold bytes a header cannot; such a
-/// value is dropped (and logged) rather than failing the request.
-fn put(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    match HeaderValue::from_str(value) {
-        Ok(value) => {
-            headers.insert(name, value);
-        }
-        Err(_) => tracing::warn!(header = %name, "dropped an unrepresentable header value"),
+/// Inserts a header whose value may have been dropped as unrepresentable.
+fn put(headers: &mut HeaderMap, name: HeaderName, value: Option<&HeaderValue>) {
+    if let Some(value) = value {
+        headers.insert(name, value.clone());
     }
 }
