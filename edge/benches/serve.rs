@@ -88,7 +88,7 @@ async fn run() {
 
     let edge_path = format!("/dl/{token}/bench.mkv");
     // Warm the edge cache; not measured.
-    fetch(edge_addr, &edge_path, None).await;
+    fetch(edge_addr, &mut vec![0u8; 256 * 1024], &edge_path, None).await;
 
     let trials = env_or("SERVE_BENCH_TRIALS", TRIALS).max(1);
     let per_connection = env_or("SERVE_BENCH_RANGES", RANGES_PER_CONNECTION).max(1);
@@ -176,8 +176,9 @@ async fn measure(addr: SocketAddr, path: &str, parallel: usize, range: Option<(u
         let path = path.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut bytes = 0;
+            let mut buffer = vec![0u8; 256 * 1024];
             for _ in 0..ROUNDS {
-                bytes += fetch(addr, &path, range).await;
+                bytes += fetch(addr, &mut buffer, &path, range).await;
             }
             bytes
         }));
@@ -197,11 +198,13 @@ async fn measure_ranges(addr: SocketAddr, path: &str, size: u64, per_connection:
         let path = path.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut socket = TcpStream::connect(addr).await.expect("connect");
+            let mut buffer = vec![0u8; 256 * 1024];
             let mut offset = worker * 7_919;
             for _ in 0..per_connection {
                 offset = (offset * 6_364_136_223_846_793_005 + 1) % (size / 65_536);
                 let start = offset * 65_536;
-                request(&mut socket, &path, Some((start, start + 65_535))).await;
+                let range = Some((start, start + 65_535));
+                request(&mut socket, &mut buffer, &path, range).await;
             }
         }));
     }
@@ -212,19 +215,24 @@ async fn measure_ranges(addr: SocketAddr, path: &str, size: u64, per_connection:
 }
 
 /// One request on a new connection; returns the body length.
-async fn fetch(addr: SocketAddr, path: &str, range: Option<(u64, u64)>) -> u64 {
+async fn fetch(addr: SocketAddr, buffer: &mut [u8], path: &str, range: Option<(u64, u64)>) -> u64 {
     let mut socket = TcpStream::connect(addr).await.expect("connect");
-    request(&mut socket, path, range).await
+    request(&mut socket, buffer, path, range).await
 }
 
-/// Sends one GET and reads the response body by its Content-Length.
-async fn request(socket: &mut TcpStream, path: &str, range: Option<(u64, u64)>) -> u64 {
+/// Sends one GET and reads the response body by its Content-Length into `buffer` (reused
+/// across requests, so the client's own cost stays small next to the servers').
+async fn request(
+    socket: &mut TcpStream,
+    buffer: &mut [u8],
+    path: &str,
+    range: Option<(u64, u64)>,
+) -> u64 {
     let range = range
         .map(|(a, b)| format!("Range: bytes={a}-{b}\r\n"))
         .unwrap_or_default();
     let head = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n{range}\r\n");
     socket.write_all(head.as_bytes()).await.expect("write");
-    let mut buffer = vec![0u8; 256 * 1024];
     let mut filled = 0;
     let (header_end, length) = loop {
         let n = tokio::time::timeout(Duration::from_secs(30), socket.read(&mut buffer[filled..]))
@@ -245,7 +253,7 @@ async fn request(socket: &mut TcpStream, path: &str, range: Option<(u64, u64)>) 
     };
     let mut remaining = length - (filled - header_end) as u64;
     while remaining > 0 {
-        let n = socket.read(&mut buffer).await.expect("read") as u64;
+        let n = socket.read(buffer).await.expect("read") as u64;
         assert!(n > 0, "connection closed in body");
         remaining -= n.min(remaining);
     }
