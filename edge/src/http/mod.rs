@@ -35,6 +35,7 @@ use crate::fetch::{ChunkSource, MetaSource};
 use crate::metrics::EdgeMetrics;
 use crate::readahead::WindowLimits;
 use download::{DownloadFlags, PreparedBody};
+use headers::FileHeaders;
 pub use limit::{IdleTracker, IpLimiter, IpPermit};
 use response::{EdgeBody, EdgeError, error_response};
 use route::Route;
@@ -80,9 +81,11 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub verifier: TokenVerifier,
     pub chunks: ChunkSource,
-    pub metas: MetaSource,
+    pub metas: MetaSource<FileHeaders>,
     pub metrics: EdgeMetrics,
     pub settings: HttpSettings,
+    /// `Cache-Control` of a file response whose link never expires (most links).
+    cache_control: Option<HeaderValue>,
     limiter: IpLimiter,
     boundary_counter: AtomicU64,
 }
@@ -91,7 +94,7 @@ impl AppState {
     pub fn new(
         verifier: TokenVerifier,
         chunks: ChunkSource,
-        metas: MetaSource,
+        metas: MetaSource<FileHeaders>,
         metrics: EdgeMetrics,
         settings: HttpSettings,
     ) -> Self {
@@ -100,6 +103,10 @@ impl AppState {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         AppState {
+            cache_control: headers::header_value(
+                "cache-control",
+                headers::cache_control(settings.cache_max_age_secs, None, 0),
+            ),
             limiter: IpLimiter::new(settings.per_ip_limit),
             verifier,
             chunks,
@@ -196,7 +203,7 @@ async fn serve_connection(
     let peer_ip = peer.ip();
     let service = service_fn(move |request| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(handle(&state, request, peer_ip).await) }
+        async move { Ok::<_, Infallible>(handle(state, request, peer_ip).await) }
     });
     let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
     tokio::select! {
@@ -218,10 +225,11 @@ struct RequestLog {
     /// Health probes and scrapes log at debug: they would drown the access log.
     probe: bool,
     method: Method,
-    path: String,
+    /// Redacted only when a line is written (see [`route::RedactedPath`]).
+    uri: http::Uri,
     route: &'static str,
     started: Instant,
-    metrics: EdgeMetrics,
+    state: Arc<AppState>,
     _permit: Option<IpPermit>,
     recorded: bool,
 }
@@ -248,16 +256,17 @@ impl RequestLog {
 
     fn record(&mut self, status: StatusCode, summary: BodySummary) {
         self.recorded = true;
-        self.metrics.count_request(status.as_u16());
-        self.metrics.bytes_sent.inc_by(summary.bytes_sent);
-        self.metrics.requests_in_flight.dec();
+        let metrics = &self.state.metrics;
+        metrics.count_request(status.as_u16());
+        metrics.bytes_sent.inc_by(summary.bytes_sent);
+        metrics.requests_in_flight.dec();
         macro_rules! access_log {
             ($level:expr) => {
                 tracing::event!(
                     target: "tgcdn_edge::access",
                     $level,
                     method = %self.method,
-                    path = %self.path,
+                    path = %route::RedactedPath(self.uri.path()),
                     route = self.route,
                     status = status.as_u16(),
                     bytes = summary.bytes_sent,
@@ -278,11 +287,12 @@ impl RequestLog {
 
 /// One request, start to finish. Never fails: errors become responses here.
 pub async fn handle(
-    state: &AppState,
+    state: Arc<AppState>,
     request: Request<Incoming>,
     peer: IpAddr,
 ) -> Response<EdgeBody> {
     let (parts, _body) = request.into_parts();
+    let state = &state;
     let path = parts.uri.path();
     let route = route::route(&parts.method, path, parts.uri.query());
     let head = parts.method == Method::HEAD;
@@ -303,10 +313,10 @@ pub async fn handle(
     let log = RequestLog {
         probe,
         method: parts.method.clone(),
-        path: route::redacted_path(path),
+        uri: parts.uri.clone(),
         route: route.name(),
         started: Instant::now(),
-        metrics: state.metrics.clone(),
+        state: Arc::clone(state),
         _permit: permit,
         recorded: false,
     };
@@ -392,7 +402,7 @@ async fn dispatch(
         Route::Watch { token } => {
             let link = state.verifier.verify(token, unix_now())?;
             let meta = state.metas.meta(link.file()).await?;
-            let page = watch::render(token, &meta);
+            let page = watch::render(token, &meta.meta);
             Ok(fixed(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
