@@ -14,7 +14,8 @@ use bytes::Bytes;
 use http::{Request, StatusCode, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tgcdn_edge::app::{EdgeOptions, build_state};
 use tgcdn_edge::config::EdgeConfig;
@@ -338,6 +339,70 @@ async fn reload_swaps_the_identity_for_new_connections_only() {
 
 fn peer_cert(stream: &TlsStream<TcpStream>) -> CertificateDer<'static> {
     stream.get_ref().1.peer_certificates().unwrap()[0].clone()
+}
+
+#[tokio::test]
+async fn sec1_ec_key_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let files = TlsFiles {
+        cert: dir.path().join("edge.crt"),
+        key: dir.path().join("edge.key"),
+    };
+    std::fs::write(&files.cert, generated.cert.pem()).unwrap();
+    let sec1 = pkcs8_to_sec1(&generated.key_pair.serialize_der());
+    let pem = format!(
+        "-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n",
+        base64(&sec1)
+    );
+    std::fs::write(&files.key, pem).unwrap();
+    let parsed = PrivateKeyDer::from_pem_file(&files.key).unwrap();
+    assert!(matches!(parsed, PrivateKeyDer::Sec1(_)));
+    TlsIdentity::load(files).expect("SEC1 key refused");
+}
+
+/// The SEC1 `ECPrivateKey` that a PKCS#8 EC key wraps (its third element, an OCTET STRING),
+/// so the SEC1 path is covered without an openssl binary.
+fn pkcs8_to_sec1(pkcs8: &[u8]) -> Vec<u8> {
+    fn tlv(der: &[u8]) -> (u8, &[u8], &[u8]) {
+        let tag = der[0];
+        let (len, header) = match der[1] {
+            short if short < 0x80 => (usize::from(short), 2),
+            long => {
+                let count = usize::from(long & 0x7f);
+                let len = der[2..2 + count]
+                    .iter()
+                    .fold(0, |acc, b| acc << 8 | usize::from(*b));
+                (len, 2 + count)
+            }
+        };
+        (tag, &der[header..header + len], &der[header + len..])
+    }
+    let (_, info, _) = tlv(pkcs8);
+    let (_, _version, rest) = tlv(info);
+    let (_, _algorithm, rest) = tlv(rest);
+    let (tag, key, _) = tlv(rest);
+    assert_eq!(tag, 0x04, "not an OCTET STRING");
+    key.to_vec()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for group in bytes.chunks(3) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 // ---- configuration ----
