@@ -3,9 +3,9 @@
 //!
 //! Called by `main` (and by tests) through [`serve`] or [`serve_tls`]. One task per
 //! connection, TLS handshake included; a failed connection is logged in its task and never
-//! ends the accept loop. Handlers live in
-//! [`download`] and [`watch`]; statuses for failures are chosen only in [`response`].
-//! Nothing here may panic on request data.
+//! ends the accept loop. Handlers live in [`download`] and [`watch`]; statuses for failures
+//! are chosen only in [`response`]; certificates and keys in [`tls`]. Nothing here may panic
+//! on request data.
 
 pub mod download;
 pub mod headers;
