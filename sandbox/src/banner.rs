@@ -1,0 +1,71 @@
+//! What the sandbox prints on stdout once it runs: the bot's reply and its links, every
+//! seeded file's links, ready-to-paste `curl` commands with the expected SHA-256, and how to
+//! stop. Logs go to stderr, so stdout stays this text alone.
+//!
+//! Called by `main`. Pure formatting: [`render`] builds the text from [`Sandbox`] values.
+
+use std::fmt::Write as _;
+
+use crate::Sandbox;
+use crate::seed::DemoFile;
+
+/// The whole banner.
+pub fn render(sandbox: &Sandbox) -> String {
+    let seeded = sandbox.seeded();
+    let film = seeded.uploaded_file();
+    let link = &seeded.bot_links.download;
+    let mut text = String::new();
+    // Writing to a String cannot fail; the results are ignored for that reason.
+    let _ = writeln!(
+        text,
+        "\ntgcdn sandbox is up in {:.1} s — emulated Telegram (DCs 1, 2, 4) → core → QUIC → edge on {}",
+        sandbox.startup_time().as_secs_f64(),
+        sandbox.public_base()
+    );
+    let _ = writeln!(text, "core database: {}\n", sandbox.data_dir().display());
+    let _ = writeln!(
+        text,
+        "The demo user sent {} to the bot, which stored a copy and replied:\n",
+        film.name
+    );
+    for line in seeded.bot_reply.lines() {
+        let _ = writeln!(text, "    │ {line}");
+    }
+    let _ = writeln!(text, "\nTry it:");
+    let _ = writeln!(text, "    curl -r 0-99 '{link}' | od -A d -t x1 | head -3");
+    let _ = writeln!(
+        text,
+        "    curl -s '{link}' | sha256sum     # expect {}",
+        film.sha256
+    );
+    let _ = writeln!(
+        text,
+        "    curl -sI -r 10485760- '{link}'   # a seek: 206 Partial Content"
+    );
+    if let Some(note) = seeded.files.iter().find(|f| f.name.ends_with(".txt")) {
+        let _ = writeln!(text, "    curl '{}'", note.links.download);
+    }
+    let _ = writeln!(
+        text,
+        "    open {} in a browser to watch",
+        seeded.bot_links.watch
+    );
+    let _ = writeln!(text, "\nFiles in the storage channel:");
+    for file in &seeded.files {
+        write_file(&mut text, file);
+    }
+    let _ = writeln!(text, "\nPress Ctrl-C to stop.");
+    text
+}
+
+fn write_file(text: &mut String, file: &DemoFile) {
+    let origin = file
+        .source
+        .as_ref()
+        .map_or_else(|| "generated".to_owned(), |p| p.display().to_string());
+    let _ = writeln!(
+        text,
+        "  • {} ({} bytes, {origin})\n      download: {}\n      watch:    {}\n      sha256:   {}",
+        file.name, file.size, file.links.download, file.links.watch, file.sha256
+    );
+}

@@ -1,0 +1,65 @@
+//! [`SandboxError`]: why the sandbox could not start or stop, one line each, naming the
+//! step that failed. Produced by every module of this crate; `main` prints it with its
+//! source chain (`{:#}`, so messages never repeat their source) and exits 1.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A failed step of starting, seeding, checking or stopping the sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {addr} (choose another address with --listen)")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("starting the Telegram emulator")]
+    Emulator(#[from] tgemu::EmulatorError),
+    #[error("opening the database in {}", dir.display())]
+    Store {
+        dir: PathBuf,
+        source: tgcdn_core::store::StoreError,
+    },
+    #[error("creating a temporary directory")]
+    TempDir(#[source] std::io::Error),
+    #[error("the generated core configuration is invalid")]
+    CoreConfig(#[from] tgcdn_core::config::ConfigError),
+    #[error("the generated edge configuration is invalid")]
+    EdgeConfig(#[from] tgcdn_edge::config::EdgeConfigError),
+    #[error("{0} is not a channel id")]
+    NotAChannel(i64),
+    #[error("core: {step}: {reason}")]
+    Core { step: &'static str, reason: String },
+    #[error("bot {bot_id} is unusable: {reason}")]
+    Bot { bot_id: i64, reason: String },
+    #[error("edge: {step}: {reason}")]
+    Edge { step: &'static str, reason: String },
+    #[error("--file {}", path.display())]
+    DemoFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the bot did not answer the demo upload within {0:?}")]
+    NoReply(std::time::Duration),
+    #[error("the bot's reply has no {what} link: {reply:?}")]
+    ReplyWithoutLink { what: &'static str, reply: String },
+    #[error("smoke check: {0}")]
+    Smoke(String),
+}
+
+impl SandboxError {
+    /// A core step that failed with a library error (its message kept, its type not).
+    pub(crate) fn core(step: &'static str, error: impl std::fmt::Display) -> Self {
+        SandboxError::Core {
+            step,
+            reason: error.to_string(),
+        }
+    }
+
+    pub(crate) fn edge(step: &'static str, error: impl std::fmt::Display) -> Self {
+        SandboxError::Edge {
+            step,
+            reason: error.to_string(),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! `tgcdn-sandbox`: the command line. Parses flags, sets up logging on stderr, starts the
+//! [`Sandbox`], prints the banner (or runs `--smoke`), waits for Ctrl-C/SIGTERM and shuts
+//! down. The only anyhow user in the crate: a failure becomes one `error: …` line and
+//! exit code 1.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use tgcdn_sandbox::world::NetworkFaults;
+use tgcdn_sandbox::{Options, Sandbox, banner, smoke};
+use tgcdn_shared::config::{ByteSize, FromSetting};
+
+/// Logs when `RUST_LOG` is unset: the sandbox, core and edge at info (edge access lines
+/// included), the emulator and grammers only when something is wrong.
+const DEFAULT_LOG_FILTER: &str = "warn,tgcdn_sandbox=info,tgcdn_core=info,tgcdn_edge=info";
+
+#[derive(Parser)]
+#[command(
+    name = "tgcdn-sandbox",
+    version,
+    about = "tgcdn on this machine with no Telegram account: an emulated Telegram, the real core and edge, and demo files to stream",
+    after_help = "Logs go to stderr (RUST_LOG overrides the default filter); links and commands to stdout."
+)]
+struct Cli {
+    /// HTTP address of the edge.
+    #[arg(long, env = "TGCDN_SANDBOX_LISTEN", default_value_t = tgcdn_sandbox::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Keep the core's database here instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Also post this file to the storage channel, served from disk (repeatable).
+    #[arg(long = "file", value_name = "PATH")]
+    files: Vec<PathBuf>,
+    /// Emulated Telegram round-trip latency added to every request, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    latency_ms: Option<u64>,
+    /// Emulated bandwidth per Telegram connection, e.g. 20MiB (per second).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bandwidth)]
+    bandwidth: Option<u64>,
+    /// Start, download one link over HTTP, verify its bytes, print OK and exit.
+    #[arg(long)]
+    smoke: bool,
+}
+
+fn parse_bandwidth(text: &str) -> Result<u64, String> {
+    match ByteSize::from_text(text) {
+        Some(ByteSize(0)) => Err("must be more than 0".to_owned()),
+        Some(ByteSize(bytes)) => Ok(bytes),
+        None => Err(format!("expected {}", ByteSize::expected())),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
+        )
+        .init();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let options = Options {
+        listen: cli.listen,
+        data_dir: cli.data_dir,
+        files: cli.files,
+        faults: NetworkFaults {
+            latency: cli.latency_ms.map(Duration::from_millis),
+            bandwidth: cli.bandwidth,
+        },
+    };
+    let sandbox = Sandbox::start(options).await?;
+    if cli.smoke {
+        let outcome = smoke::check(&sandbox).await;
+        sandbox.shutdown().await?;
+        println!("{}", outcome?);
+        return Ok(());
+    }
+    print!("{}", banner::render(&sandbox));
+    shutdown_signal().await?;
+    eprintln!("stopping…");
+    sandbox.shutdown().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() -> Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

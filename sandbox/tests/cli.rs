@@ -1,0 +1,163 @@
+//! The `tgcdn-sandbox` binary as README runs it: `--smoke` starts the emulator, core and
+//! edge, downloads the bot's link over HTTP and verifies it; a busy port is one clear line.
+//! (`--listen 127.0.0.1:0` instead of the default 8080 so the test never collides with
+//! another process on the machine; everything else is the default run.)
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// The smoke run moves 64 MiB through MTProto crypto in a debug build: tens of seconds on a
+/// loaded machine, so the bound is generous but finite.
+const SMOKE_BOUND: Duration = Duration::from_secs(300);
+const QUICK_BOUND: Duration = Duration::from_secs(30);
+
+fn sandbox() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tgcdn-sandbox"));
+    command
+        .env_remove("TGCDN_SANDBOX_LISTEN")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn smoke_run_downloads_and_verifies_the_bots_link() {
+    let output = tokio::time::timeout(
+        SMOKE_BOUND,
+        sandbox()
+            .args(["--smoke", "--listen", "127.0.0.1:0"])
+            .output(),
+    )
+    .await
+    .expect("the smoke run took too long")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.starts_with("OK: film.mkv (67108864 bytes)"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_busy_port_is_one_clear_error_line() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = tokio::time::timeout(
+        QUICK_BOUND,
+        sandbox().args(["--smoke", "--listen", &addr]).output(),
+    )
+    .await
+    .expect("a busy port took too long to report")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: cannot listen on {addr} ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--listen"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_missing_demo_file_is_reported_before_anything_starts() {
+    let output = tokio::time::timeout(
+        QUICK_BOUND,
+        sandbox()
+            .args([
+                "--smoke",
+                "--listen",
+                "127.0.0.1:0",
+                "--file",
+                "/nonexistent/film.mkv",
+            ])
+            .output(),
+    )
+    .await
+    .expect("a missing file took too long to report")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: --file /nonexistent/film.mkv: "),
+        "{stderr}"
+    );
+}
+
+/// The interactive run: the banner names the bot's links and the curl commands, the edge
+/// answers a Range request on the printed link, and SIGTERM stops everything with exit 0.
+#[tokio::test]
+async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    let mut child = sandbox().args(["--listen", "127.0.0.1:0"]).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    tokio::time::timeout(SMOKE_BOUND, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let done = line.starts_with("Press Ctrl-C to stop.");
+            banner.push(line);
+            if done {
+                return;
+            }
+        }
+        panic!("the sandbox exited before its banner ended: {banner:#?}");
+    })
+    .await
+    .expect("the banner took too long");
+    let banner = banner.join("\n");
+    for expected in [
+        "Download: http://127.0.0.1:",
+        "Watch: http://127.0.0.1:",
+        "curl -r 0-99 '",
+    ] {
+        assert!(
+            banner.contains(expected),
+            "{expected:?} missing from:\n{banner}"
+        );
+    }
+    let link = banner
+        .split("curl -r 0-99 '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap();
+    let (authority, path) = link
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .unwrap();
+
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let request = format!(
+        "GET /{path} HTTP/1.1\r\nHost: {authority}\r\nRange: bytes=0-99\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(QUICK_BOUND, stream.read_to_end(&mut response))
+        .await
+        .expect("the Range request took too long")
+        .unwrap();
+    let head = String::from_utf8_lossy(&response[..response.len().min(200)]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(QUICK_BOUND, child.wait())
+        .await
+        .expect("the sandbox did not stop on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
