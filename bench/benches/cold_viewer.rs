@@ -8,7 +8,7 @@
 //! To tell which stage limits, the same chunks are also fetched straight from the core over
 //! QUIC with a sliding window of 16 and 32 in flight (the core's capacity without the edge).
 //!
-//! `cargo bench -p tgcdn-bench --bench cold_viewer` (env BENCH_FILE_MIB default 64,
+//! `cargo bench -p tgcdn-bench --bench cold_viewer` (env BENCH_COLD_MIB default 128,
 //! BENCH_ROUNDS default 2, BENCH_BOTS default 2, BENCH_CONNECTIONS default 4). Every run
 //! reads a file never fetched before, so every chunk is a miss at the edge and the core.
 
@@ -124,7 +124,7 @@ async fn fetcher_only(chain: &Chain, file: FileRef, chunks: u64, window: usize) 
 }
 
 async fn run() {
-    let file_mib = env_or("BENCH_FILE_MIB", 64);
+    let file_mib = env_or("BENCH_COLD_MIB", 128);
     let rounds = env_or("BENCH_ROUNDS", 2);
     let config = ChainConfig {
         bots: env_or("BENCH_BOTS", 2) as usize,
@@ -135,6 +135,7 @@ async fn run() {
     let chain = Chain::start(config).await.expect("chain");
     let (edge_default, _) = chain.start_edge(16).await.expect("edge");
     let (edge_off, _) = chain.start_edge(1).await.expect("edge");
+    let (edge_32, _) = chain.start_edge(32).await.expect("edge");
     let upstream = chain.upstream().await.expect("upstream");
     chain.set_telegram(LATENCY, BANDWIDTH);
     let size = file_mib * MIB;
@@ -148,7 +149,7 @@ async fn run() {
         config.bots * config.connections_per_bot,
         config.bots as u64 * config.connections_per_bot as u64 * BANDWIDTH / MIB
     );
-    let mut best = [0f64; 6];
+    let mut best = [0f64; 7];
     let names = [
         "edge, default read-ahead",
         "edge, read-ahead off (max 1)",
@@ -156,10 +157,11 @@ async fn run() {
         "core alone over QUIC, 16 in flight",
         "core alone over QUIC, 32 in flight",
         "core fetcher in process, 16 in flight",
+        "edge, read-ahead max 32",
     ];
     for round in 0..rounds {
-        let mut figures = [0f64; 6];
-        for (which, edge) in [(0usize, edge_default), (1, edge_off)] {
+        let mut figures = [0f64; 7];
+        for (which, edge) in [(0usize, edge_default), (1, edge_off), (6, edge_32)] {
             let (path, _) = chain.add_file(size, &format!("cold{round}-{which}.mkv"));
             let (fetched, stage) = staged(&chain, client::get(edge, &path, None)).await;
             let fetched = fetched.expect("GET");
@@ -199,10 +201,12 @@ async fn run() {
     }
     println!(
         "RESULT cold_viewer: default/seed {:.1}x (target >= 10x), read-ahead off/seed {:.2}x, \
-         default/core-alone-16 {:.2}x, default {:.1} MiB/s",
+         default/core-alone-16 {:.2}x, core-alone-16/fetcher-in-process-16 {:.2}x, read-ahead 32/seed {:.1}x, default {:.1} MiB/s",
         best[0] / best[2],
         best[1] / best[2],
         best[0] / best[3],
+        best[3] / best[5],
+        best[6] / best[2],
         best[0]
     );
     chain.shutdown().await;
