@@ -108,6 +108,34 @@ async fn run() {
                     .first_byte,
             );
         }
+        // Which Telegram calls one uncached range costs, edge vs the core alone.
+        for (name, via_edge) in [("edge", true), ("core alone", false)] {
+            let before = chain.emulator_report().await.expect("report").counters;
+            for extra in 0..4u64 {
+                let index = 2 + 2 * samples + 2 * extra + u64::from(!via_edge) * 16;
+                if via_edge {
+                    let start = index * MIB;
+                    client::get(edge, &path, Some((start, start + RANGE - 1)))
+                        .await
+                        .expect("uncached");
+                } else {
+                    upstream.chunk(file, index).await.expect("chunk");
+                }
+            }
+            let after = chain.emulator_report().await.expect("report").counters;
+            let calls: Vec<String> = after
+                .requests_by_method
+                .iter()
+                .filter_map(|(method, n)| {
+                    let delta = n - before.requests_by_method.get(method).copied().unwrap_or(0);
+                    (delta > 0).then(|| format!("{method} {delta}"))
+                })
+                .collect();
+            println!(
+                "  Telegram calls for 4 uncached chunks via {name}: {}",
+                calls.join(", ")
+            );
+        }
         let (c50, c90) = row("cached range, edge", &cached);
         let (b50, b90) = row("same range, bare hyper from memory", &bare_samples);
         let (u50, u90) = row("uncached range (known file), edge", &uncached);
