@@ -5,6 +5,12 @@
 //! must do (one `Bytes` frame per MiB, no token, range plan, cache or metrics); the ratio
 //! shows what the edge's own work costs. Both servers get the same raw-TCP client, so client
 //! overhead cancels out. Absolute numbers depend on the machine; compare ratios.
+//!
+//! Each figure alternates bare and edge runs `TRIALS` times and keeps the best of each, so a
+//! burst of load from another process on this shared machine skews neither side alone.
+//! `SERVE_BENCH_TRIALS` and `SERVE_BENCH_RANGES` (requests per connection) shrink the run,
+//! e.g. for a short `valgrind --tool=callgrind` profile; `SERVE_BENCH_ONLY=ranges` skips the
+//! full GETs.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -35,6 +41,15 @@ const FILE: FileRef = FileRef {
 const FILE_MIB: u64 = 64;
 const ROUNDS: usize = 6;
 const PARALLEL: usize = 8;
+const TRIALS: usize = 5;
+const RANGES_PER_CONNECTION: u64 = 2_000;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,19 +88,32 @@ async fn run() {
 
     let edge_path = format!("/dl/{token}/bench.mkv");
     // Warm the edge cache; not measured.
-    fetch(edge_addr, &edge_path, None).await;
+    fetch(edge_addr, &mut vec![0u8; 256 * 1024], &edge_path, None).await;
 
-    println!("file {FILE_MIB} MiB, {ROUNDS} rounds, loopback, full GET and 64 KiB ranges");
-    for parallel in [1, PARALLEL] {
-        let bare = measure(bare_addr, "/file", parallel, None).await;
-        let edge = measure(edge_addr, &edge_path, parallel, None).await;
-        println!(
-            "full GET x{parallel:<2} bare hyper {bare:8.0} MiB/s  edge (cache hits) {edge:8.0} MiB/s  ratio {:.2}",
-            edge / bare
-        );
+    let trials = env_or("SERVE_BENCH_TRIALS", TRIALS).max(1);
+    let per_connection = env_or("SERVE_BENCH_RANGES", RANGES_PER_CONNECTION).max(1);
+    let ranges_only = std::env::var("SERVE_BENCH_ONLY").is_ok_and(|v| v == "ranges");
+    println!(
+        "file {FILE_MIB} MiB, loopback, best of {trials} alternating trials; full GET ({ROUNDS} rounds) and 64 KiB ranges"
+    );
+    if !ranges_only {
+        for parallel in [1, PARALLEL] {
+            let (mut bare, mut edge) = (0f64, 0f64);
+            for _ in 0..trials {
+                bare = bare.max(measure(bare_addr, "/file", parallel, None).await);
+                edge = edge.max(measure(edge_addr, &edge_path, parallel, None).await);
+            }
+            println!(
+                "full GET x{parallel:<2} bare hyper {bare:8.0} MiB/s  edge (cache hits) {edge:8.0} MiB/s  ratio {:.2}",
+                edge / bare
+            );
+        }
     }
-    let bare = measure_ranges(bare_addr, "/file", size).await;
-    let edge = measure_ranges(edge_addr, &edge_path, size).await;
+    let (mut bare, mut edge) = (0f64, 0f64);
+    for _ in 0..trials {
+        bare = bare.max(measure_ranges(bare_addr, "/file", size, per_connection).await);
+        edge = edge.max(measure_ranges(edge_addr, &edge_path, size, per_connection).await);
+    }
     println!(
         "64 KiB ranges x{PARALLEL} bare hyper {bare:8.0} req/s   edge (cache hits) {edge:8.0} req/s   ratio {:.2}",
         edge / bare
@@ -148,8 +176,9 @@ async fn measure(addr: SocketAddr, path: &str, parallel: usize, range: Option<(u
         let path = path.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut bytes = 0;
+            let mut buffer = vec![0u8; 256 * 1024];
             for _ in 0..ROUNDS {
-                bytes += fetch(addr, &path, range).await;
+                bytes += fetch(addr, &mut buffer, &path, range).await;
             }
             bytes
         }));
@@ -162,42 +191,48 @@ async fn measure(addr: SocketAddr, path: &str, parallel: usize, range: Option<(u
 }
 
 /// Requests per second for 64 KiB ranges at pseudo-random aligned offsets, keep-alive.
-async fn measure_ranges(addr: SocketAddr, path: &str, size: u64) -> f64 {
-    const PER_CONNECTION: u64 = 2_000;
+async fn measure_ranges(addr: SocketAddr, path: &str, size: u64, per_connection: u64) -> f64 {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..PARALLEL as u64 {
         let path = path.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut socket = TcpStream::connect(addr).await.expect("connect");
+            let mut buffer = vec![0u8; 256 * 1024];
             let mut offset = worker * 7_919;
-            for _ in 0..PER_CONNECTION {
+            for _ in 0..per_connection {
                 offset = (offset * 6_364_136_223_846_793_005 + 1) % (size / 65_536);
                 let start = offset * 65_536;
-                request(&mut socket, &path, Some((start, start + 65_535))).await;
+                let range = Some((start, start + 65_535));
+                request(&mut socket, &mut buffer, &path, range).await;
             }
         }));
     }
     for task in tasks {
         task.await.expect("task");
     }
-    (PARALLEL as u64 * PER_CONNECTION) as f64 / started.elapsed().as_secs_f64()
+    (PARALLEL as u64 * per_connection) as f64 / started.elapsed().as_secs_f64()
 }
 
 /// One request on a new connection; returns the body length.
-async fn fetch(addr: SocketAddr, path: &str, range: Option<(u64, u64)>) -> u64 {
+async fn fetch(addr: SocketAddr, buffer: &mut [u8], path: &str, range: Option<(u64, u64)>) -> u64 {
     let mut socket = TcpStream::connect(addr).await.expect("connect");
-    request(&mut socket, path, range).await
+    request(&mut socket, buffer, path, range).await
 }
 
-/// Sends one GET and reads the response body by its Content-Length.
-async fn request(socket: &mut TcpStream, path: &str, range: Option<(u64, u64)>) -> u64 {
+/// Sends one GET and reads the response body by its Content-Length into `buffer` (reused
+/// across requests, so the client's own cost stays small next to the servers').
+async fn request(
+    socket: &mut TcpStream,
+    buffer: &mut [u8],
+    path: &str,
+    range: Option<(u64, u64)>,
+) -> u64 {
     let range = range
         .map(|(a, b)| format!("Range: bytes={a}-{b}\r\n"))
         .unwrap_or_default();
     let head = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n{range}\r\n");
     socket.write_all(head.as_bytes()).await.expect("write");
-    let mut buffer = vec![0u8; 256 * 1024];
     let mut filled = 0;
     let (header_end, length) = loop {
         let n = tokio::time::timeout(Duration::from_secs(30), socket.read(&mut buffer[filled..]))
@@ -218,7 +253,7 @@ async fn request(socket: &mut TcpStream, path: &str, range: Option<(u64, u64)>) 
     };
     let mut remaining = length - (filled - header_end) as u64;
     while remaining > 0 {
-        let n = socket.read(&mut buffer).await.expect("read") as u64;
+        let n = socket.read(buffer).await.expect("read") as u64;
         assert!(n > 0, "connection closed in body");
         remaining -= n.min(remaining);
     }

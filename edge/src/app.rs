@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::cache::ChunkCache;
 use crate::fetch::{ChunkSource, MetaSource};
+use crate::http::headers::FileHeaders;
 use crate::http::{AppState, HttpSettings};
 use crate::metrics::EdgeMetrics;
 use crate::upstream::Upstream;
@@ -47,7 +48,8 @@ pub fn build_state(
         options.fetch_cap,
         metrics.upstream_latency.clone(),
     );
-    let metas = MetaSource::new(upstream, metrics.upstream_latency.clone());
+    let metas =
+        MetaSource::with_derive(upstream, metrics.upstream_latency.clone(), FileHeaders::new);
     Arc::new(AppState::new(
         verifier,
         chunks,

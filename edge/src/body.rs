@@ -1,7 +1,8 @@
 //! The body of a `200`/`206` response: fixed byte strings (multipart headers) and chunk
 //! slices in order, each slice sent as a zero-copy `Bytes::slice` of the cached chunk.
 //!
-//! Built by the HTTP layer from a range plan; polled by hyper. It owns the stream's
+//! Built by the HTTP layer from a [`crate::range::ResponsePlan`]'s spans; polled by hyper.
+//! Chunks come from [`crate::fetch::ChunkSource`] (cache, then upstream). It owns the stream's
 //! read-ahead: at most [`ReadaheadWindow::size`] chunk fetches of this body are in flight
 //! (started and not yet sent), and a new one starts as soon as one is sent — a sliding
 //! window, never a batch with a barrier. Because hyper polls the body only when the client
@@ -25,6 +26,7 @@ use tracing::Instrument;
 
 use crate::cache::CacheOutcome;
 use crate::fetch::ChunkSource;
+use crate::range::Segment;
 use crate::readahead::{ReadaheadWindow, WindowLimits};
 use crate::upstream::UpstreamError;
 
@@ -55,24 +57,6 @@ impl BodySummary {
 
 /// Called once when the body is dropped, however the response ended.
 pub type OnFinish = Box<dyn FnOnce(BodySummary) + Send>;
-
-/// One piece of the response body, in order.
-#[derive(Debug, Clone)]
-pub enum Segment {
-    /// Bytes known up front (multipart boundaries and part headers).
-    Fixed(Bytes),
-    /// Bytes `[start, end)` of a chunk.
-    Slice(ChunkSlice),
-}
-
-impl Segment {
-    fn len(&self) -> u64 {
-        match self {
-            Segment::Fixed(bytes) => bytes.len() as u64,
-            Segment::Slice(slice) => slice.end.saturating_sub(slice.start),
-        }
-    }
-}
 
 type FetchOutput = (Result<(Bytes, CacheOutcome), UpstreamError>, Instant);
 
@@ -144,14 +128,25 @@ impl ChunkBody {
         self.in_flight.len()
     }
 
-    /// Starts fetches until the window is full. A cache hit completes on its first poll and
-    /// needs nothing more; any other fetch is awaited on its own task, so that its completion
+    /// Starts fetches until the window is full. A cache hit is taken synchronously and
+    /// needs nothing more (neither does a fetch that completes on its first poll); any other fetch is awaited on its own task, so that its completion
     /// time is known even while hyper is not polling us (the stall signal).
     fn top_up(&mut self, cx: &mut Context<'_>) {
         while self.in_flight.len() < self.window.size() {
             let Some(slice) = self.unstarted.pop_front() else {
                 return;
             };
+            if let Some(chunk) = self.source.cached(self.file, slice.index) {
+                let now = Instant::now();
+                self.window.on_chunk_ready(slice.index, now);
+                let done = Some((Ok((chunk, CacheOutcome::Hit)), now));
+                self.in_flight.push_back(InFlight {
+                    slice,
+                    task: None,
+                    done,
+                });
+                continue;
+            }
             let source = self.source.clone();
             let (file, file_size) = (self.file, self.file_size);
             let mut fetch =

@@ -5,9 +5,11 @@
 //! chunk a response body needs. It never decides *what* to fetch, never caches an error and
 //! never lets a fetch depend on the viewer that started it.
 //!
-//! * moka with a byte weigher and [`EvictionPolicy::lru`]: moka's default TinyLFU admission
-//!   rejects never-seen keys when the cache is full, and the next chunks of a film being
-//!   watched are exactly never-seen keys.
+//! * moka's *sync* cache, so a hit is a plain function call (no future to build, box and
+//!   poll); it holds no lock across an await, so it is safe on the runtime.
+//! * A byte weigher and [`EvictionPolicy::lru`]: moka's default TinyLFU admission rejects
+//!   never-seen keys when the cache is full, and the next chunks of a film being watched
+//!   are exactly never-seen keys.
 //! * Single flight: the first miss for a key spawns the fetch as its own task and publishes
 //!   a shared handle to it; later misses for the key await that handle. Because the fetch is
 //!   spawned (not run in the first caller's future, as moka's `get_with` would), a viewer
@@ -24,8 +26,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use moka::future::Cache;
 use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tgcdn_shared::FileRef;
@@ -135,8 +137,9 @@ impl ChunkCache {
     }
 
     /// Runs moka's pending maintenance (evictions); tests and the metrics scrape use it.
+    /// Async for callers' sake; the work itself is short and synchronous.
     pub async fn run_pending_tasks(&self) {
-        self.entries.run_pending_tasks().await;
+        self.entries.run_pending_tasks();
     }
 
     /// Whether the chunk is cached now (no recency update).
@@ -146,7 +149,15 @@ impl ChunkCache {
 
     /// The chunk if cached.
     pub async fn get(&self, key: ChunkKey) -> Option<Bytes> {
-        self.entries.get(&key).await
+        self.entries.get(&key)
+    }
+
+    /// The chunk if cached, counted as a hit: the synchronous fast path of
+    /// [`Self::get_or_fetch`] for callers that can skip building a future on a hit.
+    pub fn hit(&self, key: ChunkKey) -> Option<Bytes> {
+        let bytes = self.entries.get(&key)?;
+        self.counters.hits.inc();
+        Some(bytes)
     }
 
     /// The chunk from the cache, or from `fetch` — started at most once per key at a time,
@@ -161,8 +172,7 @@ impl ChunkCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = FetchResult> + Send + 'static,
     {
-        if let Some(bytes) = self.entries.get(&key).await {
-            self.counters.hits.inc();
+        if let Some(bytes) = self.hit(key) {
             return Ok((bytes, CacheOutcome::Hit));
         }
         let (shared, outcome) = self.join_or_start(key, fetch);
@@ -210,13 +220,13 @@ impl ChunkCache {
     /// The spawned half of a miss: fetch, insert on success, then retire the in-flight entry.
     async fn fill(self, key: ChunkKey, fetch: impl Future<Output = FetchResult>) -> FetchResult {
         self.counters.in_flight.inc();
-        let result = match self.entries.get(&key).await {
+        let result = match self.entries.get(&key) {
             // A fill for this key finished between our caller's miss and our start.
             Some(bytes) => Ok(bytes),
             None => fetch.await,
         };
         match &result {
-            Ok(bytes) => self.entries.insert(key, bytes.clone()).await,
+            Ok(bytes) => self.entries.insert(key, bytes.clone()),
             Err(error) => {
                 self.counters.fetch_errors.inc();
                 tracing::debug!(%error, "chunk fetch failed");

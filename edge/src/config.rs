@@ -7,6 +7,8 @@
 //! unknown keys are warned about from it. Never logs a secret.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tgcdn_shared::config::{
@@ -16,6 +18,7 @@ use tgcdn_shared::token::{KeyError, Keyring, LinkKey, TokenVerifier};
 
 use crate::app::EdgeOptions;
 use crate::http::HttpSettings;
+use crate::http::tls::{TlsFiles, TlsIdentity};
 use crate::readahead::WindowLimits;
 
 /// One documented setting: key (`TGCDN_` + upper-case key in the environment), default,
@@ -31,7 +34,17 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         key: "listen",
         default: Some("0.0.0.0:8080"),
-        help: "HTTP listen address (HTTP/1.1 and h2c)",
+        help: "listen address: HTTP/1.1 and h2c, or HTTPS (h2 and HTTP/1.1) with TGCDN_TLS_*",
+    },
+    SettingDoc {
+        key: "tls_cert",
+        default: None,
+        help: "PEM certificate chain; with TGCDN_TLS_KEY the listener speaks TLS (SIGHUP reloads)",
+    },
+    SettingDoc {
+        key: "tls_key",
+        default: None,
+        help: "PEM private key (PKCS#8, RSA or SEC1) for TGCDN_TLS_CERT",
     },
     SettingDoc {
         key: "public_url",
@@ -156,6 +169,8 @@ pub enum EdgeConfigError {
 #[derive(Debug)]
 pub struct EdgeConfig {
     pub listen: SocketAddr,
+    /// Set when the listener terminates TLS; files already read and checked.
+    pub tls: Option<Arc<TlsIdentity>>,
     pub public_url: BaseUrl,
     pub region: String,
     pub edge_id: String,
@@ -200,6 +215,7 @@ impl EdgeConfig {
         };
         Ok(EdgeConfig {
             listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+            tls: tls_identity(settings)?.map(Arc::new),
             public_url: settings.require("public_url")?,
             region,
             edge_id,
@@ -250,6 +266,44 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
         fetch_cap: settings.get_or("fetch_cap", 64)?,
         http,
     })
+}
+
+/// The listener's TLS identity when `tls_cert` and `tls_key` are both set, read and checked
+/// now so that a bad file stops the start with one line naming its variable.
+pub fn tls_identity(settings: &Settings) -> Result<Option<TlsIdentity>, EdgeConfigError> {
+    // Empty counts as unset, so `TGCDN_TLS_CERT=` in a compose file turns TLS off.
+    let path = |key| -> Result<Option<String>, ConfigError> {
+        Ok(settings
+            .get::<String>(key)?
+            .filter(|path| !path.trim().is_empty()))
+    };
+    let (cert, key) = (path("tls_cert")?, path("tls_key")?);
+    let (cert, key) = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => {
+            return Err(EdgeConfigError::Invalid {
+                key: "tls_key",
+                reason: "must be set too when TGCDN_TLS_CERT is".to_owned(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(EdgeConfigError::Invalid {
+                key: "tls_cert",
+                reason: "must be set too when TGCDN_TLS_KEY is".to_owned(),
+            });
+        }
+    };
+    let files = TlsFiles {
+        cert: PathBuf::from(cert),
+        key: PathBuf::from(key),
+    };
+    TlsIdentity::load(files)
+        .map(Some)
+        .map_err(|error| EdgeConfigError::Invalid {
+            key: error.file().setting_key(),
+            reason: error.to_string(),
+        })
 }
 
 fn keyring(settings: Vec<LinkKeySetting>) -> Result<Keyring, EdgeConfigError> {

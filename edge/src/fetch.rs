@@ -1,10 +1,12 @@
 //! The edge's view of file data: [`ChunkSource`] (cache + upstream + global fetch cap) and
 //! [`MetaSource`] (a small cache of file metadata).
 //!
-//! Called by the HTTP layer (metadata) and by response bodies (chunks). This is where the
-//! protection of the core lives: at most `fetch_cap` chunk fetches are in flight towards the
-//! core at once, edge-wide, however many viewers read ahead; every fetch has a deadline; a
-//! chunk of the wrong length is refused, never cached.
+//! Called by the download handler (metadata) and by [`crate::body`] (chunks); chunks go
+//! through [`crate::cache`], whose misses run the fetch built here against
+//! [`crate::upstream`]. This is where the protection of the core lives: at most
+//! `fetch_cap` chunk fetches are in flight towards the core at once, edge-wide, however
+//! many viewers read ahead; every fetch has a deadline; a chunk of the wrong length is
+//! refused, never cached.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,9 +37,14 @@ pub fn latency_histogram() -> Histogram {
     ))
 }
 
-/// Chunks for response bodies: cached, coalesced, capped. Cheap to clone.
+/// Chunks for response bodies: cached, coalesced, capped. Cheap to clone (one `Arc`: every
+/// response body holds a clone).
 #[derive(Clone)]
 pub struct ChunkSource {
+    inner: Arc<SourceInner>,
+}
+
+struct SourceInner {
     cache: ChunkCache,
     upstream: Arc<dyn Upstream>,
     fetch_permits: Arc<Semaphore>,
@@ -53,20 +60,28 @@ impl ChunkSource {
         latency: Histogram,
     ) -> Self {
         ChunkSource {
-            cache,
-            upstream,
-            fetch_permits: Arc::new(Semaphore::new(fetch_cap.max(1))),
-            latency,
+            inner: Arc::new(SourceInner {
+                cache,
+                upstream,
+                fetch_permits: Arc::new(Semaphore::new(fetch_cap.max(1))),
+                latency,
+            }),
         }
     }
 
     pub fn cache(&self) -> &ChunkCache {
-        &self.cache
+        &self.inner.cache
     }
 
     /// Fetch permits free right now (tests, metrics).
     pub fn free_fetch_permits(&self) -> usize {
-        self.fetch_permits.available_permits()
+        self.inner.fetch_permits.available_permits()
+    }
+
+    /// Chunk `index` of `file` if it is cached (counted as a hit); never touches the
+    /// upstream. Lets a body take a hit without building a fetch future.
+    pub fn cached(&self, file: FileRef, index: u64) -> Option<Bytes> {
+        self.inner.cache.hit(ChunkKey { file, index })
     }
 
     /// Chunk `index` of `file`, whose size is `file_size`.
@@ -82,11 +97,13 @@ impl ChunkSource {
             ))
         })?;
         let key = ChunkKey { file, index };
-        self.cache
+        let inner = &self.inner;
+        inner
+            .cache
             .get_or_fetch(key, || {
-                let upstream = self.upstream.clone();
-                let permits = self.fetch_permits.clone();
-                let latency = self.latency.clone();
+                let upstream = inner.upstream.clone();
+                let permits = inner.fetch_permits.clone();
+                let latency = inner.latency.clone();
                 async move {
                     tokio::time::timeout(CHUNK_DEADLINE, async move {
                         // The semaphore is never closed, so acquire only fails if it were.
@@ -107,7 +124,7 @@ impl ChunkSource {
     }
 
     pub fn upstream_ready(&self) -> bool {
-        self.upstream.ready()
+        self.inner.upstream.ready()
     }
 }
 
@@ -124,15 +141,42 @@ fn check_len(bytes: Bytes, expected: u64, index: u64) -> Result<Bytes, UpstreamE
 
 /// File metadata, cached for [`META_TTL`] with concurrent misses coalesced. Errors are not
 /// cached. Cheap to clone.
-#[derive(Clone)]
-pub struct MetaSource {
-    metas: Cache<FileRef, Arc<FileMeta>>,
+///
+/// What is cached per file is `T`, made once from the upstream's [`FileMeta`] by the
+/// `derive` function given at construction: the HTTP layer keeps its ready-made response
+/// headers there, so a request for a known file builds none of them again.
+pub struct MetaSource<T = FileMeta> {
+    metas: Cache<FileRef, Arc<T>>,
     upstream: Arc<dyn Upstream>,
     latency: Histogram,
+    derive: fn(FileRef, FileMeta) -> T,
 }
 
-impl MetaSource {
+impl<T> Clone for MetaSource<T> {
+    fn clone(&self) -> Self {
+        MetaSource {
+            metas: self.metas.clone(),
+            upstream: self.upstream.clone(),
+            latency: self.latency.clone(),
+            derive: self.derive,
+        }
+    }
+}
+
+impl MetaSource<FileMeta> {
+    /// A source caching the metadata as the upstream sent it.
     pub fn new(upstream: Arc<dyn Upstream>, latency: Histogram) -> Self {
+        MetaSource::with_derive(upstream, latency, |_, meta| meta)
+    }
+}
+
+impl<T: Send + Sync + 'static> MetaSource<T> {
+    /// A source caching `derive(file, meta)` for each file.
+    pub fn with_derive(
+        upstream: Arc<dyn Upstream>,
+        latency: Histogram,
+        derive: fn(FileRef, FileMeta) -> T,
+    ) -> Self {
         MetaSource {
             metas: Cache::builder()
                 .max_capacity(100_000)
@@ -140,12 +184,18 @@ impl MetaSource {
                 .build(),
             upstream,
             latency,
+            derive,
         }
     }
 
-    pub async fn meta(&self, file: FileRef) -> Result<Arc<FileMeta>, UpstreamError> {
+    pub async fn meta(&self, file: FileRef) -> Result<Arc<T>, UpstreamError> {
+        // The common case first: a plain lookup builds no fill future.
+        if let Some(known) = self.metas.get(&file).await {
+            return Ok(known);
+        }
         let upstream = self.upstream.clone();
         let latency = self.latency.clone();
+        let derive = self.derive;
         self.metas
             .try_get_with(file, async move {
                 let started = Instant::now();
@@ -153,7 +203,7 @@ impl MetaSource {
                     .await
                     .unwrap_or(Err(UpstreamError::Timeout))?;
                 latency.observe(started.elapsed().as_secs_f64());
-                Ok(Arc::new(meta))
+                Ok(Arc::new(derive(file, meta)))
             })
             .await
             .map_err(|shared: Arc<UpstreamError>| (*shared).clone())

@@ -1,9 +1,19 @@
 //! tgcdn-edge: the stateless HTTP server near viewers.
 //!
-//! The request path reads top to bottom: `http` (accept, route, token check, headers) →
-//! [`body`] (ordered chunk slices, [`readahead`]) → [`fetch`] (global fetch cap, metadata)
-//! → [`cache`] (moka by bytes, single flight) → [`upstream`] (the core, over QUIC or
-//! in-process). [`testing`] is an in-memory upstream for tests and benches.
+//! The request path reads as the module names, in order:
+//! 1. [`http`] — accept, timeouts, per-IP limit, route, token check, response headers, the
+//!    one error→status map and the one log line per request;
+//! 2. [`range`] — pure: conditional headers and `Range` against the file → a
+//!    [`range::ResponsePlan`] (status, spans, multipart layout, length);
+//! 3. [`body`] — streams the plan's spans in order with a sliding read-ahead window
+//!    ([`readahead`] is its pure window controller);
+//! 4. [`fetch`] — the edge's data sources: chunks through the cache under the global fetch
+//!    cap and a deadline, and cached file metadata;
+//! 5. [`cache`] — moka by bytes, LRU, one spawned fetch per missing chunk;
+//! 6. [`upstream`] — the core, over QUIC or in-process.
+//!
+//! Beside the path: [`app`] wires the parts, [`config`] reads `TGCDN_*`, [`metrics`] exports
+//! Prometheus text, [`testing`] is an in-memory upstream for tests and benches.
 
 pub mod app;
 pub mod body;
@@ -12,6 +22,7 @@ pub mod config;
 pub mod fetch;
 pub mod http;
 pub mod metrics;
+pub mod range;
 pub mod readahead;
 pub mod testing;
 pub mod upstream;

@@ -1,5 +1,6 @@
 //! `tgcdn-edge`: command line and glue. Reads `TGCDN_*` settings, starts the QUIC link to
-//! the core in the background, and serves HTTP until SIGINT/SIGTERM.
+//! the core in the background, and serves HTTP (or HTTPS) until SIGINT/SIGTERM; SIGHUP
+//! reloads the TLS certificate and key.
 //!
 //! The work lives in the library; this file only wires it and turns failures into an exit
 //! code. Serving starts before the core answers (`/readyz` says when it has), so a
@@ -10,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use tgcdn_edge::app::build_state;
 use tgcdn_edge::config::{EdgeConfig, settings_help};
-use tgcdn_edge::http::{AppState, serve};
+use tgcdn_edge::http::tls::TlsIdentity;
+use tgcdn_edge::http::{AppState, serve, serve_tls};
 use tgcdn_edge::upstream::quic::{QuicSettings, QuicUpstream};
 use tgcdn_shared::config::Settings;
 use tgcdn_shared::wire::Heartbeat;
@@ -72,12 +74,19 @@ async fn run(config: EdgeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(
         listen = %config.listen,
+        tls = config.tls.is_some(),
         core = %config.core.addr,
         edge_id = %config.edge_id,
         region = %config.region,
         "serving"
     );
-    serve(listener, state, shutdown_signal()).await;
+    match config.tls {
+        Some(tls) => {
+            tokio::spawn(reload_on_hangup(tls.clone()));
+            serve_tls(listener, state, tls, shutdown_signal()).await;
+        }
+        None => serve(listener, state, shutdown_signal()).await,
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -108,6 +117,36 @@ fn load_report(state: Arc<AppState>) -> tgcdn_edge::upstream::quic::LoadReport {
             uptime_secs: 0,
         }
     })
+}
+
+/// Re-reads the certificate and key on every SIGHUP (after a renewal); a bad pair is logged
+/// and the previous one kept, so a botched renewal never takes the edge down.
+async fn reload_on_hangup(tls: Arc<TlsIdentity>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGHUP; TLS reload disabled");
+                return;
+            }
+        };
+        while hangup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => {
+                    tracing::info!(cert = %tls.files().cert.display(), "TLS identity reloaded")
+                }
+                Err(error) => {
+                    tracing::error!(%error, "TLS reload failed; keeping the previous identity")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+    }
 }
 
 async fn shutdown_signal() {

@@ -16,6 +16,7 @@
 
 pub mod handler;
 pub mod registry;
+mod reset;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -143,6 +144,8 @@ impl QuicServer {
         handler: Arc<Handler>,
     ) -> Result<Self, QuicError> {
         let fingerprint = identity.fingerprint();
+        // Stable across restarts: edges learn at once that their old connection is gone.
+        let endpoint_config = reset::endpoint_config(identity.key.secret_der());
         let server_config = tls::quic_server_config(identity, transport_config(&config))?;
         let bind_error = |source| QuicError::Bind {
             addr: config.listen,
@@ -151,7 +154,7 @@ impl QuicServer {
         let (socket, socket_buffers) =
             bind_socket(config.listen, config.socket_buffer_bytes).map_err(bind_error)?;
         let endpoint = Endpoint::new(
-            quinn::EndpointConfig::default(),
+            endpoint_config,
             Some(server_config),
             socket,
             Arc::new(quinn::TokioRuntime),

@@ -1,10 +1,16 @@
 //! Header values derived from a file's metadata: `Content-Type`, `Content-Disposition`,
-//! `ETag`, `Cache-Control`. Pure functions, unit-tested.
+//! `ETag`, `Last-Modified`, `Cache-Control`. Pure functions, unit-tested, and
+//! [`FileHeaders`], the ones that depend on the file alone, built once per metadata fetch.
 //!
-//! Called by the download and watch handlers. Every value built here is a valid header
-//! value whatever bytes the file name or mime type hold (they come from Telegram users).
+//! Called by the download and watch handlers, and (for [`FileHeaders::new`]) by the metadata
+//! cache when it fills. Every value built here is a valid header value whatever bytes the
+//! file name or mime type hold (they come from Telegram users).
 
+use http::HeaderValue;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tgcdn_shared::FileRef;
+use tgcdn_shared::range::format_http_date;
+use tgcdn_shared::wire::FileMeta;
 
 /// RFC 5987 `attr-char`s stay as they are; everything else is percent-encoded.
 const ATTR_CHAR_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -27,6 +33,71 @@ const PATH_SEGMENT_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// A file's metadata with the response headers that depend on it alone, ready to clone
+/// into each response (a `HeaderValue` clone is a reference count, not a copy). Cached by
+/// [`crate::fetch::MetaSource`] for as long as the metadata is.
+#[derive(Debug)]
+pub struct FileHeaders {
+    pub meta: FileMeta,
+    /// The entity tag as text, for conditional requests.
+    pub etag: String,
+    /// The `Content-Type` as text, for multipart part headers.
+    pub content_type: String,
+    /// `None` only if a value could not be a header (dropped, as before, with a warning).
+    pub etag_value: Option<HeaderValue>,
+    pub last_modified: Option<HeaderValue>,
+    pub content_type_value: Option<HeaderValue>,
+    pub inline: Option<HeaderValue>,
+    pub attachment: Option<HeaderValue>,
+    /// Whether a browser should show the file in place unless `?download` asks otherwise.
+    pub inline_media: bool,
+}
+
+impl FileHeaders {
+    pub fn new(file: FileRef, meta: FileMeta) -> Self {
+        let etag = etag(
+            &meta.unique_id,
+            &format!("{}-{}-{}", file.chat_id, file.msg_id, meta.size),
+        );
+        let content_type = content_type(&meta.mime, &meta.name);
+        FileHeaders {
+            etag_value: header_value("etag", etag.clone()),
+            last_modified: header_value("last-modified", format_http_date(meta.date)),
+            content_type_value: header_value("content-type", content_type.clone()),
+            inline: header_value(
+                "content-disposition",
+                content_disposition(&meta.name, false),
+            ),
+            attachment: header_value("content-disposition", content_disposition(&meta.name, true)),
+            inline_media: is_inline_media(&content_type),
+            etag,
+            content_type,
+            meta,
+        }
+    }
+
+    /// `Content-Disposition` for this response.
+    pub fn disposition(&self, attachment: bool) -> Option<&HeaderValue> {
+        if attachment || !self.inline_media {
+            self.attachment.as_ref()
+        } else {
+            self.inline.as_ref()
+        }
+    }
+}
+
+/// A header value from text that may, in theory, hold bytes a header cannot; such a value
+/// is dropped (and logged) rather than failing the request.
+pub fn header_value(name: &'static str, text: String) -> Option<HeaderValue> {
+    match HeaderValue::from_maybe_shared(bytes::Bytes::from(text)) {
+        Ok(value) => Some(value),
+        Err(_) => {
+            tracing::warn!(header = name, "dropped an unrepresentable header value");
+            None
+        }
+    }
+}
 
 /// The fallback when a file has no usable name.
 pub const DEFAULT_FILE_NAME: &str = "file";
@@ -174,6 +245,47 @@ mod tests {
         assert_eq!(
             cache_control(86_400, Some(10), 900),
             "public, max-age=0, immutable"
+        );
+    }
+
+    #[test]
+    fn file_headers_are_built_once_with_both_dispositions() {
+        let file = FileRef {
+            chat_id: -100,
+            msg_id: 7,
+        };
+        let meta = FileMeta {
+            size: 42,
+            mime: "video/mp4".to_owned(),
+            name: "a b.mp4".to_owned(),
+            unique_id: String::new(),
+            date: 1_700_000_000,
+            dc: 2,
+        };
+        let known = FileHeaders::new(file, meta);
+        assert_eq!(known.etag, "\"-100-7-42\"");
+        assert_eq!(known.etag_value.as_ref().unwrap(), "\"-100-7-42\"");
+        assert_eq!(
+            known.last_modified.as_ref().unwrap(),
+            "Tue, 14 Nov 2023 22:13:20 GMT"
+        );
+        assert_eq!(known.content_type_value.as_ref().unwrap(), "video/mp4");
+        let inline = known.disposition(false).unwrap().to_str().unwrap();
+        assert!(inline.starts_with("inline;"), "{inline}");
+        let saved = known.disposition(true).unwrap().to_str().unwrap();
+        assert!(saved.starts_with("attachment;"), "{saved}");
+        // Not media: always an attachment.
+        let zip = FileMeta {
+            mime: "application/zip".to_owned(),
+            ..known.meta.clone()
+        };
+        let zip = FileHeaders::new(file, zip);
+        assert!(
+            zip.disposition(false)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("attachment;")
         );
     }
 

@@ -1,16 +1,18 @@
-//! The HTTP server: accept loop, per-connection timeouts, per-IP concurrency limit, routing
-//! and the one log line per request.
+//! The HTTP server: accept loop, optional TLS termination, per-connection timeouts, per-IP
+//! concurrency limit, routing and the one log line per request.
 //!
-//! Called by `main` (and by tests) through [`serve`]. One task per connection; a failed
-//! connection is logged in its task and never ends the accept loop. Handlers live in
-//! [`download`] and [`watch`]; statuses for failures are chosen only in [`response`].
-//! Nothing here may panic on request data.
+//! Called by `main` (and by tests) through [`serve`] or [`serve_tls`]. One task per
+//! connection, TLS handshake included; a failed connection is logged in its task and never
+//! ends the accept loop. Handlers live in [`download`] and [`watch`]; statuses for failures
+//! are chosen only in [`response`]; certificates and keys in [`tls`]. Nothing here may panic
+//! on request data.
 
 pub mod download;
 pub mod headers;
 mod limit;
 pub mod response;
 pub mod route;
+pub mod tls;
 pub mod watch;
 
 use std::convert::Infallible;
@@ -27,7 +29,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
 use crate::body::{BodySummary, ChunkBody};
@@ -35,10 +38,12 @@ use crate::fetch::{ChunkSource, MetaSource};
 use crate::metrics::EdgeMetrics;
 use crate::readahead::WindowLimits;
 use download::{DownloadFlags, PreparedBody};
+use headers::FileHeaders;
 pub use limit::{IdleTracker, IpLimiter, IpPermit};
 use response::{EdgeBody, EdgeError, error_response};
 use route::Route;
 use tgcdn_shared::token::TokenVerifier;
+use tls::TlsIdentity;
 
 /// HTTP behaviour knobs (validated configuration).
 #[derive(Debug, Clone)]
@@ -80,9 +85,11 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub verifier: TokenVerifier,
     pub chunks: ChunkSource,
-    pub metas: MetaSource,
+    pub metas: MetaSource<FileHeaders>,
     pub metrics: EdgeMetrics,
     pub settings: HttpSettings,
+    /// `Cache-Control` of a file response whose link never expires (most links).
+    cache_control: Option<HeaderValue>,
     limiter: IpLimiter,
     boundary_counter: AtomicU64,
 }
@@ -91,7 +98,7 @@ impl AppState {
     pub fn new(
         verifier: TokenVerifier,
         chunks: ChunkSource,
-        metas: MetaSource,
+        metas: MetaSource<FileHeaders>,
         metrics: EdgeMetrics,
         settings: HttpSettings,
     ) -> Self {
@@ -100,6 +107,10 @@ impl AppState {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         AppState {
+            cache_control: headers::header_value(
+                "cache-control",
+                headers::cache_control(settings.cache_max_age_secs, None, 0),
+            ),
             limiter: IpLimiter::new(settings.per_ip_limit),
             verifier,
             chunks,
@@ -125,6 +136,27 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) {
+    accept_loop(listener, state, None, shutdown).await;
+}
+
+/// [`serve`] behind TLS: HTTP/1.1 and HTTP/2 negotiated by ALPN. Each handshake runs in its
+/// connection's task under the header-read timeout, so a slow or garbage handshake costs
+/// only that connection.
+pub async fn serve_tls(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    tls: Arc<TlsIdentity>,
+    shutdown: impl Future<Output = ()>,
+) {
+    accept_loop(listener, state, Some(tls), shutdown).await;
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    tls: Option<Arc<TlsIdentity>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -141,11 +173,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let state = state.clone();
+        let tls = tls.clone();
         let watcher = graceful.watcher();
         let span = tracing::debug_span!("connection", %peer);
         tokio::spawn(
             async move {
-                if let Err(error) = serve_connection(stream, peer, state, watcher).await {
+                if let Err(error) = serve_connection(stream, peer, state, tls, watcher).await {
                     tracing::debug!(%error, "connection ended with an error");
                 }
             }
@@ -166,21 +199,52 @@ async fn drain(graceful: GracefulShutdown, timeout: Duration) {
     }
 }
 
+type ConnectionError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A TLS client that has not finished its handshake within the header-read timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS handshake not finished within {0:?}")]
+struct HandshakeTimeout(Duration);
+
 async fn serve_connection(
-    stream: tokio::net::TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     state: Arc<AppState>,
+    tls: Option<Arc<TlsIdentity>>,
     watcher: Watcher,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), ConnectionError> {
     // Small writes (headers) should not wait for Nagle; bodies are large frames anyway.
     let _ = stream.set_nodelay(true);
-    let settings = state.settings.clone();
     let connections_open = state.metrics.connections_open.clone();
     connections_open.inc();
     let _open = scopeguard(move || {
         connections_open.dec();
     });
     let (io, idle) = IdleTracker::wrap(stream);
+    let Some(tls) = tls else {
+        return serve_http(io, idle, peer, state, watcher).await;
+    };
+    // The handshake is the TLS part of "sending the request headers": same deadline.
+    let timeout = state.settings.header_read_timeout;
+    let io = tokio::time::timeout(timeout, tls.acceptor().accept(io))
+        .await
+        .map_err(|_| HandshakeTimeout(timeout))??;
+    serve_http(io, idle, peer, state, watcher).await
+}
+
+/// HTTP/1.1 or HTTP/2 (told apart by the client's first bytes) on an established byte
+/// stream, until the client leaves, the connection idles out or shutdown drains it.
+async fn serve_http<IO>(
+    io: IO,
+    idle: limit::IdleWatch,
+    peer: SocketAddr,
+    state: Arc<AppState>,
+    watcher: Watcher,
+) -> Result<(), ConnectionError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let settings = state.settings.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -196,7 +260,7 @@ async fn serve_connection(
     let peer_ip = peer.ip();
     let service = service_fn(move |request| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(handle(&state, request, peer_ip).await) }
+        async move { Ok::<_, Infallible>(handle(state, request, peer_ip).await) }
     });
     let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
     tokio::select! {
@@ -218,10 +282,11 @@ struct RequestLog {
     /// Health probes and scrapes log at debug: they would drown the access log.
     probe: bool,
     method: Method,
-    path: String,
+    /// Redacted only when a line is written (see [`route::RedactedPath`]).
+    uri: http::Uri,
     route: &'static str,
     started: Instant,
-    metrics: EdgeMetrics,
+    state: Arc<AppState>,
     _permit: Option<IpPermit>,
     recorded: bool,
 }
@@ -248,16 +313,17 @@ impl RequestLog {
 
     fn record(&mut self, status: StatusCode, summary: BodySummary) {
         self.recorded = true;
-        self.metrics.count_request(status.as_u16());
-        self.metrics.bytes_sent.inc_by(summary.bytes_sent);
-        self.metrics.requests_in_flight.dec();
+        let metrics = &self.state.metrics;
+        metrics.count_request(status.as_u16());
+        metrics.bytes_sent.inc_by(summary.bytes_sent);
+        metrics.requests_in_flight.dec();
         macro_rules! access_log {
             ($level:expr) => {
                 tracing::event!(
                     target: "tgcdn_edge::access",
                     $level,
                     method = %self.method,
-                    path = %self.path,
+                    path = %route::RedactedPath(self.uri.path()),
                     route = self.route,
                     status = status.as_u16(),
                     bytes = summary.bytes_sent,
@@ -278,11 +344,12 @@ impl RequestLog {
 
 /// One request, start to finish. Never fails: errors become responses here.
 pub async fn handle(
-    state: &AppState,
+    state: Arc<AppState>,
     request: Request<Incoming>,
     peer: IpAddr,
 ) -> Response<EdgeBody> {
     let (parts, _body) = request.into_parts();
+    let state = &state;
     let path = parts.uri.path();
     let route = route::route(&parts.method, path, parts.uri.query());
     let head = parts.method == Method::HEAD;
@@ -303,10 +370,10 @@ pub async fn handle(
     let log = RequestLog {
         probe,
         method: parts.method.clone(),
-        path: route::redacted_path(path),
+        uri: parts.uri.clone(),
         route: route.name(),
         started: Instant::now(),
-        metrics: state.metrics.clone(),
+        state: Arc::clone(state),
         _permit: permit,
         recorded: false,
     };
@@ -392,7 +459,7 @@ async fn dispatch(
         Route::Watch { token } => {
             let link = state.verifier.verify(token, unix_now())?;
             let meta = state.metas.meta(link.file()).await?;
-            let page = watch::render(token, &meta);
+            let page = watch::render(token, &meta.meta);
             Ok(fixed(
                 StatusCode::OK,
                 "text/html; charset=utf-8",

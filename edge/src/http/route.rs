@@ -95,13 +95,24 @@ fn has_flag(query: Option<&str>, flag: &str) -> bool {
 
 /// The path with a link token replaced by `…`, for logs.
 pub fn redacted_path(path: &str) -> String {
-    for prefix in ["/dl/", "/watch/"] {
-        if let Some(rest) = path.strip_prefix(prefix) {
-            let after_token = rest.find('/').map_or("", |at| &rest[at..]);
-            return format!("{prefix}…{after_token}");
+    RedactedPath(path).to_string()
+}
+
+/// Displays a path with its link token replaced by `…`. Formats only when a log line is
+/// actually written, so a filtered-out access log costs no allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct RedactedPath<'a>(pub &'a str);
+
+impl std::fmt::Display for RedactedPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for prefix in ["/dl/", "/watch/"] {
+            if let Some(rest) = self.0.strip_prefix(prefix) {
+                let after_token = rest.find('/').map_or("", |at| &rest[at..]);
+                return write!(f, "{prefix}…{after_token}");
+            }
         }
+        f.write_str(self.0)
     }
-    path.to_owned()
 }
 
 #[cfg(test)]

@@ -1,0 +1,17 @@
+//! The end-to-end test binary: emulator → real `tgcdn-core` → QUIC → real `tgcdn-edge` →
+//! HTTP, driven by real clients (curl, aria2c, ffmpeg) and by an exact HTTP/1.1 client.
+//!
+//! One binary, modules by topic. Most modules share one stack started on first use
+//! (`common::stack`); `restart` starts its own because it kills the core. External tools
+//! missing locally make their tests print a note and pass; under CI (`CI` set) they fail,
+//! since `.ci/run` installs them.
+
+mod common;
+
+mod conformance;
+mod curl;
+mod download_tools;
+mod frontend;
+mod hostile;
+mod media;
+mod restart;
