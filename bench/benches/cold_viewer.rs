@@ -1,0 +1,213 @@
+//! One viewer, cold cache: a sequential `GET` of a whole file through emulator → core →
+//! QUIC → edge, the emulator adding 50 ms per `getFile` answer and pacing each connection at
+//! 20 MiB/s. The edge with its default read-ahead against the same edge with read-ahead off
+//! (`TGCDN_READAHEAD_MAX=1`) and against the seed baseline: one 1 MiB chunk at a time end to
+//! end (both 512 KiB halves together, the next chunk only after it arrived), driven straight
+//! over QUIC. The issue's target: default ≥ 10× the seed baseline.
+//!
+//! To tell which stage limits, the same chunks are also fetched straight from the core over
+//! QUIC with a sliding window of 16 and 32 in flight (the core's capacity without the edge).
+//!
+//! `cargo bench -p tgcdn-bench --bench cold_viewer` (env BENCH_COLD_MIB default 128,
+//! BENCH_ROUNDS default 2, BENCH_BOTS default 2, BENCH_CONNECTIONS default 4). Every run
+//! reads a file never fetched before, so every chunk is a miss at the edge and the core.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tgcdn_bench::chain::{Chain, ChainConfig, process_cpu};
+use tgcdn_bench::stats::mib_per_sec;
+use tgcdn_bench::{MIB, client};
+use tgcdn_edge::upstream::Upstream;
+use tgcdn_edge::upstream::quic::QuicUpstream;
+use tgcdn_shared::FileRef;
+
+const LATENCY: Duration = Duration::from_millis(50);
+const BANDWIDTH: u64 = 20 * MIB;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if !tgcdn_bench::started_by_cargo_bench() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+/// MiB/s of chunks `0..chunks` of `file` fetched straight from the core with `window`
+/// requests in flight (a new one starts as soon as any finishes).
+async fn direct(upstream: &Arc<QuicUpstream>, file: FileRef, chunks: u64, window: usize) -> f64 {
+    let started = Instant::now();
+    let bytes: u64 = futures_util::stream::iter(0..chunks)
+        .map(|index| {
+            let upstream = upstream.clone();
+            async move { upstream.chunk(file, index).await.expect("chunk").len() as u64 }
+        })
+        .buffered(window)
+        .fold(0, |sum, n| async move { sum + n })
+        .await;
+    mib_per_sec(bytes, started.elapsed())
+}
+
+/// Where the time and CPU of one measurement went.
+struct Stage {
+    wall: Duration,
+    emulator_cpu: Duration,
+    process_cpu: Duration,
+    get_files: u64,
+    dc4_connections: u64,
+}
+
+impl Stage {
+    fn line(&self) -> String {
+        let wall = self.wall.as_secs_f64();
+        format!(
+            "wall {wall:5.2} s, cpu: whole process {:4.0}% of one core (emulator thread {:3.0}%), \
+             {} getFile, {:.1} getFile/s, DC4 connections opened so far {}",
+            self.process_cpu.as_secs_f64() / wall * 100.0,
+            self.emulator_cpu.as_secs_f64() / wall * 100.0,
+            self.get_files,
+            self.get_files as f64 / wall,
+            self.dc4_connections
+        )
+    }
+}
+
+/// Runs `work` and reports the emulator and process CPU and getFile calls it caused.
+async fn staged<T>(chain: &Chain, work: impl Future<Output = T>) -> (T, Stage) {
+    let before = chain.emulator_report().await.expect("report");
+    let cpu = process_cpu();
+    let started = Instant::now();
+    let out = work.await;
+    let wall = started.elapsed();
+    let after = chain.emulator_report().await.expect("report");
+    let stage = Stage {
+        wall,
+        emulator_cpu: after.cpu.saturating_sub(before.cpu),
+        process_cpu: process_cpu().saturating_sub(cpu),
+        get_files: after.counters.requests_for("upload.getFile")
+            - before.counters.requests_for("upload.getFile"),
+        dc4_connections: after
+            .counters
+            .connections_by_dc
+            .get(&4)
+            .copied()
+            .unwrap_or(0),
+    };
+    (out, stage)
+}
+
+/// Like [`direct`], calling the core's fetcher in process (no QUIC, no edge).
+async fn fetcher_only(chain: &Chain, file: FileRef, chunks: u64, window: usize) -> f64 {
+    let started = Instant::now();
+    let fetcher = chain.fetcher().clone();
+    let size = chunks * MIB;
+    let bytes: u64 = futures_util::stream::iter(0..chunks)
+        .map(|index| {
+            let fetcher = fetcher.clone();
+            async move { fetcher.chunk(file, size, index).await.expect("chunk").len() as u64 }
+        })
+        .buffered(window)
+        .fold(0, |sum, n| async move { sum + n })
+        .await;
+    mib_per_sec(bytes, started.elapsed())
+}
+
+async fn run() {
+    let file_mib = env_or("BENCH_COLD_MIB", 128);
+    let rounds = env_or("BENCH_ROUNDS", 2);
+    let config = ChainConfig {
+        bots: env_or("BENCH_BOTS", 2) as usize,
+        connections_per_bot: env_or("BENCH_CONNECTIONS", 4) as usize,
+        // No second-tier cache either: it could only hold chunks never asked twice.
+        core_cache_bytes: 0,
+    };
+    let chain = Chain::start(config).await.expect("chain");
+    let (edge_default, _) = chain.start_edge(16).await.expect("edge");
+    let (edge_off, _) = chain.start_edge(1).await.expect("edge");
+    let (edge_32, _) = chain.start_edge(32).await.expect("edge");
+    let upstream = chain.upstream().await.expect("upstream");
+    chain.set_telegram(LATENCY, BANDWIDTH);
+    let size = file_mib * MIB;
+    println!(
+        "one viewer, cold cache: {file_mib} MiB sequential GET; emulator +{} ms per answer, {} MiB/s per connection; \
+         core {} bots x {} connections ({} connections, ceiling {} MiB/s); edge read-ahead max 16 (default); best of {rounds}",
+        LATENCY.as_millis(),
+        BANDWIDTH / MIB,
+        config.bots,
+        config.connections_per_bot,
+        config.bots * config.connections_per_bot,
+        config.bots as u64 * config.connections_per_bot as u64 * BANDWIDTH / MIB
+    );
+    let mut best = [0f64; 7];
+    let names = [
+        "edge, default read-ahead",
+        "edge, read-ahead off (max 1)",
+        "seed baseline: 1 chunk in flight, QUIC",
+        "core alone over QUIC, 16 in flight",
+        "core alone over QUIC, 32 in flight",
+        "core fetcher in process, 16 in flight",
+        "edge, read-ahead max 32",
+    ];
+    for round in 0..rounds {
+        let mut figures = [0f64; 7];
+        for (which, edge) in [(0usize, edge_default), (1, edge_off), (6, edge_32)] {
+            let (path, _) = chain.add_file(size, &format!("cold{round}-{which}.mkv"));
+            let (fetched, stage) = staged(&chain, client::get(edge, &path, None)).await;
+            let fetched = fetched.expect("GET");
+            assert_eq!(fetched.body_bytes, size);
+            figures[which] = mib_per_sec(size, fetched.total);
+            println!("    {}: {}", names[which], stage.line());
+        }
+        for (which, window) in [(2usize, 1usize), (3, 16), (4, 32)] {
+            let (_, file) = chain.add_file(size, &format!("cold{round}-{which}.mkv"));
+            upstream.meta(file).await.expect("meta");
+            let (figure, stage) = staged(&chain, direct(&upstream, file, file_mib, window)).await;
+            figures[which] = figure;
+            println!("    {}: {}", names[which], stage.line());
+        }
+        let (_, file) = chain.add_file(size, &format!("cold{round}-5.mkv"));
+        upstream.meta(file).await.expect("meta");
+        let (figure, stage) = staged(&chain, fetcher_only(&chain, file, file_mib, 16)).await;
+        figures[5] = figure;
+        println!("    {}: {}", names[5], stage.line());
+        for (slot, figure) in best.iter_mut().zip(figures) {
+            *slot = slot.max(figure);
+        }
+        println!(
+            "  round {round}: {}",
+            figures
+                .iter()
+                .map(|f| format!("{f:.1}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+    }
+    for (name, figure) in names.iter().zip(best) {
+        println!(
+            "  {name:<42} {figure:8.1} MiB/s  ({:.1}x seed)",
+            figure / best[2]
+        );
+    }
+    println!(
+        "RESULT cold_viewer: default/seed {:.1}x (target >= 10x), read-ahead off/seed {:.2}x, \
+         default/core-alone-16 {:.2}x, core-alone-16/fetcher-in-process-16 {:.2}x, read-ahead 32/seed {:.1}x, default {:.1} MiB/s",
+        best[0] / best[2],
+        best[1] / best[2],
+        best[0] / best[3],
+        best[3] / best[5],
+        best[6] / best[2],
+        best[0]
+    );
+    chain.shutdown().await;
+}

@@ -1,0 +1,155 @@
+//! Memory per stream: the real `tgcdn-edge` binary (a child process, against the core and
+//! emulator in this process) with N concurrent slow clients on N distinct files, each
+//! reading a few KiB per second. Per stream = (edge VmRSS under load − idle VmRSS − growth
+//! of the chunk cache) / N, the cache being shared and bounded by its own setting. Target:
+//! under 64 KiB per stream beyond the cache. The baseline printed beside it is the cache's
+//! own growth per stream, measured in the same run.
+//!
+//! `cargo bench -p tgcdn-bench --bench memory` (env BENCH_STREAMS default 500,
+//! BENCH_SECONDS default 12; needs `target/release/tgcdn-edge`, built by `bash bench/run`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tgcdn_bench::MIB;
+use tgcdn_bench::chain::{Chain, ChainConfig};
+use tgcdn_bench::external::{EdgeProcess, metric, rss_bytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+
+/// Each client reads this much, then sleeps a second.
+const READ_PER_SECOND: usize = 4 * 1024;
+const FILE_SIZE: u64 = 4 * MIB;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if !tgcdn_bench::started_by_cargo_bench() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+/// A client that asks for the whole file and then reads `READ_PER_SECOND` per second with
+/// a small receive buffer, so the edge feels the back-pressure, until `seconds` pass.
+async fn slow_client(addr: SocketAddr, path: String, seconds: u64, received: Arc<AtomicU64>) {
+    let socket = TcpSocket::new_v4().expect("socket");
+    // Best effort: the kernel rounds it up; small keeps the edge from parking MiBs in it.
+    let _ = socket.set_recv_buffer_size(16 * 1024);
+    let Ok(mut stream) = socket.connect(addr).await else {
+        return;
+    };
+    let head = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n");
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut buffer = vec![0u8; READ_PER_SECOND];
+    for _ in 0..seconds {
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
+            Ok(Ok(n)) if n > 0 => {
+                received.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            _ => return,
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn cache_bytes(edge: &EdgeProcess) -> f64 {
+    let text = edge.metrics().await.expect("metrics");
+    metric(&text, "tgcdn_edge_cache_bytes").unwrap_or(0.0)
+}
+
+async fn run() {
+    let streams = env_or("BENCH_STREAMS", 500);
+    let seconds = env_or("BENCH_SECONDS", 12);
+    let config = ChainConfig::default();
+    let chain = Chain::start(config).await.expect("chain");
+    let edge = EdgeProcess::start(
+        chain.core_addr(),
+        chain.fingerprint(),
+        &[
+            // Big enough that nothing is evicted: chunks held by slow responses then stay
+            // counted as cache, and what is left is the per-stream cost.
+            ("TGCDN_CACHE_SIZE", "4GiB".to_owned()),
+            ("TGCDN_PER_IP_LIMIT", (streams * 2).to_string()),
+        ],
+    )
+    .await
+    .expect("edge binary");
+    let pid = edge.pid().expect("pid");
+    let paths: Vec<String> = (0..=streams)
+        .map(|i| chain.add_file(FILE_SIZE, &format!("slow{i}.mkv")).0)
+        .collect();
+    // One full request first, so lazy start-up costs (QUIC connection, first allocations)
+    // are in the idle figure, not spread over the streams.
+    tgcdn_bench::client::get(edge.addr, &paths[0], None)
+        .await
+        .expect("warm-up");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = rss_bytes(pid).expect("rss");
+    let idle_cache = cache_bytes(&edge).await;
+
+    let received = Arc::new(AtomicU64::new(0));
+    let mut clients = tokio::task::JoinSet::new();
+    for path in &paths[1..] {
+        clients.spawn(slow_client(
+            edge.addr,
+            path.clone(),
+            seconds,
+            received.clone(),
+        ));
+    }
+    // Sample while the clients trickle; keep the peak.
+    let (mut peak_rss, mut cache_at_peak) = (0u64, 0f64);
+    for _ in 0..seconds.saturating_sub(2) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss = rss_bytes(pid).expect("rss");
+        if rss > peak_rss {
+            peak_rss = rss;
+            cache_at_peak = cache_bytes(&edge).await;
+        }
+    }
+    let open = clients.len();
+    while clients.join_next().await.is_some() {}
+    let n = streams as f64;
+    let growth = peak_rss.saturating_sub(idle_rss) as f64;
+    let cache_growth = (cache_at_peak - idle_cache).max(0.0);
+    let per_stream = (growth - cache_growth) / n;
+    println!(
+        "memory per stream: {streams} slow clients ({} KiB/s each, distinct {} MiB files), edge binary, \
+         {} bots x {} connections, {seconds} s",
+        READ_PER_SECOND / 1024,
+        FILE_SIZE / MIB,
+        config.bots,
+        config.connections_per_bot
+    );
+    println!(
+        "  idle RSS {:.1} MiB, peak RSS {:.1} MiB, cache {:.1} -> {:.1} MiB, clients open at peak {open}, received {:.1} MiB",
+        idle_rss as f64 / MIB as f64,
+        peak_rss as f64 / MIB as f64,
+        idle_cache / MIB as f64,
+        cache_at_peak / MIB as f64,
+        received.load(Ordering::Relaxed) as f64 / MIB as f64
+    );
+    println!(
+        "RESULT memory: {:.1} KiB per stream beyond the cache (target < 64), \
+         raw RSS growth {:.1} KiB/stream, cache growth {:.1} KiB/stream (baseline), ratio beyond-cache/cache {:.3}",
+        per_stream / 1024.0,
+        growth / n / 1024.0,
+        cache_growth / n / 1024.0,
+        per_stream / (cache_growth / n).max(1.0)
+    );
+    chain.shutdown().await;
+}

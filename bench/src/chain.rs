@@ -1,0 +1,388 @@
+//! The whole miss path on loopback: the Telegram DC emulator (its own thread and runtime,
+//! so its crypto does not queue behind the core's tasks), the core's download path and QUIC
+//! server in this process, and edges — in process ([`Chain::start_edge`]) or the real
+//! `tgcdn-edge` binary pointed at [`Chain::core_addr`].
+//!
+//! Built by the TTFB, cold-viewer and memory benches. Bots sign in with keys the emulator
+//! provisioned (no DH handshake); every file is a pseudo-random emulator document posted to
+//! one storage channel. Dropping the chain stops the emulator thread.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use tgcdn_core::app::download_path;
+use tgcdn_core::fetch::{FetchConfig, Fetcher};
+use tgcdn_core::quic::handler::Handler;
+use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, tls};
+use tgcdn_core::resolve::ResolveConfig;
+use tgcdn_core::store::Store;
+use tgcdn_core::telegram::{BotClient, BotConfig, SledSession};
+use tgcdn_edge::app::{EdgeOptions, build_state};
+use tgcdn_edge::http::{AppState, serve};
+use tgcdn_edge::readahead::WindowLimits;
+use tgcdn_edge::upstream::quic::{QuicSettings, QuicUpstream};
+use tgcdn_shared::FileRef;
+use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
+use tgemu::{Content, CountersSnapshot, Emulator, Faults, Latency, Scope, World};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+/// Shared by core and edges (hex in the edge binary's environment).
+pub const CLUSTER_SECRET: &[u8] = b"tgcdn bench cluster secret 0123";
+/// The link key edges verify with (id 1).
+pub const LINK_SECRET: &[u8] = b"tgcdn bench link secret 456789ab";
+/// The emulated DC that holds every bench document (the bots' home is DC 2, so downloads
+/// go through an exported/imported authorisation as they do on Telegram).
+const MEDIA_DC: i32 = 4;
+
+/// How the core side is set up.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainConfig {
+    pub bots: usize,
+    pub connections_per_bot: usize,
+    /// The core's second-tier chunk cache.
+    pub core_cache_bytes: u64,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig {
+            bots: 2,
+            connections_per_bot: 4,
+            core_cache_bytes: FetchConfig::default().cache_bytes,
+        }
+    }
+}
+
+/// The running emulator → core → QUIC chain.
+pub struct Chain {
+    world: World,
+    faults: Faults,
+    channel_id: i64,
+    channel_api_id: i64,
+    server: Option<QuicServer>,
+    fingerprint: String,
+    keyring: Keyring,
+    fetcher: Arc<Fetcher>,
+    _bots: Vec<Arc<BotClient>>,
+    emulator: mpsc::UnboundedSender<oneshot::Sender<EmulatorReport>>,
+}
+
+/// The emulator's counters and the CPU time its thread used so far.
+#[derive(Debug, Clone)]
+pub struct EmulatorReport {
+    pub counters: CountersSnapshot,
+    pub cpu: Duration,
+}
+
+/// What the emulator thread hands back once it serves.
+struct EmulatorSide {
+    world: World,
+    faults: Faults,
+    dcs: Vec<(i32, SocketAddr)>,
+    keys: Vec<[u8; 256]>,
+}
+
+impl Chain {
+    /// Starts the emulator, signs `config.bots` bots in and starts the core's QUIC server.
+    pub async fn start(config: ChainConfig) -> Result<Chain> {
+        let (side, emulator) = spawn_emulator(config.bots).await?;
+        let channel = side.world.create_channel("bench storage");
+        let store = Store::temporary()?;
+        let mut bots = Vec::new();
+        for (index, key) in side.keys.iter().enumerate() {
+            let bot_id = 100_001 + index as i64;
+            let token = format!("{bot_id}:bench-token-{index}");
+            let bot = side
+                .world
+                .register_bot(&token, &format!("bench{index}_bot"));
+            side.world
+                .add_channel_member(channel.channel_id, bot.user_id, true);
+            let session = Arc::new(SledSession::open(store.sessions_tree().clone(), bot_id)?);
+            for (dc, addr) in &side.dcs {
+                let SocketAddr::V4(v4) = addr else {
+                    return Err(anyhow!("the emulator listens on IPv4 loopback"));
+                };
+                session.provision_dc(*dc, *v4, Some(*key)).await?;
+            }
+            let client = BotClient::with_session(
+                session,
+                &BotConfig {
+                    token,
+                    api_id: 1,
+                    api_hash: "bench".into(),
+                    connections: config.connections_per_bot,
+                },
+            );
+            client
+                .sign_in_if_needed(Instant::now() + Duration::from_secs(20))
+                .await
+                .with_context(|| format!("signing bot {index} in"))?;
+            bots.push(Arc::new(client));
+        }
+        let path = download_path(
+            store.clone(),
+            &bots,
+            ResolveConfig::default(),
+            FetchConfig {
+                cache_bytes: config.core_cache_bytes,
+                ..FetchConfig::default()
+            },
+        );
+        let fetcher = Arc::clone(&path.fetcher);
+        let handler = Handler::new(
+            path.resolver,
+            path.fetcher,
+            EdgeRegistry::new(store.clone()),
+            CLUSTER_SECRET.to_vec(),
+            15,
+        );
+        let identity = tls::load_or_generate(&store, None).await?;
+        let quic = QuicConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..QuicConfig::default()
+        };
+        let server = QuicServer::bind(quic, identity, handler)?;
+        let fingerprint = server.fingerprint().to_owned();
+        let keyring = Keyring::new(LinkKey::new(1, LINK_SECRET)?, Vec::new())?;
+        Ok(Chain {
+            world: side.world,
+            faults: side.faults,
+            channel_id: channel.channel_id,
+            channel_api_id: channel.bot_api_id(),
+            server: Some(server),
+            fingerprint,
+            keyring,
+            fetcher,
+            _bots: bots,
+            emulator,
+        })
+    }
+
+    /// The core's chunk fetcher, to measure the core without QUIC in front of it.
+    pub fn fetcher(&self) -> &Arc<Fetcher> {
+        &self.fetcher
+    }
+
+    /// The emulator's counters and thread CPU time, for telling which stage limits.
+    pub async fn emulator_report(&self) -> Result<EmulatorReport> {
+        let (reply, report) = oneshot::channel();
+        self.emulator
+            .send(reply)
+            .map_err(|_| anyhow!("the emulator thread ended"))?;
+        Ok(report.await?)
+    }
+
+    /// The emulator's fault knobs (latency, bandwidth per connection).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Sets the emulator's added latency per answer and its per-connection bandwidth cap
+    /// (0 = none) for every DC.
+    pub fn set_telegram(&self, latency: Duration, bytes_per_sec: u64) {
+        self.faults.set_latency(Scope::All, Latency::Fixed(latency));
+        self.faults.set_bandwidth(Scope::All, bytes_per_sec);
+    }
+
+    /// Posts a new pseudo-random document of `size` bytes; returns its link path
+    /// (`/dl/{token}/{name}`) and file reference.
+    pub fn add_file(&self, size: u64, name: &str) -> (String, FileRef) {
+        let doc =
+            self.world
+                .add_document(Content::pseudo(size), name, "video/x-matroska", MEDIA_DC);
+        let msg_id = self.world.post_document(self.channel_id, doc.id, "");
+        let file = FileRef {
+            chat_id: self.channel_api_id,
+            msg_id,
+        };
+        (
+            format!("/dl/{}/{name}", self.keyring.sign(file, None)),
+            file,
+        )
+    }
+
+    pub fn core_addr(&self) -> SocketAddr {
+        self.server.as_ref().map_or(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            QuicServer::local_addr,
+        )
+    }
+
+    /// The core certificate's SHA-256 as 64 hex digits (`TGCDN_CORE_CERT_SHA256`).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// A QUIC upstream connected to this core, as an edge builds it.
+    pub async fn upstream(&self) -> Result<Arc<QuicUpstream>> {
+        let settings = QuicSettings::new(
+            self.core_addr().to_string(),
+            parse_fingerprint(&self.fingerprint)?,
+            CLUSTER_SECRET.to_vec(),
+        );
+        let upstream = Arc::new(QuicUpstream::start(settings)?);
+        if !upstream.wait_ready(Duration::from_secs(10)).await {
+            return Err(anyhow!("the core did not welcome the edge within 10 s"));
+        }
+        Ok(upstream)
+    }
+
+    /// An edge (library, this process) over a fresh QUIC connection to the core, with
+    /// `readahead_max` chunks per response at most. Serves until the runtime stops.
+    pub async fn start_edge(&self, readahead_max: usize) -> Result<(SocketAddr, Arc<AppState>)> {
+        let upstream = self.upstream().await?;
+        let mut options = EdgeOptions {
+            cache_bytes: 1 << 30,
+            ..EdgeOptions::default()
+        };
+        options.http.readahead = WindowLimits::with_max(readahead_max);
+        options.http.per_ip_limit = 4096;
+        let state = build_state(upstream, TokenVerifier::new(self.keyring.clone()), options);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(serve(listener, state.clone(), std::future::pending()));
+        Ok((addr, state))
+    }
+
+    /// Stops the QUIC server (the emulator stops when the chain is dropped).
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// Hex (colons allowed) to the 32 bytes `QuicSettings` pins.
+pub fn parse_fingerprint(hex: &str) -> Result<[u8; 32]> {
+    let digits: Vec<u8> = hex.bytes().filter(|b| *b != b':').collect();
+    let mut out = [0u8; 32];
+    if digits.len() != 64 {
+        return Err(anyhow!("fingerprint must be 64 hex digits"));
+    }
+    for (byte, pair) in out.iter_mut().zip(digits.chunks(2)) {
+        let text = std::str::from_utf8(pair)?;
+        *byte = u8::from_str_radix(text, 16)?;
+    }
+    Ok(out)
+}
+
+/// Hex of `bytes`, for `TGCDN_*` secrets.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// CPU time (user + system) of the calling thread, from `/proc/thread-self/stat` (clock
+/// ticks at the usual 100 Hz); zero where that file is unreadable.
+pub fn thread_cpu() -> Duration {
+    proc_cpu("/proc/thread-self/stat")
+}
+
+/// CPU time (user + system) of this whole process.
+pub fn process_cpu() -> Duration {
+    proc_cpu("/proc/self/stat")
+}
+
+fn proc_cpu(path: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may hold spaces) start at state; utime and
+    // stime are fields 14 and 15 of the whole line.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Runs the emulator on its own thread with a single-threaded runtime; it answers report
+/// requests and stops when the returned sender is dropped.
+async fn spawn_emulator(
+    bots: usize,
+) -> Result<(
+    EmulatorSide,
+    mpsc::UnboundedSender<oneshot::Sender<EmulatorReport>>,
+)> {
+    let (ready_tx, ready_rx) = oneshot::channel::<Result<EmulatorSide>>();
+    let (report_tx, mut report_rx) = mpsc::unbounded_channel::<oneshot::Sender<EmulatorReport>>();
+    std::thread::Builder::new()
+        .name("tgemu".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = ready_tx.send(Err(error.into()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let emulator = match Emulator::builder()
+                    .dcs(&[1, 2, MEDIA_DC])
+                    .home_dc(2)
+                    .start()
+                    .await
+                {
+                    Ok(emulator) => emulator,
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(error.into()));
+                        return;
+                    }
+                };
+                let side = EmulatorSide {
+                    world: emulator.world(),
+                    faults: emulator.faults(),
+                    dcs: emulator.dc_options(),
+                    // One key per bot: a key belongs to the account that signs in with it.
+                    keys: (0..bots).map(|_| emulator.provision_auth_key()).collect(),
+                };
+                let _ = ready_tx.send(Ok(side));
+                // The chain being dropped closes the channel and ends the loop.
+                while let Some(reply) = report_rx.recv().await {
+                    let _ = reply.send(EmulatorReport {
+                        counters: emulator.counters(),
+                        cpu: thread_cpu(),
+                    });
+                }
+                drop(emulator);
+            });
+        })?;
+    let side = ready_rx.await.context("the emulator thread died")??;
+    Ok((side, report_tx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_parse_with_and_without_colons() {
+        let plain = "00".repeat(31) + "ff";
+        assert_eq!(parse_fingerprint(&plain).unwrap()[31], 0xff);
+        let colons = vec!["ab"; 32].join(":");
+        assert_eq!(parse_fingerprint(&colons).unwrap(), [0xab; 32]);
+        assert!(parse_fingerprint("abc").is_err());
+        assert!(parse_fingerprint(&"zz".repeat(32)).is_err());
+        assert_eq!(hex(&[1, 0xab]), "01ab");
+    }
+
+    #[test]
+    fn cpu_time_is_readable_and_grows() {
+        let before = process_cpu();
+        let mut x = 0u64;
+        for i in 0..50_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(process_cpu() > before, "no CPU time measured");
+    }
+}
