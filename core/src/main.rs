@@ -2,7 +2,8 @@
 //!
 //! `run` starts the core through [`tgcdn_core::runtime::Running`] (bots, front-end, QUIC
 //! server, with `--with-edge` the one-box HTTP edge), prints where it listens and the
-//! certificate fingerprint, then waits for SIGINT/SIGTERM and shuts it down in order. `check-config` validates
+//! certificate fingerprint, then waits for SIGINT/SIGTERM and shuts it down in order.
+//! `status` prints the running core's report, read from its admin endpoint. `check-config` validates
 //! the configuration and prints it with secrets masked. The only file that uses anyhow: the
 //! library's typed errors become one chained message and an exit code here.
 
@@ -38,6 +39,13 @@ enum Command {
     },
     /// Validate the configuration and print it with secrets masked.
     CheckConfig,
+    /// Print the running core's bots, DCs, edges and cache counters (read from its admin
+    /// endpoint: the running core holds the database lock).
+    Status {
+        /// Admin endpoint base URL; default from TGCDN_ADMIN_LISTEN, else 127.0.0.1:9180.
+        #[arg(long)]
+        admin: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -55,6 +63,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { with_edge } => run(with_edge).await,
         Command::CheckConfig => check_config(),
+        Command::Status { admin } => status(admin).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,6 +90,27 @@ fn check_config() -> Result<()> {
     Ok(())
 }
 
+async fn status(admin: Option<String>) -> Result<()> {
+    let base = match admin {
+        Some(base) => base,
+        None => {
+            let settings = Settings::from_process_env().context("reading settings")?;
+            let addr = settings
+                .get_or(
+                    "admin_listen",
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 9180)),
+                )
+                .context("TGCDN_ADMIN_LISTEN")?;
+            format!("http://{addr}")
+        }
+    };
+    let report = tgcdn_core::admin::fetch_report(&base)
+        .await
+        .with_context(|| format!("asking the core at {base}"))?;
+    print!("{}", tgcdn_core::report::table(&report));
+    Ok(())
+}
+
 async fn run(with_edge: bool) -> Result<()> {
     let (mut config, settings) = load_config()?;
     if with_edge && config.one_box.is_none() {
@@ -96,6 +126,7 @@ async fn run(with_edge: bool) -> Result<()> {
         );
         println!("certificate sha256 (edges pin it): {fingerprint}");
     }
+    println!("admin endpoint on http://{}", core.admin_addr());
     if let Some(addr) = core.edge_addr() {
         println!("serving viewers on http://{addr} (one-box edge)");
     }

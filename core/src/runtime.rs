@@ -26,6 +26,7 @@ use crate::frontend::{FrontEnd, FrontEndConfig, FrontEndError, StatsLines};
 use crate::onebox::{InProcessUpstream, OneBoxEdge};
 use crate::quic::handler::Handler;
 use crate::quic::{EdgeRegistry, QuicError, QuicServer, tls};
+use crate::report::{Reporter, summary_lines};
 use crate::store::{Store, StoreError};
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
@@ -84,6 +85,7 @@ pub struct Running {
     quic: Option<QuicServer>,
     edge: Option<(SocketAddr, JoinHandle<()>)>,
     frontend: Option<JoinHandle<()>>,
+    admin: (SocketAddr, JoinHandle<()>),
     stop: watch::Sender<bool>,
     unhealthy: usize,
     grace: Duration,
@@ -123,7 +125,7 @@ impl Running {
             config.cluster_secret.bytes().to_vec(),
             config.quic.heartbeat_interval_secs,
         );
-        let edges = handler.edges().clone();
+        let reporter = Reporter::new(Arc::clone(&pool), Arc::clone(&handler), EDGE_STALE_SECS);
         let quic = if config.quic_enabled {
             let pem = config
                 .tls_pem
@@ -139,13 +141,32 @@ impl Running {
             None
         };
         let (stop, stopped) = watch::channel(false);
+        let admin_listener = crate::admin::bind(config.admin_listen)
+            .await
+            .map_err(|source| RunError::Listen {
+                what: "the admin endpoint",
+                addr: config.admin_listen,
+                source,
+            })?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|source| RunError::Listen {
+                what: "the admin endpoint",
+                addr: config.admin_listen,
+                source,
+            })?;
+        let admin = tokio::spawn(crate::admin::serve(
+            admin_listener,
+            reporter.clone(),
+            stopped.clone(),
+        ));
         let edge = match &config.one_box {
             Some(edge) => Some(start_edge(config, edge, &handler, &pool, stopped.clone()).await?),
             None => None,
         };
         let main_bot_usable = !failures.iter().any(|(index, _)| *index == 0);
         let frontend = if main_bot_usable {
-            Some(start_frontend(config, &bots[0], &pool, edges, stopped)?)
+            Some(start_frontend(config, &bots[0], &pool, reporter, stopped)?)
         } else {
             tracing::error!("the main bot is unusable: no file-to-link front-end");
             None
@@ -157,6 +178,7 @@ impl Running {
             quic,
             edge,
             frontend,
+            admin: (admin_addr, admin),
             stop,
             unhealthy: failures.len(),
             grace: SHUTDOWN_GRACE,
@@ -181,6 +203,11 @@ impl Running {
     /// Where the one-box edge serves viewers, in one-box mode.
     pub fn edge_addr(&self) -> Option<SocketAddr> {
         self.edge.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// Where `/metrics` and `/admin/*` are served.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.0
     }
 
     pub fn pool(&self) -> &Arc<BotPool> {
@@ -213,6 +240,10 @@ impl Running {
         }
         if let Some(quic) = self.quic {
             quic.shutdown(grace).await;
+        }
+        // The admin loop saw the stop signal; it ends at its next select.
+        if tokio::time::timeout(grace, self.admin.1).await.is_err() {
+            tracing::warn!("the admin listener did not stop within {grace:?}");
         }
         drop(self.bots);
         self.store.flush().await.map_err(RunError::Flush)
@@ -325,7 +356,7 @@ fn start_frontend(
     config: &Config,
     main_bot: &Arc<BotClient>,
     pool: &Arc<BotPool>,
-    edges: EdgeRegistry,
+    reporter: Reporter,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, RunError> {
     let access = Access {
@@ -339,7 +370,8 @@ fn start_frontend(
         access,
         bot_username: None,
     };
-    let stats: StatsLines = Arc::new(move || edge_lines(&edges));
+    // The same report the admin endpoint serves; the bot list comes from the same pool.
+    let stats: StatsLines = Arc::new(move || summary_lines(&reporter.collect()));
     let frontend = FrontEnd::new(
         Arc::clone(main_bot),
         Arc::new(config.keyring.clone()),
@@ -352,27 +384,6 @@ fn start_frontend(
         // An error means the sender is gone, which is a stop too.
         let _ = stopped.wait_for(|stop| *stop).await;
     }))
-}
-
-/// `/stats` lines about the edge fleet.
-fn edge_lines(edges: &EdgeRegistry) -> Vec<String> {
-    match edges.list(unix_now(), EDGE_STALE_SECS) {
-        Ok(list) if list.is_empty() => vec!["edges: none yet".to_owned()],
-        Ok(list) => list
-            .into_iter()
-            .map(|edge| {
-                format!(
-                    "edge {} ({}, {}): last heard {} s ago{}",
-                    edge.id,
-                    edge.region,
-                    edge.public_url,
-                    edge.last_heartbeat_age_secs,
-                    if edge.live { "" } else { " — stale" }
-                )
-            })
-            .collect(),
-        Err(error) => vec![format!("edges: cannot read the registry ({error})")],
-    }
 }
 
 pub(crate) fn unix_now() -> i64 {

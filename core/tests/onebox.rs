@@ -1,7 +1,8 @@
 //! One-box mode against the emulator: `run_one_box` serves viewers over HTTP from the
 //! in-process core — whole files byte-exact, Range answers 206 with the right slice, a
 //! FLOOD_WAIT on one bot never reaches the viewer, a forged link is refused without
-//! Telegram — and the QUIC server for other edges keeps running beside it.
+//! Telegram — and the QUIC server for other edges keeps running beside it. The admin
+//! endpoint's report and `/metrics` show the same traffic.
 
 mod support;
 
@@ -85,6 +86,38 @@ async fn a_one_box_core_serves_files_ranges_and_hides_flood_waits() {
             deployment.emu.counters().requests_for("upload.getFile"),
             getfiles
         );
+
+        // The admin endpoint tells the same story: bytes per bot, the flood wait, per-DC
+        // requests, and Prometheus text with the same numbers.
+        let report = tgcdn_core::admin::fetch_report(&format!("http://{}", core.admin_addr()))
+            .await
+            .expect("admin report");
+        let served: u64 = report.bots.iter().map(|bot| bot.bytes).sum();
+        assert!(served >= size + MIB + 17, "{report:?}");
+        assert_eq!(
+            report.bots.iter().map(|bot| bot.flood_waits).sum::<u64>(),
+            1
+        );
+        assert!(
+            report
+                .dcs
+                .iter()
+                .any(|row| row.dc == 4 && row.requests >= 3),
+            "{report:?}"
+        );
+        let metrics = http_get(core.admin_addr(), "/metrics", &[]).await;
+        assert_eq!(metrics.status, 200);
+        let text = String::from_utf8(metrics.body).unwrap();
+        assert!(
+            text.contains("tgcdn_core_bot_flood_waits_total{bot=\"123456\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tgcdn_core_dc_requests_total{dc=\"4\"}"),
+            "{text}"
+        );
+        let bots = http_get(core.admin_addr(), "/admin/bots", &[]).await;
+        assert_eq!(bots.status, 200);
 
         core.shutdown().await.expect("clean shutdown");
     })

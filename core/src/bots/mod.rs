@@ -11,7 +11,7 @@ pub mod select;
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use load::{LoadCounters, LoadGuard, LoadSnapshot};
@@ -21,6 +21,10 @@ struct BotEntry {
     id: i64,
     load: Arc<LoadCounters>,
     status: Mutex<Status>,
+    /// Bytes downloaded by this bot.
+    bytes: AtomicU64,
+    /// FLOOD_WAIT answers this bot got.
+    flood_waits: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -37,6 +41,10 @@ pub struct BotReport {
     /// Seconds of FLOOD_WAIT left at the time of the report, if any.
     pub flood_wait_secs: Option<u64>,
     pub load: LoadSnapshot,
+    /// Bytes downloaded since start.
+    pub bytes: u64,
+    /// FLOOD_WAIT answers since start.
+    pub flood_waits: u64,
 }
 
 /// A choice made by [`BotPool::pick`]: which bot, which connection, and the guard that counts
@@ -67,6 +75,8 @@ impl BotPool {
                         health: Health::Healthy,
                         flood_wait_until: None,
                     }),
+                    bytes: AtomicU64::new(0),
+                    flood_waits: AtomicU64::new(0),
                 })
                 .collect(),
             rotation: AtomicUsize::new(0),
@@ -119,9 +129,17 @@ impl BotPool {
     /// The bot answered FLOOD_WAIT: keep requests away from it for `secs` from `now`.
     pub fn mark_flood_wait(&self, bot: usize, now: Instant, secs: u32) {
         if let Some(entry) = self.bots.get(bot) {
+            entry.flood_waits.fetch_add(1, Ordering::Relaxed);
             let until = now + Duration::from_secs(u64::from(secs));
             let mut status = entry.status_mut();
             status.flood_wait_until = Some(status.flood_wait_until.map_or(until, |u| u.max(until)));
+        }
+    }
+
+    /// `bot` delivered `bytes` of file content.
+    pub fn record_bytes(&self, bot: usize, bytes: usize) {
+        if let Some(entry) = self.bots.get(bot) {
+            entry.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         }
     }
 
@@ -148,6 +166,8 @@ impl BotPool {
                         .filter(|until| *until > now)
                         .map(|until| until.duration_since(now).as_secs().max(1)),
                     load: entry.load.snapshot(),
+                    bytes: entry.bytes.load(Ordering::Relaxed),
+                    flood_waits: entry.flood_waits.load(Ordering::Relaxed),
                 }
             })
             .collect()

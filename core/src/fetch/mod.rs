@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 
 use crate::bots::BotPool;
 use crate::bots::select::{Health, SelectError};
+use crate::stats::{FetchCounters, FetchSnapshot};
 use crate::telegram::{RetryClass, TelegramError};
 
 /// A boxed future that can move between threads (the trait below is object safe).
@@ -104,6 +105,7 @@ pub struct Fetcher {
     config: FetchConfig,
     cache: moka::sync::Cache<ChunkKey, Bytes>,
     in_flight: Mutex<HashMap<ChunkKey, watch::Receiver<Outcome>>>,
+    counters: FetchCounters,
 }
 
 impl Fetcher {
@@ -127,11 +129,17 @@ impl Fetcher {
             config,
             cache,
             in_flight: Mutex::new(HashMap::new()),
+            counters: FetchCounters::default(),
         })
     }
 
     pub fn pool(&self) -> &Arc<BotPool> {
         &self.pool
+    }
+
+    /// Cache hits, coalesced waits, downloads and failures so far.
+    pub fn counters(&self) -> FetchSnapshot {
+        self.counters.snapshot()
     }
 
     /// Chunk `index` of `file`, which is `file_size` bytes long.
@@ -164,18 +172,22 @@ impl Fetcher {
         // Checked under the lock: a finishing download fills the cache before it leaves the
         // map, so a caller sees one or the other, never neither.
         if let Some(bytes) = self.cache.get(&key) {
+            self.counters.cache_hit();
             return Ok(bytes);
         }
         if let Some(receiver) = in_flight.get(&key) {
+            self.counters.coalesced();
             return Err(receiver.clone());
         }
+        self.counters.download();
         let (sender, receiver) = watch::channel(None);
         in_flight.insert(key, receiver.clone());
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let result = this.download(key, file_size).await;
-            if let Ok(bytes) = &result {
-                this.cache.insert(key, bytes.clone());
+            match &result {
+                Ok(bytes) => this.cache.insert(key, bytes.clone()),
+                Err(_) => this.counters.failure(),
             }
             this.lock_in_flight().remove(&key);
             // Nobody waiting is fine: the cache still holds the chunk.
@@ -243,7 +255,10 @@ impl Fetcher {
                 .unwrap_or(Err(TelegramError::Timeout));
             drop(picked.guard);
             let error = match result {
-                Ok(bytes) => return Ok(bytes),
+                Ok(bytes) => {
+                    self.pool.record_bytes(bot, bytes.len());
+                    return Ok(bytes);
+                }
                 Err(error) => error,
             };
             tracing::debug!(file = %key.file, index = key.index, bot, %error, "chunk attempt failed");

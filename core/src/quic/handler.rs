@@ -21,6 +21,7 @@ use tgcdn_shared::wire::{
 use super::registry::EdgeRegistry;
 use crate::fetch::{FetchError, Fetcher};
 use crate::resolve::{ResolveError, Resolver, wire_meta};
+use crate::stats::DcCounters;
 use crate::store::StoreError;
 
 /// What goes back on a stream.
@@ -111,6 +112,7 @@ pub struct Handler {
     edges: EdgeRegistry,
     cluster_secret: Vec<u8>,
     heartbeat_interval_secs: u32,
+    dc_requests: DcCounters,
 }
 
 impl Handler {
@@ -127,11 +129,25 @@ impl Handler {
             edges,
             cluster_secret,
             heartbeat_interval_secs,
+            dc_requests: DcCounters::default(),
         })
     }
 
     pub fn edges(&self) -> &EdgeRegistry {
         &self.edges
+    }
+
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
+    pub fn fetcher(&self) -> &Arc<Fetcher> {
+        &self.fetcher
+    }
+
+    /// Chunk requests served so far, per DC of the file.
+    pub fn dc_requests(&self) -> std::collections::BTreeMap<i32, u64> {
+        self.dc_requests.snapshot()
     }
 
     /// Checks the first request of a connection. `binding` is the connection's exported
@@ -207,6 +223,7 @@ impl Handler {
                 chunks,
             });
         }
+        self.dc_requests.request(meta.dc_id);
         match self.fetcher.chunk(file, meta.size, index).await {
             Ok(bytes) => Ok(bytes),
             Err(FetchError::NotFound) => {
