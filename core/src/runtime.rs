@@ -27,6 +27,7 @@ use crate::onebox::{InProcessUpstream, OneBoxEdge};
 use crate::quic::handler::Handler;
 use crate::quic::{EdgeRegistry, QuicError, QuicServer, tls};
 use crate::report::{Reporter, summary_lines};
+use crate::resolve::Resolver;
 use crate::store::{Store, StoreError};
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
@@ -166,7 +167,14 @@ impl Running {
         };
         let main_bot_usable = !failures.iter().any(|(index, _)| *index == 0);
         let frontend = if main_bot_usable {
-            Some(start_frontend(config, &bots[0], &pool, reporter, stopped)?)
+            Some(start_frontend(
+                config,
+                &bots[0],
+                &pool,
+                Arc::clone(handler.resolver()),
+                reporter,
+                stopped,
+            )?)
         } else {
             tracing::error!("the main bot is unusable: no file-to-link front-end");
             None
@@ -356,6 +364,7 @@ fn start_frontend(
     config: &Config,
     main_bot: &Arc<BotClient>,
     pool: &Arc<BotPool>,
+    resolver: Arc<Resolver>,
     reporter: Reporter,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, RunError> {
@@ -379,6 +388,7 @@ fn start_frontend(
     )
     .map_err(RunError::FrontEnd)?
     .with_pool(Arc::clone(pool))
+    .with_resolver(resolver)
     .with_stats_lines(stats);
     Ok(frontend.spawn_until(async move {
         // An error means the sender is gone, which is a stop too.
