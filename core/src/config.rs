@@ -50,6 +50,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "download connections per DC per bot, 1..=16; default 2",
     ),
     (
+        "parts_per_connection",
+        "getFile parts in flight per download connection at most (a sliding window), 1..=64; default 8",
+    ),
+    (
         "chunk_cache",
         "bytes of the core's second-tier chunk cache; default 64MiB",
     ),
@@ -199,6 +203,7 @@ pub struct RawConfig {
     pub worker_tokens: Vec<String>,
     pub storage_channel: Option<i64>,
     pub connections_per_bot: usize,
+    pub parts_per_connection: usize,
     pub chunk_cache: ByteSize,
     pub quic_listen: SocketAddr,
     pub cert_file: Option<PathBuf>,
@@ -230,6 +235,7 @@ impl RawConfig {
             worker_tokens: settings.get_or("worker_tokens", Vec::new())?,
             storage_channel: settings.get("storage_channel")?,
             connections_per_bot: settings.get_or("connections_per_bot", 2)?,
+            parts_per_connection: settings.get_or("parts_per_connection", 8)?,
             chunk_cache: settings.get_or("chunk_cache", ByteSize(64 << 20))?,
             quic_listen: settings.get_or("quic.listen", defaults.listen)?,
             cert_file: settings.get("quic.cert_file")?,
@@ -293,6 +299,9 @@ impl RawConfig {
         if !(1..=16).contains(&self.connections_per_bot) {
             return Err(invalid("connections_per_bot", "must be 1..=16"));
         }
+        if !(1..=64).contains(&self.parts_per_connection) {
+            return Err(invalid("parts_per_connection", "must be 1..=64"));
+        }
         let tls_pem = match (self.cert_file, self.key_file) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -331,6 +340,7 @@ impl RawConfig {
             bot_tokens: tokens,
             storage_channel,
             connections_per_bot: self.connections_per_bot,
+            parts_per_connection: self.parts_per_connection,
             chunk_cache_bytes: self.chunk_cache.0,
             quic: QuicConfig {
                 listen: self.quic_listen,
@@ -378,6 +388,7 @@ pub struct Config {
     /// Bot API form (`-100…`).
     pub storage_channel: i64,
     pub connections_per_bot: usize,
+    pub parts_per_connection: usize,
     pub chunk_cache_bytes: u64,
     pub quic: QuicConfig,
     pub tls_pem: Option<(PathBuf, PathBuf)>,
@@ -433,6 +444,7 @@ impl Config {
     pub fn fetch_config(&self) -> FetchConfig {
         FetchConfig {
             cache_bytes: self.chunk_cache_bytes,
+            parts_per_connection: self.parts_per_connection,
             ..FetchConfig::default()
         }
     }
@@ -465,6 +477,10 @@ impl Config {
             ("worker_tokens", tokens[1..].join(",")),
             ("storage_channel", self.storage_channel.to_string()),
             ("connections_per_bot", self.connections_per_bot.to_string()),
+            (
+                "parts_per_connection",
+                self.parts_per_connection.to_string(),
+            ),
             ("chunk_cache", format!("{} bytes", self.chunk_cache_bytes)),
             ("quic.listen", self.quic.listen.to_string()),
             (

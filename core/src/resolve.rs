@@ -285,6 +285,10 @@ impl Resolver {
                 Err(SelectError::NoHealthyBot) => {
                     return Err(ResolveError::Unavailable("no healthy bot".into()));
                 }
+                // `pick` has no in-flight cap; kept for exhaustiveness.
+                Err(SelectError::Saturated) => {
+                    return Err(ResolveError::Unavailable("every bot is saturated".into()));
+                }
                 // Every bot failed once. One more round, so that bots now all in flood
                 // wait answer FloodWait (with the soonest end) rather than Unavailable.
                 Err(SelectError::AllTried) if !second_round => {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use load::{LoadCounters, LoadGuard, LoadSnapshot};
-use select::{BotState, Choice, Health, SelectError};
+use select::{BotState, Choice, Health, PartsChoice, SelectError};
 
 struct BotEntry {
     id: i64,
@@ -54,6 +54,15 @@ pub struct Picked {
     pub bot: usize,
     pub connection: usize,
     pub guard: LoadGuard,
+}
+
+/// A choice made by [`BotPool::pick_parts`]: the bot, the connection of each part, and one
+/// guard per part counting it on its connection until dropped.
+#[derive(Debug)]
+pub struct PickedParts {
+    pub bot: usize,
+    pub connections: Vec<usize>,
+    pub guards: Vec<LoadGuard>,
 }
 
 /// The live state of every bot.
@@ -95,23 +104,42 @@ impl BotPool {
         self.bots.get(bot).map(|b| b.id)
     }
 
+    /// Chooses a bot for a request of `parts` parts and the connection of each part (none
+    /// above `cap` parts in flight), and counts them; bots with `already_tried[i]` set are
+    /// skipped. [`SelectError::Saturated`] means: wait for a part to finish, then ask again.
+    pub fn pick_parts(
+        &self,
+        now: Instant,
+        already_tried: &[bool],
+        parts: usize,
+        cap: usize,
+    ) -> Result<PickedParts, SelectError> {
+        let statuses: Vec<Status> = self.bots.iter().map(|b| b.status()).collect();
+        let snapshots: Vec<LoadSnapshot> = self.bots.iter().map(|b| b.load.snapshot()).collect();
+        let states = states(&statuses, &snapshots, already_tried);
+        let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
+        let PartsChoice { bot, connections } =
+            select::choose_parts(&states, now, rotation, parts, cap)?;
+        // `choose_parts` only returns indices of the slices it was given. Two picks racing
+        // may both see room and overshoot the cap by a part: the cap is a share, not a lock.
+        let guards = connections
+            .iter()
+            .map(|&connection| self.bots[bot].load.acquire(connection))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(SelectError::NoHealthyBot)?;
+        Ok(PickedParts {
+            bot,
+            connections,
+            guards,
+        })
+    }
+
     /// Chooses a bot and connection for one request and counts it; bots with
     /// `already_tried[i]` set are skipped.
     pub fn pick(&self, now: Instant, already_tried: &[bool]) -> Result<Picked, SelectError> {
         let statuses: Vec<Status> = self.bots.iter().map(|b| b.status()).collect();
         let snapshots: Vec<LoadSnapshot> = self.bots.iter().map(|b| b.load.snapshot()).collect();
-        let states: Vec<BotState<'_>> = statuses
-            .iter()
-            .zip(&snapshots)
-            .enumerate()
-            .map(|(i, (status, load))| BotState {
-                health: &status.health,
-                flood_wait_until: status.flood_wait_until,
-                in_flight: load.in_flight,
-                connections: &load.per_connection,
-                already_tried: already_tried.get(i).copied().unwrap_or(false),
-            })
-            .collect();
+        let states = states(&statuses, &snapshots, already_tried);
         let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
         let Choice { bot, connection } = select::choose(&states, now, rotation)?;
         // `choose` only returns indices of the slices it was given.
@@ -172,6 +200,25 @@ impl BotPool {
             })
             .collect()
     }
+}
+
+fn states<'a>(
+    statuses: &'a [Status],
+    snapshots: &'a [LoadSnapshot],
+    already_tried: &[bool],
+) -> Vec<BotState<'a>> {
+    statuses
+        .iter()
+        .zip(snapshots)
+        .enumerate()
+        .map(|(i, (status, load))| BotState {
+            health: &status.health,
+            flood_wait_until: status.flood_wait_until,
+            in_flight: load.in_flight,
+            connections: &load.per_connection,
+            already_tried: already_tried.get(i).copied().unwrap_or(false),
+        })
+        .collect()
 }
 
 impl BotEntry {
