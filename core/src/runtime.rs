@@ -127,6 +127,14 @@ impl Running {
             config.quic.heartbeat_interval_secs,
         );
         let reporter = Reporter::new(Arc::clone(&pool), Arc::clone(&handler), EDGE_STALE_SECS);
+        // Every listener is bound before anything is spawned, so a failure here leaves
+        // nothing running behind the error.
+        let admin_listener = bind_listener("the admin endpoint", config.admin_listen).await?;
+        let admin_addr = local_addr("the admin endpoint", &admin_listener, config.admin_listen)?;
+        let edge_listener = match &config.one_box {
+            Some(edge) => Some(bind_listener("viewers (one-box edge)", edge.listen).await?),
+            None => None,
+        };
         let quic = if config.quic_enabled {
             let pem = config
                 .tls_pem
@@ -141,44 +149,52 @@ impl Running {
         } else {
             None
         };
-        let (stop, stopped) = watch::channel(false);
-        let admin_listener = crate::admin::bind(config.admin_listen)
-            .await
-            .map_err(|source| RunError::Listen {
-                what: "the admin endpoint",
-                addr: config.admin_listen,
-                source,
-            })?;
-        let admin_addr = admin_listener
-            .local_addr()
-            .map_err(|source| RunError::Listen {
-                what: "the admin endpoint",
-                addr: config.admin_listen,
-                source,
-            })?;
-        let admin = tokio::spawn(crate::admin::serve(
-            admin_listener,
-            reporter.clone(),
-            stopped.clone(),
-        ));
-        let edge = match &config.one_box {
-            Some(edge) => Some(start_edge(config, edge, &handler, &pool, stopped.clone()).await?),
-            None => None,
-        };
         let main_bot_usable = !failures.iter().any(|(index, _)| *index == 0);
         let frontend = if main_bot_usable {
-            Some(start_frontend(
+            match frontend(
                 config,
                 &bots[0],
                 &pool,
                 Arc::clone(handler.resolver()),
-                reporter,
-                stopped,
-            )?)
+                &reporter,
+            ) {
+                Ok(frontend) => Some(frontend),
+                Err(error) => {
+                    if let Some(quic) = quic {
+                        quic.shutdown(Duration::ZERO).await;
+                    }
+                    return Err(error);
+                }
+            }
         } else {
             tracing::error!("the main bot is unusable: no file-to-link front-end");
             None
         };
+
+        let (stop, stopped) = watch::channel(false);
+        let admin = tokio::spawn(crate::admin::serve(
+            admin_listener,
+            reporter,
+            stopped.clone(),
+        ));
+        let edge = match (edge_listener, &config.one_box) {
+            (Some(listener), Some(edge)) => Some(serve_edge(
+                listener,
+                config,
+                edge,
+                &handler,
+                &pool,
+                stopped.clone(),
+            )?),
+            _ => None,
+        };
+        let frontend = frontend.map(|frontend| {
+            let mut stopped = stopped;
+            frontend.spawn_until(async move {
+                // An error means the sender is gone, which is a stop too.
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+        });
         Ok(Running {
             store,
             bots,
@@ -261,23 +277,35 @@ impl Running {
 /// How long the front-end, the edge and the QUIC close may each take at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Binds the one-box edge and serves it until `stopped` turns true.
-async fn start_edge(
+async fn bind_listener(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<tokio::net::TcpListener, RunError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Listen { what, addr, source })
+}
+
+fn local_addr(
+    what: &'static str,
+    listener: &tokio::net::TcpListener,
+    addr: SocketAddr,
+) -> Result<SocketAddr, RunError> {
+    listener
+        .local_addr()
+        .map_err(|source| RunError::Listen { what, addr, source })
+}
+
+/// Serves the one-box edge on `listener` until `stopped` turns true.
+fn serve_edge(
+    listener: tokio::net::TcpListener,
     config: &Config,
     edge: &OneBoxEdge,
     handler: &Arc<Handler>,
     pool: &Arc<BotPool>,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, JoinHandle<()>), RunError> {
-    let listen_error = |source| RunError::Listen {
-        what: "viewers (one-box edge)",
-        addr: edge.listen,
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(edge.listen)
-        .await
-        .map_err(listen_error)?;
-    let addr = listener.local_addr().map_err(listen_error)?;
+    let addr = local_addr("viewers (one-box edge)", &listener, edge.listen)?;
     let upstream = Arc::new(InProcessUpstream::new(
         Arc::clone(handler),
         Arc::clone(pool),
@@ -359,15 +387,14 @@ async fn open_bot(
     })
 }
 
-/// Starts the main bot's file-to-link loop; it stops once `stopped` turns true.
-fn start_frontend(
+/// The main bot's file-to-link loop, ready to spawn.
+fn frontend(
     config: &Config,
     main_bot: &Arc<BotClient>,
     pool: &Arc<BotPool>,
     resolver: Arc<Resolver>,
-    reporter: Reporter,
-    mut stopped: watch::Receiver<bool>,
-) -> Result<JoinHandle<()>, RunError> {
+    reporter: &Reporter,
+) -> Result<FrontEnd, RunError> {
     let access = Access {
         allowed_users: (!config.allowed_users.is_empty())
             .then(|| config.allowed_users.iter().copied().collect()),
@@ -380,8 +407,9 @@ fn start_frontend(
         bot_username: None,
     };
     // The same report the admin endpoint serves; the bot list comes from the same pool.
+    let reporter = reporter.clone();
     let stats: StatsLines = Arc::new(move || summary_lines(&reporter.collect()));
-    let frontend = FrontEnd::new(
+    Ok(FrontEnd::new(
         Arc::clone(main_bot),
         Arc::new(config.keyring.clone()),
         frontend_config,
@@ -389,11 +417,7 @@ fn start_frontend(
     .map_err(RunError::FrontEnd)?
     .with_pool(Arc::clone(pool))
     .with_resolver(resolver)
-    .with_stats_lines(stats);
-    Ok(frontend.spawn_until(async move {
-        // An error means the sender is gone, which is a stop too.
-        let _ = stopped.wait_for(|stop| *stop).await;
-    }))
+    .with_stats_lines(stats))
 }
 
 pub(crate) fn unix_now() -> i64 {
