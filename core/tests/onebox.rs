@@ -123,3 +123,32 @@ async fn a_one_box_core_serves_files_ranges_and_hides_flood_waits() {
     })
     .await;
 }
+
+/// `TGCDN_QUIC_ENABLED=false` with `TGCDN_WITH_EDGE=true`: a core nobody else joins serves
+/// viewers without opening a QUIC endpoint.
+#[tokio::test]
+async fn a_one_box_core_can_run_without_quic() {
+    bounded(async {
+        let deployment = Deployment::start().await;
+        let world = deployment.emu.world();
+        let doc = world.add_document(Content::pseudo(MIB / 2), "clip.mp4", "video/mp4", 2);
+        let msg = world.post_document(deployment.channel.channel_id, doc.id, "");
+        let dir = tempfile::tempdir().unwrap();
+        deployment.provision(dir.path()).await;
+        let config = deployment.config(
+            dir.path(),
+            &[("TGCDN_WITH_EDGE", "true"), ("TGCDN_QUIC_ENABLED", "false")],
+        );
+        let core = tgcdn_core::runtime::Running::start(&config)
+            .await
+            .expect("starts");
+        assert_eq!(core.quic_addr(), None);
+        let addr = core.edge_addr().expect("TGCDN_WITH_EDGE starts the edge");
+        let token = keyring().sign(deployment.file(msg), None);
+        let response = http_get(addr, &format!("/dl/{token}/clip.mp4"), &[]).await;
+        assert_eq!(response.status, 200);
+        assert!(response.body == deployment.emu.content_slice(doc.id, 0, (MIB / 2) as usize));
+        core.shutdown().await.expect("clean shutdown");
+    })
+    .await;
+}
