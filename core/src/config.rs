@@ -15,6 +15,7 @@ use tgcdn_shared::config::{Settings, env_name};
 use tgcdn_shared::token::{Keyring, LinkKey};
 
 use crate::fetch::FetchConfig;
+use crate::onebox::OneBoxEdge;
 use crate::quic::QuicConfig;
 use crate::resolve::ResolveConfig;
 use crate::telegram::download::channel_bare_id;
@@ -47,6 +48,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "connections_per_bot",
         "download connections per DC per bot, 1..=16; default 2",
+    ),
+    (
+        "parts_per_connection",
+        "getFile parts in flight per download connection at most (a sliding window), 1..=64; default 8",
     ),
     (
         "chunk_cache",
@@ -94,6 +99,18 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "pin DC addresses, e.g. 1=127.0.0.1:4001,2=127.0.0.1:4002 (emulator/sandbox; default: Telegram's)",
     ),
     (
+        "with_edge",
+        "one-box mode: also serve viewers over HTTP in this process (the edge's TGCDN_LISTEN, TGCDN_CACHE_SIZE… apply); default false",
+    ),
+    (
+        "quic.enabled",
+        "serve remote edges over QUIC; default true (turn off for a one-box core nobody else joins)",
+    ),
+    (
+        "admin_listen",
+        "TCP address of the admin HTTP listener (/metrics, /admin/*); default 127.0.0.1:9180",
+    ),
+    (
         "dc_auth_key",
         "hex 256-byte base auth key for the pinned DCs (emulator only; needs dc_addrs); each bot gets its own key derived from it by config::bot_auth_key",
     ),
@@ -122,6 +139,8 @@ pub enum ConfigError {
     Setting(#[from] SettingsError),
     #[error("{}: {reason}", env_name(key))]
     Invalid { key: &'static str, reason: String },
+    #[error("one-box edge: {0}")]
+    Edge(#[from] tgcdn_edge::config::EdgeConfigError),
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -184,6 +203,7 @@ pub struct RawConfig {
     pub worker_tokens: Vec<String>,
     pub storage_channel: Option<i64>,
     pub connections_per_bot: usize,
+    pub parts_per_connection: usize,
     pub chunk_cache: ByteSize,
     pub quic_listen: SocketAddr,
     pub cert_file: Option<PathBuf>,
@@ -197,6 +217,10 @@ pub struct RawConfig {
     pub admins: Vec<i64>,
     pub dc_addrs: Vec<DcAddr>,
     pub dc_auth_key: Option<Secret>,
+    pub quic_enabled: bool,
+    pub admin_listen: SocketAddr,
+    /// Present when `with_edge` is set: the embedded edge's listener and serving knobs.
+    pub one_box: Option<OneBoxEdge>,
 }
 
 impl RawConfig {
@@ -211,6 +235,7 @@ impl RawConfig {
             worker_tokens: settings.get_or("worker_tokens", Vec::new())?,
             storage_channel: settings.get("storage_channel")?,
             connections_per_bot: settings.get_or("connections_per_bot", 2)?,
+            parts_per_connection: settings.get_or("parts_per_connection", 8)?,
             chunk_cache: settings.get_or("chunk_cache", ByteSize(64 << 20))?,
             quic_listen: settings.get_or("quic.listen", defaults.listen)?,
             cert_file: settings.get("quic.cert_file")?,
@@ -227,6 +252,14 @@ impl RawConfig {
             admins: settings.get_or("admins", Vec::new())?,
             dc_addrs: settings.get_or("dc_addrs", Vec::new())?,
             dc_auth_key: settings.get("dc_auth_key")?,
+            quic_enabled: settings.get_or("quic.enabled", true)?,
+            admin_listen: settings
+                .get_or("admin_listen", SocketAddr::from(([127, 0, 0, 1], 9180)))?,
+            one_box: if settings.get_or("with_edge", false)? {
+                Some(OneBoxEdge::from_settings(settings)?)
+            } else {
+                None
+            },
         })
     }
 
@@ -266,6 +299,9 @@ impl RawConfig {
         if !(1..=16).contains(&self.connections_per_bot) {
             return Err(invalid("connections_per_bot", "must be 1..=16"));
         }
+        if !(1..=64).contains(&self.parts_per_connection) {
+            return Err(invalid("parts_per_connection", "must be 1..=64"));
+        }
         let tls_pem = match (self.cert_file, self.key_file) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -304,6 +340,7 @@ impl RawConfig {
             bot_tokens: tokens,
             storage_channel,
             connections_per_bot: self.connections_per_bot,
+            parts_per_connection: self.parts_per_connection,
             chunk_cache_bytes: self.chunk_cache.0,
             quic: QuicConfig {
                 listen: self.quic_listen,
@@ -321,6 +358,9 @@ impl RawConfig {
             admins: self.admins,
             dc_addrs: self.dc_addrs,
             dc_auth_key,
+            quic_enabled: self.quic_enabled,
+            admin_listen: self.admin_listen,
+            one_box: self.one_box,
         })
     }
 }
@@ -348,6 +388,7 @@ pub struct Config {
     /// Bot API form (`-100…`).
     pub storage_channel: i64,
     pub connections_per_bot: usize,
+    pub parts_per_connection: usize,
     pub chunk_cache_bytes: u64,
     pub quic: QuicConfig,
     pub tls_pem: Option<(PathBuf, PathBuf)>,
@@ -360,6 +401,11 @@ pub struct Config {
     pub admins: Vec<i64>,
     pub dc_addrs: Vec<DcAddr>,
     pub dc_auth_key: Option<[u8; 256]>,
+    /// Whether remote edges can join over QUIC (one-box mode may turn it off).
+    pub quic_enabled: bool,
+    pub admin_listen: SocketAddr,
+    /// One-box mode: the edge served by this process.
+    pub one_box: Option<OneBoxEdge>,
 }
 
 impl Config {
@@ -373,8 +419,13 @@ impl Config {
     }
 
     /// Keys that are set but unknown (typos), as their error lines would name them.
+    /// The edge's keys count as known: one-box mode reads its serving knobs.
     pub fn unknown_keys(settings: &Settings) -> Vec<String> {
-        let known: Vec<&str> = SETTINGS.iter().map(|(key, _)| *key).collect();
+        let known: Vec<&str> = SETTINGS
+            .iter()
+            .map(|(key, _)| *key)
+            .chain(tgcdn_edge::config::SETTINGS.iter().map(|s| s.key))
+            .collect();
         settings.unknown_keys(&known)
     }
 
@@ -393,6 +444,7 @@ impl Config {
     pub fn fetch_config(&self) -> FetchConfig {
         FetchConfig {
             cache_bytes: self.chunk_cache_bytes,
+            parts_per_connection: self.parts_per_connection,
             ..FetchConfig::default()
         }
     }
@@ -425,6 +477,10 @@ impl Config {
             ("worker_tokens", tokens[1..].join(",")),
             ("storage_channel", self.storage_channel.to_string()),
             ("connections_per_bot", self.connections_per_bot.to_string()),
+            (
+                "parts_per_connection",
+                self.parts_per_connection.to_string(),
+            ),
             ("chunk_cache", format!("{} bytes", self.chunk_cache_bytes)),
             ("quic.listen", self.quic.listen.to_string()),
             (
@@ -468,6 +524,17 @@ impl Config {
                     .map(|d| format!("{}={}", d.dc, d.addr))
                     .collect::<Vec<_>>()
                     .join(","),
+            ),
+            ("quic.enabled", self.quic_enabled.to_string()),
+            ("admin_listen", self.admin_listen.to_string()),
+            (
+                "with_edge",
+                self.one_box.as_ref().map_or("false".to_owned(), |edge| {
+                    format!(
+                        "true (HTTP on {}, cache {} bytes)",
+                        edge.listen, edge.options.cache_bytes
+                    )
+                }),
             ),
             (
                 "dc_auth_key",

@@ -13,16 +13,27 @@
 //!   pools per bot, `getFile` with deadlines, errors classified into retry classes;
 //! * [`frontend`] — the main bot's file-to-link front-end: copy a user's file into the
 //!   storage channel, answer with signed links, `/start`, `/help`, `/stats`;
+//! * [`runtime`] — a running core (what `tgcdn-core run` starts) as a library value;
+//! * [`onebox`] — the edge served in-process from the core's handler (one-box mode);
+//! * [`stats`] / [`report`] — event counters, and the one report of bots, DCs, edges and
+//!   caches that `/stats`, `/metrics` and `/admin/*` all render;
+//! * [`admin`] — the admin HTTP listener (`/metrics`, `/admin/*`) and its client for
+//!   `tgcdn-core status`;
 //! * [`app`] — the wiring of bots, resolver and fetcher that `main` and the tests share;
 //! * [`config`] — `TGCDN_*` / TOML settings read, then validated into a typed `Config`;
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
+pub mod admin;
 pub mod app;
 pub mod bots;
 pub mod config;
 pub mod fetch;
 pub mod frontend;
+pub mod onebox;
 pub mod quic;
+pub mod report;
 pub mod resolve;
+pub mod runtime;
+pub mod stats;
 pub mod store;
 pub mod telegram;

@@ -29,6 +29,7 @@ use tgcdn_shared::wire;
 use crate::bots::BotPool;
 use crate::bots::select::{Health, SelectError};
 use crate::fetch::BoxFuture;
+use crate::stats::{ResolveCounters, ResolveSnapshot};
 use crate::store::{self, Store, StoreError};
 use crate::telegram::{DocumentInfo, DocumentLocation, RetryClass, TelegramError};
 
@@ -96,6 +97,7 @@ pub struct Resolver {
     config: ResolveConfig,
     metas: moka::future::Cache<FileRef, store::FileMeta>,
     locations: moka::future::Cache<(usize, FileRef), DocumentLocation>,
+    counters: ResolveCounters,
 }
 
 impl Resolver {
@@ -120,7 +122,13 @@ impl Resolver {
             config,
             metas,
             locations,
+            counters: ResolveCounters::default(),
         })
+    }
+
+    /// Where meta answers came from so far.
+    pub fn counters(&self) -> ResolveSnapshot {
+        self.counters.snapshot()
     }
 
     pub fn store(&self) -> &Store {
@@ -130,6 +138,10 @@ impl Resolver {
     /// What `file` is: from memory, else sled, else Telegram through the least busy bot.
     pub async fn meta(&self, file: FileRef) -> Result<store::FileMeta, ResolveError> {
         self.check_revoked(file)?;
+        if let Some(meta) = self.metas.get(&file).await {
+            self.counters.memory_hit();
+            return Ok(meta);
+        }
         self.metas
             .try_get_with(file, self.load_meta(file))
             .await
@@ -245,8 +257,10 @@ impl Resolver {
 
     async fn load_meta(&self, file: FileRef) -> Result<store::FileMeta, ResolveError> {
         if let Some(meta) = self.store.file_meta(file)? {
+            self.counters.store_hit();
             return Ok(meta);
         }
+        self.counters.telegram_lookup();
         let deadline = Instant::now() + self.config.lookup_timeout;
         let info = self.lookup_on_any_bot(file, deadline).await?;
         Ok(meta_of(&info))
@@ -270,6 +284,10 @@ impl Resolver {
                 }
                 Err(SelectError::NoHealthyBot) => {
                     return Err(ResolveError::Unavailable("no healthy bot".into()));
+                }
+                // `pick` has no in-flight cap; kept for exhaustiveness.
+                Err(SelectError::Saturated) => {
+                    return Err(ResolveError::Unavailable("every bot is saturated".into()));
                 }
                 // Every bot failed once. One more round, so that bots now all in flood
                 // wait answer FloodWait (with the soonest end) rather than Unavailable.

@@ -220,6 +220,7 @@ async fn the_binary_runs_serves_and_shuts_down_on_sigterm() {
         .env("TGCDN_WORKER_TOKENS", WORKER)
         .env("TGCDN_STORAGE_CHANNEL", channel.bot_api_id().to_string())
         .env("TGCDN_QUIC_LISTEN", "127.0.0.1:0")
+        .env("TGCDN_ADMIN_LISTEN", "127.0.0.1:0")
         .env("TGCDN_CLUSTER_SECRET", &secret_hex)
         .env("TGCDN_LINK_KEY", "1:00112233445566778899aabbccddeeff")
         .env("TGCDN_PUBLIC_URL", "https://cdn.example.com")

@@ -448,6 +448,8 @@ impl Stack {
                 self.channel.bot_api_id().to_string(),
             ),
             ("TGCDN_QUIC_LISTEN".to_owned(), self.quic_addr.to_string()),
+            // Stacks run in parallel: let each core pick its own admin port.
+            ("TGCDN_ADMIN_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
             (
                 "TGCDN_CLUSTER_SECRET".to_owned(),
                 CLUSTER_SECRET_HEX.to_owned(),

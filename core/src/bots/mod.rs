@@ -11,16 +11,20 @@ pub mod select;
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use load::{LoadCounters, LoadGuard, LoadSnapshot};
-use select::{BotState, Choice, Health, SelectError};
+use select::{BotState, Choice, Health, PartsChoice, SelectError};
 
 struct BotEntry {
     id: i64,
     load: Arc<LoadCounters>,
     status: Mutex<Status>,
+    /// Bytes downloaded by this bot.
+    bytes: AtomicU64,
+    /// FLOOD_WAIT answers this bot got.
+    flood_waits: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -37,6 +41,10 @@ pub struct BotReport {
     /// Seconds of FLOOD_WAIT left at the time of the report, if any.
     pub flood_wait_secs: Option<u64>,
     pub load: LoadSnapshot,
+    /// Bytes downloaded since start.
+    pub bytes: u64,
+    /// FLOOD_WAIT answers since start.
+    pub flood_waits: u64,
 }
 
 /// A choice made by [`BotPool::pick`]: which bot, which connection, and the guard that counts
@@ -46,6 +54,15 @@ pub struct Picked {
     pub bot: usize,
     pub connection: usize,
     pub guard: LoadGuard,
+}
+
+/// A choice made by [`BotPool::pick_parts`]: the bot, the connection of each part, and one
+/// guard per part counting it on its connection until dropped.
+#[derive(Debug)]
+pub struct PickedParts {
+    pub bot: usize,
+    pub connections: Vec<usize>,
+    pub guards: Vec<LoadGuard>,
 }
 
 /// The live state of every bot.
@@ -67,6 +84,8 @@ impl BotPool {
                         health: Health::Healthy,
                         flood_wait_until: None,
                     }),
+                    bytes: AtomicU64::new(0),
+                    flood_waits: AtomicU64::new(0),
                 })
                 .collect(),
             rotation: AtomicUsize::new(0),
@@ -85,23 +104,42 @@ impl BotPool {
         self.bots.get(bot).map(|b| b.id)
     }
 
+    /// Chooses a bot for a request of `parts` parts and the connection of each part (none
+    /// above `cap` parts in flight), and counts them; bots with `already_tried[i]` set are
+    /// skipped. [`SelectError::Saturated`] means: wait for a part to finish, then ask again.
+    pub fn pick_parts(
+        &self,
+        now: Instant,
+        already_tried: &[bool],
+        parts: usize,
+        cap: usize,
+    ) -> Result<PickedParts, SelectError> {
+        let statuses: Vec<Status> = self.bots.iter().map(|b| b.status()).collect();
+        let snapshots: Vec<LoadSnapshot> = self.bots.iter().map(|b| b.load.snapshot()).collect();
+        let states = states(&statuses, &snapshots, already_tried);
+        let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
+        let PartsChoice { bot, connections } =
+            select::choose_parts(&states, now, rotation, parts, cap)?;
+        // `choose_parts` only returns indices of the slices it was given. Two picks racing
+        // may both see room and overshoot the cap by a part: the cap is a share, not a lock.
+        let guards = connections
+            .iter()
+            .map(|&connection| self.bots[bot].load.acquire(connection))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(SelectError::NoHealthyBot)?;
+        Ok(PickedParts {
+            bot,
+            connections,
+            guards,
+        })
+    }
+
     /// Chooses a bot and connection for one request and counts it; bots with
     /// `already_tried[i]` set are skipped.
     pub fn pick(&self, now: Instant, already_tried: &[bool]) -> Result<Picked, SelectError> {
         let statuses: Vec<Status> = self.bots.iter().map(|b| b.status()).collect();
         let snapshots: Vec<LoadSnapshot> = self.bots.iter().map(|b| b.load.snapshot()).collect();
-        let states: Vec<BotState<'_>> = statuses
-            .iter()
-            .zip(&snapshots)
-            .enumerate()
-            .map(|(i, (status, load))| BotState {
-                health: &status.health,
-                flood_wait_until: status.flood_wait_until,
-                in_flight: load.in_flight,
-                connections: &load.per_connection,
-                already_tried: already_tried.get(i).copied().unwrap_or(false),
-            })
-            .collect();
+        let states = states(&statuses, &snapshots, already_tried);
         let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
         let Choice { bot, connection } = select::choose(&states, now, rotation)?;
         // `choose` only returns indices of the slices it was given.
@@ -119,9 +157,17 @@ impl BotPool {
     /// The bot answered FLOOD_WAIT: keep requests away from it for `secs` from `now`.
     pub fn mark_flood_wait(&self, bot: usize, now: Instant, secs: u32) {
         if let Some(entry) = self.bots.get(bot) {
+            entry.flood_waits.fetch_add(1, Ordering::Relaxed);
             let until = now + Duration::from_secs(u64::from(secs));
             let mut status = entry.status_mut();
             status.flood_wait_until = Some(status.flood_wait_until.map_or(until, |u| u.max(until)));
+        }
+    }
+
+    /// `bot` delivered `bytes` of file content.
+    pub fn record_bytes(&self, bot: usize, bytes: usize) {
+        if let Some(entry) = self.bots.get(bot) {
+            entry.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         }
     }
 
@@ -148,10 +194,31 @@ impl BotPool {
                         .filter(|until| *until > now)
                         .map(|until| until.duration_since(now).as_secs().max(1)),
                     load: entry.load.snapshot(),
+                    bytes: entry.bytes.load(Ordering::Relaxed),
+                    flood_waits: entry.flood_waits.load(Ordering::Relaxed),
                 }
             })
             .collect()
     }
+}
+
+fn states<'a>(
+    statuses: &'a [Status],
+    snapshots: &'a [LoadSnapshot],
+    already_tried: &[bool],
+) -> Vec<BotState<'a>> {
+    statuses
+        .iter()
+        .zip(snapshots)
+        .enumerate()
+        .map(|(i, (status, load))| BotState {
+            health: &status.health,
+            flood_wait_until: status.flood_wait_until,
+            in_flight: load.in_flight,
+            connections: &load.per_connection,
+            already_tried: already_tried.get(i).copied().unwrap_or(false),
+        })
+        .collect()
 }
 
 impl BotEntry {

@@ -7,6 +7,11 @@
 //! work instead of the first one taking it all. Within the bot, the least-loaded connection
 //! wins, with the same rotation for ties.
 //!
+//! A chunk's `getFile` parts are placed one by one ([`choose_parts`], [`spread_parts`]): each
+//! on the bot's least-busy connection counting the parts already placed, never above a
+//! per-connection in-flight cap, so the two halves of a chunk use two connections when that
+//! spreads the load and no connection takes more than its share.
+//!
 //! When nobody is eligible the error says why: every healthy bot waits (so the caller can
 //! answer `FloodWait { secs }` with the soonest end), every healthy bot was already tried, or
 //! there is no healthy bot at all. No I/O, no clock, no grammers.
@@ -64,6 +69,76 @@ pub enum SelectError {
     AllTried,
     #[error("no healthy bot")]
     NoHealthyBot,
+    /// Eligible bots exist but every one has its connections at the in-flight cap: wait for
+    /// a part to finish (the window slides) and ask again.
+    #[error("every eligible bot's connections are at their in-flight cap")]
+    Saturated,
+}
+
+/// The chosen bot and, for each part of the request, the connection it goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartsChoice {
+    pub bot: usize,
+    pub connections: Vec<usize>,
+}
+
+/// Places `parts` requests on one bot's connections (`loads` = parts in flight on each):
+/// each part on the connection with the fewest in flight, counting the parts placed before
+/// it, so a chunk's two halves go to two connections when one is busier (or both idle), and
+/// stay together when the other connection is busier still. No connection goes above `cap`.
+/// `None` when the parts do not fit.
+pub fn spread_parts(
+    loads: &[usize],
+    parts: usize,
+    cap: usize,
+    rotation: usize,
+) -> Option<Vec<usize>> {
+    let mut loads = loads.to_vec();
+    let mut placed = Vec::with_capacity(parts);
+    for _ in 0..parts {
+        let open: Vec<Option<usize>> = loads
+            .iter()
+            .map(|&load| (load < cap).then_some(load))
+            .collect();
+        let connection = least_loaded(&open, rotation)?;
+        loads[connection] += 1;
+        placed.push(connection);
+    }
+    Some(placed)
+}
+
+/// Like [`choose`] for a request of `parts` parts: the least-loaded eligible bot whose
+/// connections can take every part under `cap`, and where each part goes.
+pub fn choose_parts(
+    bots: &[BotState<'_>],
+    now: Instant,
+    rotation: usize,
+    parts: usize,
+    cap: usize,
+) -> Result<PartsChoice, SelectError> {
+    let eligible =
+        |bot: &BotState<'_>| bot.is_healthy() && bot.waits_at(now).is_none() && !bot.already_tried;
+    let placements: Vec<Option<Vec<usize>>> = bots
+        .iter()
+        .map(|bot| {
+            eligible(bot)
+                .then(|| spread_parts(bot.connections, parts, cap, rotation))
+                .flatten()
+        })
+        .collect();
+    let loads: Vec<Option<usize>> = bots
+        .iter()
+        .zip(&placements)
+        .map(|(bot, placed)| placed.as_ref().map(|_| bot.in_flight))
+        .collect();
+    if let Some(bot) = least_loaded(&loads, rotation) {
+        let connections = placements[bot].clone().unwrap_or_default();
+        return Ok(PartsChoice { bot, connections });
+    }
+    if bots.iter().any(eligible) {
+        return Err(SelectError::Saturated);
+    }
+    Err(why_none(bots, now))
 }
 
 /// Picks the least-loaded eligible bot and its least-loaded connection.
@@ -81,23 +156,23 @@ pub fn choose(bots: &[BotState<'_>], now: Instant, rotation: usize) -> Result<Ch
         let connection = least_loaded(&connection_loads, rotation).unwrap_or(0);
         return Ok(Choice { bot, connection });
     }
-    why_none(bots, now)
+    Err(why_none(bots, now))
 }
 
-fn why_none(bots: &[BotState<'_>], now: Instant) -> Result<Choice, SelectError> {
+fn why_none(bots: &[BotState<'_>], now: Instant) -> SelectError {
     let untried_healthy = bots
         .iter()
         .filter(|bot| bot.is_healthy() && !bot.already_tried);
     if let Some(until) = untried_healthy.filter_map(|bot| bot.waits_at(now)).min() {
-        return Err(SelectError::FloodWait {
+        return SelectError::FloodWait {
             secs: ceil_secs(until.saturating_duration_since(now)),
             until,
-        });
+        };
     }
     if bots.iter().any(BotState::is_healthy) {
-        Err(SelectError::AllTried)
+        SelectError::AllTried
     } else {
-        Err(SelectError::NoHealthyBot)
+        SelectError::NoHealthyBot
     }
 }
 
@@ -135,6 +210,80 @@ mod tests {
             in_flight,
             connections,
             already_tried: false,
+        }
+    }
+
+    #[test]
+    fn halves_split_when_one_connection_is_busier_and_stay_together_otherwise() {
+        // Idle: one half on each connection, so both download at once.
+        assert_eq!(spread_parts(&[0, 0], 2, 8, 0), Some(vec![0, 1]));
+        // Connection 0 busier: both halves avoid it until the loads meet.
+        assert_eq!(spread_parts(&[3, 1], 2, 8, 0), Some(vec![1, 1]));
+        assert_eq!(spread_parts(&[2, 1], 2, 8, 0), Some(vec![1, 0]));
+        // One connection only: both halves on it.
+        assert_eq!(spread_parts(&[0], 2, 8, 0), Some(vec![0, 0]));
+    }
+
+    #[test]
+    fn the_cap_bounds_every_connection() {
+        assert_eq!(spread_parts(&[7, 8], 2, 8, 0), None);
+        assert_eq!(spread_parts(&[6, 8], 2, 8, 0), Some(vec![0, 0]));
+        let now = Instant::now();
+        let full = [bot(16, &[8, 8]), bot(15, &[8, 7])];
+        assert_eq!(
+            choose_parts(&full, now, 0, 2, 8),
+            Err(SelectError::Saturated)
+        );
+        // A busier bot with room wins over a full one.
+        let bots = [bot(16, &[8, 8]), bot(20, &[4, 6])];
+        assert_eq!(
+            choose_parts(&bots, now, 0, 2, 8),
+            Ok(PartsChoice {
+                bot: 1,
+                connections: vec![0, 0]
+            })
+        );
+    }
+
+    #[test]
+    fn choose_parts_reports_why_nobody_is_eligible() {
+        let now = Instant::now();
+        let mut waiting = bot(0, &[0]);
+        waiting.flood_wait_until = Some(now + Duration::from_secs(5));
+        assert!(matches!(
+            choose_parts(&[waiting], now, 0, 2, 8),
+            Err(SelectError::FloodWait { secs: 5, .. })
+        ));
+        let mut tried = bot(0, &[0]);
+        tried.already_tried = true;
+        assert_eq!(
+            choose_parts(&[tried], now, 0, 2, 8),
+            Err(SelectError::AllTried)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn spread_never_exceeds_the_cap_and_places_every_part(
+            loads in proptest::collection::vec(0usize..10, 1..6),
+            parts in 1usize..5,
+            cap in 1usize..12,
+            rotation in 0usize..10,
+        ) {
+            match spread_parts(&loads, parts, cap, rotation) {
+                Some(placed) => {
+                    prop_assert_eq!(placed.len(), parts);
+                    let mut after = loads.clone();
+                    for c in placed { after[c] += 1; }
+                    for (before, now) in loads.iter().zip(&after) {
+                        prop_assert!(*now <= cap.max(*before));
+                    }
+                }
+                None => {
+                    let room: usize = loads.iter().map(|&l| cap.saturating_sub(l)).sum();
+                    prop_assert!(room < parts);
+                }
+            }
         }
     }
 
@@ -308,6 +457,7 @@ mod tests {
                 Err(SelectError::AllTried | SelectError::NoHealthyBot) => {
                     prop_assert!(eligible.is_empty());
                 }
+                Err(SelectError::Saturated) => prop_assert!(false, "choose has no cap"),
             }
         }
     }

@@ -3,9 +3,12 @@
 //! [`Fetcher::chunk`] answers from a small moka second-tier cache, else joins the download
 //! already running for that chunk, else starts one. The download runs in its own task, so a
 //! first caller that goes away (an edge stream reset) does not abort it for the others. A
-//! download picks the least-loaded eligible bot ([`crate::bots::BotPool`]), requests all the
-//! chunk's `getFile` parts (two 512 KiB halves) together on one connection, and is complete
-//! when every part has arrived with the expected length.
+//! download picks the least-loaded eligible bot ([`crate::bots::BotPool::pick_parts`]),
+//! requests all the chunk's `getFile` parts (two 512 KiB halves) together — each on that
+//! bot's least-busy connection, so the halves use two connections when that spreads the
+//! load — and is complete when every part has arrived with the expected length. Each
+//! connection carries at most `parts_per_connection` parts; a fetch finding every window full
+//! waits for a slot, so many chunks in flight form a sliding window per connection.
 //!
 //! Failures follow [`RetryClass`]: FLOOD_WAIT marks the bot and the request moves to another
 //! bot at once; a stale file reference is refreshed on the same bot once; lost connections and
@@ -29,6 +32,7 @@ use tokio::task::JoinSet;
 
 use crate::bots::BotPool;
 use crate::bots::select::{Health, SelectError};
+use crate::stats::{FetchCounters, FetchSnapshot};
 use crate::telegram::{RetryClass, TelegramError};
 
 /// A boxed future that can move between threads (the trait below is object safe).
@@ -60,6 +64,10 @@ pub struct FetchConfig {
     pub max_attempts: u32,
     /// Bytes the second-tier cache may hold.
     pub cache_bytes: u64,
+    /// `getFile` parts in flight per download connection at most: chunk fetches beyond it
+    /// wait for a part to finish (a sliding window per connection), so no connection takes
+    /// more than its share and Telegram does not answer FLOOD_WAIT for one hot connection.
+    pub parts_per_connection: usize,
 }
 
 impl Default for FetchConfig {
@@ -70,6 +78,7 @@ impl Default for FetchConfig {
             total_timeout: Duration::from_secs(40),
             max_attempts: 4,
             cache_bytes: 64 * 1024 * 1024,
+            parts_per_connection: 8,
         }
     }
 }
@@ -96,6 +105,9 @@ pub struct ChunkKey {
 
 type Outcome = Option<Result<Bytes, FetchError>>;
 
+/// How often a fetch waiting for a free connection slot looks again.
+const SATURATED_POLL: Duration = Duration::from_millis(2);
+
 /// The single-flight chunk fetcher over a bot pool.
 pub struct Fetcher {
     pool: Arc<BotPool>,
@@ -104,6 +116,7 @@ pub struct Fetcher {
     config: FetchConfig,
     cache: moka::sync::Cache<ChunkKey, Bytes>,
     in_flight: Mutex<HashMap<ChunkKey, watch::Receiver<Outcome>>>,
+    counters: FetchCounters,
 }
 
 impl Fetcher {
@@ -127,11 +140,17 @@ impl Fetcher {
             config,
             cache,
             in_flight: Mutex::new(HashMap::new()),
+            counters: FetchCounters::default(),
         })
     }
 
     pub fn pool(&self) -> &Arc<BotPool> {
         &self.pool
+    }
+
+    /// Cache hits, coalesced waits, downloads and failures so far.
+    pub fn counters(&self) -> FetchSnapshot {
+        self.counters.snapshot()
     }
 
     /// Chunk `index` of `file`, which is `file_size` bytes long.
@@ -164,18 +183,22 @@ impl Fetcher {
         // Checked under the lock: a finishing download fills the cache before it leaves the
         // map, so a caller sees one or the other, never neither.
         if let Some(bytes) = self.cache.get(&key) {
+            self.counters.cache_hit();
             return Ok(bytes);
         }
         if let Some(receiver) = in_flight.get(&key) {
+            self.counters.coalesced();
             return Err(receiver.clone());
         }
+        self.counters.download();
         let (sender, receiver) = watch::channel(None);
         in_flight.insert(key, receiver.clone());
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let result = this.download(key, file_size).await;
-            if let Ok(bytes) = &result {
-                this.cache.insert(key, bytes.clone());
+            match &result {
+                Ok(bytes) => this.cache.insert(key, bytes.clone()),
+                Err(_) => this.counters.failure(),
             }
             this.lock_in_flight().remove(&key);
             // Nobody waiting is fine: the cache still holds the chunk.
@@ -209,8 +232,16 @@ impl Fetcher {
             if now >= total_deadline {
                 break;
             }
-            let picked = match self.pool.pick(now, &tried) {
+            let cap = self.config.parts_per_connection.max(parts.len());
+            let picked = match self.pool.pick_parts(now, &tried, parts.len(), cap) {
                 Ok(picked) => picked,
+                Err(SelectError::Saturated) => {
+                    // Every connection has its window full: the next finished part frees a
+                    // slot. Polling costs less than a wake-up list at these rates.
+                    last_error = "every download connection stayed at its in-flight cap".into();
+                    tokio::time::sleep(SATURATED_POLL).await;
+                    continue;
+                }
                 Err(SelectError::FloodWait { secs, .. }) => {
                     return Err(FetchError::FloodWait { secs });
                 }
@@ -230,7 +261,7 @@ impl Fetcher {
             let deadline = (now + self.config.attempt_timeout).min(total_deadline);
             let attempt = self.attempt(
                 bot,
-                picked.connection,
+                &picked.connections,
                 key.file,
                 &parts,
                 &expected,
@@ -241,9 +272,12 @@ impl Fetcher {
             let result = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), attempt)
                 .await
                 .unwrap_or(Err(TelegramError::Timeout));
-            drop(picked.guard);
+            drop(picked.guards);
             let error = match result {
-                Ok(bytes) => return Ok(bytes),
+                Ok(bytes) => {
+                    self.pool.record_bytes(bot, bytes.len());
+                    return Ok(bytes);
+                }
                 Err(error) => error,
             };
             tracing::debug!(file = %key.file, index = key.index, bot, %error, "chunk attempt failed");
@@ -276,12 +310,12 @@ impl Fetcher {
         Err(FetchError::Unavailable(last_error))
     }
 
-    /// All parts of the chunk on one bot and connection, requested together.
+    /// All parts of the chunk on one bot, requested together, part `i` on `connections[i]`.
     #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         bot: usize,
-        connection: usize,
+        connections: &[usize],
         file: FileRef,
         parts: &[PartRequest],
         expected: &[usize],
@@ -293,7 +327,7 @@ impl Fetcher {
             .get(bot)
             .ok_or_else(|| TelegramError::Other(format!("no downloader for bot {bot}")))?;
         let mut tasks = JoinSet::new();
-        for (i, part) in parts.iter().enumerate() {
+        for (i, (part, &connection)) in parts.iter().zip(connections).enumerate() {
             let call =
                 Arc::clone(downloader).download_part(connection, file, *part, refresh, deadline);
             tasks.spawn(async move { (i, call.await) });

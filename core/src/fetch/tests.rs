@@ -284,3 +284,87 @@ async fn bounded_attempts_end_in_unavailable() {
     assert!(broken.calls() <= 2 * quick().max_attempts as usize);
     assert_idle(&fetcher);
 }
+
+/// Serves every part after a delay and records, per connection, the most parts it ever had
+/// in flight at once.
+struct WindowedBot {
+    file_size: u64,
+    in_flight: [AtomicUsize; 2],
+    peak: [AtomicUsize; 2],
+    calls: [AtomicUsize; 2],
+}
+
+impl PartDownloader for WindowedBot {
+    fn download_part(
+        self: Arc<Self>,
+        connection: usize,
+        _file: FileRef,
+        part: PartRequest,
+        _refresh: bool,
+        _deadline: Instant,
+    ) -> BoxFuture<'static, Result<Bytes, TelegramError>> {
+        Box::pin(async move {
+            let now = self.in_flight[connection].fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak[connection].fetch_max(now, Ordering::SeqCst);
+            self.calls[connection].fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            self.in_flight[connection].fetch_sub(1, Ordering::SeqCst);
+            let len = self
+                .file_size
+                .saturating_sub(part.offset)
+                .min(part.limit as u64);
+            Ok(content(part.offset, len as usize))
+        })
+    }
+}
+
+#[tokio::test]
+async fn parts_spread_over_connections_and_never_exceed_the_window() {
+    let size = 12 * MIB;
+    let bot = Arc::new(WindowedBot {
+        file_size: size,
+        in_flight: Default::default(),
+        peak: Default::default(),
+        calls: Default::default(),
+    });
+    let pool = Arc::new(BotPool::new(&[(1, 2)]));
+    let fetcher = Fetcher::new(
+        pool,
+        vec![Arc::clone(&bot) as Arc<dyn PartDownloader>],
+        FetchConfig {
+            parts_per_connection: 3,
+            cache_bytes: 0,
+            ..quick()
+        },
+    );
+    // Twelve chunks at once: 24 parts for a window of 2 connections × 3.
+    let fetches: Vec<_> = (0..12)
+        .map(|index| {
+            let fetcher = Arc::clone(&fetcher);
+            tokio::spawn(async move { (index, fetcher.chunk(FILE, size, index).await) })
+        })
+        .collect();
+    for fetch in fetches {
+        let (index, chunk) = bounded(fetch).await.unwrap();
+        assert_eq!(
+            chunk.unwrap(),
+            content(index * MIB, MIB as usize),
+            "chunk {index}"
+        );
+    }
+    for connection in 0..2 {
+        let peak = bot.peak[connection].load(Ordering::SeqCst);
+        assert!(
+            peak <= 3,
+            "connection {connection} had {peak} parts in flight"
+        );
+        assert!(
+            peak >= 2,
+            "connection {connection} never had a window (peak {peak})"
+        );
+    }
+    let calls: Vec<usize> = bot.calls.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert_eq!(calls.iter().sum::<usize>(), 24);
+    assert!(calls.iter().all(|&c| c >= 8), "unbalanced: {calls:?}");
+    assert_idle(&fetcher);
+}

@@ -274,6 +274,8 @@ mod tests {
                 per_connection: vec![1, 1],
                 started: 10,
             },
+            bytes: 0,
+            flood_waits: 0,
         };
         let view = StatsView {
             bots: vec![

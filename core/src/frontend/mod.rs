@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::bots::BotPool;
+use crate::resolve::Resolver;
 use crate::telegram::chat::{Incoming, IncomingMedia, IncomingMessage, MediaKind};
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotClient, TelegramError};
@@ -71,6 +72,7 @@ pub struct FrontEnd {
     storage_channel: i64,
     pool: Option<Arc<BotPool>>,
     stats_lines: Option<StatsLines>,
+    resolver: Option<Arc<Resolver>>,
 }
 
 impl FrontEnd {
@@ -90,12 +92,20 @@ impl FrontEnd {
             storage_channel,
             pool: None,
             stats_lines: None,
+            resolver: None,
         })
     }
 
     /// The download pool whose bots `/stats` lists.
     pub fn with_pool(mut self, pool: Arc<BotPool>) -> Self {
         self.pool = Some(pool);
+        self
+    }
+
+    /// Resolve each stored copy before replying and flush its meta to disk, so that a link
+    /// the bot acknowledged answers `Meta` from sled even if the core dies right after.
+    pub fn with_resolver(mut self, resolver: Arc<Resolver>) -> Self {
+        self.resolver = Some(resolver);
         self
     }
 
@@ -211,13 +221,12 @@ impl FrontEnd {
             .bot
             .copy_to_channel(message, self.storage_channel, deadline)
             .await?;
-        let token = self.keyring.sign(
-            FileRef {
-                chat_id: self.config.storage_chat_id,
-                msg_id: stored,
-            },
-            None,
-        );
+        let file = FileRef {
+            chat_id: self.config.storage_chat_id,
+            msg_id: stored,
+        };
+        self.persist_meta(file).await;
+        let token = self.keyring.sign(file, None);
         let (name, size) = match &message.media {
             Some(media) => (file_name(media, stored), media.size),
             None => (links::default_file_name("file", stored, None), None),
@@ -229,6 +238,20 @@ impl FrontEnd {
             &links::download_link(&self.config.public_base, &token, &name),
             &links::watch_link(&self.config.public_base, &token),
         ))
+    }
+
+    /// Best effort: a failure only means the first viewer's `Meta` asks Telegram.
+    async fn persist_meta(&self, file: FileRef) {
+        let Some(resolver) = &self.resolver else {
+            return;
+        };
+        if let Err(error) = resolver.meta(file).await {
+            tracing::warn!(%file, %error, "the stored copy did not resolve yet");
+            return;
+        }
+        if let Err(error) = resolver.store().flush().await {
+            tracing::warn!(%error, "flushing the stored copy's meta failed");
+        }
     }
 
     fn stats(&self) -> StatsView {

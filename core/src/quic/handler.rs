@@ -14,13 +14,14 @@ use bytes::Bytes;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::chunk_count;
 use tgcdn_shared::wire::{
-    ChunkHeader, ChunkRequest, FrameError, Hello, Request, Response, Welcome, WireError,
+    ChunkHeader, ChunkRequest, FileMeta, FrameError, Hello, Request, Response, Welcome, WireError,
     verify_hello_proof,
 };
 
 use super::registry::EdgeRegistry;
 use crate::fetch::{FetchError, Fetcher};
 use crate::resolve::{ResolveError, Resolver, wire_meta};
+use crate::stats::DcCounters;
 use crate::store::StoreError;
 
 /// What goes back on a stream.
@@ -111,6 +112,7 @@ pub struct Handler {
     edges: EdgeRegistry,
     cluster_secret: Vec<u8>,
     heartbeat_interval_secs: u32,
+    dc_requests: DcCounters,
 }
 
 impl Handler {
@@ -127,11 +129,25 @@ impl Handler {
             edges,
             cluster_secret,
             heartbeat_interval_secs,
+            dc_requests: DcCounters::default(),
         })
     }
 
     pub fn edges(&self) -> &EdgeRegistry {
         &self.edges
+    }
+
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
+    pub fn fetcher(&self) -> &Arc<Fetcher> {
+        &self.fetcher
+    }
+
+    /// Chunk requests served so far, per DC of the file.
+    pub fn dc_requests(&self) -> std::collections::BTreeMap<i32, u64> {
+        self.dc_requests.snapshot()
     }
 
     /// Checks the first request of a connection. `binding` is the connection's exported
@@ -181,16 +197,22 @@ impl Handler {
                     .record_heartbeat(edge_id, heartbeat, unix_now())?;
                 Ok(Reply::Frame(Response::Ack))
             }
-            Request::Meta(file) => {
-                let meta = self.resolver.meta(file).await?;
-                Ok(Reply::Frame(Response::Meta(wire_meta(file, &meta))))
-            }
-            Request::Chunk(chunk) => self.chunk(chunk).await,
+            Request::Meta(file) => Ok(Reply::Frame(Response::Meta(self.meta(file).await?))),
+            Request::Chunk(chunk) => Ok(Reply::Chunk(self.chunk(chunk).await?)),
             Request::Addon(_) => Err(ServeError::AddonDisabled),
         }
     }
 
-    async fn chunk(&self, request: ChunkRequest) -> Result<Reply, ServeError> {
+    /// The `Meta` answer for `file`. Also the one-box edge's in-process path, so both
+    /// serve exactly the same thing.
+    pub async fn meta(&self, file: FileRef) -> Result<FileMeta, ServeError> {
+        let meta = self.resolver.meta(file).await?;
+        Ok(wire_meta(file, &meta))
+    }
+
+    /// The bytes of one chunk, index checked against the file's size. Also the one-box
+    /// edge's in-process path.
+    pub async fn chunk(&self, request: ChunkRequest) -> Result<Bytes, ServeError> {
         let ChunkRequest { file, index } = request;
         let meta = self.resolver.meta(file).await?;
         let chunks = chunk_count(meta.size);
@@ -201,8 +223,9 @@ impl Handler {
                 chunks,
             });
         }
+        self.dc_requests.request(meta.dc_id);
         match self.fetcher.chunk(file, meta.size, index).await {
-            Ok(bytes) => Ok(Reply::Chunk(bytes)),
+            Ok(bytes) => Ok(bytes),
             Err(FetchError::NotFound) => {
                 // The index was in range, so the message itself is gone.
                 self.resolver.forget(file).await;

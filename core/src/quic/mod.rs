@@ -11,9 +11,13 @@
 //!   (bounded by the frame limit, under a deadline), answer, finish. Chunks go out as a
 //!   header frame plus the fetched `Bytes` in one `write_all_chunks`.
 //!
+//! Shutdown drains ([`QuicServer::shutdown`]): no new connection or stream, replies in
+//! progress delivered (up to a grace period), then the endpoint closes.
+//!
 //! Transport settings are sized for a long edge↔core path ([`QuicConfig`]): at 150 ms and
 //! 100 MiB/s 15 MiB must be in flight, so windows are ≥ 16 MiB per connection.
 
+mod drain;
 pub mod handler;
 pub mod registry;
 mod reset;
@@ -32,6 +36,7 @@ use tgcdn_shared::wire::{
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use drain::Drain;
 use handler::{Handler, Reply, ServeError, chunk_header, wire_error};
 pub use registry::{EdgeRegistry, EdgeView};
 
@@ -134,6 +139,7 @@ pub struct QuicServer {
     fingerprint: String,
     socket_buffers: (usize, usize),
     accept: JoinHandle<()>,
+    drain: Arc<Drain>,
 }
 
 impl QuicServer {
@@ -161,9 +167,15 @@ impl QuicServer {
         )
         .map_err(bind_error)?;
         let local_addr = endpoint.local_addr().map_err(bind_error)?;
+        let drain = Drain::new();
         let accept = tokio::spawn(
-            accept_loop(endpoint.clone(), handler, Arc::new(config))
-                .instrument(tracing::info_span!("quic", %local_addr)),
+            accept_loop(
+                endpoint.clone(),
+                handler,
+                Arc::new(config),
+                Arc::clone(&drain),
+            )
+            .instrument(tracing::info_span!("quic", %local_addr)),
         );
         Ok(Self {
             endpoint,
@@ -171,6 +183,7 @@ impl QuicServer {
             fingerprint,
             socket_buffers,
             accept,
+            drain,
         })
     }
 
@@ -188,13 +201,37 @@ impl QuicServer {
         self.socket_buffers
     }
 
-    /// Closes every connection and waits up to `grace` for the close to reach the edges.
+    /// Request streams being answered right now.
+    pub fn streams_in_flight(&self) -> usize {
+        self.drain.streams_in_flight()
+    }
+
+    /// Drains, then closes: new connections are refused and no new stream is accepted,
+    /// streams in progress get up to `grace` to deliver their replies, then every
+    /// connection is closed and the close given the rest of `grace` to reach the edges.
     pub async fn shutdown(self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        self.drain.start();
+        let in_flight = self.drain.streams_in_flight();
+        if in_flight > 0 {
+            tracing::info!(in_flight, ?grace, "draining QUIC streams");
+        }
+        if tokio::time::timeout_at(deadline, self.drain.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.drain.streams_in_flight(),
+                "QUIC streams still running after {grace:?}; closing anyway"
+            );
+        }
         self.endpoint.close(
             VarInt::from_u32(close_code::SHUTDOWN),
             b"core shutting down",
         );
-        if tokio::time::timeout(grace, self.endpoint.wait_idle())
+        // At least a moment for the CONNECTION_CLOSE even when draining used the grace up.
+        let close_deadline = deadline.max(tokio::time::Instant::now() + Duration::from_millis(200));
+        if tokio::time::timeout_at(close_deadline, self.endpoint.wait_idle())
             .await
             .is_err()
         {
@@ -238,12 +275,28 @@ pub fn bind_socket(
     Ok((socket.into(), granted))
 }
 
-async fn accept_loop(endpoint: Endpoint, handler: Arc<Handler>, config: Arc<QuicConfig>) {
+async fn accept_loop(
+    endpoint: Endpoint,
+    handler: Arc<Handler>,
+    config: Arc<QuicConfig>,
+    drain: Arc<Drain>,
+) {
     while let Some(incoming) = endpoint.accept().await {
+        if drain.is_draining() {
+            // Refused at once, so the edge moves on instead of waiting for a handshake.
+            incoming.refuse();
+            continue;
+        }
         let remote = incoming.remote_address();
         let span = tracing::info_span!("edge", %remote, edge = tracing::field::Empty);
         tokio::spawn(
-            serve_connection(incoming, Arc::clone(&handler), Arc::clone(&config)).instrument(span),
+            serve_connection(
+                incoming,
+                Arc::clone(&handler),
+                Arc::clone(&config),
+                Arc::clone(&drain),
+            )
+            .instrument(span),
         );
     }
     tracing::info!("QUIC endpoint closed");
@@ -253,6 +306,7 @@ async fn serve_connection(
     incoming: quinn::Incoming,
     handler: Arc<Handler>,
     config: Arc<QuicConfig>,
+    drain: Arc<Drain>,
 ) {
     let connection = match incoming.await {
         Ok(connection) => connection,
@@ -285,13 +339,19 @@ async fn serve_connection(
     tracing::info!("edge connected");
     let edge_id: Arc<str> = Arc::from(edge_id);
     loop {
-        let (send, recv) = match connection.accept_bi().await {
+        // Streams already accepted keep the connection open until they are answered.
+        let accepted = tokio::select! {
+            accepted = connection.accept_bi() => accepted,
+            () = drain.started() => return,
+        };
+        let (send, recv) = match accepted {
             Ok(streams) => streams,
             Err(error) => {
                 log_connection_end(&error);
                 return;
             }
         };
+        let guard = drain.stream();
         let stream = tracing::debug_span!("stream", id = %send.id());
         tokio::spawn(
             serve_stream(
@@ -300,6 +360,7 @@ async fn serve_connection(
                 Arc::clone(&handler),
                 Arc::clone(&edge_id),
                 Arc::clone(&config),
+                guard,
             )
             .instrument(stream),
         );
@@ -379,6 +440,8 @@ async fn serve_stream(
     handler: Arc<Handler>,
     edge_id: Arc<str>,
     config: Arc<QuicConfig>,
+    // Held until the reply is acknowledged, so a draining server waits for it.
+    _guard: drain::StreamGuard,
 ) {
     let started = Instant::now();
     let (kind, reply) =
@@ -404,7 +467,12 @@ async fn serve_stream(
         tracing::debug!(kind, %error, "request failed");
     }
     match tokio::time::timeout(config.write_timeout, write_reply(&mut send, reply)).await {
-        Ok(Ok(bytes)) => tracing::trace!(kind, bytes, elapsed = ?started.elapsed(), "served"),
+        Ok(Ok(bytes)) => {
+            // Written is not delivered: wait (bounded) for the edge's acknowledgement, so
+            // the stream counts as in flight until then and a shutdown cannot cut it.
+            let _ = tokio::time::timeout(config.write_timeout, send.stopped()).await;
+            tracing::trace!(kind, bytes, elapsed = ?started.elapsed(), "served");
+        }
         Ok(Err(error)) => tracing::debug!(kind, %error, "reply not delivered"),
         Err(_) => {
             tracing::debug!(kind, "reply write timed out");

@@ -1,0 +1,315 @@
+//! The admin HTTP listener and its client: `/metrics` (Prometheus text), `/admin/bots`,
+//! `/admin/edges`, `/admin/dcs` and `/admin/report` (JSON), all rendered from one
+//! [`CoreReport`] per request.
+//!
+//! Started by [`crate::runtime::Running`] on `TGCDN_ADMIN_LISTEN` (loopback by default: it
+//! has no authentication, so it must never face the internet). [`fetch_report`] is what
+//! `tgcdn-core status` uses — the running core holds the sled lock, so the command cannot
+//! open the database itself. HTTP/1.1 only, one task per connection, every read and write
+//! under a deadline; an error ends that connection, never the accept loop.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::report::{CoreReport, Reporter};
+
+/// How long one admin request may take end to end, and the client's overall deadline.
+const ADMIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Serves the admin routes on `listener` until `stopped` turns true.
+pub async fn serve(listener: TcpListener, reporter: Reporter, mut stopped: watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not Send: drop it inside this future.
+    let stop = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let reporter = reporter.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let reporter = reporter.clone();
+                async move { Ok::<_, Infallible>(route(&request, &reporter)) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(ADMIN_DEADLINE, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "admin connection failed"),
+                Err(_) => tracing::debug!(%peer, "admin connection timed out"),
+            }
+        });
+    }
+}
+
+fn route<B>(request: &Request<B>, reporter: &Reporter) -> Response<Full<Bytes>> {
+    if request.method() != hyper::Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".to_owned());
+    }
+    let report = reporter.collect();
+    let json = match request.uri().path() {
+        "/metrics" => {
+            return match prometheus_text(&report) {
+                Ok(body) => respond(StatusCode::OK, PROMETHEUS_TYPE, body),
+                Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
+            };
+        }
+        "/admin/report" => serde_json::to_vec(&report),
+        "/admin/bots" => serde_json::to_vec(&report.bots),
+        "/admin/edges" => serde_json::to_vec(&report.edges),
+        "/admin/dcs" => serde_json::to_vec(&report.dcs),
+        _ => return text(StatusCode::NOT_FOUND, "not found\n".to_owned()),
+    };
+    match json {
+        Ok(body) => respond(StatusCode::OK, "application/json", body),
+        Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
+    }
+}
+
+const PROMETHEUS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    respond(status, "text/plain; charset=utf-8", body.into_bytes())
+}
+
+fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BotLabel {
+    bot: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DcLabel {
+    dc: String,
+}
+
+/// The report as Prometheus/OpenMetrics text. Counters are read from monotonic sources, so
+/// a fresh registry per scrape is exact.
+pub fn prometheus_text(report: &CoreReport) -> Result<Vec<u8>, std::fmt::Error> {
+    let mut registry = Registry::with_prefix("tgcdn_core");
+    let in_flight = bot_family::<Gauge>(
+        &mut registry,
+        "bot_in_flight",
+        "chunk requests in flight per bot",
+    );
+    let healthy = bot_family::<Gauge>(
+        &mut registry,
+        "bot_healthy",
+        "1 when the bot is in rotation",
+    );
+    let flood_wait = bot_family::<Gauge>(
+        &mut registry,
+        "bot_flood_wait_seconds",
+        "seconds of FLOOD_WAIT left",
+    );
+    let requests = bot_family::<Counter>(
+        &mut registry,
+        "bot_requests",
+        "chunk requests started per bot",
+    );
+    let bytes = bot_family::<Counter>(&mut registry, "bot_bytes", "bytes downloaded per bot");
+    let flood_waits = bot_family::<Counter>(
+        &mut registry,
+        "bot_flood_waits",
+        "FLOOD_WAIT answers per bot",
+    );
+    for bot in &report.bots {
+        let label = BotLabel {
+            bot: bot.id.to_string(),
+        };
+        let set = |family: &Family<BotLabel, Gauge>, value: u64| {
+            family
+                .get_or_create(&label)
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        let add = |family: &Family<BotLabel, Counter>, value: u64| {
+            family.get_or_create(&label).inc_by(value);
+        };
+        set(&in_flight, bot.in_flight as u64);
+        set(&healthy, u64::from(bot.healthy));
+        set(&flood_wait, bot.flood_wait_secs.unwrap_or(0));
+        add(&requests, bot.requests);
+        add(&bytes, bot.bytes);
+        add(&flood_waits, bot.flood_waits);
+    }
+    let dc_requests = Family::<DcLabel, Counter>::default();
+    registry.register(
+        "dc_requests",
+        "chunk requests per DC of the file",
+        dc_requests.clone(),
+    );
+    for dc in &report.dcs {
+        dc_requests
+            .get_or_create(&DcLabel {
+                dc: dc.dc.to_string(),
+            })
+            .inc_by(dc.requests);
+    }
+    let plain = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(value);
+        registry.register(name, help, counter);
+    };
+    let fetch = report.fetch;
+    plain(
+        &mut registry,
+        "fetch_downloads",
+        "chunk downloads started",
+        fetch.downloads,
+    );
+    plain(
+        &mut registry,
+        "fetch_failures",
+        "chunk downloads that failed",
+        fetch.failures,
+    );
+    plain(
+        &mut registry,
+        "fetch_coalesced",
+        "chunk requests that joined a download in flight",
+        fetch.coalesced,
+    );
+    plain(
+        &mut registry,
+        "chunk_cache_hits",
+        "chunks served from the second-tier cache",
+        fetch.cache_hits,
+    );
+    let resolve = report.resolve;
+    plain(
+        &mut registry,
+        "resolve_memory_hits",
+        "meta answered from memory",
+        resolve.memory_hits,
+    );
+    plain(
+        &mut registry,
+        "resolve_store_hits",
+        "meta answered from the database",
+        resolve.store_hits,
+    );
+    plain(
+        &mut registry,
+        "resolve_telegram_lookups",
+        "meta looked up on Telegram",
+        resolve.telegram_lookups,
+    );
+    let edges = Gauge::<i64>::default();
+    edges.set(i64::try_from(report.edges_live()).unwrap_or(i64::MAX));
+    registry.register("edges_connected", "edges heard from recently", edges);
+    let mut out = String::new();
+    encode(&mut out, &registry)?;
+    Ok(out.into_bytes())
+}
+
+/// A per-bot metric family, registered.
+fn bot_family<M>(registry: &mut Registry, name: &str, help: &str) -> Family<BotLabel, M>
+where
+    M: prometheus_client::metrics::TypedMetric
+        + prometheus_client::encoding::EncodeMetric
+        + Default
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let family = Family::<BotLabel, M>::default();
+    registry.register(name, help, family.clone());
+    family
+}
+
+/// Why `tgcdn-core status` could not read the admin endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminClientError {
+    #[error("admin URL {0:?} is not http://host:port")]
+    BadUrl(String),
+    #[error("connecting to {addr}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("the admin endpoint answered {0}")]
+    Status(StatusCode),
+    #[error("the admin endpoint did not answer within {ADMIN_DEADLINE:?}")]
+    Timeout,
+    #[error("reading the report")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The running core's report from `base` (`http://127.0.0.1:9180`).
+pub async fn fetch_report(base: &str) -> Result<CoreReport, AdminClientError> {
+    tokio::time::timeout(ADMIN_DEADLINE, fetch_report_inner(base))
+        .await
+        .map_err(|_| AdminClientError::Timeout)?
+}
+
+async fn fetch_report_inner(base: &str) -> Result<CoreReport, AdminClientError> {
+    let authority = base
+        .strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/'))
+        .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+        .ok_or_else(|| AdminClientError::BadUrl(base.to_owned()))?;
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|source| AdminClientError::Connect {
+            addr: authority.to_owned(),
+            source,
+        })?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(connection);
+    let request = Request::get("/admin/report")
+        .header(hyper::header::HOST, authority)
+        .body(Full::new(Bytes::new()))
+        .map_err(|_| AdminClientError::BadUrl(base.to_owned()))?;
+    let response = sender.send_request(request).await?;
+    if response.status() != StatusCode::OK {
+        return Err(AdminClientError::Status(response.status()));
+    }
+    let body = response.into_body().collect().await?.to_bytes();
+    driver.abort();
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Binds the admin listener (a port of 0 picks one).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

@@ -1,0 +1,311 @@
+//! The one report of the core's state: bots (health, load, bytes, flood waits), DCs, edges,
+//! fetch and resolver counters.
+//!
+//! [`Reporter::collect`] reads the live parts; everything after it is a pure function of
+//! the [`CoreReport`] value: the bot's `/stats` extra lines ([`summary_lines`]), the admin
+//! endpoint's JSON (serde), `/metrics` (in [`crate::admin`]) and the `tgcdn-core status`
+//! table ([`table`]). So every view shows the same numbers. No I/O beyond reading the edge
+//! registry.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bots::select::Health;
+use crate::bots::{BotPool, BotReport};
+use crate::quic::handler::Handler;
+use crate::quic::registry::EdgeView;
+use crate::stats::{FetchSnapshot, ResolveSnapshot};
+
+/// One bot as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotRow {
+    pub id: i64,
+    pub healthy: bool,
+    /// Why it is out of rotation, when it is.
+    pub reason: Option<String>,
+    pub flood_wait_secs: Option<u64>,
+    pub in_flight: usize,
+    pub per_connection: Vec<usize>,
+    pub requests: u64,
+    pub bytes: u64,
+    pub flood_waits: u64,
+}
+
+/// Chunk requests for files on one DC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DcRow {
+    pub dc: i32,
+    pub requests: u64,
+}
+
+/// One edge of the fleet, from its Hello and heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeRow {
+    pub id: String,
+    pub region: String,
+    pub public_url: String,
+    pub last_heard_secs: u64,
+    pub live: bool,
+    pub in_flight: Option<u32>,
+    pub cache_hit_permille: Option<u16>,
+}
+
+/// Everything the views show.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreReport {
+    pub bots: Vec<BotRow>,
+    pub dcs: Vec<DcRow>,
+    pub edges: Vec<EdgeRow>,
+    pub fetch: FetchSnapshot,
+    pub resolve: ResolveSnapshot,
+}
+
+impl CoreReport {
+    /// Edges heard from recently.
+    pub fn edges_live(&self) -> usize {
+        self.edges.iter().filter(|edge| edge.live).count()
+    }
+}
+
+/// Reads the live state into a [`CoreReport`].
+#[derive(Clone)]
+pub struct Reporter {
+    pool: Arc<BotPool>,
+    handler: Arc<Handler>,
+    stale_after_secs: u64,
+}
+
+impl Reporter {
+    pub fn new(pool: Arc<BotPool>, handler: Arc<Handler>, stale_after_secs: u64) -> Self {
+        Reporter {
+            pool,
+            handler,
+            stale_after_secs,
+        }
+    }
+
+    pub fn collect(&self) -> CoreReport {
+        let edges = match self
+            .handler
+            .edges()
+            .list(crate::runtime::unix_now(), self.stale_after_secs)
+        {
+            Ok(edges) => edges,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the edge registry for the report");
+                Vec::new()
+            }
+        };
+        build(
+            self.pool.report(Instant::now()),
+            self.handler.dc_requests().into_iter().collect(),
+            edges,
+            self.handler.fetcher().counters(),
+            self.handler.resolver().counters(),
+        )
+    }
+}
+
+/// The report from its parts (pure).
+pub fn build(
+    bots: Vec<BotReport>,
+    dcs: Vec<(i32, u64)>,
+    edges: Vec<EdgeView>,
+    fetch: FetchSnapshot,
+    resolve: ResolveSnapshot,
+) -> CoreReport {
+    CoreReport {
+        bots: bots.into_iter().map(bot_row).collect(),
+        dcs: dcs
+            .into_iter()
+            .map(|(dc, requests)| DcRow { dc, requests })
+            .collect(),
+        edges: edges
+            .into_iter()
+            .map(|edge| EdgeRow {
+                in_flight: edge.load.as_ref().map(|load| load.in_flight),
+                cache_hit_permille: edge.load.as_ref().map(|load| load.cache_hit_ratio_permille),
+                id: edge.id,
+                region: edge.region,
+                public_url: edge.public_url,
+                last_heard_secs: edge.last_heartbeat_age_secs,
+                live: edge.live,
+            })
+            .collect(),
+        fetch,
+        resolve,
+    }
+}
+
+fn bot_row(bot: BotReport) -> BotRow {
+    let (healthy, reason) = match bot.health {
+        Health::Healthy => (true, None),
+        Health::Unhealthy { reason } => (false, Some(reason)),
+    };
+    BotRow {
+        id: bot.id,
+        healthy,
+        reason,
+        flood_wait_secs: bot.flood_wait_secs,
+        in_flight: bot.load.in_flight,
+        per_connection: bot.load.per_connection,
+        requests: bot.load.started,
+        bytes: bot.bytes,
+        flood_waits: bot.flood_waits,
+    }
+}
+
+/// The `/stats` lines after the bot list: DCs, caches, edges.
+pub fn summary_lines(report: &CoreReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !report.dcs.is_empty() {
+        let dcs: Vec<String> = report
+            .dcs
+            .iter()
+            .map(|row| format!("dc{} {}", row.dc, row.requests))
+            .collect();
+        lines.push(format!("chunk requests by DC: {}", dcs.join(", ")));
+    }
+    let fetch = report.fetch;
+    lines.push(format!(
+        "chunks: {} downloads ({} failed), {} second-tier cache hits, {} coalesced",
+        fetch.downloads, fetch.failures, fetch.cache_hits, fetch.coalesced
+    ));
+    let resolve = report.resolve;
+    lines.push(format!(
+        "meta: {} memory hits, {} database hits, {} Telegram lookups",
+        resolve.memory_hits, resolve.store_hits, resolve.telegram_lookups
+    ));
+    if report.edges.is_empty() {
+        lines.push("edges: none yet".to_owned());
+    }
+    for edge in &report.edges {
+        lines.push(format!(
+            "edge {} ({}, {}): last heard {} s ago{}",
+            edge.id,
+            edge.region,
+            edge.public_url,
+            edge.last_heard_secs,
+            if edge.live { "" } else { " — stale" }
+        ));
+    }
+    lines
+}
+
+/// `tgcdn-core status`: fixed-width tables of bots, DCs and edges, then the counters.
+pub fn table(report: &CoreReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<9} {:>9} {:>12} {:>10} {:>14} {:>11}  NOTE",
+        "BOT", "HEALTH", "IN_FLIGHT", "CONNECTIONS", "REQUESTS", "BYTES", "FLOOD_WAITS"
+    );
+    for bot in &report.bots {
+        let note = match (&bot.reason, bot.flood_wait_secs) {
+            (Some(reason), _) => reason.clone(),
+            (None, Some(secs)) => format!("flood wait {secs} s"),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:<9} {:>9} {:>12} {:>10} {:>14} {:>11}  {note}",
+            bot.id,
+            if bot.healthy { "healthy" } else { "UNHEALTHY" },
+            bot.in_flight,
+            format!("{:?}", bot.per_connection),
+            bot.requests,
+            bot.bytes,
+            bot.flood_waits,
+        );
+    }
+    let _ = writeln!(out, "\n{:<6} {:>10}", "DC", "REQUESTS");
+    for dc in &report.dcs {
+        let _ = writeln!(out, "{:<6} {:>10}", dc.dc, dc.requests);
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<24} {:<10} {:<6} {:>10}  PUBLIC_URL",
+        "EDGE", "REGION", "LIVE", "LAST_HEARD"
+    );
+    for edge in &report.edges {
+        let _ = writeln!(
+            out,
+            "{:<24} {:<10} {:<6} {:>9}s  {}",
+            edge.id,
+            edge.region,
+            if edge.live { "yes" } else { "stale" },
+            edge.last_heard_secs,
+            edge.public_url
+        );
+    }
+    let _ = writeln!(out);
+    for line in summary_lines(report)
+        .into_iter()
+        .filter(|line| !line.starts_with("edge"))
+    {
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bots::load::LoadSnapshot;
+
+    fn sample() -> CoreReport {
+        let bot = |id, health, bytes| BotReport {
+            id,
+            health,
+            flood_wait_secs: None,
+            load: LoadSnapshot {
+                in_flight: 1,
+                per_connection: vec![1, 0],
+                started: 7,
+            },
+            bytes,
+            flood_waits: 2,
+        };
+        build(
+            vec![
+                bot(1, Health::Healthy, 1 << 20),
+                bot(
+                    2,
+                    Health::Unhealthy {
+                        reason: "token revoked".into(),
+                    },
+                    0,
+                ),
+            ],
+            vec![(2, 3), (4, 9)],
+            Vec::new(),
+            FetchSnapshot {
+                cache_hits: 4,
+                coalesced: 1,
+                downloads: 12,
+                failures: 0,
+            },
+            ResolveSnapshot::default(),
+        )
+    }
+
+    #[test]
+    fn the_report_survives_json_and_every_view_shows_the_same_numbers() {
+        let report = sample();
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<CoreReport>(&json).unwrap(), report);
+        let table = table(&report);
+        assert!(table.contains("UNHEALTHY"), "{table}");
+        assert!(table.contains("token revoked"), "{table}");
+        assert!(table.contains("1048576"), "{table}");
+        let lines = summary_lines(&report).join("\n");
+        assert!(lines.contains("dc2 3, dc4 9"), "{lines}");
+        assert!(
+            lines.contains("4 second-tier cache hits, 1 coalesced"),
+            "{lines}"
+        );
+    }
+}

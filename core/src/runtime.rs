@@ -1,0 +1,439 @@
+//! A running core: everything `tgcdn-core run` starts, as a library value so the binary,
+//! the one-box entry point ([`crate::onebox::run_one_box`]) and tests start it the same way.
+//!
+//! [`Running::start`] opens the sled store, starts every configured bot (signing in where
+//! the stored session is not authorised; a bot whose token is revoked or that cannot read
+//! the storage channel is kept out of rotation with the reason, the rest go on), wires the
+//! download path, starts the main bot's file-to-link front-end, the QUIC server for edges
+//! (unless disabled), the embedded HTTP edge in one-box mode and the admin listener.
+//! [`Running::shutdown`] stops them in the order that loses nothing: the front-end finishes
+//! the message in hand, the HTTP edge and the QUIC server drain their requests in flight,
+//! the database is flushed. Never reads the process environment or installs signals.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::download_path;
+use crate::bots::BotPool;
+use crate::bots::select::Health;
+use crate::config::{self, Config};
+use crate::frontend::commands::Access;
+use crate::frontend::{FrontEnd, FrontEndConfig, FrontEndError, StatsLines};
+use crate::onebox::{InProcessUpstream, OneBoxEdge};
+use crate::quic::handler::Handler;
+use crate::quic::{EdgeRegistry, QuicError, QuicServer, tls};
+use crate::report::{Reporter, summary_lines};
+use crate::resolve::Resolver;
+use crate::store::{Store, StoreError};
+use crate::telegram::download::channel_bare_id;
+use crate::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
+
+/// An edge silent this long is shown as stale (several missed heartbeats).
+pub const EDGE_STALE_SECS: u64 = 60;
+
+/// Why the core could not start or stop cleanly; each names what it was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("opening the database in {path}")]
+    Store {
+        path: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("setting up bot {what}")]
+    Bot {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("loading the QUIC certificate")]
+    Tls(#[source] tls::TlsError),
+    #[error("starting the QUIC server")]
+    Quic(#[source] QuicError),
+    #[error("starting the front-end")]
+    FrontEnd(#[source] FrontEndError),
+    #[error("listening for {what} on {addr}")]
+    Listen {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("flushing the database")]
+    Flush(#[source] StoreError),
+}
+
+fn bot_error(
+    what: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> RunError {
+    RunError::Bot {
+        what: what.into(),
+        source: Box::new(source),
+    }
+}
+
+/// A started core. Dropping it without [`Running::shutdown`] leaves its tasks running until
+/// the runtime ends.
+pub struct Running {
+    store: Store,
+    bots: Vec<Arc<BotClient>>,
+    pool: Arc<BotPool>,
+    quic: Option<QuicServer>,
+    edge: Option<(SocketAddr, JoinHandle<()>)>,
+    frontend: Option<JoinHandle<()>>,
+    admin: (SocketAddr, JoinHandle<()>),
+    stop: watch::Sender<bool>,
+    unhealthy: usize,
+    grace: Duration,
+}
+
+impl Running {
+    /// Starts everything `config` asks for. Returns once every bot was checked and every
+    /// listener is bound, so the addresses below are final.
+    pub async fn start(config: &Config) -> Result<Running, RunError> {
+        let store = Store::open(&config.data_dir).map_err(|source| RunError::Store {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let (bots, failures) = start_bots(config, &store).await?;
+        let path = download_path(
+            store.clone(),
+            &bots,
+            config.resolve_config(),
+            config.fetch_config(),
+        );
+        let pool = Arc::clone(&path.pool);
+        for (index, reason) in &failures {
+            pool.set_health(
+                *index,
+                Health::Unhealthy {
+                    reason: reason.clone(),
+                },
+            );
+        }
+        if failures.len() == bots.len() {
+            tracing::error!("no bot is usable: every request will answer Unavailable");
+        }
+        let handler = Handler::new(
+            path.resolver,
+            path.fetcher,
+            EdgeRegistry::new(store.clone()),
+            config.cluster_secret.bytes().to_vec(),
+            config.quic.heartbeat_interval_secs,
+        );
+        let reporter = Reporter::new(Arc::clone(&pool), Arc::clone(&handler), EDGE_STALE_SECS);
+        // Every listener is bound before anything is spawned, so a failure here leaves
+        // nothing running behind the error.
+        let admin_listener = bind_listener("the admin endpoint", config.admin_listen).await?;
+        let admin_addr = local_addr("the admin endpoint", &admin_listener, config.admin_listen)?;
+        let edge_listener = match &config.one_box {
+            Some(edge) => Some(bind_listener("viewers (one-box edge)", edge.listen).await?),
+            None => None,
+        };
+        let quic = if config.quic_enabled {
+            let pem = config
+                .tls_pem
+                .as_ref()
+                .map(|(cert, key)| (cert.as_path(), key.as_path()));
+            let identity = tls::load_or_generate(&store, pem)
+                .await
+                .map_err(RunError::Tls)?;
+            let server = QuicServer::bind(config.quic.clone(), identity, Arc::clone(&handler))
+                .map_err(RunError::Quic)?;
+            Some(server)
+        } else {
+            None
+        };
+        let main_bot_usable = !failures.iter().any(|(index, _)| *index == 0);
+        let frontend = if main_bot_usable {
+            match frontend(
+                config,
+                &bots[0],
+                &pool,
+                Arc::clone(handler.resolver()),
+                &reporter,
+            ) {
+                Ok(frontend) => Some(frontend),
+                Err(error) => {
+                    if let Some(quic) = quic {
+                        quic.shutdown(Duration::ZERO).await;
+                    }
+                    return Err(error);
+                }
+            }
+        } else {
+            tracing::error!("the main bot is unusable: no file-to-link front-end");
+            None
+        };
+
+        let (stop, stopped) = watch::channel(false);
+        let admin = tokio::spawn(crate::admin::serve(
+            admin_listener,
+            reporter,
+            stopped.clone(),
+        ));
+        let edge = match (edge_listener, &config.one_box) {
+            (Some(listener), Some(edge)) => Some(serve_edge(
+                listener,
+                config,
+                edge,
+                &handler,
+                &pool,
+                stopped.clone(),
+            )?),
+            _ => None,
+        };
+        let frontend = frontend.map(|frontend| {
+            let mut stopped = stopped;
+            frontend.spawn_until(async move {
+                // An error means the sender is gone, which is a stop too.
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+        });
+        Ok(Running {
+            store,
+            bots,
+            pool,
+            quic,
+            edge,
+            frontend,
+            admin: (admin_addr, admin),
+            stop,
+            unhealthy: failures.len(),
+            grace: SHUTDOWN_GRACE,
+        })
+    }
+
+    /// The QUIC server's address, unless QUIC is disabled.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.quic.as_ref().map(QuicServer::local_addr)
+    }
+
+    /// The SHA-256 fingerprint edges pin, unless QUIC is disabled.
+    pub fn fingerprint(&self) -> Option<&str> {
+        self.quic.as_ref().map(QuicServer::fingerprint)
+    }
+
+    /// The granted UDP socket buffer sizes, unless QUIC is disabled.
+    pub fn socket_buffers(&self) -> Option<(usize, usize)> {
+        self.quic.as_ref().map(QuicServer::socket_buffers)
+    }
+
+    /// Where the one-box edge serves viewers, in one-box mode.
+    pub fn edge_addr(&self) -> Option<SocketAddr> {
+        self.edge.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// Where `/metrics` and `/admin/*` are served.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.0
+    }
+
+    pub fn pool(&self) -> &Arc<BotPool> {
+        &self.pool
+    }
+
+    pub fn bot_count(&self) -> usize {
+        self.bots.len()
+    }
+
+    pub fn unhealthy_bots(&self) -> usize {
+        self.unhealthy
+    }
+
+    /// Stops everything, each step bounded by the grace period, and flushes the database.
+    pub async fn shutdown(self) -> Result<(), RunError> {
+        let grace = self.grace;
+        // Nobody listening only means every task already ended.
+        let _ = self.stop.send(true);
+        if let Some(frontend) = self.frontend
+            && tokio::time::timeout(grace, frontend).await.is_err()
+        {
+            tracing::warn!("the front-end did not stop within {grace:?}");
+        }
+        if let Some((_, edge)) = self.edge {
+            // The edge drains on its own clock (TGCDN_DRAIN_TIMEOUT); this bounds it too.
+            if tokio::time::timeout(grace * 3, edge).await.is_err() {
+                tracing::warn!("the HTTP edge did not drain in time");
+            }
+        }
+        if let Some(quic) = self.quic {
+            quic.shutdown(grace).await;
+        }
+        // The admin loop saw the stop signal; it ends at its next select.
+        if tokio::time::timeout(grace, self.admin.1).await.is_err() {
+            tracing::warn!("the admin listener did not stop within {grace:?}");
+        }
+        drop(self.bots);
+        self.store.flush().await.map_err(RunError::Flush)
+    }
+}
+
+/// How long the front-end, the edge and the QUIC close may each take at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+async fn bind_listener(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<tokio::net::TcpListener, RunError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Listen { what, addr, source })
+}
+
+fn local_addr(
+    what: &'static str,
+    listener: &tokio::net::TcpListener,
+    addr: SocketAddr,
+) -> Result<SocketAddr, RunError> {
+    listener
+        .local_addr()
+        .map_err(|source| RunError::Listen { what, addr, source })
+}
+
+/// Serves the one-box edge on `listener` until `stopped` turns true.
+fn serve_edge(
+    listener: tokio::net::TcpListener,
+    config: &Config,
+    edge: &OneBoxEdge,
+    handler: &Arc<Handler>,
+    pool: &Arc<BotPool>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(SocketAddr, JoinHandle<()>), RunError> {
+    let addr = local_addr("viewers (one-box edge)", &listener, edge.listen)?;
+    let upstream = Arc::new(InProcessUpstream::new(
+        Arc::clone(handler),
+        Arc::clone(pool),
+    ));
+    let verifier = tgcdn_shared::token::TokenVerifier::new(config.keyring.clone())
+        .with_legacy(edge.legacy_links);
+    let state = tgcdn_edge::app::build_state(upstream, verifier, edge.options.clone());
+    let task = tokio::spawn(tgcdn_edge::http::serve(listener, state, async move {
+        // An error means the sender is gone, which is a stop too.
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }));
+    Ok((addr, task))
+}
+
+/// Starts every bot; returns them (pool order) and the ones that cannot serve, with why.
+async fn start_bots(
+    config: &Config,
+    store: &Store,
+) -> Result<(Vec<Arc<BotClient>>, Vec<(usize, String)>), RunError> {
+    // Validated: the storage channel is a channel id.
+    let channel = channel_bare_id(config.storage_channel).unwrap_or_default();
+    let mut bots = Vec::new();
+    for (index, bot_config) in config.bot_configs().iter().enumerate() {
+        // Only the main bot's updates are consumed (by the front-end).
+        let receives_updates = index == 0;
+        bots.push(Arc::new(
+            open_bot(config, store, bot_config, receives_updates).await?,
+        ));
+    }
+    let mut checks = tokio::task::JoinSet::new();
+    for (index, bot) in bots.iter().enumerate() {
+        let bot = Arc::clone(bot);
+        let deadline = Instant::now() + config.startup_timeout();
+        checks.spawn(async move { (index, check_bot(&bot, channel, deadline).await) });
+    }
+    let mut failures = Vec::new();
+    while let Some(joined) = checks.join_next().await {
+        let (index, result) = joined.map_err(|error| bot_error("check task", error))?;
+        if let Err(reason) = result {
+            tracing::warn!(bot_id = bots[index].bot_id(), %reason, "bot unusable");
+            failures.push((index, reason));
+        }
+    }
+    Ok((bots, failures))
+}
+
+async fn open_bot(
+    config: &Config,
+    store: &Store,
+    bot_config: &BotConfig,
+    receives_updates: bool,
+) -> Result<BotClient, RunError> {
+    let bot_id = bot_id_from_token(&bot_config.token).map_err(|e| bot_error("token", e))?;
+    let session = SledSession::open(store.sessions_tree().clone(), bot_id)
+        .map_err(|e| bot_error(format!("{bot_id}: opening its session"), e))?;
+    let auth_key = config
+        .dc_auth_key
+        .as_ref()
+        .map(|base| config::bot_auth_key(base, bot_id));
+    for pinned in &config.dc_addrs {
+        // Without a provisioned key, pinning again would drop the key this session made
+        // with that DC (and its authorisation) at every start.
+        let has_key = session
+            .has_auth_key(pinned.dc)
+            .map_err(|e| bot_error(format!("{bot_id}: reading its session"), e))?;
+        if auth_key.is_none() && has_key {
+            continue;
+        }
+        session
+            .provision_dc(pinned.dc, pinned.addr, auth_key)
+            .await
+            .map_err(|e| bot_error(format!("{bot_id}: pinning dc {}", pinned.dc), e))?;
+    }
+    let session = Arc::new(session);
+    Ok(if receives_updates {
+        BotClient::with_session_receiving_updates(session, bot_config)
+    } else {
+        BotClient::with_session(session, bot_config)
+    })
+}
+
+/// The main bot's file-to-link loop, ready to spawn.
+fn frontend(
+    config: &Config,
+    main_bot: &Arc<BotClient>,
+    pool: &Arc<BotPool>,
+    resolver: Arc<Resolver>,
+    reporter: &Reporter,
+) -> Result<FrontEnd, RunError> {
+    let access = Access {
+        allowed_users: (!config.allowed_users.is_empty())
+            .then(|| config.allowed_users.iter().copied().collect()),
+        admins: config.admins.iter().copied().collect(),
+    };
+    let frontend_config = FrontEndConfig {
+        public_base: config.public_url.to_string(),
+        storage_chat_id: config.storage_channel,
+        access,
+        bot_username: None,
+    };
+    // The same report the admin endpoint serves; the bot list comes from the same pool.
+    let reporter = reporter.clone();
+    let stats: StatsLines = Arc::new(move || summary_lines(&reporter.collect()));
+    Ok(FrontEnd::new(
+        Arc::clone(main_bot),
+        Arc::new(config.keyring.clone()),
+        frontend_config,
+    )
+    .map_err(RunError::FrontEnd)?
+    .with_pool(Arc::clone(pool))
+    .with_resolver(resolver)
+    .with_stats_lines(stats))
+}
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Signs in if needed and checks the storage channel; the error is the reason shown.
+async fn check_bot(bot: &BotClient, channel: i64, deadline: Instant) -> Result<(), String> {
+    match bot.sign_in_if_needed(deadline).await {
+        Ok(true) => tracing::info!(bot_id = bot.bot_id(), "signed in"),
+        Ok(false) => {}
+        Err(error) => return Err(format!("sign-in failed: {error}")),
+    }
+    bot.check_channel_access(channel, deadline)
+        .await
+        .map_err(|error| format!("cannot read the storage channel: {error}"))
+}

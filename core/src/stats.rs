@@ -1,0 +1,150 @@
+//! Plain event counters the download path bumps and the report reads: fetch outcomes,
+//! resolver hits, chunk requests per DC.
+//!
+//! Owned by the [`crate::fetch::Fetcher`], the [`crate::resolve::Resolver`] and the
+//! [`crate::quic::handler::Handler`]; read by [`crate::report`]. Relaxed atomics only: these
+//! are statistics, nothing orders on them. No I/O, no locks held across anything.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What the single-flight fetcher did with each chunk request.
+#[derive(Debug, Default)]
+pub struct FetchCounters {
+    cache_hits: AtomicU64,
+    coalesced: AtomicU64,
+    downloads: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// A reading of [`FetchCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchSnapshot {
+    /// Answered from the second-tier cache.
+    pub cache_hits: u64,
+    /// Joined a download already running for the same chunk (single-flight).
+    pub coalesced: u64,
+    /// Downloads started.
+    pub downloads: u64,
+    /// Downloads that ended in an error.
+    pub failures: u64,
+}
+
+impl FetchCounters {
+    pub fn cache_hit(&self) {
+        bump(&self.cache_hits);
+    }
+    pub fn coalesced(&self) {
+        bump(&self.coalesced);
+    }
+    pub fn download(&self) {
+        bump(&self.downloads);
+    }
+    pub fn failure(&self) {
+        bump(&self.failures);
+    }
+    pub fn snapshot(&self) -> FetchSnapshot {
+        FetchSnapshot {
+            cache_hits: self.cache_hits.load(Ordering::Relaxed),
+            coalesced: self.coalesced.load(Ordering::Relaxed),
+            downloads: self.downloads.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Where the resolver found each file's meta.
+#[derive(Debug, Default)]
+pub struct ResolveCounters {
+    memory_hits: AtomicU64,
+    store_hits: AtomicU64,
+    telegram_lookups: AtomicU64,
+}
+
+/// A reading of [`ResolveCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveSnapshot {
+    pub memory_hits: u64,
+    /// Found in sled (after a restart, or evicted from memory).
+    pub store_hits: u64,
+    /// Asked Telegram (`channels.getMessages`).
+    pub telegram_lookups: u64,
+}
+
+impl ResolveCounters {
+    pub fn memory_hit(&self) {
+        bump(&self.memory_hits);
+    }
+    pub fn store_hit(&self) {
+        bump(&self.store_hits);
+    }
+    pub fn telegram_lookup(&self) {
+        bump(&self.telegram_lookups);
+    }
+    pub fn snapshot(&self) -> ResolveSnapshot {
+        ResolveSnapshot {
+            memory_hits: self.memory_hits.load(Ordering::Relaxed),
+            store_hits: self.store_hits.load(Ordering::Relaxed),
+            telegram_lookups: self.telegram_lookups.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Chunk requests per data centre (the DC the file lives on).
+#[derive(Debug, Default)]
+pub struct DcCounters {
+    requests: Mutex<BTreeMap<i32, u64>>,
+}
+
+impl DcCounters {
+    pub fn request(&self, dc: i32) {
+        // A poisoned map still holds valid counts: only increments happen under the lock.
+        let mut requests = self
+            .requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *requests.entry(dc).or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<i32, u64> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_count_what_they_are_told() {
+        let fetch = FetchCounters::default();
+        fetch.cache_hit();
+        fetch.coalesced();
+        fetch.coalesced();
+        fetch.download();
+        assert_eq!(
+            fetch.snapshot(),
+            FetchSnapshot {
+                cache_hits: 1,
+                coalesced: 2,
+                downloads: 1,
+                failures: 0
+            }
+        );
+        let dcs = DcCounters::default();
+        dcs.request(4);
+        dcs.request(4);
+        dcs.request(2);
+        assert_eq!(dcs.snapshot(), BTreeMap::from([(2, 1), (4, 2)]));
+    }
+}
