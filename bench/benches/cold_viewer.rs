@@ -6,7 +6,8 @@
 //! over QUIC. The issue's target: default ≥ 10× the seed baseline.
 //!
 //! To tell which stage limits, the same chunks are also fetched straight from the core over
-//! QUIC with a sliding window of 16 and 32 in flight (the core's capacity without the edge).
+//! QUIC with a sliding window of 16 and 32 in flight (the core's capacity without the edge),
+//! and through an edge capped at the old default read-ahead of 16.
 //!
 //! `cargo bench -p tgcdn-bench --bench cold_viewer` (env BENCH_COLD_MIB default 128,
 //! BENCH_ROUNDS default 2, BENCH_BOTS default 2, BENCH_CONNECTIONS default 4). Every run
@@ -19,6 +20,7 @@ use futures_util::StreamExt;
 use tgcdn_bench::chain::{Chain, ChainConfig, process_cpu};
 use tgcdn_bench::stats::mib_per_sec;
 use tgcdn_bench::{MIB, client};
+use tgcdn_edge::readahead::WindowLimits;
 use tgcdn_edge::upstream::Upstream;
 use tgcdn_edge::upstream::quic::QuicUpstream;
 use tgcdn_shared::FileRef;
@@ -133,15 +135,16 @@ async fn run() {
         core_cache_bytes: 0,
     };
     let chain = Chain::start(config).await.expect("chain");
-    let (edge_default, _) = chain.start_edge(16).await.expect("edge");
+    let default_max = WindowLimits::default().max;
+    let (edge_default, _) = chain.start_edge(default_max).await.expect("edge");
     let (edge_off, _) = chain.start_edge(1).await.expect("edge");
-    let (edge_32, _) = chain.start_edge(32).await.expect("edge");
+    let (edge_16, _) = chain.start_edge(16).await.expect("edge");
     let upstream = chain.upstream().await.expect("upstream");
     chain.set_telegram(LATENCY, BANDWIDTH);
     let size = file_mib * MIB;
     println!(
         "one viewer, cold cache: {file_mib} MiB sequential GET; emulator +{} ms per answer, {} MiB/s per connection; \
-         core {} bots x {} connections ({} connections, ceiling {} MiB/s); edge read-ahead max 16 (default); best of {rounds}",
+         core {} bots x {} connections ({} connections, ceiling {} MiB/s); edge read-ahead max {default_max} (default); best of {rounds}",
         LATENCY.as_millis(),
         BANDWIDTH / MIB,
         config.bots,
@@ -157,11 +160,11 @@ async fn run() {
         "core alone over QUIC, 16 in flight",
         "core alone over QUIC, 32 in flight",
         "core fetcher in process, 16 in flight",
-        "edge, read-ahead max 32",
+        "edge, read-ahead max 16 (old default)",
     ];
     for round in 0..rounds {
         let mut figures = [0f64; 7];
-        for (which, edge) in [(0usize, edge_default), (1, edge_off), (6, edge_32)] {
+        for (which, edge) in [(0usize, edge_default), (1, edge_off), (6, edge_16)] {
             let (path, _) = chain.add_file(size, &format!("cold{round}-{which}.mkv"));
             let (fetched, stage) = staged(&chain, client::get(edge, &path, None)).await;
             let fetched = fetched.expect("GET");
@@ -201,10 +204,10 @@ async fn run() {
     }
     println!(
         "RESULT cold_viewer: default/seed {:.1}x (target >= 10x), read-ahead off/seed {:.2}x, \
-         default/core-alone-16 {:.2}x, core-alone-16/fetcher-in-process-16 {:.2}x, read-ahead 32/seed {:.1}x, default {:.1} MiB/s",
+         default/core-alone-32 {:.2}x, core-alone-16/fetcher-in-process-16 {:.2}x, read-ahead 16/seed {:.1}x, default {:.1} MiB/s",
         best[0] / best[2],
         best[1] / best[2],
-        best[0] / best[3],
+        best[0] / best[4],
         best[3] / best[5],
         best[6] / best[2],
         best[0]

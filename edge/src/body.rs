@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http_body::{Body, Frame, SizeHint};
 use tgcdn_shared::FileRef;
-use tgcdn_shared::chunk::ChunkSlice;
+use tgcdn_shared::chunk::{CHUNK_SIZE, ChunkSlice};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -83,6 +83,21 @@ pub struct ChunkBody {
     on_finish: Option<OnFinish>,
 }
 
+/// Whether the body reads the file from its first byte or through its last: a full `GET`,
+/// `bytes=0-…` or `bytes=N-`, the requests of a viewer rather than of a probe.
+fn reads_from_start_or_to_end(slices: &VecDeque<ChunkSlice>, file_size: u64) -> bool {
+    let from_start = slices
+        .front()
+        .is_some_and(|first| first.index == 0 && first.start == 0);
+    let to_end = slices.back().is_some_and(|last| {
+        last.index
+            .checked_mul(CHUNK_SIZE)
+            .and_then(|offset| offset.checked_add(last.end))
+            == Some(file_size)
+    });
+    from_start || to_end
+}
+
 impl ChunkBody {
     pub fn new(
         source: ChunkSource,
@@ -92,13 +107,14 @@ impl ChunkBody {
         limits: WindowLimits,
         on_finish: OnFinish,
     ) -> Self {
-        let unstarted = segments
+        let unstarted: VecDeque<ChunkSlice> = segments
             .iter()
             .filter_map(|segment| match segment {
                 Segment::Slice(slice) => Some(*slice),
                 Segment::Fixed(_) => None,
             })
             .collect();
+        let sequential = reads_from_start_or_to_end(&unstarted, file_size);
         let remaining = segments.iter().map(Segment::len).sum();
         ChunkBody {
             source,
@@ -107,7 +123,7 @@ impl ChunkBody {
             order: segments.into(),
             unstarted,
             in_flight: VecDeque::new(),
-            window: ReadaheadWindow::new(limits),
+            window: ReadaheadWindow::for_body(limits, sequential),
             remaining,
             summary: BodySummary::default(),
             on_finish: Some(on_finish),
@@ -315,7 +331,7 @@ mod tests {
     use crate::cache::ChunkCache;
     use crate::fetch::latency_histogram;
     use crate::testing::{MemoryUpstream, pattern, test_meta};
-    use tgcdn_shared::chunk::{ByteRange, CHUNK_SIZE, ChunkPlan};
+    use tgcdn_shared::chunk::{ByteRange, ChunkPlan};
 
     const FILE: FileRef = FileRef {
         chat_id: -1_002,
@@ -414,6 +430,7 @@ mod tests {
         );
         let limits = WindowLimits {
             initial: 2,
+            initial_sequential: 2,
             ..WindowLimits::default()
         };
         let (on_finish, summary) = summary_sink();
@@ -440,6 +457,39 @@ mod tests {
         let summary = summary.lock().unwrap().clone().unwrap();
         assert!(!summary.completed);
         assert_eq!(summary.bytes_sent, 0);
+    }
+
+    #[tokio::test]
+    async fn viewer_bodies_start_with_the_larger_window() {
+        const BIG: u64 = 40 * CHUNK_SIZE + 7;
+        let gate = Arc::new(Semaphore::new(0));
+        let upstream = Arc::new(
+            MemoryUpstream::new()
+                .with_file(FILE, test_meta(BIG, "f", ""))
+                .with_gate(gate.clone()),
+        );
+        let limits = WindowLimits::with_max(32);
+        let cases = [
+            ("from the start", 0, 20 * CHUNK_SIZE, 4),
+            ("to the end (bytes=N-)", 10 * CHUNK_SIZE + 3, BIG - 1, 4),
+            ("a range in the middle", 10 * CHUNK_SIZE, 20 * CHUNK_SIZE, 2),
+            ("one small range", 0, 4095, 1),
+        ];
+        for (what, start, end, expected) in cases {
+            let plan = ChunkPlan::new(BIG, ByteRange { start, end }).unwrap();
+            let (on_finish, _) = summary_sink();
+            let mut body = ChunkBody::new(
+                source(upstream.clone(), 64),
+                FILE,
+                BIG,
+                plan.slices().map(Segment::Slice).collect(),
+                limits,
+                on_finish,
+            );
+            let first = tokio::time::timeout(Duration::from_millis(20), body.frame()).await;
+            assert!(first.is_err(), "{what}: gate is closed");
+            assert_eq!(body.in_flight(), expected, "{what}");
+        }
     }
 
     #[tokio::test]

@@ -98,8 +98,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     },
     SettingDoc {
         key: "readahead_max",
-        default: Some("16"),
-        help: "most chunks one response reads ahead",
+        default: Some("32"),
+        help: "most chunks one response reads ahead; the window starts at 2 (4 from the start or to the end of a file) and doubles while the client keeps up",
     },
     SettingDoc {
         key: "fetch_cap",
@@ -236,7 +236,7 @@ impl EdgeConfig {
 /// about the core link or tokens. `EdgeConfig` uses it; so can the core's one-box mode, which
 /// embeds the edge with an in-process upstream and the same `TGCDN_*` tunables.
 pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError> {
-    let readahead_max: usize = settings.get_or("readahead_max", 16)?;
+    let readahead_max: usize = settings.get_or("readahead_max", WindowLimits::default().max)?;
     if readahead_max == 0 || readahead_max > 256 {
         return Err(EdgeConfigError::Invalid {
             key: "readahead_max",
@@ -417,7 +417,7 @@ mod tests {
         assert_eq!(config.listen, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(config.core.addr, "10.1.2.3:7443");
         assert_eq!(config.options.cache_bytes, 256 << 20);
-        assert_eq!(config.options.http.readahead.max, 16);
+        assert_eq!(config.options.http.readahead.max, 32);
         assert_eq!(config.core.cert_sha256[1], 0x11);
         assert_eq!(config.core.cert_sha256[31], 0xff);
         assert_eq!(config.verifier.keyring().current_key_id(), 2);
@@ -431,7 +431,7 @@ mod tests {
         let mut pairs = minimal();
         pairs.extend([
             ("TGCDN_CACHE_SIZE", "1GiB"),
-            ("TGCDN_READAHEAD_MAX", "32"),
+            ("TGCDN_READAHEAD_MAX", "48"),
             ("TGCDN_FETCH_CAP", "8"),
             ("TGCDN_LISTEN", "127.0.0.1:9000"),
             ("TGCDN_IDLE_TIMEOUT", "5m"),
@@ -439,7 +439,7 @@ mod tests {
         ]);
         let config = EdgeConfig::from_settings(&settings(&pairs)).unwrap();
         assert_eq!(config.options.cache_bytes, 1 << 30);
-        assert_eq!(config.options.http.readahead.max, 32);
+        assert_eq!(config.options.http.readahead.max, 48);
         assert_eq!(config.options.fetch_cap, 8);
         assert_eq!(config.options.http.idle_timeout, Duration::from_secs(300));
         assert!(config.verifier.accepts_legacy());

@@ -7,10 +7,12 @@
 //! The rule is TCP's in spirit. Speed is bytes in flight over time per request, so a fixed
 //! window caps a stream at a fixed multiple of the core's per-chunk latency. The window:
 //! * starts small ([`WindowLimits::initial`]), so a viewer who reads a few bytes and leaves
-//!   (a player probing the file) costs little;
-//! * grows by one for every chunk the reader takes promptly — it was waiting for the chunk,
-//!   or took it within [`WindowLimits::stall_after`] of it being ready — so a reader that
-//!   keeps up doubles its window about once per window of chunks;
+//!   (a player probing the file) costs little; a body that reads the file from its start
+//!   or to its end (a full `GET`, `bytes=0-`, `bytes=N-`: a viewer, not a probe) starts at
+//!   [`WindowLimits::initial_sequential`] instead ([`ReadaheadWindow::for_body`]);
+//! * doubles, like TCP slow start, each time the reader has taken a whole window of chunks
+//!   promptly — it was waiting for each chunk, or took it within
+//!   [`WindowLimits::stall_after`] of it being ready — i.e. about once per chunk round trip;
 //! * halves when the reader stalls — a chunk sat ready longer than `stall_after` because the
 //!   client stopped reading (hyper stopped polling the body: backpressure) — since buffering
 //!   for a reader who is not reading only holds memory and core capacity;
@@ -24,6 +26,8 @@ use std::time::{Duration, Instant};
 pub struct WindowLimits {
     /// Chunks in flight when a stream starts.
     pub initial: usize,
+    /// Chunks in flight when a stream reads from the file's start or to its end.
+    pub initial_sequential: usize,
     /// Never fewer than this (at least 1: the chunk being sent).
     pub min: usize,
     /// Never more than this (per-stream cap, `TGCDN_READAHEAD_MAX`).
@@ -36,8 +40,10 @@ impl Default for WindowLimits {
     fn default() -> Self {
         WindowLimits {
             initial: 2,
+            initial_sequential: 4,
             min: 1,
-            max: 16,
+            // 8 paced core connections need ~32 chunks in flight to be full (bench/README.md).
+            max: 32,
             stall_after: Duration::from_millis(500),
         }
     }
@@ -50,6 +56,7 @@ impl WindowLimits {
         let defaults = WindowLimits::default();
         WindowLimits {
             initial: defaults.initial.min(max),
+            initial_sequential: defaults.initial_sequential.min(max),
             min: defaults.min.min(max),
             max,
             ..defaults
@@ -64,6 +71,8 @@ pub struct ReadaheadWindow {
     size: usize,
     /// When each chunk became ready, for chunks ready but not yet consumed, by index.
     ready: VecDeque<(u64, Instant)>,
+    /// Chunks taken promptly since the window last changed size.
+    prompt_in_round: usize,
     grown: u64,
     shrunk: u64,
 }
@@ -77,9 +86,21 @@ impl ReadaheadWindow {
             size: limits.initial.clamp(min, max),
             limits,
             ready: VecDeque::new(),
+            prompt_in_round: 0,
             grown: 0,
             shrunk: 0,
         }
+    }
+
+    /// The window of one response body: `sequential` when it reads from the file's first
+    /// byte or through its last (see the module docs), which earns the larger start.
+    pub fn for_body(limits: WindowLimits, sequential: bool) -> Self {
+        let initial = if sequential {
+            limits.initial.max(limits.initial_sequential)
+        } else {
+            limits.initial
+        };
+        ReadaheadWindow::new(WindowLimits { initial, ..limits })
     }
 
     /// How many chunks the stream may have in flight now.
@@ -117,13 +138,18 @@ impl ReadaheadWindow {
     }
 
     fn grow(&mut self) {
-        if self.size < self.limits.max {
-            self.size += 1;
-            self.grown += 1;
+        self.prompt_in_round += 1;
+        if self.prompt_in_round < self.size || self.size >= self.limits.max {
+            return;
         }
+        self.size = (self.size * 2).min(self.limits.max);
+        self.prompt_in_round = 0;
+        self.grown += 1;
     }
 
     fn shrink(&mut self) {
+        // A stall starts a new round: growth needs a whole prompt window again.
+        self.prompt_in_round = 0;
         let halved = (self.size / 2).max(self.limits.min);
         if halved < self.size {
             self.size = halved;
@@ -139,9 +165,18 @@ mod tests {
     fn limits(max: usize) -> WindowLimits {
         WindowLimits {
             initial: 2,
+            initial_sequential: 4,
             min: 1,
             max,
             stall_after: Duration::from_millis(100),
+        }
+    }
+
+    /// Reports chunks `from..to` ready and takes each at once.
+    fn take_promptly(window: &mut ReadaheadWindow, from: u64, to: u64, at: Instant) {
+        for index in from..to {
+            window.on_chunk_ready(index, at);
+            window.on_consumed(index, at);
         }
     }
 
@@ -152,16 +187,45 @@ mod tests {
     }
 
     #[test]
+    fn sequential_body_starts_larger_within_bounds() {
+        assert_eq!(ReadaheadWindow::for_body(limits(32), true).size(), 4);
+        assert_eq!(ReadaheadWindow::for_body(limits(32), false).size(), 2);
+        assert_eq!(ReadaheadWindow::for_body(limits(3), true).size(), 3);
+        assert_eq!(ReadaheadWindow::for_body(limits(1), true).size(), 1);
+    }
+
+    #[test]
+    fn doubles_after_each_prompt_window_like_slow_start() {
+        let t0 = Instant::now();
+        let mut window = ReadaheadWindow::new(limits(32));
+        let mut sizes = Vec::new();
+        let mut next = 0;
+        for _ in 0..5 {
+            let size = window.size() as u64;
+            // One chunk short of a full window: no growth yet.
+            take_promptly(&mut window, next, next + size - 1, t0);
+            assert_eq!(window.size() as u64, size);
+            take_promptly(&mut window, next + size - 1, next + size, t0);
+            next += size;
+            sizes.push(window.size());
+        }
+        assert_eq!(sizes, [4, 8, 16, 32, 32]);
+        // 2 + 4 + 8 + 16 chunks to reach the cap.
+        assert_eq!(next, 2 + 4 + 8 + 16 + 32);
+        assert_eq!(window.adjustments(), (4, 0));
+    }
+
+    #[test]
     fn grows_while_reader_keeps_up_up_to_max() {
         let t0 = Instant::now();
-        let mut window = ReadaheadWindow::new(limits(8));
-        for index in 0..20 {
+        let mut window = ReadaheadWindow::new(limits(12));
+        for index in 0..40 {
             let at = t0 + Duration::from_millis(10 * index);
             window.on_chunk_ready(index, at);
             window.on_consumed(index, at + Duration::from_millis(5));
-            assert!(window.size() <= 8);
+            assert!(window.size() <= 12);
         }
-        assert_eq!(window.size(), 8);
+        assert_eq!(window.size(), 12);
     }
 
     #[test]
@@ -178,20 +242,38 @@ mod tests {
     fn shrinks_when_reader_stalls_and_never_below_min() {
         let t0 = Instant::now();
         let mut window = ReadaheadWindow::new(limits(16));
-        for index in 0..10 {
+        for index in 0..14 {
             window.on_consumed(index, t0);
         }
-        assert_eq!(window.size(), 12);
-        for index in 10..20 {
+        assert_eq!(window.size(), 16);
+        for index in 14..30 {
             window.on_chunk_ready(index, t0);
         }
-        window.on_consumed(10, t0 + Duration::from_secs(2));
-        assert_eq!(window.size(), 6);
-        for index in 11..20 {
+        window.on_consumed(14, t0 + Duration::from_secs(2));
+        assert_eq!(window.size(), 8);
+        for index in 15..30 {
             window.on_consumed(index, t0 + Duration::from_secs(5));
         }
         assert_eq!(window.size(), 1);
-        assert!(window.adjustments().1 >= 3);
+        assert!(window.adjustments().1 >= 4);
+    }
+
+    #[test]
+    fn stall_restarts_the_round() {
+        let t0 = Instant::now();
+        let mut window = ReadaheadWindow::new(limits(32));
+        take_promptly(&mut window, 0, 6, t0);
+        assert_eq!(window.size(), 8);
+        // 7 of 8 prompt, then a stall: halved, and the 7 no longer count.
+        take_promptly(&mut window, 6, 13, t0);
+        window.on_chunk_ready(13, t0);
+        window.on_consumed(13, t0 + Duration::from_secs(1));
+        assert_eq!(window.size(), 4);
+        let t1 = t0 + Duration::from_secs(2);
+        take_promptly(&mut window, 14, 17, t1);
+        assert_eq!(window.size(), 4);
+        take_promptly(&mut window, 17, 18, t1);
+        assert_eq!(window.size(), 8);
     }
 
     #[test]
@@ -202,18 +284,33 @@ mod tests {
         window.on_consumed(0, t0 + Duration::from_secs(1));
         assert_eq!(window.size(), 1);
         let t1 = t0 + Duration::from_secs(2);
-        for index in 1..4 {
-            window.on_chunk_ready(index, t1);
-            window.on_consumed(index, t1);
-        }
+        // 1 → 2 after one chunk, 2 → 4 after two more.
+        take_promptly(&mut window, 1, 4, t1);
         assert_eq!(window.size(), 4);
     }
 
     #[test]
     fn with_max_keeps_bounds_consistent() {
         let limits = WindowLimits::with_max(0);
-        assert_eq!((limits.min, limits.initial, limits.max), (1, 1, 1));
+        assert_eq!(
+            (
+                limits.min,
+                limits.initial,
+                limits.initial_sequential,
+                limits.max
+            ),
+            (1, 1, 1, 1)
+        );
         let limits = WindowLimits::with_max(32);
-        assert_eq!((limits.min, limits.initial, limits.max), (1, 2, 32));
+        assert_eq!(
+            (
+                limits.min,
+                limits.initial,
+                limits.initial_sequential,
+                limits.max
+            ),
+            (1, 2, 4, 32)
+        );
+        assert_eq!(WindowLimits::default().max, 32);
     }
 }

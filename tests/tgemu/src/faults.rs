@@ -163,6 +163,16 @@ impl Faults {
     }
 }
 
+/// Credit a rested connection may spend at once, as time at the capped rate: enough to
+/// absorb timer lateness (tokio sleeps overshoot by about a millisecond).
+const BURST_SECONDS: f64 = 0.05;
+/// Floor of the credit, so very low caps still let one small packet through unpaced.
+const MIN_BURST_BYTES: f64 = 16.0 * 1024.0;
+/// Ceiling of the credit, well below one `getFile` part (128–512 KiB): with 50 ms at
+/// 20 MiB/s (1 MiB) a connection that rested for 50 ms sent a whole chunk unpaced, so a
+/// client rotating one request over idle connections never saw the cap at all.
+const MAX_BURST_BYTES: f64 = 64.0 * 1024.0;
+
 /// A token bucket that carries debt and credit across sleeps, so timer granularity
 /// (tokio sleeps ≥ 1 ms) does not lower the achieved rate: oversleeping earns credit
 /// that the next writes spend. `now` is passed in.
@@ -177,8 +187,7 @@ pub struct Pacer {
 impl Pacer {
     pub fn new(bytes_per_sec: u64, now: Duration) -> Self {
         let rate = bytes_per_sec.max(1) as f64;
-        // 50 ms of credit absorbs timer lateness without allowing a visible burst.
-        let burst = (rate * 0.05).max(16.0 * 1024.0);
+        let burst = (rate * BURST_SECONDS).clamp(MIN_BURST_BYTES, MAX_BURST_BYTES);
         Self {
             rate,
             tokens: 0.0,
@@ -238,9 +247,49 @@ mod tests {
         let achieved = (writes * 64 * 1024) as f64 / now.as_secs_f64();
         let ratio = achieved / rate as f64;
         assert!(
-            (0.97..=1.03).contains(&ratio),
-            "achieved {ratio:.3} of the cap"
+            (0.99..=1.01).contains(&ratio),
+            "achieved {ratio:.4} of the cap"
         );
+    }
+
+    #[test]
+    fn pacer_reaches_its_rate_with_part_sized_packets() {
+        // The emulator's getFile answers: 512 KiB packets at 20 MiB/s, sleeps 1.3 ms late.
+        let rate = 20 * 1024 * 1024;
+        let packet = 512 * 1024;
+        let mut now = Duration::ZERO;
+        let mut pacer = Pacer::new(rate, now);
+        let writes = 200;
+        for _ in 0..writes {
+            let wait = pacer.take(packet, now);
+            if !wait.is_zero() {
+                now += wait + Duration::from_micros(1300);
+            }
+        }
+        let achieved = (writes * packet) as f64 / now.as_secs_f64();
+        let ratio = achieved / rate as f64;
+        assert!(
+            (0.99..=1.01).contains(&ratio),
+            "achieved {ratio:.4} of the cap"
+        );
+    }
+
+    #[test]
+    fn rested_connection_cannot_send_a_chunk_unpaced() {
+        let rate = 20 * 1024 * 1024;
+        let mut pacer = Pacer::new(rate, Duration::ZERO);
+        // Idle for a second, then a whole 1 MiB chunk as two 512 KiB parts.
+        let rested = Duration::from_secs(1);
+        let first = pacer.take(512 * 1024, rested);
+        let second = pacer.take(512 * 1024, rested + first);
+        let total = first + second;
+        // Only the burst (≤ 64 KiB) may skip the queue: 1 MiB − 64 KiB at 20 MiB/s.
+        let floor = Duration::from_secs_f64((1024.0 - 64.0) * 1024.0 / rate as f64);
+        assert!(
+            total >= floor,
+            "1 MiB went out in {total:?}, floor {floor:?}"
+        );
+        assert!(total <= Duration::from_millis(50), "{total:?}");
     }
 
     #[test]
