@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tgcdn_bench::env_or;
 use tgcdn_bench::{MIB, bare, client, external};
 use tgcdn_edge::app::{EdgeOptions, build_state};
 use tgcdn_edge::http::serve;
@@ -26,22 +27,8 @@ const RANGE: u64 = 64 * 1024;
 const RANGE_CONNECTIONS: usize = 32;
 const WRK_SECONDS: u64 = 4;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    if !tgcdn_bench::started_by_cargo_bench() {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    tgcdn_bench::run_bench(run);
 }
 
 async fn run() {

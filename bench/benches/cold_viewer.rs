@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tgcdn_bench::chain::{Chain, ChainConfig, process_cpu};
+use tgcdn_bench::env_or;
 use tgcdn_bench::stats::mib_per_sec;
 use tgcdn_bench::{MIB, client};
 use tgcdn_edge::readahead::WindowLimits;
@@ -28,22 +29,8 @@ use tgcdn_shared::FileRef;
 const LATENCY: Duration = Duration::from_millis(50);
 const BANDWIDTH: u64 = 20 * MIB;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    if !tgcdn_bench::started_by_cargo_bench() {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    tgcdn_bench::run_bench(run);
 }
 
 /// MiB/s of chunks `0..chunks` of `file` fetched straight from the core with `window`

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tgcdn_bench::MIB;
 use tgcdn_bench::chain::{Chain, ChainConfig};
+use tgcdn_bench::env_or;
 use tgcdn_bench::external::{EdgeProcess, metric, rss_bytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
@@ -23,22 +24,8 @@ use tokio::net::TcpSocket;
 const READ_PER_SECOND: usize = 4 * 1024;
 const FILE_SIZE: u64 = 4 * MIB;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    if !tgcdn_bench::started_by_cargo_bench() {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    tgcdn_bench::run_bench(run);
 }
 
 /// A client that asks for the whole file and then reads `READ_PER_SECOND` per second with

@@ -21,14 +21,7 @@ const RANGE: u64 = 64 * 1024;
 const FILE_MIB: u64 = 512;
 
 fn main() {
-    if !tgcdn_bench::started_by_cargo_bench() {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    tgcdn_bench::run_bench(run);
 }
 
 fn row(name: &str, samples: &[Duration]) -> (f64, f64) {

@@ -24,3 +24,24 @@ pub fn started_by_cargo_bench() -> bool {
     }
     wanted
 }
+
+/// The main of every bench binary: skip unless started by `cargo bench`, else run `bench`
+/// on a multi-threaded runtime.
+pub fn run_bench<F: std::future::Future<Output = ()>>(bench: impl FnOnce() -> F) {
+    if !started_by_cargo_bench() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a bench cannot run without a tokio runtime");
+    runtime.block_on(bench());
+}
+
+/// A numeric knob of a bench from the environment (`BENCH_*`), or its default.
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
