@@ -18,7 +18,7 @@ pub fn render(sandbox: &Sandbox) -> String {
     // Writing to a String cannot fail; the results are ignored for that reason.
     let _ = writeln!(
         text,
-        "\ntgcdn sandbox is up in {:.1} s — emulated Telegram (DCs 1, 2, 4) → core → QUIC → edge on {}",
+        "\ntgcdn sandbox is up in {:.1} s — emulated Telegram (DCs 1, 2, 4) → core → one-box edge on {}",
         sandbox.startup_time().as_secs_f64(),
         sandbox.public_base()
     );

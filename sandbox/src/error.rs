@@ -24,16 +24,12 @@ pub enum SandboxError {
     TempDir(#[source] std::io::Error),
     #[error("the generated core configuration is invalid")]
     CoreConfig(#[from] tgcdn_core::config::ConfigError),
-    #[error("the generated edge configuration is invalid")]
-    EdgeConfig(#[from] tgcdn_edge::config::EdgeConfigError),
-    #[error("{0} is not a channel id")]
-    NotAChannel(i64),
+    #[error("starting the core")]
+    Run(#[source] tgcdn_core::runtime::RunError),
     #[error("core: {step}: {reason}")]
     Core { step: &'static str, reason: String },
     #[error("bot {bot_id} is unusable: {reason}")]
     Bot { bot_id: i64, reason: String },
-    #[error("edge: {step}: {reason}")]
-    Edge { step: &'static str, reason: String },
     #[error("--file {}", path.display())]
     DemoFile {
         path: PathBuf,
@@ -41,6 +37,11 @@ pub enum SandboxError {
     },
     #[error("the bot did not answer the demo upload within {0:?}")]
     NoReply(std::time::Duration),
+    #[error("the bot stored its copy elsewhere than {expected}: {reply:?}")]
+    UnexpectedCopy {
+        expected: tgcdn_shared::FileRef,
+        reply: String,
+    },
     #[error("the bot's reply has no {what} link: {reply:?}")]
     ReplyWithoutLink { what: &'static str, reply: String },
     #[error("smoke check: {0}")]
@@ -51,13 +52,6 @@ impl SandboxError {
     /// A core step that failed with a library error (its message kept, its type not).
     pub(crate) fn core(step: &'static str, error: impl std::fmt::Display) -> Self {
         SandboxError::Core {
-            step,
-            reason: error.to_string(),
-        }
-    }
-
-    pub(crate) fn edge(step: &'static str, error: impl std::fmt::Display) -> Self {
-        SandboxError::Edge {
             step,
             reason: error.to_string(),
         }

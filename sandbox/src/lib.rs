@@ -1,18 +1,17 @@
 //! tgcdn-sandbox: the whole system on one machine with no Telegram account.
 //!
-//! [`Sandbox::start`] runs, in this process and in this order: the edge's HTTP listener
-//! (bound first, so a busy port is the first and only error), the Telegram DC emulator
-//! ([`world`]: DCs 1, 2, 4, two bots, a storage channel, a demo user), the real core
-//! ([`core_node`]) on generated but production-validated configuration ([`settings`]),
-//! the real edge ([`edge_node`]) connected to it over QUIC on loopback, and the demo
-//! content ([`seed`]). [`smoke`] checks it over HTTP; [`banner`] prints how to use it.
+//! [`Sandbox::start`] runs, in this process and in this order: a check that the HTTP
+//! address is free (so a busy port is the first and only error), the Telegram DC emulator
+//! ([`world`]: DCs 1, 2, 4, two bots, a storage channel, a demo user), the demo posts
+//! ([`seed`]), then the real core in one-box mode through the same library call
+//! `tgcdn-core run --with-edge` makes ([`tgcdn_core::onebox::run_one_box`]) on generated
+//! but production-validated configuration ([`settings`]), and finally the demo upload
+//! through the bot. [`smoke`] checks it over HTTP; [`banner`] prints how to use it.
 //!
 //! The binary (`main.rs`) is flags plus this. Nothing here reimplements core or edge
 //! behaviour: the only sandbox-specific parts are the emulated world and the seeding.
 
 pub mod banner;
-pub mod core_node;
-pub mod edge_node;
 pub mod error;
 pub mod seed;
 pub mod settings;
@@ -23,10 +22,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use tgcdn_core::bots::select::Health;
+use tgcdn_core::onebox::run_one_box;
+use tgcdn_core::runtime::{RunError, Running};
 use tokio::net::TcpListener;
 
-use crate::core_node::CoreNode;
-use crate::edge_node::EdgeNode;
 pub use crate::error::SandboxError;
 use crate::seed::{SeedContext, Seeded};
 use crate::settings::Secrets;
@@ -34,8 +34,6 @@ use crate::world::{DemoWorld, NetworkFaults};
 
 /// The default HTTP address of the edge.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
-/// How long each part may take to stop.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What the command line chose.
 #[derive(Debug, Clone)]
@@ -63,8 +61,7 @@ impl Default for Options {
 /// The running sandbox. [`Sandbox::shutdown`] stops it cleanly; dropping it stops the
 /// emulator and aborts the rest.
 pub struct Sandbox {
-    edge: EdgeNode,
-    core: CoreNode,
+    core: Running,
     world: DemoWorld,
     seeded: Seeded,
     edge_addr: SocketAddr,
@@ -82,19 +79,7 @@ impl Sandbox {
         for file in &options.files {
             seed::check_file(file)?;
         }
-        let listener =
-            TcpListener::bind(options.listen)
-                .await
-                .map_err(|source| SandboxError::Listen {
-                    addr: options.listen,
-                    source,
-                })?;
-        let edge_addr = listener
-            .local_addr()
-            .map_err(|source| SandboxError::Listen {
-                addr: options.listen,
-                source,
-            })?;
+        let edge_addr = free_addr(options.listen).await?;
         let public_base = public_base(edge_addr);
         let scratch = tempfile::Builder::new()
             .prefix("tgcdn-sandbox-")
@@ -108,32 +93,50 @@ impl Sandbox {
         let world = DemoWorld::start(options.faults).await?;
         tracing::info!(dcs = %world.dc_addrs_setting(), "emulated Telegram running");
         let secrets = Secrets::generate();
-        let core_config = settings::core_config(&world, &secrets, &data_dir, &public_base)?;
-        let core = CoreNode::start(&core_config).await?;
-        tracing::info!(quic = %core.quic_addr(), "core running");
-        let edge_config = settings::edge_config(
-            &secrets,
-            edge_addr,
-            &public_base,
-            core.quic_addr(),
-            core.fingerprint(),
-        )?;
-        let edge = EdgeNode::start(edge_config, listener).await?;
-        tracing::info!(listen = %edge_addr, "edge running");
+        let mut core_config =
+            settings::core_config(&world, &secrets, &data_dir, edge_addr, &public_base)?;
+        let keyring = core_config.keyring.clone();
+        let context = SeedContext {
+            world: &world,
+            keyring: &keyring,
+            public_base: &public_base,
+            scratch: scratch.path(),
+        };
+        let files = seed::post_demo_files(&context, &options.files)?;
+        let copy = seed::bot_copy_of(&files)
+            .ok_or_else(|| SandboxError::core("posting the demo files", "nothing posted"))?;
+        let mut stale: Vec<_> = files.iter().map(|file| file.file).collect();
+        stale.push(copy);
+        seed::forget_stale_meta(&data_dir, &stale).await?;
 
-        let seeded = seed::seed(
-            &SeedContext {
-                world: &world,
-                store: core.store(),
-                keyring: &core_config.keyring,
-                public_base: &public_base,
-                scratch: scratch.path(),
-            },
-            &options.files,
-        )
-        .await?;
+        // `with_edge` is set, so the configuration carries the embedded edge.
+        let edge = core_config
+            .one_box
+            .take()
+            .ok_or_else(|| SandboxError::core("configuring the edge", "no one-box edge"))?;
+        let core = run_one_box(core_config, edge)
+            .await
+            .map_err(|error| run_error(error, options.listen))?;
+        if let Err(error) = every_bot_healthy(&core) {
+            // The start error is the one worth reporting; a failed flush only adds noise.
+            let _ = core.shutdown().await;
+            return Err(error);
+        }
+        tracing::info!(
+            listen = %edge_addr,
+            quic = ?core.quic_addr(),
+            admin = %core.admin_addr(),
+            "core running with its one-box edge"
+        );
+
+        let seeded = match seed::upload_through_bot(&context, files, copy).await {
+            Ok(seeded) => seeded,
+            Err(error) => {
+                let _ = core.shutdown().await;
+                return Err(error);
+            }
+        };
         Ok(Sandbox {
-            edge,
             core,
             world,
             seeded,
@@ -173,13 +176,56 @@ impl Sandbox {
         self.world.emulator.content_slice(doc_id, offset, len)
     }
 
-    /// The edge drains and closes its QUIC link, the core stops its front-end and QUIC
-    /// server and flushes its database, then the emulator stops.
+    /// The core stops as `tgcdn-core run` does on SIGTERM (front-end, then the edge drains,
+    /// then the QUIC server, then the database is flushed), then the emulator stops.
     pub async fn shutdown(self) -> Result<(), SandboxError> {
-        self.edge.shutdown(SHUTDOWN_GRACE).await;
-        let result = self.core.shutdown(SHUTDOWN_GRACE).await;
+        let result = self.core.shutdown().await.map_err(SandboxError::Run);
         drop(self.world);
         result
+    }
+}
+
+/// Checks that `listen` can be bound and returns the concrete address (port 0 resolved),
+/// which the links need before the core starts. The probe is released at once and the core
+/// binds the same address again; should something take it in between, [`run_error`] gives
+/// the same one-line error.
+async fn free_addr(listen: SocketAddr) -> Result<SocketAddr, SandboxError> {
+    let listen_error = |source| SandboxError::Listen {
+        addr: listen,
+        source,
+    };
+    let probe = TcpListener::bind(listen).await.map_err(listen_error)?;
+    probe.local_addr().map_err(listen_error)
+}
+
+/// A busy HTTP port is the `--listen` error; anything else is the core's.
+fn run_error(error: RunError, listen: SocketAddr) -> SandboxError {
+    match error {
+        RunError::Listen {
+            what: "viewers (one-box edge)",
+            source,
+            ..
+        } => SandboxError::Listen {
+            addr: listen,
+            source,
+        },
+        other => SandboxError::Run(other),
+    }
+}
+
+/// Unlike `tgcdn-core run`, an unusable bot is an error: in the sandbox every bot is
+/// scripted to work, so one that does not is a bug worth stopping for.
+fn every_bot_healthy(core: &Running) -> Result<(), SandboxError> {
+    match core
+        .pool()
+        .report(Instant::now())
+        .into_iter()
+        .find_map(|bot| match bot.health {
+            Health::Healthy => None,
+            Health::Unhealthy { reason } => Some((bot.id, reason)),
+        }) {
+        Some((bot_id, reason)) => Err(SandboxError::Bot { bot_id, reason }),
+        None => Ok(()),
     }
 }
 

@@ -3,8 +3,10 @@
 //! and one upload through the real front-end — the demo user sends the film to the main bot
 //! and the bot's reply (with its download and watch links) is read back from the emulator.
 //!
-//! Called by [`crate::Sandbox::start`] once the core and edge run. Knows each file's size
-//! and SHA-256, so `curl | sha256sum` and the smoke check have something to compare with.
+//! Called by [`crate::Sandbox::start`] in three steps: [`post_demo_files`] before the core
+//! starts, [`forget_stale_meta`] on the core's database before the core opens it, and
+//! [`upload_through_bot`] once the core runs. Knows each file's size and SHA-256, so
+//! `curl | sha256sum` and the smoke check have something to compare with.
 //! Never decides what a link looks like itself: links come from the bot, or from the
 //! front-end's own `links` functions and keyring for posts made straight to the channel.
 
@@ -16,6 +18,7 @@ use tgcdn_core::frontend::links::{download_link, watch_link};
 use tgcdn_core::store::Store;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::token::Keyring;
+use tgcdn_shared::token::LinkClaims;
 use tgemu::Content;
 
 use crate::error::SandboxError;
@@ -51,6 +54,8 @@ pub struct DemoFile {
     /// Lower-case hex SHA-256 of the whole content.
     pub sha256: String,
     pub doc_id: i64,
+    /// The channel post.
+    pub file: FileRef,
     /// Where it was served from: `None` for generated content.
     pub source: Option<PathBuf>,
     /// Links to the channel post.
@@ -76,18 +81,20 @@ impl Seeded {
     }
 }
 
-/// What the seeding needs from the running sandbox.
+/// What the seeding needs from the sandbox.
 pub struct SeedContext<'a> {
     pub world: &'a DemoWorld,
-    pub store: &'a Store,
     pub keyring: &'a Keyring,
     pub public_base: &'a str,
     /// Where generated files (the text file) are written.
     pub scratch: &'a Path,
 }
 
-/// Posts the demo documents, sends the film to the bot and waits for its links.
-pub async fn seed(context: &SeedContext<'_>, extra: &[PathBuf]) -> Result<Seeded, SandboxError> {
+/// Posts the demo documents (the film first) to the storage channel.
+pub fn post_demo_files(
+    context: &SeedContext<'_>,
+    extra: &[PathBuf],
+) -> Result<Vec<DemoFile>, SandboxError> {
     let text_path = context.scratch.join(TEXT_NAME);
     std::fs::write(&text_path, TEXT).map_err(|source| SandboxError::DemoFile {
         path: text_path.clone(),
@@ -101,19 +108,43 @@ pub async fn seed(context: &SeedContext<'_>, extra: &[PathBuf]) -> Result<Seeded
         let name = display_name(path);
         sources.push((name, Content::file(path), Some(path.clone())));
     }
+    sources
+        .into_iter()
+        .map(|(name, content, source)| post(context, name, content, source))
+        .collect()
+}
 
-    let mut files = Vec::new();
-    for (name, content, source) in sources {
-        files.push(post(context, name, content, source)?);
-    }
-    let uploaded = 0;
-    let (bot_reply, bot_links) = upload_through_bot(context, files[uploaded].doc_id).await?;
-    Ok(Seeded {
-        files,
-        uploaded,
-        bot_reply,
-        bot_links,
+/// The message the bot's copy of the uploaded film will be: the emulated channel numbers
+/// its messages one by one, and nothing but the bot posts after the demo files.
+pub fn bot_copy_of(files: &[DemoFile]) -> Option<FileRef> {
+    let last = files
+        .iter()
+        .map(|file| file.file)
+        .max_by_key(|file| file.msg_id)?;
+    Some(FileRef {
+        chat_id: last.chat_id,
+        msg_id: last.msg_id.checked_add(1)?,
     })
+}
+
+/// A `--data-dir` kept from an earlier run remembers the metadata of messages with the same
+/// ids (every emulated channel numbers its messages from 1), but the emulated world is new
+/// each run: forget it before the core opens the database, so neither its resolver's cache
+/// nor the front-end's check of the bot's copy can pick the old document up.
+pub async fn forget_stale_meta(data_dir: &Path, files: &[FileRef]) -> Result<(), SandboxError> {
+    let store = Store::open(data_dir).map_err(|source| SandboxError::Store {
+        dir: data_dir.to_owned(),
+        source,
+    })?;
+    for file in files {
+        store
+            .remove_file_meta(*file)
+            .map_err(|error| SandboxError::core("forgetting stale file metadata", error))?;
+    }
+    store
+        .flush()
+        .await
+        .map_err(|error| SandboxError::core("forgetting stale file metadata", error))
 }
 
 /// Checks a `--file` before anything starts: it must be a readable regular file.
@@ -160,7 +191,6 @@ fn post(
         chat_id: context.world.channel.bot_api_id(),
         msg_id,
     };
-    forget_stale_meta(context.store, file)?;
     let token = context.keyring.sign(file, None);
     let sha256 = tokio::task::block_in_place(|| content_sha256(context.world, doc.id, doc.size));
     Ok(DemoFile {
@@ -168,20 +198,13 @@ fn post(
         size: doc.size,
         sha256,
         doc_id: doc.id,
+        file,
         source,
         links: Links {
             download: download_link(context.public_base, &token, &name),
             watch: watch_link(context.public_base, &token),
         },
     })
-}
-
-/// A `--data-dir` kept from an earlier run remembers the metadata of messages with these
-/// ids, but the emulated world is new each run: forget it so the core asks again.
-fn forget_stale_meta(store: &Store, file: FileRef) -> Result<(), SandboxError> {
-    store
-        .remove_file_meta(file)
-        .map_err(|error| SandboxError::core("forgetting stale file metadata", error))
 }
 
 /// SHA-256 of a document's bytes as the emulator serves them.
@@ -199,15 +222,19 @@ fn content_sha256(world: &DemoWorld, doc_id: i64, size: u64) -> String {
     crate::settings::hex(&hasher.finalize())
 }
 
-/// The demo user sends the document to the main bot; returns the bot's reply and links.
-async fn upload_through_bot(
+/// The demo user sends the film to the main bot; returns everything seeded, with the bot's
+/// reply and links. `expected_copy` is the message [`forget_stale_meta`] cleared for the
+/// bot's copy: a copy anywhere else could meet stale metadata, so it is an error.
+pub async fn upload_through_bot(
     context: &SeedContext<'_>,
-    doc_id: i64,
-) -> Result<(String, Links), SandboxError> {
+    files: Vec<DemoFile>,
+    expected_copy: FileRef,
+) -> Result<Seeded, SandboxError> {
+    let uploaded = 0;
     let world = context.world.emulator.world();
     let bot = context.world.main_bot.user_id;
     let before = world.sent_by(bot).len();
-    world.user_sends_document(context.world.user.user_id, bot, doc_id, "");
+    world.user_sends_document(context.world.user.user_id, bot, files[uploaded].doc_id, "");
     let deadline = Instant::now() + REPLY_WAIT;
     let reply = loop {
         let sent = world.sent_by(bot);
@@ -219,16 +246,29 @@ async fn upload_through_bot(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let links = links_in(&reply, context.public_base)?;
-    if let Some(file) = token_of(&links.watch).and_then(|token| {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        context.keyring.verify(token, now).ok().map(|c| c.file)
-    }) {
-        forget_stale_meta(context.store, file)?;
+    let bot_links = links_in(&reply, context.public_base)?;
+    let copy = token_of(&bot_links.watch)
+        .and_then(|token| claims_of(context.keyring, token))
+        .map(|claims| claims.file);
+    if copy != Some(expected_copy) {
+        return Err(SandboxError::UnexpectedCopy {
+            expected: expected_copy,
+            reply,
+        });
     }
-    Ok((reply, links))
+    Ok(Seeded {
+        files,
+        uploaded,
+        bot_reply: reply,
+        bot_links,
+    })
+}
+
+fn claims_of(keyring: &Keyring, token: &str) -> Option<LinkClaims> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    keyring.verify(token, now).ok()
 }
 
 /// The download and watch links in a reply of the bot.

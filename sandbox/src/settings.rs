@@ -1,7 +1,8 @@
-//! The configuration an operator would write, generated: `TGCDN_*` pairs for the core and
-//! for the edge, fed through the same two-stage readers the binaries use
-//! (`Settings::from_env_and_file` → `Config::from_settings` / `EdgeConfig::from_settings`),
-//! so the sandbox runs on configuration that production validation accepted.
+//! The configuration an operator would write, generated: the `TGCDN_*` pairs of a one-box
+//! core (`tgcdn-core run --with-edge`), fed through the same two-stage reader the binary
+//! uses (`Settings::from_env_and_file` → `Config::from_settings`, which also reads the
+//! embedded edge's serving keys), so the sandbox runs on configuration that production
+//! validation accepted.
 //!
 //! Called by [`crate::Sandbox::start`]. Pure apart from drawing fresh random secrets in
 //! [`Secrets::generate`]; never reads the process environment (the sandbox has embedded
@@ -12,7 +13,6 @@ use std::path::Path;
 
 use rand::RngCore;
 use tgcdn_core::config::Config;
-use tgcdn_edge::config::EdgeConfig;
 use tgcdn_shared::config::Settings;
 
 use crate::error::SandboxError;
@@ -47,12 +47,15 @@ impl Secrets {
     }
 }
 
-/// The core's configuration: the emulator's DCs pinned, its QUIC server on an ephemeral
-/// loopback port, links made for `public_base`, the demo user as admin (so `/stats` works).
+/// The core's configuration: the emulator's DCs pinned, the one-box edge on `listen` with a
+/// short drain so Ctrl-C stops promptly, the QUIC server and the admin endpoint on
+/// ephemeral loopback ports (so no fixed port can collide), links made for `public_base`,
+/// the demo user as admin (so `/stats` works).
 pub fn core_config(
     world: &DemoWorld,
     secrets: &Secrets,
     data_dir: &Path,
+    listen: SocketAddr,
     public_base: &str,
 ) -> Result<Config, SandboxError> {
     let pairs = [
@@ -72,33 +75,13 @@ pub fn core_config(
         ("TGCDN_ADMINS", world.user.user_id.to_string()),
         ("TGCDN_DC_ADDRS", world.dc_addrs_setting()),
         ("TGCDN_DC_AUTH_KEY", hex(&world.base_auth_key)),
-    ];
-    let settings = settings_from(pairs)?;
-    Ok(Config::from_settings(&settings)?)
-}
-
-/// The edge's configuration: the core's QUIC address and certificate pin, the shared
-/// secrets, and a short drain so Ctrl-C stops promptly.
-pub fn edge_config(
-    secrets: &Secrets,
-    listen: SocketAddr,
-    public_base: &str,
-    core_addr: SocketAddr,
-    core_fingerprint: &str,
-) -> Result<EdgeConfig, SandboxError> {
-    let pairs = [
+        ("TGCDN_ADMIN_LISTEN", "127.0.0.1:0".to_owned()),
+        ("TGCDN_WITH_EDGE", "true".to_owned()),
         ("TGCDN_LISTEN", listen.to_string()),
-        ("TGCDN_PUBLIC_URL", public_base.to_owned()),
-        ("TGCDN_REGION", "sandbox".to_owned()),
-        ("TGCDN_EDGE_ID", "sandbox-edge".to_owned()),
-        ("TGCDN_CORE_ADDR", core_addr.to_string()),
-        ("TGCDN_CORE_CERT_SHA256", core_fingerprint.to_owned()),
-        ("TGCDN_CLUSTER_SECRET", hex(&secrets.cluster_secret)),
-        ("TGCDN_LINK_KEYS", secrets.link_key_setting()),
         ("TGCDN_DRAIN_TIMEOUT", "2s".to_owned()),
     ];
     let settings = settings_from(pairs)?;
-    Ok(EdgeConfig::from_settings(&settings)?)
+    Ok(Config::from_settings(&settings)?)
 }
 
 fn settings_from<const N: usize>(pairs: [(&str, String); N]) -> Result<Settings, SandboxError> {
@@ -118,20 +101,5 @@ mod tests {
     #[test]
     fn hex_is_lower_case_two_digits_per_byte() {
         assert_eq!(hex(&[0, 0x0f, 0xa0, 0xff]), "000fa0ff");
-    }
-
-    #[test]
-    fn the_edge_configuration_validates() {
-        let secrets = Secrets::generate();
-        let config = edge_config(
-            &secrets,
-            SocketAddr::from(([127, 0, 0, 1], 8080)),
-            "http://127.0.0.1:8080",
-            SocketAddr::from(([127, 0, 0, 1], 4433)),
-            &"ab".repeat(32),
-        )
-        .unwrap();
-        assert_eq!(config.core.addr, "127.0.0.1:4433");
-        assert_eq!(config.core.cert_sha256, [0xab; 32]);
     }
 }
