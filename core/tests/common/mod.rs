@@ -8,82 +8,28 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use quinn::crypto::rustls::QuicClientConfig;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tgcdn_core::quic::tls;
+use tgcdn_edge::upstream::tls::PinnedCertVerifier;
 use tgcdn_shared::wire::{
     self, ALPN, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, Hello, Request, Response,
 };
 
 pub const MIB: u64 = 1 << 20;
 
-/// Accepts exactly the certificate whose SHA-256 is pinned, as an edge does.
-#[derive(Debug)]
-pub struct Pinned {
-    fingerprint: String,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if tls::fingerprint(end_entity) == self.fingerprint {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "certificate fingerprint mismatch".into(),
-            ))
-        }
+/// The pinned fingerprint as bytes, from the lowercase hex the core prints.
+fn fingerprint_bytes(hex: &str) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    assert_eq!(hex.len(), 64, "fingerprint {hex:?} is not 64 hex digits");
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex fingerprint");
     }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    bytes
 }
 
 pub async fn connect(addr: SocketAddr, fingerprint: &str) -> Result<quinn::Connection, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Pinned {
-        fingerprint: fingerprint.to_owned(),
-        provider: Arc::clone(&provider),
-    };
+    // The edge's own verifier: these tests connect exactly as an edge does.
+    let verifier = PinnedCertVerifier::new(fingerprint_bytes(fingerprint), Arc::clone(&provider));
     let mut crypto = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
