@@ -8,11 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{MIB, bounded, call, connect, hello_for};
+use common::{MIB, bounded, call, connect, hello_for, serve_quic};
 use tgcdn_core::app::download_path;
 use tgcdn_core::fetch::FetchConfig;
-use tgcdn_core::quic::handler::Handler;
-use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, tls};
 use tgcdn_core::resolve::ResolveConfig;
 use tgcdn_core::store::Store;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession};
@@ -70,19 +68,7 @@ async fn shutdown_waits_for_chunks_in_progress_and_refuses_new_edges() {
             ResolveConfig::default(),
             FetchConfig::default(),
         );
-        let handler = Handler::new(
-            path.resolver,
-            path.fetcher,
-            EdgeRegistry::new(store.clone()),
-            SECRET.to_vec(),
-            15,
-        );
-        let identity = tls::load_or_generate(&store, None).await.unwrap();
-        let quic = QuicConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..QuicConfig::default()
-        };
-        let server = QuicServer::bind(quic, identity, handler).unwrap();
+        let server = serve_quic(&store, path, SECRET).await;
         let (addr, fingerprint) = (server.local_addr(), server.fingerprint().to_owned());
 
         let edge = connect(addr, &fingerprint).await.unwrap();

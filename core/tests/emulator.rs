@@ -9,12 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{MIB, bounded, call, connect, hello_for};
+use common::{MIB, bounded, call, connect, hello_for, serve_quic};
 use tgcdn_core::app::download_path;
 use tgcdn_core::config::bot_auth_key;
 use tgcdn_core::fetch::FetchConfig;
-use tgcdn_core::quic::handler::Handler;
-use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, tls};
 use tgcdn_core::resolve::ResolveConfig;
 use tgcdn_core::store::Store;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession};
@@ -101,19 +99,7 @@ async fn an_edge_gets_meta_and_chunks_from_telegram_through_the_quic_server() {
                 ..FetchConfig::default()
             },
         );
-        let handler = Handler::new(
-            path.resolver,
-            path.fetcher,
-            EdgeRegistry::new(store.clone()),
-            SECRET.to_vec(),
-            15,
-        );
-        let identity = tls::load_or_generate(&store, None).await.unwrap();
-        let config = QuicConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..QuicConfig::default()
-        };
-        let server = QuicServer::bind(config, identity, handler).unwrap();
+        let server = serve_quic(&store, path, SECRET).await;
 
         let edge = connect(server.local_addr(), server.fingerprint())
             .await

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use quinn::crypto::rustls::QuicClientConfig;
-use tgcdn_core::quic::tls;
+use tgcdn_core::app::DownloadPath;
+use tgcdn_core::quic::handler::Handler;
+use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, tls};
+use tgcdn_core::store::Store;
 use tgcdn_edge::upstream::tls::PinnedCertVerifier;
 use tgcdn_shared::wire::{
     self, ALPN, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, Hello, Request, Response,
@@ -24,6 +27,23 @@ fn fingerprint_bytes(hex: &str) -> [u8; 32] {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex fingerprint");
     }
     bytes
+}
+
+/// The core's QUIC server on 127.0.0.1 over a download path, as `tgcdn-core run` starts it.
+pub async fn serve_quic(store: &Store, path: DownloadPath, cluster_secret: &[u8]) -> QuicServer {
+    let handler = Handler::new(
+        path.resolver,
+        path.fetcher,
+        EdgeRegistry::new(store.clone()),
+        cluster_secret.to_vec(),
+        15,
+    );
+    let identity = tls::load_or_generate(store, None).await.unwrap();
+    let config = QuicConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..QuicConfig::default()
+    };
+    QuicServer::bind(config, identity, handler).unwrap()
 }
 
 pub async fn connect(addr: SocketAddr, fingerprint: &str) -> Result<quinn::Connection, String> {
