@@ -26,6 +26,7 @@
 pub mod admin;
 pub mod app;
 pub mod bots;
+pub mod catalog;
 pub mod config;
 pub mod fetch;
 pub mod frontend;

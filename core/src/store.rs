@@ -144,6 +144,12 @@ impl Store {
         &self.sessions
     }
 
+    /// A tree whose layout another module owns (the catalogue's, TMDB's cache), opened on
+    /// first use; the name must not be one of this module's own trees.
+    pub fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
     /// Waits until everything written so far is on disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
