@@ -50,7 +50,7 @@ pub fn render(sandbox: &Sandbox) -> String {
     if let Some(big) = seeded.files.iter().find(|f| f.sha256.is_none()) {
         let _ = writeln!(
             text,
-            "    curl -so /dev/null -w '%{{speed_download}} bytes/s\n' '{}'   # {} MiB, for throughput",
+            "    curl -so /dev/null -w '%{{speed_download}} bytes/s\\n' '{}'   # {} MiB, for throughput",
             big.links.download,
             big.size >> 20
         );
@@ -72,7 +72,7 @@ fn write_file(text: &mut String, file: &DemoFile) {
     let origin = file
         .source
         .as_ref()
-        .map_or_else(|| "generated".to_owned(), |p| p.display().to_string());
+        .map_or_else(|| "built in".to_owned(), |p| p.display().to_string());
     let sha256 = file
         .sha256
         .as_deref()
