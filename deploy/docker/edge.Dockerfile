@@ -34,8 +34,9 @@ COPY --from=probe /bin/busybox /usr/local/bin/wget
 USER 65532:65532
 ENV TGCDN_LISTEN=0.0.0.0:8080
 EXPOSE 8080
-# /readyz answers 200 once the edge holds a connection to the core, 503 before.
-# An edge with TLS on its listener overrides this check (deploy/compose.tls.yaml).
+# /readyz answers 200 once the edge holds a connection to the core, 503 before. The check
+# assumes TGCDN_LISTEN's port 8080 and plain HTTP: an edge listening elsewhere or with TLS
+# overrides it (deploy/compose.tls.yaml does).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/readyz"]
 ENTRYPOINT ["/usr/local/bin/tgcdn-edge"]
