@@ -33,17 +33,27 @@ pub fn render(sandbox: &Sandbox) -> String {
     }
     let _ = writeln!(text, "\nTry it:");
     let _ = writeln!(text, "    curl -r 0-99 '{link}' | od -A d -t x1 | head -3");
+    if let Some(sha256) = &film.sha256 {
+        let _ = writeln!(
+            text,
+            "    curl -s '{link}' | sha256sum     # expect {sha256}"
+        );
+    }
     let _ = writeln!(
         text,
-        "    curl -s '{link}' | sha256sum     # expect {}",
-        film.sha256
-    );
-    let _ = writeln!(
-        text,
-        "    curl -sI -r 10485760- '{link}'   # a seek: 206 Partial Content"
+        "    curl -sI -r {}- '{link}'   # a seek: 206 Partial Content",
+        film.size / 2
     );
     if let Some(note) = seeded.files.iter().find(|f| f.name.ends_with(".txt")) {
         let _ = writeln!(text, "    curl '{}'", note.links.download);
+    }
+    if let Some(big) = seeded.files.iter().find(|f| f.sha256.is_none()) {
+        let _ = writeln!(
+            text,
+            "    curl -so /dev/null -w '%{{speed_download}} bytes/s\\n' '{}'   # {} MiB, for throughput",
+            big.links.download,
+            big.size >> 20
+        );
     }
     let _ = writeln!(
         text,
@@ -62,10 +72,14 @@ fn write_file(text: &mut String, file: &DemoFile) {
     let origin = file
         .source
         .as_ref()
-        .map_or_else(|| "generated".to_owned(), |p| p.display().to_string());
+        .map_or_else(|| "built in".to_owned(), |p| p.display().to_string());
+    let sha256 = file
+        .sha256
+        .as_deref()
+        .unwrap_or("(not computed: generated on demand)");
     let _ = writeln!(
         text,
-        "  • {} ({} bytes, {origin})\n      download: {}\n      watch:    {}\n      sha256:   {}",
-        file.name, file.size, file.links.download, file.links.watch, file.sha256
+        "  • {} ({} bytes, {origin})\n      download: {}\n      watch:    {}\n      sha256:   {sha256}",
+        file.name, file.size, file.links.download, file.links.watch
     );
 }

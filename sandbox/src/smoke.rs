@@ -1,11 +1,14 @@
 //! `--smoke`: proves the running sandbox serves what it claims, through the edge's HTTP
 //! port like any viewer — a 100-byte Range of the bot's link (206, exact bytes), the whole
-//! file (200, length and SHA-256), the bot's watch page (200), and every other seeded file
-//! (SHA-256).
+//! file (200, length and SHA-256), the bot's watch page (200), every other seeded file
+//! (SHA-256, or for the generated 1 GiB file its last 100 bytes, exact), and, when ffprobe
+//! is installed, that the film is a real video (ffprobe reads its duration over HTTP from
+//! the same link, seeking with Range requests as a player does).
 //!
 //! Called by `main` after [`crate::Sandbox::start`]. The client is a bare hyper HTTP/1.1
 //! connection per request to the edge's listen address (no proxy, no redirects); every
-//! request runs under a deadline so a stuck edge fails the check instead of hanging it.
+//! request and the ffprobe run have a deadline, so a stuck edge fails the check instead of
+//! hanging it.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -20,8 +23,10 @@ use tokio::net::TcpStream;
 use crate::Sandbox;
 use crate::error::SandboxError;
 
-/// Longest a single smoke request may take (64 MiB through debug builds included).
+/// Longest a single smoke request may take (debug builds on a loaded machine included).
 const REQUEST_DEADLINE: Duration = Duration::from_secs(120);
+/// Longest the ffprobe run may take.
+const PROBE_DEADLINE: Duration = Duration::from_secs(60);
 const RANGE_LEN: u64 = 100;
 
 /// What one GET returned.
@@ -63,11 +68,12 @@ pub async fn check(sandbox: &Sandbox) -> Result<String, SandboxError> {
         full.status == StatusCode::OK,
         format!("full download answered {}", full.status),
     )?;
+    let film_sha256 = film.sha256.as_deref().unwrap_or_default();
     expect(
-        full.len == film.size && full.sha256 == film.sha256,
+        full.len == film.size && full.sha256 == film_sha256,
         format!(
-            "full download: {} bytes sha256 {}, expected {} bytes sha256 {}",
-            full.len, full.sha256, film.size, film.sha256
+            "full download: {} bytes sha256 {}, expected {} bytes sha256 {film_sha256}",
+            full.len, full.sha256, film.size
         ),
     )?;
 
@@ -78,25 +84,112 @@ pub async fn check(sandbox: &Sandbox) -> Result<String, SandboxError> {
     )?;
 
     for other in seeded.files.iter().filter(|f| f.doc_id != film.doc_id) {
-        let fetched = get(addr, &other.links.download, None).await?;
-        expect(
-            fetched.status == StatusCode::OK && fetched.sha256 == other.sha256,
-            format!(
-                "{}: answered {} with sha256 {}, expected {}",
-                other.name, fetched.status, fetched.sha256, other.sha256
-            ),
-        )?;
+        match &other.sha256 {
+            Some(sha256) => {
+                let fetched = get(addr, &other.links.download, None).await?;
+                expect(
+                    fetched.status == StatusCode::OK && fetched.sha256 == *sha256,
+                    format!(
+                        "{}: answered {} with sha256 {}, expected {sha256}",
+                        other.name, fetched.status, fetched.sha256
+                    ),
+                )?;
+            }
+            None => check_tail(sandbox, addr, other).await?,
+        }
     }
+    let video = probe_video(&seeded.bot_links.download).await?;
     let mib_per_sec = film.size as f64 / (1 << 20) as f64 / elapsed.as_secs_f64().max(1e-6);
     Ok(format!(
-        "OK: {} ({} bytes) via the bot's link: Range 0-99 exact, full sha256 {} matches \
-         ({:.1} MiB/s cold); {} more file(s) match",
+        "OK: {} ({} bytes) via the bot's link: Range 0-99 exact, full sha256 {film_sha256} \
+         matches ({mib_per_sec:.1} MiB/s cold); {video}; {} more file(s) match",
         film.name,
         film.size,
-        film.sha256,
-        mib_per_sec,
         seeded.files.len() - 1
     ))
+}
+
+/// A file too large to download in a smoke run: its last bytes must be exact, which also
+/// proves the edge can seek to its far end.
+async fn check_tail(
+    sandbox: &Sandbox,
+    addr: SocketAddr,
+    file: &crate::seed::DemoFile,
+) -> Result<(), SandboxError> {
+    let start = file.size.saturating_sub(RANGE_LEN);
+    let fetched = get(
+        addr,
+        &file.links.download,
+        Some(format!("bytes={start}-{}", file.size - 1)),
+    )
+    .await?;
+    let expected = sandbox.content(file.doc_id, start, RANGE_LEN as usize);
+    expect(
+        fetched.status == StatusCode::PARTIAL_CONTENT && fetched.head == expected,
+        format!(
+            "{}: the last {RANGE_LEN} bytes answered {} and differ from the document's",
+            file.name, fetched.status
+        ),
+    )
+}
+
+/// What ffprobe makes of the film at `url`: its duration, or a note that ffprobe is not
+/// installed (the check is then skipped, not failed).
+async fn probe_video(url: &str) -> Result<String, SandboxError> {
+    let probe = tokio::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name",
+            "-of",
+            "default=noprint_wrappers=1",
+            url,
+        ])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = match tokio::time::timeout(PROBE_DEADLINE, probe).await {
+        Err(_) => {
+            return Err(SandboxError::Smoke(format!(
+                "ffprobe {url}: no answer within {PROBE_DEADLINE:?}"
+            )));
+        }
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok("ffprobe not installed, video not checked".to_owned());
+        }
+        Ok(Err(error)) => {
+            return Err(SandboxError::Smoke(format!("ffprobe {url}: {error}")));
+        }
+        Ok(Ok(output)) => output,
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let summary = video_summary(&text);
+    match summary {
+        Some(summary) if output.status.success() => Ok(summary),
+        _ => Err(SandboxError::Smoke(format!(
+            "ffprobe {url}: not a video ({}): {}{}",
+            output.status,
+            text.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))),
+    }
+}
+
+/// `codec_name=h264\ncodec_name=aac\nduration=30.000000\n` → "ffprobe: 30.0 s of h264+aac";
+/// `None` without a positive duration or any codec.
+fn video_summary(ffprobe_output: &str) -> Option<String> {
+    let mut codecs = Vec::new();
+    let mut duration = None;
+    for line in ffprobe_output.lines() {
+        match line.trim().split_once('=') {
+            Some(("codec_name", codec)) => codecs.push(codec.to_owned()),
+            Some(("duration", secs)) => duration = secs.parse::<f64>().ok(),
+            _ => {}
+        }
+    }
+    let duration = duration.filter(|secs| *secs > 0.0)?;
+    (!codecs.is_empty()).then(|| format!("ffprobe: {duration:.1} s of {}", codecs.join("+")))
 }
 
 fn expect(condition: bool, failure: String) -> Result<(), SandboxError> {
@@ -179,7 +272,18 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_url;
+    use super::{split_url, video_summary};
+
+    #[test]
+    fn ffprobe_output_becomes_a_summary_only_for_a_video() {
+        assert_eq!(
+            video_summary("codec_name=h264\ncodec_name=aac\nduration=30.000000\n").as_deref(),
+            Some("ffprobe: 30.0 s of h264+aac")
+        );
+        assert_eq!(video_summary("duration=N/A\n"), None);
+        assert_eq!(video_summary("codec_name=h264\n"), None);
+        assert_eq!(video_summary(""), None);
+    }
 
     #[test]
     fn urls_split_into_authority_and_path() {
