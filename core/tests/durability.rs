@@ -144,8 +144,11 @@ async fn a_sigkilled_core_keeps_its_links_sessions_and_answers_the_backlog_once(
     );
 
     wait_for_reply(&world, bot, "while_down.mkv").await;
-    // Long enough for a duplicate to show up if the backlog were handled twice.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The front-end answers one update at a time, in order: once a message sent after the
+    // backlog is answered, a second answer to the backlog would already be there.
+    let marker = world.add_document(Content::pseudo(4096), "marker.bin", "text/plain", 2);
+    world.user_sends_document(viewer.user_id, bot, marker.id, "");
+    wait_for_reply(&world, bot, "marker.bin").await;
     assert_eq!(replies_naming(&world, bot, "while_down.mkv"), 1);
     let first_replies = replies_naming(&world, bot, "first.mp4");
     // The killed core may have replied before committing the update state (at-least-once,
