@@ -567,8 +567,11 @@ async fn shutdown_drains_responses_in_flight() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
+    let (seen, stop_seen) = oneshot::channel::<()>();
     let server = tokio::spawn(serve(listener, state, async {
         let _ = stopped.await;
+        // The server polled its shutdown signal to completion: it is shutting down now.
+        let _ = seen.send(());
     }));
     let client: Client<HttpConnector, Empty<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
@@ -581,8 +584,12 @@ async fn shutdown_drains_responses_in_flight() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     stop.send(()).unwrap();
-    // The server waits for the body still being produced.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(STEP, stop_seen)
+        .await
+        .unwrap()
+        .unwrap();
+    // A server that did not wait for the body still being produced would have returned in
+    // the same poll that saw the signal.
     assert!(
         !server.is_finished(),
         "shutdown did not wait for the response"
