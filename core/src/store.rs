@@ -14,9 +14,16 @@
 //! (auth keys, link keys, revocations) go through the `*_durable` helpers, which await
 //! `flush_async` before returning.
 //!
+//! Reopening: sled releases its file lock only once the last of its background references
+//! (flusher thread, epoch garbage) is gone, which can be a moment after the last handle was
+//! dropped. Tests, the sandbox and one-box mode reopen a database in the same process, so
+//! [`Store::open`] waits for the lock up to [`OPEN_LOCK_WAIT`] and only then answers
+//! [`StoreError::Locked`].
+//!
 //! This module never talks to the network and never holds a grammers type.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,6 +34,15 @@ use tgcdn_shared::FileRef;
 pub const SCHEMA_VERSION: u32 = 1;
 
 const SCHEMA_KEY: &[u8] = b"tgcdn/schema_version";
+
+/// How long [`Store::open`] waits for the database's lock. A handle dropped in this process
+/// lets go within about a second even on a loaded machine; a lock held longer belongs to a
+/// live handle or another process, and waiting more would only delay the error.
+pub const OPEN_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Pause between two attempts to take the lock: short next to sled's release time, long
+/// enough not to spin a core.
+const LOCK_RETRY: Duration = Duration::from_millis(20);
 
 const SESSIONS: &str = "sessions";
 const FILE_META: &str = "file_meta";
@@ -43,6 +59,11 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    #[error(
+        "the database at {path} is still locked after {waited:?}: is another tgcdn-core \
+         using this data directory?"
+    )]
+    Locked { path: PathBuf, waited: Duration },
     #[error("database error")]
     Sled(#[from] sled::Error),
     #[error("the database has schema version {found}; this build understands up to {supported}")]
@@ -112,13 +133,36 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database in directory `path` and checks its schema version.
+    /// Opens (or creates) the database in directory `path` and checks its schema version,
+    /// waiting up to [`OPEN_LOCK_WAIT`] for a handle dropped a moment ago to let go of it.
+    /// Blocks the calling thread while it waits; opening happens once, at start.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::open(path).map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_db(db)
+        Self::open_waiting(path, OPEN_LOCK_WAIT)
+    }
+
+    /// [`Store::open`] with its own bound on the wait for the lock.
+    pub fn open_waiting(path: &Path, wait: Duration) -> Result<Self, StoreError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match sled::open(path) {
+                Ok(db) => return Self::from_db(db),
+                Err(source) if !is_lock_held(&source) => {
+                    return Err(StoreError::Open {
+                        path: path.to_owned(),
+                        source,
+                    });
+                }
+                Err(_) if Instant::now() >= deadline => {
+                    return Err(StoreError::Locked {
+                        path: path.to_owned(),
+                        waited: wait,
+                    });
+                }
+                // Each attempt also pins sled's epochs, which lets the dropped handle's
+                // deferred clean-up (and with it the lock) go sooner.
+                Err(_) => std::thread::sleep(LOCK_RETRY),
+            }
+        }
     }
 
     /// A database that lives in memory and in a temporary file removed on drop; for tests.
@@ -227,6 +271,14 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// sled 0.34 reports a lock held elsewhere as an `Other` I/O error with this text
+/// (`Config::try_lock`); the `a_held_database_is_refused_as_locked` test pins it.
+fn is_lock_held(error: &sled::Error) -> bool {
+    matches!(error, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::Other
+            && io.to_string().contains("could not acquire lock"))
 }
 
 fn check_schema_version(db: &sled::Db) -> Result<(), StoreError> {
@@ -357,6 +409,40 @@ mod tests {
         assert!(store.unrevoke_durable(FILE).await.unwrap());
         assert!(!store.unrevoke_durable(FILE).await.unwrap());
         assert_eq!(store.revocation(FILE).unwrap(), None);
+    }
+
+    /// Regression: the second open used to fail at random while sled's background
+    /// references to the first handle still held the lock.
+    #[tokio::test]
+    async fn reopening_right_after_a_drop_waits_for_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..5u8 {
+            let store = Store::open(dir.path()).unwrap();
+            if round > 0 {
+                assert_eq!(
+                    store.setting::<u8>("round").unwrap(),
+                    Some(round - 1),
+                    "round {round} lost the previous write"
+                );
+            }
+            store.put_setting_durable("round", &round).await.unwrap();
+        }
+    }
+
+    #[test]
+    fn a_held_database_is_refused_as_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = Store::open(dir.path()).unwrap();
+        let wait = Duration::from_millis(100);
+        let started = Instant::now();
+        match Store::open_waiting(dir.path(), wait) {
+            Err(StoreError::Locked { path, waited }) => {
+                assert_eq!(path, dir.path());
+                assert_eq!(waited, wait);
+            }
+            other => panic!("expected Locked, got {:?}", other.err()),
+        }
+        assert!(started.elapsed() >= wait, "gave up before the deadline");
     }
 
     #[test]

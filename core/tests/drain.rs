@@ -6,6 +6,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use common::{MIB, bounded, call, connect, hello_for, serve_quic};
@@ -100,8 +101,15 @@ async fn shutdown_waits_for_chunks_in_progress_and_refuses_new_edges() {
         bounded(wait_in_flight).await;
         assert!(server.streams_in_flight() >= 1);
 
-        let shutdown = tokio::spawn(server.shutdown(Duration::from_secs(10)));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Draining starts in the shutdown's first poll; poll it once here so the refusal
+        // below cannot race the spawned task's start.
+        let mut shutdown = Box::pin(server.shutdown(Duration::from_secs(10)));
+        let first_poll = std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx))).await;
+        assert!(
+            first_poll.is_pending(),
+            "shutdown did not wait for the chunk"
+        );
+        let shutdown = tokio::spawn(shutdown);
         assert!(
             connect(addr, &fingerprint).await.is_err(),
             "a draining server accepted a new edge"

@@ -132,11 +132,8 @@ async fn a_sigkilled_core_keeps_its_links_sessions_and_answers_the_backlog_once(
     let report = fetch_report(&format!("http://{}", second_core.admin))
         .await
         .expect("report");
-    // The viewer's link was answered from sled; the only Telegram lookup this core may have
-    // made is the backlog upload's own stored copy (the front-end resolves it before it
-    // replies).
+    // The viewer's link was answered from sled.
     assert!(report.resolve.store_hits >= 1, "{:?}", report.resolve);
-    assert!(report.resolve.telegram_lookups <= 1, "{:?}", report.resolve);
     assert_eq!(
         deployment.emu.counters().bot_sign_ins,
         sign_ins,
@@ -144,13 +141,25 @@ async fn a_sigkilled_core_keeps_its_links_sessions_and_answers_the_backlog_once(
     );
 
     wait_for_reply(&world, bot, "while_down.mkv").await;
-    // Long enough for a duplicate to show up if the backlog were handled twice.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The front-end answers one update at a time, in order: once a message sent after the
+    // backlog is answered, a second answer to the backlog would already be there.
+    let marker = world.add_document(Content::pseudo(4096), "marker.bin", "text/plain", 2);
+    world.user_sends_document(viewer.user_id, bot, marker.id, "");
+    wait_for_reply(&world, bot, "marker.bin").await;
     assert_eq!(replies_naming(&world, bot, "while_down.mkv"), 1);
     let first_replies = replies_naming(&world, bot, "first.mp4");
     // The killed core may have replied before committing the update state (at-least-once,
     // docs/FRONTEND.md); more than a second answer would be a bug.
     assert!((1..=2).contains(&first_replies), "{first_replies}");
+    // The Telegram lookups this core may have made are the stored copies the front-end
+    // resolves before it replies: the backlog upload's, plus a second copy of first.mp4 when
+    // the killed core had replied without committing (seen under .ci/stress: 2 lookups, 2
+    // replies). The viewer's own link never needs one.
+    assert!(
+        report.resolve.telegram_lookups <= first_replies as u64,
+        "{:?} with {first_replies} replies to first.mp4",
+        report.resolve
+    );
 
     let status = bounded(
         Command::new(env!("CARGO_BIN_EXE_tgcdn-core"))

@@ -133,8 +133,8 @@ async fn an_edge_gets_meta_and_chunks_from_telegram_through_the_quic_server() {
         let lookups = emu.counters().requests_for("channels.getMessages");
 
         // Every reference handed out so far goes stale; the fetch must refresh, not fail.
-        emu.faults().file_reference_ttl(Duration::from_millis(500));
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        emu.faults().file_reference_ttl(Duration::from_secs(60));
+        emu.advance_clock(Duration::from_secs(61));
         fetch_all("expired references").await;
         assert!(
             emu.counters().requests_for("channels.getMessages") > lookups,

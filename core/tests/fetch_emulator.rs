@@ -295,11 +295,11 @@ async fn an_expired_file_reference_is_refreshed_and_retried() {
             msg_id,
         };
         let fetcher = fetcher(&store, &[client]);
-        emu.faults().file_reference_ttl(Duration::from_secs(2));
+        emu.faults().file_reference_ttl(Duration::from_secs(60));
         assert_chunk(&emu, &fetcher, file, doc, 0).await;
         let lookups = emu.counters().requests_for("channels.getMessages");
         // The cached location's reference is now stale; the next chunk must refresh it.
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        emu.advance_clock(Duration::from_secs(61));
         assert_chunk(&emu, &fetcher, file, doc, 1).await;
         assert!(emu.counters().requests_for("channels.getMessages") > lookups);
     })

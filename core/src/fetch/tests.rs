@@ -35,6 +35,9 @@ struct FakeBot {
     calls: AtomicUsize,
     refreshes: AtomicUsize,
     delay: Duration,
+    /// When set, each part waits for a permit here before it is served, so a test can
+    /// hold a download in progress for as long as it needs.
+    gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl FakeBot {
@@ -45,7 +48,22 @@ impl FakeBot {
             calls: AtomicUsize::new(0),
             refreshes: AtomicUsize::new(0),
             delay: Duration::from_millis(20),
+            gate: None,
         })
+    }
+
+    /// A bot whose parts are served only as the returned gate gets permits.
+    fn gated(file_size: u64) -> (Arc<Self>, Arc<tokio::sync::Semaphore>) {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let bot = Arc::new(Self {
+            file_size,
+            script: Mutex::new(VecDeque::new()),
+            calls: AtomicUsize::new(0),
+            refreshes: AtomicUsize::new(0),
+            delay: Duration::ZERO,
+            gate: Some(Arc::clone(&gate)),
+        });
+        (bot, gate)
     }
 
     fn calls(&self) -> usize {
@@ -74,6 +92,12 @@ impl PartDownloader for FakeBot {
                 .pop_front()
                 .unwrap_or(Step::Serve);
             tokio::time::sleep(self.delay).await;
+            if let Some(gate) = &self.gate {
+                gate.acquire()
+                    .await
+                    .expect("the gate is never closed")
+                    .forget();
+            }
             match step {
                 Step::Serve => {
                     let len = self
@@ -112,8 +136,10 @@ fn assert_idle(fetcher: &Fetcher) {
     }
 }
 
+/// A bound against hangs, never a pass/fail criterion: generous, because `.ci/stress` runs
+/// these on a busy machine beside a CPU hog.
 async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), f)
+    tokio::time::timeout(Duration::from_secs(60), f)
         .await
         .expect("test future took too long")
 }
@@ -159,20 +185,38 @@ async fn concurrent_requests_share_one_download_and_the_cache_answers_later() {
 #[tokio::test]
 async fn a_cancelled_first_caller_does_not_abort_the_download() {
     let size = 2 * MIB;
-    let bot = FakeBot::new(size, vec![]);
-    let fetcher = fetcher(&[Arc::clone(&bot)], quick());
+    let (bot, gate) = FakeBot::gated(size);
+    // No attempt may time out while the gate holds it: a retry would count as a new call.
+    let patient = FetchConfig {
+        attempt_timeout: Duration::from_secs(8),
+        total_timeout: Duration::from_secs(9),
+        ..quick()
+    };
+    let fetcher = fetcher(&[Arc::clone(&bot)], patient);
     let first = {
         let fetcher = Arc::clone(&fetcher);
         tokio::spawn(async move { fetcher.chunk(FILE, size, 0).await })
     };
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The download is in progress (and held there by the gate) once a part reached the bot.
+    bounded(async {
+        while bot.calls() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     first.abort();
-    let chunk = bounded(fetcher.chunk(FILE, size, 0)).await.unwrap();
+    assert!(bounded(first).await.unwrap_err().is_cancelled());
+    let second = {
+        let fetcher = Arc::clone(&fetcher);
+        tokio::spawn(async move { fetcher.chunk(FILE, size, 0).await })
+    };
+    gate.add_permits(16);
+    let chunk = bounded(second).await.unwrap().unwrap();
     assert_eq!(chunk, content(0, MIB as usize));
     assert_eq!(
         bot.calls(),
         2,
-        "the second caller joined the first download"
+        "the download outlived its first caller and the second caller used it"
     );
 }
 
@@ -334,6 +378,10 @@ async fn parts_spread_over_connections_and_never_exceed_the_window() {
         FetchConfig {
             parts_per_connection: 3,
             cache_bytes: 0,
+            // The window is under test, not the deadlines: 12 MiB of debug-build byte
+            // generation on a starved CPU can outlast quick()'s 5 s.
+            attempt_timeout: Duration::from_secs(50),
+            total_timeout: Duration::from_secs(50),
             ..quick()
         },
     );

@@ -132,8 +132,9 @@ impl Deployment {
             }
         }
         store.flush().await.expect("flush");
+        // The core started next (in this process or a child) waits in `Store::open` for
+        // sled to let go of the lock this handle held.
         drop(store);
-        wait_until_unlocked(data_dir).await;
     }
 
     pub fn file(&self, msg_id: i32) -> FileRef {
@@ -142,24 +143,6 @@ impl Deployment {
             msg_id,
         }
     }
-}
-
-/// sled's flusher thread holds the database lock a little after the last handle is
-/// dropped; the next `Store::open` in the same process must wait for it.
-pub async fn wait_until_unlocked(data_dir: &Path) {
-    for _ in 0..100 {
-        if Store::open(data_dir).is_ok() {
-            // That handle is dropped here; its own flusher may linger too, so loop once more
-            // only if the next open would fail.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            if Store::open(data_dir).is_ok() {
-                tokio::time::sleep(Duration::from_millis(600)).await;
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the database in {} stays locked", data_dir.display());
 }
 
 /// The keyring `TGCDN_LINK_KEY` above makes.

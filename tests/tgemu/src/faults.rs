@@ -2,11 +2,14 @@
 //!
 //! Rules are scoped to all traffic, one DC or one bot; the most specific rule wins
 //! (bot, then DC, then all). The connection driver asks [`Faults`] per request and per
-//! write; nothing here does I/O or reads the clock except where `now` is passed in.
+//! write; nothing here does I/O. Flood waits are timed on the emulator's [`Clock`], which
+//! tests can move forward.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
 
 /// What a rule applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +51,7 @@ struct Rules {
 #[derive(Clone, Default)]
 pub struct Faults {
     rules: Arc<Mutex<Rules>>,
+    clock: Clock,
 }
 
 /// The most specific matching rule.
@@ -70,6 +74,13 @@ fn set<T>(rules: &mut Vec<(Scope, T)>, scope: Scope, value: T) {
 }
 
 impl Faults {
+    pub(crate) fn with_clock(clock: Clock) -> Self {
+        Self {
+            rules: Arc::default(),
+            clock,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Rules> {
         // A poisoned lock only means a test thread panicked mid-update; the rules are
         // plain data and stay usable.
@@ -88,7 +99,7 @@ impl Faults {
 
     /// Answers every request of this bot with `FLOOD_WAIT_X` (420) for `secs` seconds.
     pub fn flood_wait(&self, bot_user_id: i64, secs: u32) {
-        let until = Instant::now() + Duration::from_secs(secs.into());
+        let until = self.clock.now() + Duration::from_secs(secs.into());
         self.lock().flood_until.insert(bot_user_id, until);
     }
 
@@ -131,6 +142,11 @@ impl Faults {
 
     pub(crate) fn internal_error(&self, dc: i32, bot: Option<i64>, unit: f64) -> bool {
         pick(&self.lock().internal_error_rate, dc, bot).is_some_and(|rate| unit < rate)
+    }
+
+    /// The emulator's present, to time flood waits by.
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
     }
 
     /// Seconds of FLOOD_WAIT left for this bot, rounded up.

@@ -16,6 +16,7 @@
 //! This crate must not depend on tgcdn-core or tgcdn-edge.
 
 mod api;
+mod clock;
 pub mod content;
 mod counters;
 pub mod crypto;
@@ -44,6 +45,7 @@ pub use counters::{Counters, CountersSnapshot};
 pub use faults::{Faults, Latency, Pacer, Scope};
 pub use world::{BotInfo, ChannelInfo, DocumentInfo, Peer, SentMessage, UserInfo, World};
 
+use clock::Clock;
 use crypto::ServerKey;
 use server::Shared;
 
@@ -119,9 +121,11 @@ impl EmulatorBuilder {
         }
         let secret = rand::thread_rng().next_u64();
         let addrs: Vec<(i32, SocketAddr)> = listeners.iter().map(|(dc, a, _)| (*dc, *a)).collect();
+        let clock = Clock::default();
         let shared = Arc::new(Shared {
-            world: World::new(secret),
-            faults: Faults::default(),
+            world: World::new(secret, clock.clone()),
+            faults: Faults::with_clock(clock.clone()),
+            clock,
             counters: Counters::default(),
             keys: RwLock::new(HashMap::new()),
             dc_options: RwLock::new(addrs.clone()),
@@ -235,6 +239,12 @@ impl EmulatorHandle {
     /// The fault-injection knobs (cheap clone).
     pub fn faults(&self) -> Faults {
         self.shared.faults.clone()
+    }
+
+    /// Moves the emulator's clock forward by `by` at once: file references and flood waits
+    /// age as if that much time had passed, so TTL tests need not wait in real time.
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.shared.clock.advance(by);
     }
 
     /// A snapshot of every counter.

@@ -33,6 +33,8 @@ use crate::world::World;
 pub(crate) struct Shared {
     pub world: World,
     pub faults: Faults,
+    /// The clock `world` and `faults` age things by; tests move it forward.
+    pub clock: crate::clock::Clock,
     pub counters: Counters,
     pub keys: RwLock<HashMap<u64, ServerKey>>,
     pub dc_options: RwLock<Vec<(i32, SocketAddr)>>,

@@ -7,12 +7,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use grammers_tl_types::{self as tl, Serializable};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::api::render;
+use crate::clock::Clock;
 use crate::content::Content;
 
 /// A registered bot.
@@ -181,7 +182,7 @@ pub(crate) struct State {
 #[derive(Clone)]
 pub struct World {
     state: Arc<Mutex<State>>,
-    started: Instant,
+    clock: Clock,
     secret: u64,
 }
 
@@ -206,7 +207,7 @@ pub(crate) enum ReferenceError {
 }
 
 impl World {
-    pub(crate) fn new(secret: u64) -> Self {
+    pub(crate) fn new(secret: u64, clock: Clock) -> Self {
         let state = State {
             next_id: 1_000_000 + (secret % 1000) as i64,
             accounts: HashMap::new(),
@@ -220,7 +221,7 @@ impl World {
         };
         Self {
             state: Arc::new(Mutex::new(state)),
-            started: Instant::now(),
+            clock,
             secret,
         }
     }
@@ -600,7 +601,7 @@ impl World {
     }
 
     fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        self.clock.elapsed_ms()
     }
 
     /// A file reference for (document, viewer) issued now: `issued_ms ‖ tag`.
@@ -684,7 +685,7 @@ mod tests {
 
     #[test]
     fn mailbox_pts_counts_new_and_deleted() {
-        let world = World::new(7);
+        let world = World::new(7, Clock::default());
         let bot = world.register_bot("t", "b");
         let user = world.register_user("u");
         let first = world.user_sends_text(user.user_id, bot.user_id, "a");
@@ -701,7 +702,8 @@ mod tests {
 
     #[test]
     fn file_references_are_per_viewer_and_expire() {
-        let world = World::new(9);
+        let clock = Clock::default();
+        let world = World::new(9, clock.clone());
         let reference = world.file_reference(5, 100);
         assert_eq!(world.check_file_reference(5, 100, &reference, None), Ok(()));
         assert_eq!(
@@ -716,7 +718,7 @@ mod tests {
             world.check_file_reference(5, 100, &[1, 2], None),
             Err(ReferenceError::Invalid)
         );
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        clock.advance(std::time::Duration::from_millis(5));
         let ttl = Some(std::time::Duration::from_millis(1));
         assert_eq!(
             world.check_file_reference(5, 100, &reference, ttl),

@@ -15,7 +15,6 @@ mod updates;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use grammers_tl_types::{self as tl, Cursor, Deserializable, Identifiable};
 
@@ -144,7 +143,7 @@ pub(crate) fn dispatch(ctx: &Ctx<'_>, body: &[u8], unit: f64) -> Answer {
     let user = ctx.user();
     ctx.counters.request(ctx.dc, user, method_name(&query));
 
-    if let Some(left) = user.and_then(|u| ctx.faults.flood_wait_left(u, Instant::now())) {
+    if let Some(left) = user.and_then(|u| ctx.faults.flood_wait_left(u, ctx.faults.now())) {
         return error(420, format!("FLOOD_WAIT_{left}"));
     }
     if ctx.faults.internal_error(ctx.dc, user, unit) {
