@@ -22,7 +22,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -430,6 +432,11 @@ pub async fn handle(
             );
         }
     }
+    // Browsers must take every type as labelled: no file, error page or probe is ever
+    // sniffed into HTML or script.
+    response
+        .headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 
@@ -460,11 +467,13 @@ async fn dispatch(
             let link = state.verifier.verify(token, unix_now())?;
             let meta = state.metas.meta(link.file()).await?;
             let page = watch::render(token, &meta.meta);
-            Ok(fixed(
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                page.into(),
-            ))
+            let (mut response, body) =
+                fixed(StatusCode::OK, "text/html; charset=utf-8", page.into());
+            response.headers_mut().insert(
+                CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(watch::content_security_policy()),
+            );
+            Ok((response, body))
         }
         Route::Healthz => Ok(fixed(StatusCode::OK, "text/plain", "ok\n".into())),
         Route::Readyz => {
