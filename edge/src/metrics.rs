@@ -35,6 +35,8 @@ pub struct EdgeMetrics {
     pub bytes_sent: Counter,
     pub requests_in_flight: Gauge,
     pub connections_open: Gauge,
+    /// Connections closed at accept because a connection cap was reached.
+    pub connections_refused: Counter,
     pub upstream_latency: Histogram,
     cache_bytes: Gauge,
     cache: ChunkCache,
@@ -48,6 +50,7 @@ impl EdgeMetrics {
             bytes_sent: Counter::default(),
             requests_in_flight: Gauge::default(),
             connections_open: Gauge::default(),
+            connections_refused: Counter::default(),
             upstream_latency: latency_histogram(),
             cache_bytes: Gauge::default(),
             cache,
@@ -93,6 +96,11 @@ impl EdgeMetrics {
             "http_connections_open",
             "Open client connections",
             self.connections_open.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "Connections closed at accept by the total or per-client connection cap",
+            self.connections_refused.clone(),
         );
         registry.register(
             "upstream_latency_seconds",

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -16,12 +16,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tgcdn_edge::app::{EdgeOptions, build_state};
-use tgcdn_edge::http::{HttpSettings, serve};
+use tgcdn_edge::http::{AppState, HttpSettings, serve};
 use tgcdn_edge::testing::{MemoryUpstream, test_meta};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::CHUNK_SIZE;
 use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 const STEP: Duration = Duration::from_secs(10);
@@ -64,6 +65,7 @@ fn upstream() -> MemoryUpstream {
 
 struct Edge {
     addr: SocketAddr,
+    state: Arc<AppState>,
     client: Client<HttpConnector, Empty<Bytes>>,
     _stop: oneshot::Sender<()>,
 }
@@ -75,15 +77,16 @@ async fn start_with(upstream: MemoryUpstream, http: HttpSettings) -> Edge {
         fetch_cap: 32,
         http,
     };
-    let state = build_state(upstream.clone(), TokenVerifier::new(keyring()), options);
+    let state = build_state(upstream, TokenVerifier::new(keyring()), options);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, state, async {
+    tokio::spawn(serve(listener, state.clone(), async {
         let _ = stopped.await;
     }));
     Edge {
         addr,
+        state,
         client: Client::builder(TokioExecutor::new()).build_http(),
         _stop: stop,
     }
@@ -248,4 +251,214 @@ async fn watch_page_has_a_strict_policy_its_page_satisfies() {
     // unit tests); nothing else inline can run.
     assert!(!page.contains("<script"));
     assert_eq!(page.matches("<style>").count(), 1);
+}
+
+/// Reads until the server closes the connection; the time that took, or `None` if it was
+/// still open after `limit`.
+async fn time_until_closed(socket: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buffer = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| started.elapsed())
+}
+
+/// The client connection preface of HTTP/2 with prior knowledge.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// An empty SETTINGS frame.
+const H2_SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+
+/// What a hostile connection sends before falling silent.
+#[derive(Debug, Clone, Copy)]
+enum Stall {
+    Nothing,
+    HalfHead,
+    HalfPreface,
+    PrefaceOnly,
+    HalfHeadersFrame,
+}
+
+impl Stall {
+    fn bytes(self) -> Vec<u8> {
+        match self {
+            Stall::Nothing => Vec::new(),
+            Stall::HalfHead => b"GET /healthz HTTP/1.1\r\nHost: t\r\nRange: bytes=0-".to_vec(),
+            Stall::HalfPreface => H2_PREFACE[..10].to_vec(),
+            Stall::PrefaceOnly => [H2_PREFACE, H2_SETTINGS].concat(),
+            // A HEADERS frame announcing 6 bytes of which only 2 arrive.
+            Stall::HalfHeadersFrame => [
+                H2_PREFACE,
+                H2_SETTINGS,
+                &[0, 0, 6, 1, 5, 0, 0, 0, 1, 0x82, 0x86],
+            ]
+            .concat(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_and_half_request_connections_are_closed_while_a_viewer_is_served() {
+    const EACH: usize = 500;
+    let timeout = Duration::from_secs(1);
+    let http = HttpSettings {
+        header_read_timeout: timeout,
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 4 * EACH,
+        max_connections_per_ip: 4 * EACH,
+        ..HttpSettings::default()
+    };
+    let edge = Arc::new(start_with(upstream(), http).await);
+    // Half of them say nothing; the other half stall in each way a request can.
+    let half = [
+        Stall::HalfHead,
+        Stall::HalfPreface,
+        Stall::PrefaceOnly,
+        Stall::HalfHeadersFrame,
+    ];
+    let stalls = (0..2 * EACH).map(|i| {
+        if i < EACH {
+            Stall::Nothing
+        } else {
+            half[i % half.len()]
+        }
+    });
+    let opened = Instant::now();
+    let mut hostile = Vec::new();
+    for stall in stalls {
+        let mut socket = TcpStream::connect(edge.addr).await.unwrap();
+        socket.write_all(&stall.bytes()).await.unwrap();
+        hostile.push(tokio::spawn(async move {
+            (stall, time_until_closed(&mut socket, STEP).await)
+        }));
+    }
+    let all_open = opened.elapsed();
+    // A viewer keeps asking for bytes while the edge holds the hostile connections.
+    let (done, mut finished) = oneshot::channel::<()>();
+    let viewer = {
+        let edge = edge.clone();
+        tokio::spawn(async move {
+            let path = format!("/dl/{}/film.mp4", token(FILM));
+            let mut worst = Duration::ZERO;
+            let mut served = 0;
+            loop {
+                let started = Instant::now();
+                let reply = edge.get(&path, &[("range", "bytes=1000-200000")]).await;
+                assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+                worst = worst.max(started.elapsed());
+                served += 1;
+                if finished.try_recv().is_ok() {
+                    return (served, worst);
+                }
+            }
+        })
+    };
+    let mut slowest = Duration::ZERO;
+    for task in hostile {
+        let (stall, closed) = task.await.unwrap();
+        let closed = closed.unwrap_or_else(|| panic!("a {stall:?} connection stayed open"));
+        slowest = slowest.max(closed);
+    }
+    done.send(()).unwrap();
+    let (served, worst) = tokio::time::timeout(STEP, viewer).await.unwrap().unwrap();
+    println!(
+        "{} hostile connections opened in {all_open:?}, all closed within {slowest:?} \
+         (header timeout {timeout:?}); viewer: {served} requests, worst latency {worst:?}",
+        2 * EACH
+    );
+    // Each was closed by its deadline, counted from its accept (plus scheduling slack on a
+    // loaded machine), not by the 60 s idle timeout.
+    assert!(slowest < timeout + Duration::from_secs(3), "{slowest:?}");
+    assert!(served > 0);
+    assert!(worst < Duration::from_secs(2), "viewer waited {worst:?}");
+    // Only the viewer's keep-alive connection is left (the gauge falls just after a close).
+    let open = &edge.state.metrics.connections_open;
+    wait_for("hostile connections to leave the gauge", || open.get() <= 1).await;
+}
+
+/// Polls `done` until it holds; fails the test after [`STEP`].
+async fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + STEP;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn h2_pings_close_a_connection_whose_peer_stopped_answering() {
+    let http = HttpSettings {
+        idle_timeout: Duration::from_secs(60),
+        h2_keepalive_interval: Some(Duration::from_millis(200)),
+        h2_keepalive_timeout: Duration::from_millis(200),
+        ..HttpSettings::default()
+    };
+    let edge = start_with(upstream(), http).await;
+    let mut socket = TcpStream::connect(edge.addr).await.unwrap();
+    // One complete request (GET / with :authority t), then the peer answers nothing, not
+    // even PINGs; it only reads.
+    let headers = [
+        0, 0, 6, 1, 5, 0, 0, 0, 1, 0x82, 0x86, 0x84, 0x41, 0x01, b't',
+    ];
+    socket
+        .write_all(&[H2_PREFACE, H2_SETTINGS, &headers].concat())
+        .await
+        .unwrap();
+    let closed = time_until_closed(&mut socket, STEP)
+        .await
+        .expect("a peer that answers no PING must be dropped long before the idle timeout");
+    println!("unanswered PINGs closed the connection after {closed:?}");
+    assert!(closed >= Duration::from_millis(200), "{closed:?}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_caps_are_closed_at_once() {
+    for (total, per_client) in [(100, 3), (3, 100)] {
+        let http = HttpSettings {
+            max_connections: total,
+            max_connections_per_ip: per_client,
+            ..HttpSettings::default()
+        };
+        let edge = start_with(upstream(), http).await;
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(TcpStream::connect(edge.addr).await.unwrap());
+        }
+        // The cap's worth of connections is accepted and waits for a request...
+        for socket in &mut held {
+            assert_eq!(
+                time_until_closed(socket, Duration::from_millis(100)).await,
+                None
+            );
+        }
+        // ...the next one is closed without a request being read.
+        let mut refused = TcpStream::connect(edge.addr).await.unwrap();
+        let closed = time_until_closed(&mut refused, STEP).await;
+        assert!(closed.is_some(), "total {total}, per client {per_client}");
+        assert_eq!(edge.state.metrics.connections_refused.get(), 1);
+        // A closed connection gives its place back.
+        drop(held.pop());
+        let deadline = Instant::now() + STEP;
+        loop {
+            let mut socket = TcpStream::connect(edge.addr).await.unwrap();
+            socket
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut reply = Vec::new();
+            let _ = tokio::time::timeout(STEP, socket.read_to_end(&mut reply)).await;
+            if reply.starts_with(b"HTTP/1.1 200") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the place never came back");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
