@@ -37,6 +37,11 @@ pub const SETTINGS: &[SettingDoc] = &[
         help: "listen address: HTTP/1.1 and h2c, or HTTPS (h2 and HTTP/1.1) with TGCDN_TLS_*",
     },
     SettingDoc {
+        key: "metrics_listen",
+        default: Some("127.0.0.1:9181"),
+        help: "address of the Prometheus /metrics listener (never on the public port; keep it private)",
+    },
+    SettingDoc {
         key: "tls_cert",
         default: None,
         help: "PEM certificate chain; with TGCDN_TLS_KEY the listener speaks TLS (SIGHUP reloads)",
@@ -189,6 +194,8 @@ pub enum EdgeConfigError {
 #[derive(Debug)]
 pub struct EdgeConfig {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served; loopback unless the operator opens it.
+    pub metrics_listen: SocketAddr,
     /// Set when the listener terminates TLS; files already read and checked.
     pub tls: Option<Arc<TlsIdentity>>,
     pub public_url: BaseUrl,
@@ -235,6 +242,8 @@ impl EdgeConfig {
         };
         Ok(EdgeConfig {
             listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+            metrics_listen: settings
+                .get_or("metrics_listen", SocketAddr::from(([127, 0, 0, 1], 9181)))?,
             tls: tls_identity(settings)?.map(Arc::new),
             public_url: settings.require("public_url")?,
             region,
@@ -465,6 +474,7 @@ mod tests {
     fn minimal_config_gets_defaults() {
         let config = EdgeConfig::from_settings(&settings(&minimal())).unwrap();
         assert_eq!(config.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.metrics_listen, "127.0.0.1:9181".parse().unwrap());
         assert_eq!(config.core.addr, "10.1.2.3:7443");
         assert_eq!(config.options.cache_bytes, 256 << 20);
         assert_eq!(config.options.http.readahead.max, 32);

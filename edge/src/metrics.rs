@@ -1,4 +1,5 @@
-//! Prometheus metrics of the edge and the text rendered at `/metrics`.
+//! Prometheus metrics of the edge and the text rendered at `/metrics` on the metrics
+//! listener (`crate::http::serve_metrics`).
 //!
 //! Owned by the HTTP layer's shared state; the cache registers its own counters here so
 //! there is one source of truth per number. Rendering never fails a request: an encoding
@@ -134,6 +135,8 @@ impl EdgeMetrics {
             "Chunk fetches to the core in flight",
             counters.in_flight.clone(),
         );
+        // As moka last accounted it: a scrape runs no cache maintenance, so it may trail the
+        // latest inserts and evictions by the few the cache has not processed yet.
         self.cache_bytes
             .set(i64::try_from(self.cache.weighted_size()).unwrap_or(i64::MAX));
         registry.register(

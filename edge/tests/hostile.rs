@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tgcdn_edge::app::{EdgeOptions, build_state};
-use tgcdn_edge::http::{AppState, HttpSettings, serve};
+use tgcdn_edge::http::{AppState, HttpSettings, serve, serve_metrics};
 use tgcdn_edge::testing::{MemoryUpstream, test_meta};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::CHUNK_SIZE;
@@ -461,4 +461,58 @@ async fn connections_beyond_the_caps_are_closed_at_once() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+#[tokio::test]
+async fn metrics_are_served_only_on_their_own_listener() {
+    let edge = start().await;
+    let film = format!("/dl/{}/film.mp4", token(FILM));
+    edge.get(&film, &[("range", "bytes=0-0")]).await;
+    // The public port knows nothing of /metrics.
+    let public = edge.get("/metrics", &[]).await;
+    assert_eq!(public.status, StatusCode::NOT_FOUND);
+    assert!(!String::from_utf8_lossy(&public.body).contains("tgcdn_edge"));
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve_metrics(listener, edge.state.clone(), async {
+        let _ = stopped.await;
+    }));
+    let reply = raw_request(
+        metrics,
+        b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("tgcdn_edge_http_requests_total{status=\"206\"} 1"),
+        "{text}"
+    );
+    // A scrape is not a request of the public port.
+    assert!(
+        text.contains("tgcdn_edge_http_requests_in_flight 0\n"),
+        "{text}"
+    );
+    let other = raw_request(
+        metrics,
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(other.starts_with(b"HTTP/1.1 404"));
+    stop.send(()).unwrap();
+    tokio::time::timeout(STEP, server).await.unwrap().unwrap();
+}
+
+/// Sends raw bytes on a fresh connection and reads the answer until the server closes.
+async fn raw_request(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(STEP, socket.read_to_end(&mut reply))
+        .await
+        .expect("the server never finished answering")
+        .unwrap_or_default();
+    reply
 }

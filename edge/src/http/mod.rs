@@ -12,6 +12,7 @@ pub mod headers;
 mod limit;
 pub mod response;
 pub mod route;
+mod scrape;
 pub mod tls;
 pub mod watch;
 
@@ -47,6 +48,7 @@ pub use limit::{
 };
 use response::{EdgeBody, EdgeError, error_response};
 use route::Route;
+pub use scrape::serve_metrics;
 use tgcdn_shared::token::TokenVerifier;
 use tls::TlsIdentity;
 
@@ -348,7 +350,7 @@ const CLIENT_CLOSED: u16 = 499;
 /// What one request's log line and metrics need; recorded exactly once, by `finish` or, if
 /// hyper drops the request before that, by `Drop` (so gauges never drift).
 struct RequestLog {
-    /// Health probes and scrapes log at debug: they would drown the access log.
+    /// Health probes log at debug: they would drown the access log.
     probe: bool,
     method: Method,
     /// Redacted only when a line is written (see [`route::RedactedPath`]).
@@ -423,13 +425,13 @@ pub async fn handle(
     let route = route::route(&parts.method, path, parts.uri.query());
     let head = parts.method == Method::HEAD;
     state.metrics.requests_in_flight.inc();
-    let probe = matches!(route, Route::Healthz | Route::Readyz | Route::Metrics);
+    let probe = matches!(route, Route::Healthz | Route::Readyz);
     let client = if state.settings.trust_forwarded_for {
         forwarded_client(&parts.headers).unwrap_or(peer)
     } else {
         peer
     };
-    // Probes and scrapes are never refused for a busy address.
+    // Probes are never refused for a busy address.
     let permit = if probe {
         None
     } else {
@@ -549,15 +551,6 @@ async fn dispatch(
             } else {
                 Err(EdgeError::NotReady)
             }
-        }
-        Route::Metrics => {
-            state.chunks.cache().run_pending_tasks().await;
-            let text = state.metrics.render();
-            Ok(fixed(
-                StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                text.into(),
-            ))
         }
         Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
         Route::NotFound => Err(EdgeError::NotFound),
