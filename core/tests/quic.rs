@@ -5,7 +5,7 @@
 //! Covers the Hello gate (right proof, wrong proof, no Hello, wrong version, wrong pin),
 //! Meta/Chunk byte-exact including the short last chunk, typed errors, hostile frames on one
 //! stream not disturbing the others, and 64 concurrent chunk streams; what an anonymous
-//! peer gets before its Hello (one stream, capped connections, Retry, a handshake budget)
+//! peer gets before its Hello (capped connections, Retry, a handshake budget)
 //! and garbage datagrams.
 
 use std::collections::HashMap;
@@ -429,29 +429,6 @@ async fn a_peer_that_never_says_hello_is_closed_at_the_deadline() {
     send.write_all(&[10, 0]).await.unwrap();
     bounded(stalled.closed()).await;
     welcomed(&core).await;
-}
-
-#[tokio::test]
-async fn before_hello_a_peer_gets_one_stream_and_after_it_many() {
-    let core = start_core().await;
-    let anonymous = connect(core.server.local_addr(), core.server.fingerprint())
-        .await
-        .unwrap();
-    let (_send, _recv) = bounded(anonymous.open_bi()).await.unwrap();
-    let second = tokio::time::timeout(Duration::from_millis(300), anonymous.open_bi()).await;
-    assert!(second.is_err(), "a second stream before Hello must wait");
-    // The Hello on the one stream raises the limit: many chunk streams at once.
-    let edge = welcomed(&core).await;
-    let opened = bounded(async {
-        let mut streams = Vec::new();
-        for _ in 0..32 {
-            streams.push(edge.open_bi().await.unwrap());
-        }
-        streams
-    })
-    .await;
-    assert_eq!(opened.len(), 32);
-    assert!(call(&edge, &Request::Meta(FILM)).await.is_ok());
 }
 
 #[tokio::test]
