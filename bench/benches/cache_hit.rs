@@ -55,6 +55,8 @@ async fn run() {
         ..EdgeOptions::default()
     };
     options.http.per_ip_limit = 4096;
+    // Every bench client is 127.0.0.1.
+    options.http.max_connections_per_ip = 4096;
     let state = build_state(upstream, TokenVerifier::new(keyring), options);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let edge_addr = listener.local_addr().expect("addr");

@@ -71,6 +71,7 @@ async fn run() {
             // counted as cache, and what is left is the per-stream cost.
             ("TGCDN_CACHE_SIZE", "4GiB".to_owned()),
             ("TGCDN_PER_IP_LIMIT", (streams * 2).to_string()),
+            ("TGCDN_MAX_CONNECTIONS_PER_IP", (streams * 2).to_string()),
         ],
     )
     .await

@@ -240,6 +240,8 @@ impl Chain {
         };
         options.http.readahead = WindowLimits::with_max(readahead_max);
         options.http.per_ip_limit = 4096;
+        // Every bench client is 127.0.0.1.
+        options.http.max_connections_per_ip = 4096;
         let state = build_state(upstream, TokenVerifier::new(self.keyring.clone()), options);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

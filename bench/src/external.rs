@@ -205,6 +205,8 @@ pub fn edge_binary() -> Result<PathBuf> {
 /// The real edge binary as a child process.
 pub struct EdgeProcess {
     pub addr: SocketAddr,
+    /// The metrics listener (`TGCDN_METRICS_LISTEN`); `/metrics` is not on `addr`.
+    pub metrics_addr: SocketAddr,
     child: Child,
 }
 
@@ -217,11 +219,13 @@ impl EdgeProcess {
         extra: &[(&str, String)],
     ) -> Result<EdgeProcess> {
         let addr = free_port()?;
+        let metrics_addr = free_port()?;
         let mut command = Command::new(edge_binary()?);
         command
             .env_clear()
             .env("RUST_LOG", "warn")
             .env("TGCDN_LISTEN", addr.to_string())
+            .env("TGCDN_METRICS_LISTEN", metrics_addr.to_string())
             .env("TGCDN_PUBLIC_URL", format!("http://{addr}"))
             .env("TGCDN_CORE_ADDR", core_addr.to_string())
             .env("TGCDN_CORE_CERT_SHA256", fingerprint)
@@ -242,7 +246,11 @@ impl EdgeProcess {
             .spawn()
             .context("starting tgcdn-edge")?;
         wait_listening(addr, Duration::from_secs(10)).await?;
-        Ok(EdgeProcess { addr, child })
+        Ok(EdgeProcess {
+            addr,
+            metrics_addr,
+            child,
+        })
     }
 
     pub fn pid(&self) -> Result<u32> {
@@ -252,7 +260,7 @@ impl EdgeProcess {
     /// The edge's `/metrics` text.
     pub async fn metrics(&self) -> Result<String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut socket = tokio::net::TcpStream::connect(self.addr).await?;
+        let mut socket = tokio::net::TcpStream::connect(self.metrics_addr).await?;
         socket
             .write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
             .await?;

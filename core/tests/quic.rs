@@ -4,7 +4,9 @@
 //!
 //! Covers the Hello gate (right proof, wrong proof, no Hello, wrong version, wrong pin),
 //! Meta/Chunk byte-exact including the short last chunk, typed errors, hostile frames on one
-//! stream not disturbing the others, and 64 concurrent chunk streams.
+//! stream not disturbing the others, and 64 concurrent chunk streams; what an anonymous
+//! peer gets before its Hello (capped connections, Retry, a handshake budget)
+//! and garbage datagrams.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,6 +20,7 @@ use bytes::Bytes;
 use common::{MIB, bounded, call, call_raw, connect, hello_for};
 use tgcdn_core::bots::BotPool;
 use tgcdn_core::fetch::{BoxFuture, FetchConfig, Fetcher, PartDownloader};
+use tgcdn_core::quic::admission::AdmissionLimits;
 use tgcdn_core::quic::handler::Handler;
 use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, close_code, tls};
 use tgcdn_core::resolve::{DocumentSource, ResolveConfig, Resolver};
@@ -136,6 +139,10 @@ async fn start_core() -> Core {
 }
 
 async fn start_core_with(hello_timeout: Duration) -> Core {
+    start_core_configured(|config| config.hello_timeout = hello_timeout).await
+}
+
+async fn start_core_configured(configure: impl FnOnce(&mut QuicConfig)) -> Core {
     let store = Store::temporary().unwrap();
     let telegram = FakeTelegram::new();
     let pool = Arc::new(BotPool::new(&[(1, 4)]));
@@ -153,11 +160,12 @@ async fn start_core_with(hello_timeout: Duration) -> Core {
     let edges = EdgeRegistry::new(store.clone());
     let handler = Handler::new(resolver, fetcher, edges.clone(), SECRET.to_vec(), 15);
     let identity = tls::load_or_generate(&store, None).await.unwrap();
-    let config = QuicConfig {
+    let mut config = QuicConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        hello_timeout,
+        hello_timeout: Duration::from_secs(3),
         ..QuicConfig::default()
     };
+    configure(&mut config);
     let server = QuicServer::bind(config, identity, handler).unwrap();
     Core {
         server,
@@ -428,4 +436,97 @@ async fn a_peer_that_never_says_hello_is_closed_at_the_deadline() {
     send.write_all(&[10, 0]).await.unwrap();
     bounded(stalled.closed()).await;
     welcomed(&core).await;
+}
+
+#[tokio::test]
+async fn anonymous_connections_are_capped_with_retry_while_an_edge_is_served() {
+    let core = start_core_configured(|config| {
+        config.hello_timeout = Duration::from_secs(30);
+        config.admission = AdmissionLimits {
+            max_unauthenticated: 4,
+            handshakes_per_sec: 1000,
+            handshake_burst: 1000,
+        };
+    })
+    .await;
+    let edge = welcomed(&core).await;
+    let addr = core.server.local_addr();
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(connect(addr, core.server.fingerprint()).await.unwrap());
+    }
+    let counts = core.server.admission_counts();
+    assert_eq!(counts.unauthenticated, 4, "{counts:?}");
+    assert!(
+        counts.retried >= 2,
+        "half the cap in use asks for Retry: {counts:?}"
+    );
+    // Beyond the cap: refused, even with a validated address.
+    assert!(connect(addr, core.server.fingerprint()).await.is_err());
+    assert!(core.server.admission_counts().refused >= 1);
+    // The authenticated edge does not notice.
+    let (response, _) = call(&edge, &Request::Meta(FILM)).await.unwrap();
+    assert!(matches!(response, Response::Meta(_)), "{response:?}");
+    // A place comes back when an anonymous peer leaves.
+    silent
+        .pop()
+        .unwrap()
+        .close(quinn::VarInt::from_u32(0), b"bye");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while core.server.admission_counts().unauthenticated > 3 {
+        assert!(Instant::now() < deadline, "the place never came back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let late = connect(addr, core.server.fingerprint()).await.unwrap();
+    let hello = hello_for(&late, "edge-2", SECRET);
+    assert!(matches!(
+        call(&late, &hello).await.unwrap().0,
+        Response::Welcome(_)
+    ));
+}
+
+#[tokio::test]
+async fn handshakes_beyond_the_budget_are_refused() {
+    let core = start_core_configured(|config| {
+        config.admission = AdmissionLimits {
+            max_unauthenticated: 64,
+            handshakes_per_sec: 0,
+            handshake_burst: 2,
+        };
+    })
+    .await;
+    let addr = core.server.local_addr();
+    let mut outcomes = Vec::new();
+    for _ in 0..4 {
+        outcomes.push(connect(addr, core.server.fingerprint()).await.is_ok());
+    }
+    assert_eq!(outcomes, [true, true, false, false]);
+    let counts = core.server.admission_counts();
+    assert_eq!((counts.accepted, counts.refused), (2, 2), "{counts:?}");
+}
+
+#[tokio::test]
+async fn garbage_datagrams_are_ignored_while_an_edge_is_served() {
+    let core = start_core().await;
+    let edge = welcomed(&core).await;
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..2_000 {
+        let len = [1, 20, 1200, 1500, 65_000][round % 5];
+        let mut datagram: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if round % 3 == 0 {
+            // A long-header Initial lookalike with a random body.
+            datagram[0] = 0xc0;
+        }
+        let _ = socket.send_to(&datagram, core.server.local_addr());
+    }
+    let (response, _) = call(&edge, &Request::Meta(FILM)).await.unwrap();
+    assert!(matches!(response, Response::Meta(_)), "{response:?}");
+    let _fresh = welcomed(&core).await;
 }

@@ -37,6 +37,11 @@ pub const SETTINGS: &[SettingDoc] = &[
         help: "listen address: HTTP/1.1 and h2c, or HTTPS (h2 and HTTP/1.1) with TGCDN_TLS_*",
     },
     SettingDoc {
+        key: "metrics_listen",
+        default: Some("127.0.0.1:9181"),
+        help: "address of the Prometheus /metrics listener (never on the public port; keep it private)",
+    },
+    SettingDoc {
         key: "tls_cert",
         default: None,
         help: "PEM certificate chain; with TGCDN_TLS_KEY the listener speaks TLS (SIGHUP reloads)",
@@ -112,9 +117,29 @@ pub const SETTINGS: &[SettingDoc] = &[
         help: "concurrent requests per client address (429 beyond)",
     },
     SettingDoc {
+        key: "max_connections",
+        default: Some("20000"),
+        help: "open client connections in total; more are closed at accept (keep below the fd limit)",
+    },
+    SettingDoc {
+        key: "max_connections_per_ip",
+        default: Some("256"),
+        help: "open connections per client address (IPv6: per /64); more are closed at accept; not applied with TGCDN_TRUST_FORWARDED_FOR",
+    },
+    SettingDoc {
         key: "header_read_timeout",
         default: Some("10s"),
-        help: "time a client has to send request headers",
+        help: "time a client has to send request headers (from the accept for the first request: TLS handshake, protocol detection and HTTP/2 preface included)",
+    },
+    SettingDoc {
+        key: "h2_keepalive_interval",
+        default: Some("30s"),
+        help: "HTTP/2 PING interval to find dead peers (0s: no PINGs)",
+    },
+    SettingDoc {
+        key: "h2_keepalive_timeout",
+        default: Some("20s"),
+        help: "close an HTTP/2 connection whose PING is not answered within this",
     },
     SettingDoc {
         key: "idle_timeout",
@@ -169,6 +194,8 @@ pub enum EdgeConfigError {
 #[derive(Debug)]
 pub struct EdgeConfig {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served; loopback unless the operator opens it.
+    pub metrics_listen: SocketAddr,
     /// Set when the listener terminates TLS; files already read and checked.
     pub tls: Option<Arc<TlsIdentity>>,
     pub public_url: BaseUrl,
@@ -215,6 +242,8 @@ impl EdgeConfig {
         };
         Ok(EdgeConfig {
             listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+            metrics_listen: settings
+                .get_or("metrics_listen", SocketAddr::from(([127, 0, 0, 1], 9181)))?,
             tls: tls_identity(settings)?.map(Arc::new),
             public_url: settings.require("public_url")?,
             region,
@@ -250,10 +279,24 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
             reason: "must be at least 16MiB (a few streams' read-ahead)".to_owned(),
         });
     }
+    let defaults = HttpSettings::default();
     let http = HttpSettings {
         header_read_timeout: settings.get_or("header_read_timeout", Duration::from_secs(10))?,
         idle_timeout: settings.get_or("idle_timeout", Duration::from_secs(120))?,
         per_ip_limit: settings.get_or("per_ip_limit", 64)?,
+        max_connections: positive(settings, "max_connections", defaults.max_connections)?,
+        max_connections_per_ip: positive(
+            settings,
+            "max_connections_per_ip",
+            defaults.max_connections_per_ip,
+        )?,
+        h2_keepalive_interval: Some(settings.get_or(
+            "h2_keepalive_interval",
+            defaults.h2_keepalive_interval.unwrap_or_default(),
+        )?)
+        .filter(|interval| !interval.is_zero()),
+        h2_keepalive_timeout: settings
+            .get_or("h2_keepalive_timeout", defaults.h2_keepalive_timeout)?,
         readahead: WindowLimits::with_max(readahead_max),
         cache_max_age_secs: settings
             .get_or("cache_max_age", Duration::from_secs(86_400))?
@@ -266,6 +309,22 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
         fetch_cap: settings.get_or("fetch_cap", 64)?,
         http,
     })
+}
+
+/// A count that must be at least 1.
+fn positive(
+    settings: &Settings,
+    key: &'static str,
+    default: usize,
+) -> Result<usize, EdgeConfigError> {
+    let value: usize = settings.get_or(key, default)?;
+    if value == 0 {
+        return Err(EdgeConfigError::Invalid {
+            key,
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(value)
 }
 
 /// The listener's TLS identity when `tls_cert` and `tls_key` are both set, read and checked
@@ -415,9 +474,16 @@ mod tests {
     fn minimal_config_gets_defaults() {
         let config = EdgeConfig::from_settings(&settings(&minimal())).unwrap();
         assert_eq!(config.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.metrics_listen, "127.0.0.1:9181".parse().unwrap());
         assert_eq!(config.core.addr, "10.1.2.3:7443");
         assert_eq!(config.options.cache_bytes, 256 << 20);
         assert_eq!(config.options.http.readahead.max, 32);
+        assert_eq!(config.options.http.max_connections, 20_000);
+        assert_eq!(config.options.http.max_connections_per_ip, 256);
+        assert_eq!(
+            config.options.http.h2_keepalive_interval,
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(config.core.cert_sha256[1], 0x11);
         assert_eq!(config.core.cert_sha256[31], 0xff);
         assert_eq!(config.verifier.keyring().current_key_id(), 2);
@@ -436,8 +502,14 @@ mod tests {
             ("TGCDN_LISTEN", "127.0.0.1:9000"),
             ("TGCDN_IDLE_TIMEOUT", "5m"),
             ("TGCDN_LEGACY_LINKS", "yes"),
+            ("TGCDN_MAX_CONNECTIONS", "100"),
+            ("TGCDN_MAX_CONNECTIONS_PER_IP", "7"),
+            ("TGCDN_H2_KEEPALIVE_INTERVAL", "0s"),
         ]);
         let config = EdgeConfig::from_settings(&settings(&pairs)).unwrap();
+        assert_eq!(config.options.http.max_connections, 100);
+        assert_eq!(config.options.http.max_connections_per_ip, 7);
+        assert_eq!(config.options.http.h2_keepalive_interval, None);
         assert_eq!(config.options.cache_bytes, 1 << 30);
         assert_eq!(config.options.http.readahead.max, 48);
         assert_eq!(config.options.fetch_cap, 8);

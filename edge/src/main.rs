@@ -4,7 +4,8 @@
 //!
 //! The work lives in the library; this file only wires it and turns failures into an exit
 //! code. Serving starts before the core answers (`/readyz` says when it has), so a
-//! container platform sees the port open within milliseconds.
+//! container platform sees the port open within milliseconds. `/metrics` is served on its
+//! own listener (`TGCDN_METRICS_LISTEN`, loopback by default), never on the public port.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,11 +13,12 @@ use anyhow::Context;
 use tgcdn_edge::app::build_state;
 use tgcdn_edge::config::{EdgeConfig, settings_help};
 use tgcdn_edge::http::tls::TlsIdentity;
-use tgcdn_edge::http::{AppState, serve, serve_tls};
+use tgcdn_edge::http::{AppState, serve, serve_metrics, serve_tls};
 use tgcdn_edge::upstream::quic::{QuicSettings, QuicUpstream};
 use tgcdn_shared::config::Settings;
 use tgcdn_shared::wire::Heartbeat;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 fn cli() -> clap::Command {
     clap::Command::new("tgcdn-edge")
@@ -72,8 +74,25 @@ async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let metrics_listener = TcpListener::bind(config.metrics_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for metrics", config.metrics_listen))?;
+    // One signal stops both listeners. (No tokio-util here: the e2e crate builds this file.)
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let stopping = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    tokio::spawn(serve_metrics(metrics_listener, state.clone(), stopping()));
     tracing::info!(
         listen = %config.listen,
+        metrics = %config.metrics_listen,
         tls = config.tls.is_some(),
         core = %config.core.addr,
         edge_id = %config.edge_id,
@@ -83,9 +102,9 @@ async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     match config.tls {
         Some(tls) => {
             tokio::spawn(reload_on_hangup(tls.clone()));
-            serve_tls(listener, state, tls, shutdown_signal()).await;
+            serve_tls(listener, state, tls, stopping()).await;
         }
-        None => serve(listener, state, shutdown_signal()).await,
+        None => serve(listener, state, stopping()).await,
     }
     tracing::info!("stopped");
     Ok(())

@@ -1,4 +1,5 @@
-//! Prometheus metrics of the edge and the text rendered at `/metrics`.
+//! Prometheus metrics of the edge and the text rendered at `/metrics` on the metrics
+//! listener (`crate::http::serve_metrics`).
 //!
 //! Owned by the HTTP layer's shared state; the cache registers its own counters here so
 //! there is one source of truth per number. Rendering never fails a request: an encoding
@@ -35,6 +36,8 @@ pub struct EdgeMetrics {
     pub bytes_sent: Counter,
     pub requests_in_flight: Gauge,
     pub connections_open: Gauge,
+    /// Connections closed at accept because a connection cap was reached.
+    pub connections_refused: Counter,
     pub upstream_latency: Histogram,
     cache_bytes: Gauge,
     cache: ChunkCache,
@@ -48,6 +51,7 @@ impl EdgeMetrics {
             bytes_sent: Counter::default(),
             requests_in_flight: Gauge::default(),
             connections_open: Gauge::default(),
+            connections_refused: Counter::default(),
             upstream_latency: latency_histogram(),
             cache_bytes: Gauge::default(),
             cache,
@@ -95,6 +99,11 @@ impl EdgeMetrics {
             self.connections_open.clone(),
         );
         registry.register(
+            "http_connections_refused",
+            "Connections closed at accept by the total or per-client connection cap",
+            self.connections_refused.clone(),
+        );
+        registry.register(
             "upstream_latency_seconds",
             "Latency of meta and chunk requests to the core",
             self.upstream_latency.clone(),
@@ -126,6 +135,8 @@ impl EdgeMetrics {
             "Chunk fetches to the core in flight",
             counters.in_flight.clone(),
         );
+        // As moka last accounted it: a scrape runs no cache maintenance, so it may trail the
+        // latest inserts and evictions by the few the cache has not processed yet.
         self.cache_bytes
             .set(i64::try_from(self.cache.weighted_size()).unwrap_or(i64::MAX));
         registry.register(

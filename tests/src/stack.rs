@@ -129,6 +129,8 @@ pub struct Stack {
     base_auth_key: [u8; 256],
     quic_addr: SocketAddr,
     edge_addr: SocketAddr,
+    /// The edge's metrics listener (`TGCDN_METRICS_LISTEN`), never the public port.
+    edge_metrics_addr: SocketAddr,
     fingerprint: String,
     core: Mutex<Option<Child>>,
     edge: Mutex<Option<Child>>,
@@ -193,6 +195,7 @@ impl Stack {
         let mut stack = Stack {
             quic_addr: free_udp_addr()?,
             edge_addr: free_tcp_addr()?,
+            edge_metrics_addr: free_tcp_addr()?,
             options,
             runtime: Some(runtime),
             emu: Some(emu),
@@ -372,9 +375,9 @@ impl Stack {
         (alive(&self.core), alive(&self.edge))
     }
 
-    /// The edge's `/metrics` text.
+    /// The edge's `/metrics` text, from its metrics listener.
     pub fn edge_metrics(&self) -> Result<String, StackError> {
-        let response = client::get(&format!("{}/metrics", self.edge_url()), &[])
+        let response = client::get(&format!("http://{}/metrics", self.edge_metrics_addr), &[])
             .map_err(io_error("GET /metrics"))?;
         Ok(String::from_utf8_lossy(&response.body).into_owned())
     }
@@ -491,6 +494,10 @@ impl Stack {
         let out_path = self.dir.path().join("edge.log");
         let mut env = vec![
             ("TGCDN_LISTEN".to_owned(), self.edge_addr.to_string()),
+            (
+                "TGCDN_METRICS_LISTEN".to_owned(),
+                self.edge_metrics_addr.to_string(),
+            ),
             ("TGCDN_PUBLIC_URL".to_owned(), self.edge_url()),
             ("TGCDN_EDGE_ID".to_owned(), "e2e-edge".to_owned()),
             ("TGCDN_REGION".to_owned(), "loopback".to_owned()),

@@ -4,8 +4,11 @@
 //! * [`tls`] — the pinned self-signed identity and the rustls (ring) / quinn server config;
 //! * [`handler`] — wire request → resolve/fetch → reply, and the one error → wire map;
 //! * [`registry`] — the edges' Hello and heartbeat records, for the admin command;
+//! * [`admission`] — pure: which anonymous peers may start a handshake (cap, token bucket,
+//!   Retry under load) and the rate limit of the refusal log line;
 //! * this file — [`QuicServer`]: binds a UDP socket with raised buffers, accepts forever
-//!   (a bad peer ends its own task, never the loop), gates each connection on a `Hello` in
+//!   (a bad peer ends its own task, never the loop), admits peers through [`admission`],
+//!   gives an anonymous peer a small receive window, gates each connection on a `Hello` in
 //!   its first stream (under a deadline, before any Telegram work; refused → error frame,
 //!   connection closed), then serves one request per bidirectional stream: read one frame
 //!   (bounded by the frame limit, under a deadline), answer, finish. Chunks go out as a
@@ -17,6 +20,7 @@
 //! Transport settings are sized for a long edge↔core path ([`QuicConfig`]): at 150 ms and
 //! 100 MiB/s 15 MiB must be in flight, so windows are ≥ 16 MiB per connection.
 
+pub mod admission;
 mod drain;
 pub mod handler;
 pub mod registry;
@@ -24,7 +28,8 @@ mod reset;
 pub mod tls;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,6 +41,7 @@ use tgcdn_shared::wire::{
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use admission::{Admission, AdmissionLimits, Admit, LogLimiter};
 use drain::Drain;
 use handler::{Handler, Reply, ServeError, chunk_header, wire_error};
 pub use registry::{EdgeRegistry, EdgeView};
@@ -79,6 +85,11 @@ pub struct QuicConfig {
     pub socket_buffer_bytes: usize,
     /// What `Welcome` tells edges.
     pub heartbeat_interval_secs: u32,
+    /// Who may start a handshake before proving anything.
+    pub admission: AdmissionLimits,
+    /// Connection receive window before Hello (raised to `receive_window` after): an
+    /// anonymous peer can make the core buffer no more than this.
+    pub preauth_receive_window: u64,
 }
 
 impl Default for QuicConfig {
@@ -96,6 +107,8 @@ impl Default for QuicConfig {
             send_window: 32 << 20,
             socket_buffer_bytes: 8 << 20,
             heartbeat_interval_secs: 15,
+            admission: AdmissionLimits::default(),
+            preauth_receive_window: 64 << 10,
         }
     }
 }
@@ -113,6 +126,28 @@ pub fn transport_config(config: &QuicConfig) -> quinn::TransportConfig {
         // An idle timeout beyond QUIC's range (~2^62 ms) cannot be configured; none then.
         .max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok());
     transport
+}
+
+/// The server's transport parameters, as an anonymous peer sees them: a small connection
+/// receive window, so a peer without a Hello can make the core buffer little.
+/// [`raise_limits`] grants the full [`transport_config`] window once the Hello is accepted.
+///
+/// The stream limit is not lowered before Hello: with quinn 0.11.12, a connection whose
+/// bidirectional stream limit was raised from 1 to 512 after the handshake served only 32 of
+/// 64 concurrent chunk streams (the rest stalled; `sixty_four_concurrent_chunk_streams_are_
+/// byte_exact`). Each stream is bounded by the window and the request deadline meanwhile.
+fn preauth_transport_config(config: &QuicConfig) -> quinn::TransportConfig {
+    let mut transport = transport_config(config);
+    transport.receive_window(varint(
+        config.preauth_receive_window.min(config.receive_window),
+    ));
+    transport
+}
+
+/// An authenticated edge's limits: its chunk streams and the full window.
+fn raise_limits(connection: &Connection, config: &QuicConfig) {
+    connection.set_max_concurrent_bi_streams(VarInt::from_u32(config.max_concurrent_streams));
+    connection.set_receive_window(varint(config.receive_window));
 }
 
 fn varint(value: u64) -> VarInt {
@@ -140,6 +175,112 @@ pub struct QuicServer {
     socket_buffers: (usize, usize),
     accept: JoinHandle<()>,
     drain: Arc<Drain>,
+    gate: Arc<Gate>,
+}
+
+/// What anonymous peers have cost so far (for tests and the operator).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmissionCounts {
+    pub accepted: u64,
+    pub retried: u64,
+    pub refused: u64,
+    /// Connections accepted that have not had their Hello judged yet.
+    pub unauthenticated: usize,
+}
+
+/// Admission state shared by the accept loop and the connection tasks.
+struct Gate {
+    admission: Mutex<Admission>,
+    unauthenticated: AtomicUsize,
+    accepted: AtomicU64,
+    retried: AtomicU64,
+    refused: AtomicU64,
+    /// "edge refused" is a warning an attacker could otherwise print at line rate.
+    refusal_log: Mutex<LogLimiter>,
+}
+
+impl Gate {
+    fn new(limits: AdmissionLimits) -> Self {
+        Gate {
+            admission: Mutex::new(Admission::new(limits, Instant::now())),
+            unauthenticated: AtomicUsize::new(0),
+            accepted: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            refusal_log: Mutex::new(LogLimiter::new(10, Duration::from_secs(60))),
+        }
+    }
+
+    /// Decides for `incoming` and acts: a guard counting it as unauthenticated if accepted.
+    fn admit(self: &Arc<Self>, incoming: quinn::Incoming) -> Option<(quinn::Incoming, Preauth)> {
+        let pending = self.unauthenticated.load(Ordering::Relaxed);
+        let verdict = self
+            .admission
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .decide(pending, incoming.remote_address_validated(), Instant::now());
+        match verdict {
+            Admit::Accept => {
+                self.accepted.fetch_add(1, Ordering::Relaxed);
+                self.unauthenticated.fetch_add(1, Ordering::Relaxed);
+                let guard = Preauth(Some(Arc::clone(self)));
+                Some((incoming, guard))
+            }
+            Admit::Retry if incoming.may_retry() => {
+                self.retried.fetch_add(1, Ordering::Relaxed);
+                if let Err(error) = incoming.retry() {
+                    error.into_incoming().refuse();
+                }
+                None
+            }
+            Admit::Retry | Admit::Refuse => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                incoming.refuse();
+                None
+            }
+        }
+    }
+
+    fn log_refusal(&self, error: &ServeError, kind: &str) {
+        let allowed = self
+            .refusal_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow(Instant::now());
+        if let Some(suppressed) = allowed {
+            tracing::warn!(%error, kind, suppressed, "edge refused");
+        }
+    }
+
+    fn counts(&self) -> AdmissionCounts {
+        AdmissionCounts {
+            accepted: self.accepted.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            unauthenticated: self.unauthenticated.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A connection counted as unauthenticated until its Hello is judged (or it ends).
+struct Preauth(Option<Arc<Gate>>);
+
+impl Preauth {
+    fn judged(mut self) {
+        self.release();
+    }
+
+    fn release(&mut self) {
+        if let Some(gate) = self.0.take() {
+            gate.unauthenticated.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Preauth {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl QuicServer {
@@ -152,7 +293,7 @@ impl QuicServer {
         let fingerprint = identity.fingerprint();
         // Stable across restarts: edges learn at once that their old connection is gone.
         let endpoint_config = reset::endpoint_config(identity.key.secret_der());
-        let server_config = tls::quic_server_config(identity, transport_config(&config))?;
+        let server_config = tls::quic_server_config(identity, preauth_transport_config(&config))?;
         let bind_error = |source| QuicError::Bind {
             addr: config.listen,
             source,
@@ -168,12 +309,14 @@ impl QuicServer {
         .map_err(bind_error)?;
         let local_addr = endpoint.local_addr().map_err(bind_error)?;
         let drain = Drain::new();
+        let gate = Arc::new(Gate::new(config.admission));
         let accept = tokio::spawn(
             accept_loop(
                 endpoint.clone(),
                 handler,
                 Arc::new(config),
                 Arc::clone(&drain),
+                Arc::clone(&gate),
             )
             .instrument(tracing::info_span!("quic", %local_addr)),
         );
@@ -184,7 +327,13 @@ impl QuicServer {
             socket_buffers,
             accept,
             drain,
+            gate,
         })
+    }
+
+    /// What anonymous peers have cost so far.
+    pub fn admission_counts(&self) -> AdmissionCounts {
+        self.gate.counts()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -280,6 +429,7 @@ async fn accept_loop(
     handler: Arc<Handler>,
     config: Arc<QuicConfig>,
     drain: Arc<Drain>,
+    gate: Arc<Gate>,
 ) {
     while let Some(incoming) = endpoint.accept().await {
         if drain.is_draining() {
@@ -287,14 +437,19 @@ async fn accept_loop(
             incoming.refuse();
             continue;
         }
+        let Some((incoming, preauth)) = gate.admit(incoming) else {
+            continue;
+        };
         let remote = incoming.remote_address();
         let span = tracing::info_span!("edge", %remote, edge = tracing::field::Empty);
         tokio::spawn(
             serve_connection(
                 incoming,
+                preauth,
                 Arc::clone(&handler),
                 Arc::clone(&config),
                 Arc::clone(&drain),
+                Arc::clone(&gate),
             )
             .instrument(span),
         );
@@ -304,23 +459,33 @@ async fn accept_loop(
 
 async fn serve_connection(
     incoming: quinn::Incoming,
+    preauth: Preauth,
     handler: Arc<Handler>,
     config: Arc<QuicConfig>,
     drain: Arc<Drain>,
+    gate: Arc<Gate>,
 ) {
-    let connection = match incoming.await {
-        Ok(connection) => connection,
-        Err(error) => {
+    // One deadline for the handshake and the Hello: an anonymous peer holds its place
+    // among the unauthenticated no longer than that.
+    let deadline = tokio::time::Instant::now() + config.hello_timeout;
+    let connection = match tokio::time::timeout_at(deadline, incoming).await {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(error)) => {
             tracing::debug!(%error, "handshake failed");
             return;
         }
+        Err(_) => {
+            tracing::debug!("handshake not finished before the hello deadline");
+            return;
+        }
     };
-    let edge_id = match tokio::time::timeout(
-        config.hello_timeout,
-        authenticate(&connection, &handler, &config),
+    let verdict = tokio::time::timeout_at(
+        deadline,
+        authenticate(&connection, &handler, &config, &gate),
     )
-    .await
-    {
+    .await;
+    preauth.judged();
+    let edge_id = match verdict {
         Ok(Some(edge_id)) => edge_id,
         Ok(None) => {
             connection.close(VarInt::from_u32(close_code::UNAUTHORIZED), b"unauthorized");
@@ -382,6 +547,7 @@ async fn authenticate(
     connection: &Connection,
     handler: &Handler,
     config: &QuicConfig,
+    gate: &Gate,
 ) -> Option<String> {
     let (mut send, mut recv) = match connection.accept_bi().await {
         Ok(streams) => streams,
@@ -409,6 +575,8 @@ async fn authenticate(
         .and_then(|()| handler.hello(&request, &binding));
     match verdict {
         Ok((edge_id, welcome)) => {
+            // Before the Welcome, so the new stream credit travels with or ahead of it.
+            raise_limits(connection, config);
             let written = tokio::time::timeout(
                 config.write_timeout,
                 write_reply(&mut send, Ok(Reply::Frame(Response::Welcome(welcome)))),
@@ -417,7 +585,7 @@ async fn authenticate(
             matches!(written, Ok(Ok(_))).then_some(edge_id)
         }
         Err(error) => {
-            tracing::warn!(%error, kind = request.kind(), "edge refused");
+            gate.log_refusal(&error, request.kind());
             answer_refusal(&mut send, &error).await;
             None
         }

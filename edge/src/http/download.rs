@@ -9,8 +9,8 @@
 
 use bytes::Bytes;
 use http::header::{
-    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
-    ETAG, LAST_MODIFIED,
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, LAST_MODIFIED,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tgcdn_shared::FileRef;
@@ -107,6 +107,12 @@ pub async fn prepare(
         CONTENT_DISPOSITION,
         known.disposition(flags.attachment),
     );
+    if known.active {
+        // Should a browser render it anyway (an old one ignoring the attachment, a
+        // download opened from disk keeps no origin), it renders in an opaque origin with
+        // scripts, forms and plugins off.
+        headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+    }
     match &plan.layout {
         Layout::NotModified | Layout::Full => {
             put(

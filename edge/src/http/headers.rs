@@ -52,6 +52,9 @@ pub struct FileHeaders {
     pub attachment: Option<HeaderValue>,
     /// Whether a browser should show the file in place unless `?download` asks otherwise.
     pub inline_media: bool,
+    /// A type a browser would execute on the edge's origin (see [`is_active_content`]): sent
+    /// as an attachment with `Content-Security-Policy: sandbox`.
+    pub active: bool,
 }
 
 impl FileHeaders {
@@ -71,6 +74,7 @@ impl FileHeaders {
             ),
             attachment: header_value("content-disposition", content_disposition(&meta.name, true)),
             inline_media: is_inline_media(&content_type),
+            active: is_active_content(&content_type),
             etag,
             content_type,
             meta,
@@ -127,13 +131,57 @@ fn is_plausible_mime(mime: &str) -> bool {
     token(kind) && token(subtype)
 }
 
-/// Whether a browser should show this type in place (`inline`) rather than save it.
+/// Whether a browser should show this type in place (`inline`) rather than save it. Never
+/// true for [`is_active_content`] types, whatever their prefix (`image/svg+xml`).
 pub fn is_inline_media(content_type: &str) -> bool {
-    ["video/", "audio/", "image/"]
+    let media = ["video/", "audio/", "image/"]
         .iter()
         .any(|prefix| content_type.starts_with(prefix))
         || content_type == "application/pdf"
-        || content_type == "text/plain"
+        || content_type == "text/plain";
+    media && !is_active_content(content_type)
+}
+
+/// Whether a browser opening this type would run script or markup on the edge's origin:
+/// HTML, XHTML, SVG, any XML (XSLT can render HTML), JavaScript and their kin. The files come
+/// from Telegram users, so such a file must never be a document of our origin: it is sent as
+/// an attachment with `Content-Security-Policy: sandbox` (and `nosniff` keeps a harmless label
+/// from being second-guessed into one of these).
+pub fn is_active_content(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        // Not a media type at all: a browser would sniff it; treat it as dangerous.
+        return true;
+    };
+    // Beyond the substring checks below: types browsers render as documents that can run
+    // script or load active content.
+    const ACTIVE: &[&str] = &[
+        "application/xml",
+        "text/xml",
+        "text/xsl",
+        "application/xslt",
+        "text/jscript",
+        "text/livescript",
+        "application/x-shockwave-flash",
+        "text/cache-manifest",
+        "multipart/x-mixed-replace",
+        "message/rfc822",
+    ];
+    let (base, suffix) = match subtype.split_once('+') {
+        Some((base, suffix)) => (base, Some(suffix)),
+        None => (subtype, None),
+    };
+    // `+xml` types (SVG, XHTML, MathML, RSS, …) are all parsed as XML documents.
+    suffix == Some("xml")
+        || subtype.contains("javascript")
+        || subtype.contains("ecmascript")
+        || subtype.contains("html")
+        || ACTIVE.contains(&format!("{kind}/{base}").as_str())
 }
 
 /// `Content-Disposition` per RFC 6266: an ASCII `filename` fallback for old clients and the
@@ -202,6 +250,48 @@ mod tests {
         assert_eq!(content_type("", "noext"), "application/octet-stream");
         assert!(is_inline_media("video/mp4"));
         assert!(!is_inline_media("application/zip"));
+    }
+
+    #[test]
+    fn browser_executable_types_are_active_and_never_inline() {
+        for active in [
+            "text/html",
+            "TEXT/HTML; charset=utf-8",
+            "application/xhtml+xml",
+            "image/svg+xml",
+            "application/xml",
+            "text/xml",
+            "application/rss+xml",
+            "application/mathml+xml",
+            "text/javascript",
+            "application/javascript",
+            "application/x-javascript",
+            "application/ecmascript",
+            "text/xsl",
+            "application/x-shockwave-flash",
+            "multipart/x-mixed-replace",
+            "not a type",
+        ] {
+            assert!(is_active_content(active), "{active}");
+            assert!(!is_inline_media(active), "{active}");
+        }
+        for passive in [
+            "video/mp4",
+            "audio/mpeg",
+            "image/png",
+            "image/jpeg",
+            "text/plain",
+            "application/pdf",
+            "application/zip",
+            "application/octet-stream",
+            "application/json",
+            "text/vtt",
+        ] {
+            assert!(!is_active_content(passive), "{passive}");
+        }
+        // The name's guess is active too when the document carries no usable type.
+        assert!(is_active_content(&content_type("", "x.svg")));
+        assert!(is_active_content(&content_type("", "x.html")));
     }
 
     #[test]
@@ -287,6 +377,16 @@ mod tests {
                 .unwrap()
                 .starts_with("attachment;")
         );
+        assert!(!known.active && !zip.active);
+        // An SVG is an image a browser would run script in: never inline.
+        let svg = FileMeta {
+            mime: "image/svg+xml".to_owned(),
+            ..known.meta.clone()
+        };
+        let svg = FileHeaders::new(file, svg);
+        assert!(svg.active);
+        let disposition = svg.disposition(false).unwrap().to_str().unwrap();
+        assert!(disposition.starts_with("attachment;"), "{disposition}");
     }
 
     #[test]

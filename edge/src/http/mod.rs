@@ -12,6 +12,7 @@ pub mod headers;
 mod limit;
 pub mod response;
 pub mod route;
+mod scrape;
 pub mod tls;
 pub mod watch;
 
@@ -19,10 +20,12 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -39,9 +42,13 @@ use crate::metrics::EdgeMetrics;
 use crate::readahead::WindowLimits;
 use download::{DownloadFlags, PreparedBody};
 use headers::FileHeaders;
-pub use limit::{IdleTracker, IpLimiter, IpPermit};
+pub use limit::{
+    ConnectionLimiter, ConnectionPermit, ConnectionRefused, IdleTracker, IpLimiter, IpPermit,
+    client_key,
+};
 use response::{EdgeBody, EdgeError, error_response};
 use route::Route;
+pub use scrape::serve_metrics;
 use tgcdn_shared::token::TokenVerifier;
 use tls::TlsIdentity;
 
@@ -53,8 +60,17 @@ pub struct HttpSettings {
     /// A connection with no bytes moving either way for this long is closed. Keep it above
     /// the chunk deadline so a request waiting on a slow core is not cut.
     pub idle_timeout: Duration,
-    /// Concurrent requests one client address may have.
+    /// Concurrent requests one client (IPv4 address, IPv6 /64) may have.
     pub per_ip_limit: usize,
+    /// Open connections the edge accepts; more are closed at once.
+    pub max_connections: usize,
+    /// Open connections one client (IPv4 address, IPv6 /64) may have; not applied with
+    /// `trust_forwarded_for` (every connection then comes from the proxy).
+    pub max_connections_per_ip: usize,
+    /// HTTP/2 PING interval; a PING not answered within `h2_keepalive_timeout` closes the
+    /// connection (a dead peer is found long before `idle_timeout`). `None`: no PINGs.
+    pub h2_keepalive_interval: Option<Duration>,
+    pub h2_keepalive_timeout: Duration,
     /// Read-ahead bounds of one response body.
     pub readahead: WindowLimits,
     /// `Cache-Control: max-age` of file responses (capped by a link's expiry).
@@ -73,6 +89,10 @@ impl Default for HttpSettings {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             per_ip_limit: 64,
+            max_connections: 20_000,
+            max_connections_per_ip: 256,
+            h2_keepalive_interval: Some(Duration::from_secs(30)),
+            h2_keepalive_timeout: Duration::from_secs(20),
             readahead: WindowLimits::default(),
             cache_max_age_secs: 86_400,
             drain_timeout: Duration::from_secs(10),
@@ -91,6 +111,7 @@ pub struct AppState {
     /// `Cache-Control` of a file response whose link never expires (most links).
     cache_control: Option<HeaderValue>,
     limiter: IpLimiter,
+    connections: ConnectionLimiter,
     boundary_counter: AtomicU64,
 }
 
@@ -112,6 +133,10 @@ impl AppState {
                 headers::cache_control(settings.cache_max_age_secs, None, 0),
             ),
             limiter: IpLimiter::new(settings.per_ip_limit),
+            connections: ConnectionLimiter::new(
+                settings.max_connections,
+                (!settings.trust_forwarded_for).then_some(settings.max_connections_per_ip),
+            ),
             verifier,
             chunks,
             metas,
@@ -172,13 +197,29 @@ async fn accept_loop(
             },
             () = &mut shutdown => break,
         };
+        let accepted = Instant::now();
+        // Refused before it costs a task: dropping the socket closes it.
+        let permit = match state.connections.try_acquire(peer.ip()) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                state.metrics.connections_refused.inc();
+                tracing::debug!(%peer, %refused, "connection refused");
+                continue;
+            }
+        };
         let state = state.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
         let span = tracing::debug_span!("connection", %peer);
         tokio::spawn(
             async move {
-                if let Err(error) = serve_connection(stream, peer, state, tls, watcher).await {
+                let _permit = permit;
+                let connection = Accepted {
+                    stream,
+                    peer,
+                    at: accepted,
+                };
+                if let Err(error) = serve_connection(connection, state, tls, watcher).await {
                     tracing::debug!(%error, "connection ended with an error");
                 }
             }
@@ -206,9 +247,15 @@ type ConnectionError = Box<dyn std::error::Error + Send + Sync>;
 #[error("TLS handshake not finished within {0:?}")]
 struct HandshakeTimeout(Duration);
 
-async fn serve_connection(
+/// A connection just accepted.
+struct Accepted {
     stream: TcpStream,
     peer: SocketAddr,
+    at: Instant,
+}
+
+async fn serve_connection(
+    Accepted { stream, peer, at }: Accepted,
     state: Arc<AppState>,
     tls: Option<Arc<TlsIdentity>>,
     watcher: Watcher,
@@ -221,15 +268,27 @@ async fn serve_connection(
         connections_open.dec();
     });
     let (io, idle) = IdleTracker::wrap(stream);
-    let Some(tls) = tls else {
-        return serve_http(io, idle, peer, state, watcher).await;
-    };
-    // The handshake is the TLS part of "sending the request headers": same deadline.
+    // The handshake, the protocol detection and the HTTP/2 preface are all part of "sending
+    // the first request's headers": one deadline from the accept covers them.
     let timeout = state.settings.header_read_timeout;
-    let io = tokio::time::timeout(timeout, tls.acceptor().accept(io))
+    let first_head_by = at + timeout;
+    let Some(tls) = tls else {
+        return serve_http(io, idle, peer, first_head_by, state, watcher).await;
+    };
+    let io = tokio::time::timeout_at(first_head_by.into(), tls.acceptor().accept(io))
         .await
         .map_err(|_| HandshakeTimeout(timeout))??;
-    serve_http(io, idle, peer, state, watcher).await
+    serve_http(io, idle, peer, first_head_by, state, watcher).await
+}
+
+/// Completes at `deadline` unless a request head has arrived by then (then never): the
+/// cover for what hyper's HTTP/1 header timeout does not see, a silent socket waiting in
+/// protocol detection and an HTTP/2 connection that never completes a HEADERS block.
+async fn first_head_deadline(seen: &AtomicBool, deadline: Instant) {
+    tokio::time::sleep_until(deadline.into()).await;
+    if seen.load(Ordering::Relaxed) {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// HTTP/1.1 or HTTP/2 (told apart by the client's first bytes) on an established byte
@@ -238,6 +297,7 @@ async fn serve_http<IO>(
     io: IO,
     idle: limit::IdleWatch,
     peer: SocketAddr,
+    first_head_by: Instant,
     state: Arc<AppState>,
     watcher: Watcher,
 ) -> Result<(), ConnectionError>
@@ -250,23 +310,34 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout);
-    // No HTTP/2 keep-alive pings: their writes would count as activity and keep idle
-    // connections open forever; the idle watchdog below also catches dead peers.
+    // PINGs find a dead peer quickly; they are too small to count as activity for the idle
+    // watchdog (see `limit::IDLE_NOISE_BYTES`), so they never keep an idle connection open.
     builder
         .http2()
         .timer(TokioTimer::new())
+        .keep_alive_interval(settings.h2_keepalive_interval)
+        .keep_alive_timeout(settings.h2_keepalive_timeout)
         // Let a whole 1 MiB chunk frame queue per stream instead of hyper's 400 KB default.
         .max_send_buf_size(1 << 20);
     let peer_ip = peer.ip();
-    let service = service_fn(move |request| {
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(handle(state, request, peer_ip).await) }
-    });
+    let head_seen = Arc::new(AtomicBool::new(false));
+    let service = {
+        let head_seen = head_seen.clone();
+        service_fn(move |request| {
+            head_seen.store(true, Ordering::Relaxed);
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(state, request, peer_ip).await) }
+        })
+    };
     let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
     tokio::select! {
         result = connection => result,
         () = idle.expired(settings.idle_timeout) => {
             tracing::debug!(%peer, "closing idle connection");
+            Ok(())
+        }
+        () = first_head_deadline(&head_seen, first_head_by) => {
+            tracing::debug!(%peer, "closing a connection that sent no request head in time");
             Ok(())
         }
     }
@@ -279,7 +350,7 @@ const CLIENT_CLOSED: u16 = 499;
 /// What one request's log line and metrics need; recorded exactly once, by `finish` or, if
 /// hyper drops the request before that, by `Drop` (so gauges never drift).
 struct RequestLog {
-    /// Health probes and scrapes log at debug: they would drown the access log.
+    /// Health probes log at debug: they would drown the access log.
     probe: bool,
     method: Method,
     /// Redacted only when a line is written (see [`route::RedactedPath`]).
@@ -354,13 +425,13 @@ pub async fn handle(
     let route = route::route(&parts.method, path, parts.uri.query());
     let head = parts.method == Method::HEAD;
     state.metrics.requests_in_flight.inc();
-    let probe = matches!(route, Route::Healthz | Route::Readyz | Route::Metrics);
+    let probe = matches!(route, Route::Healthz | Route::Readyz);
     let client = if state.settings.trust_forwarded_for {
         forwarded_client(&parts.headers).unwrap_or(peer)
     } else {
         peer
     };
-    // Probes and scrapes are never refused for a busy address.
+    // Probes are never refused for a busy address.
     let permit = if probe {
         None
     } else {
@@ -430,6 +501,11 @@ pub async fn handle(
             );
         }
     }
+    // Browsers must take every type as labelled: no file, error page or probe is ever
+    // sniffed into HTML or script.
+    response
+        .headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 
@@ -460,11 +536,13 @@ async fn dispatch(
             let link = state.verifier.verify(token, unix_now())?;
             let meta = state.metas.meta(link.file()).await?;
             let page = watch::render(token, &meta.meta);
-            Ok(fixed(
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                page.into(),
-            ))
+            let (mut response, body) =
+                fixed(StatusCode::OK, "text/html; charset=utf-8", page.into());
+            response.headers_mut().insert(
+                CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(watch::content_security_policy()),
+            );
+            Ok((response, body))
         }
         Route::Healthz => Ok(fixed(StatusCode::OK, "text/plain", "ok\n".into())),
         Route::Readyz => {
@@ -473,15 +551,6 @@ async fn dispatch(
             } else {
                 Err(EdgeError::NotReady)
             }
-        }
-        Route::Metrics => {
-            state.chunks.cache().run_pending_tasks().await;
-            let text = state.metrics.render();
-            Ok(fixed(
-                StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                text.into(),
-            ))
         }
         Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
         Route::NotFound => Err(EdgeError::NotFound),

@@ -21,7 +21,6 @@ pub enum Route<'a> {
     },
     Healthz,
     Readyz,
-    Metrics,
     /// A known path with a method it does not serve; `allow` lists the ones it does.
     MethodNotAllowed {
         allow: &'static str,
@@ -37,7 +36,6 @@ impl Route<'_> {
             Route::Watch { .. } => "watch",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
-            Route::Metrics => "metrics",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::NotFound => "not_found",
         }
@@ -75,7 +73,6 @@ pub fn route<'a>(method: &Method, path: &'a str, query: Option<&str>) -> Route<'
     let fixed = match path {
         "/healthz" => Route::Healthz,
         "/readyz" => Route::Readyz,
-        "/metrics" => Route::Metrics,
         _ => return Route::NotFound,
     };
     if get_or_head {
@@ -161,7 +158,8 @@ mod tests {
         );
         assert_eq!(route(&Method::GET, "/healthz", None), Route::Healthz);
         assert_eq!(route(&Method::HEAD, "/readyz", None), Route::Readyz);
-        assert_eq!(route(&Method::GET, "/metrics", None), Route::Metrics);
+        // Metrics have their own listener (`super::scrape`), never the public port.
+        assert_eq!(route(&Method::GET, "/metrics", None), Route::NotFound);
         assert_eq!(route(&Method::GET, "/", None), Route::NotFound);
         assert_eq!(route(&Method::GET, "/metrics/x", None), Route::NotFound);
         assert!(matches!(

@@ -5,8 +5,56 @@
 //! from elsewhere (no scripts, fonts or styles from other hosts) and every piece of file
 //! data in it is HTML-escaped: file names come from Telegram users.
 
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
 use super::headers::{content_type, path_segment};
 use tgcdn_shared::wire::FileMeta;
+
+/// The page's only style sheet, inline so the page needs nothing else; allowed by its hash
+/// in [`content_security_policy`], so no other inline style or any script can run.
+const STYLE: &str = "
+body { margin: 0; background: #111; color: #eee; font: 16px/1.4 system-ui, sans-serif; }
+main { max-width: 960px; margin: 0 auto; padding: 16px; }
+video, audio, img { width: 100%; max-height: 80vh; background: #000; }
+h1 { font-size: 1.2em; word-break: break-all; }
+a.button { display: inline-block; padding: 8px 16px; background: #2a6ad3; color: #fff; border-radius: 4px; text-decoration: none; }
+";
+
+/// The `Content-Security-Policy` of the page: nothing but its own style sheet (by hash) and
+/// media from this origin (`/dl`), no script at all, no forms, no framing. A file name that
+/// slipped past escaping still could not run anything.
+pub fn content_security_policy() -> &'static str {
+    static POLICY: OnceLock<String> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        let hash = base64(&Sha256::digest(STYLE.as_bytes()));
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; media-src 'self'; img-src 'self'; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+    })
+}
+
+/// Standard base64 with padding, as CSP hash sources are written.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
 
 /// The page for `meta`, whose bytes are at `/dl/{token}/{name}`.
 pub fn render(token: &str, meta: &FileMeta) -> String {
@@ -41,13 +89,7 @@ pub fn render(token: &str, meta: &FileMeta) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>
-body {{ margin: 0; background: #111; color: #eee; font: 16px/1.4 system-ui, sans-serif; }}
-main {{ max-width: 960px; margin: 0 auto; padding: 16px; }}
-video, audio, img {{ width: 100%; max-height: 80vh; background: #000; }}
-h1 {{ font-size: 1.2em; word-break: break-all; }}
-a.button {{ display: inline-block; padding: 8px 16px; background: #2a6ad3; color: #fff; border-radius: 4px; text-decoration: none; }}
-</style>
+<style>{STYLE}</style>
 </head>
 <body>
 <main>
@@ -109,6 +151,36 @@ mod tests {
         assert!(page.contains("3.0 GiB"));
         assert!(page.contains("/dl/tok/%3Cscript%3E"));
         assert!(!page.contains("http://") && !page.contains("https://"));
+    }
+
+    #[test]
+    fn csp_allows_exactly_the_pages_style_and_same_origin_media() {
+        let page = render("tok", &test_meta(10, "a.mp4", "video/mp4"));
+        let policy = content_security_policy();
+        let styles: Vec<&str> = page.split("<style>").skip(1).collect();
+        assert_eq!(styles.len(), 1, "one style element");
+        let inline = styles[0].split("</style>").next().unwrap();
+        let hash = base64(&Sha256::digest(inline.as_bytes()));
+        assert!(
+            policy.contains(&format!("style-src 'sha256-{hash}'")),
+            "{policy}"
+        );
+        assert!(policy.starts_with("default-src 'none';"));
+        assert!(policy.contains("media-src 'self'") && !policy.contains("script-src"));
+        assert!(!page.contains("<script") && !page.contains(" style="));
+        // The player's source is a same-origin path, which `media-src 'self'` allows.
+        assert!(page.contains("<source src=\"/dl/tok/a.mp4\""));
+        assert!(http::HeaderValue::from_str(policy).is_ok());
+    }
+
+    #[test]
+    fn base64_matches_the_standard_alphabet_and_padding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foob"), "Zm9vYg==");
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
     }
 
     #[test]
