@@ -27,7 +27,7 @@ use tgcdn_shared::FileRef;
 use tgcdn_shared::wire;
 
 use crate::bots::BotPool;
-use crate::bots::select::{Health, SelectError};
+use crate::bots::select::SelectError;
 use crate::fetch::BoxFuture;
 use crate::stats::{ResolveCounters, ResolveSnapshot};
 use crate::store::{self, Store, StoreError};
@@ -277,7 +277,7 @@ impl Resolver {
         let mut last_error = String::from("no bot tried");
         let mut second_round = false;
         while Instant::now() < deadline {
-            let picked = match self.pool.pick(Instant::now(), &tried) {
+            let picked = match self.pool.pick(Some(file.chat_id), Instant::now(), &tried) {
                 Ok(picked) => picked,
                 Err(SelectError::FloodWait { secs, .. }) => {
                     return Err(ResolveError::FloodWait { secs });
@@ -317,25 +317,14 @@ impl Resolver {
                 | RetryClass::RefreshAndRetry
                 | RetryClass::MigrateAndRetry => {
                     tried[bot] = true;
-                    self.note_bot_failure(bot, &error);
+                    if let Some(penalty) = error.penalty() {
+                        self.pool
+                            .penalise(bot, file.chat_id, penalty, Instant::now());
+                    }
                 }
             }
         }
         Err(ResolveError::Unavailable(last_error))
-    }
-
-    fn note_bot_failure(&self, bot: usize, error: &TelegramError) {
-        if let TelegramError::FloodWait { secs } = error {
-            self.pool.mark_flood_wait(bot, Instant::now(), *secs);
-        }
-        if let Some(reason) = error.unhealthy_reason() {
-            self.pool.set_health(
-                bot,
-                Health::Unhealthy {
-                    reason: reason.into(),
-                },
-            );
-        }
     }
 
     async fn lookup_location(

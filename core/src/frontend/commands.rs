@@ -161,9 +161,13 @@ pub struct StatsView {
 pub fn stats_text(view: &StatsView) -> String {
     let mut text = format!("Bots: {}\n", view.bots.len());
     for bot in &view.bots {
-        let health = match &bot.health {
-            Health::Healthy => "healthy".to_owned(),
-            Health::Unhealthy { reason } => format!("UNHEALTHY ({reason})"),
+        let health = match (&bot.health, &bot.sickness) {
+            (Health::Healthy, _) => "healthy".to_owned(),
+            (Health::Unhealthy { reason }, Some(s)) => format!(
+                "UNHEALTHY ({reason}; for {} s, next probe in {} s)",
+                s.since_secs, s.next_probe_secs
+            ),
+            (Health::Unhealthy { reason }, None) => format!("UNHEALTHY ({reason})"),
         };
         let _ = write!(
             text,
@@ -172,6 +176,13 @@ pub fn stats_text(view: &StatsView) -> String {
         );
         if let Some(secs) = bot.flood_wait_secs {
             let _ = write!(text, ", flood wait {secs} s");
+        }
+        for (channel, s) in &bot.denied_channels {
+            let _ = write!(
+                text,
+                "; cannot read {channel} ({}; for {} s, next probe in {} s)",
+                s.reason, s.since_secs, s.next_probe_secs
+            );
         }
         text.push('\n');
     }
@@ -268,6 +279,8 @@ mod tests {
         let bot = |id, health, flood| BotReport {
             id,
             health,
+            sickness: None,
+            denied_channels: Vec::new(),
             flood_wait_secs: flood,
             load: LoadSnapshot {
                 in_flight: 2,
