@@ -214,8 +214,8 @@ pub fn summary_lines(report: &CoreReport) -> Vec<String> {
     ));
     let resolve = report.resolve;
     lines.push(format!(
-        "meta: {} memory hits, {} database hits, {} Telegram lookups",
-        resolve.memory_hits, resolve.store_hits, resolve.telegram_lookups
+        "meta: {} memory hits, {} database hits, {} Telegram lookups, {} known-missing",
+        resolve.memory_hits, resolve.store_hits, resolve.telegram_lookups, resolve.negative_hits
     ));
     if report.edges.is_empty() {
         lines.push("edges: none yet".to_owned());

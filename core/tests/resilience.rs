@@ -1,7 +1,8 @@
 //! The core keeps serving through bot failures, against the DC emulator with the real
-//! grammers client: a bot that cannot read one channel is out for that channel only, and a
+//! grammers client: a bot that cannot read one channel is out for that channel only, a
 //! bot removed from a channel and added back returns to rotation once the background prober
-//! sees it can read again — no restart. Every test runs under one overall timeout; waits are
+//! sees it can read again — no restart — and a dead link costs Telegram almost nothing
+//! however often it is requested. Every test runs under one overall timeout; waits are
 //! on the pool's state with a deadline.
 
 use std::net::SocketAddr;
@@ -13,11 +14,11 @@ use tgcdn_core::bots::health::Backoff;
 use tgcdn_core::bots::select::Health;
 use tgcdn_core::fetch::{FetchConfig, FetchError};
 use tgcdn_core::health::Prober;
-use tgcdn_core::resolve::ResolveConfig;
+use tgcdn_core::resolve::{ResolveConfig, ResolveError};
 use tgcdn_core::store::Store;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
 use tgcdn_shared::FileRef;
-use tgemu::{ChannelInfo, Content, Emulator, EmulatorHandle};
+use tgemu::{ChannelInfo, Content, Emulator, EmulatorHandle, Peer};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CHUNK: u64 = 1024 * 1024;
@@ -194,6 +195,44 @@ async fn a_bot_removed_from_the_channel_and_added_back_returns_after_a_probe() {
 
         let _ = stop.send(true);
         prober.await.expect("the prober stops");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn five_hundred_requests_for_a_deleted_message_cost_at_most_two_lookups() {
+    bounded(async {
+        let emu = emulator().await;
+        let store = Store::temporary().expect("store");
+        let storage = emu.world().create_channel("storage");
+        let (_, a) = signed_in_bot(&emu, &store, "4201:a", &[storage]).await;
+        let (_, b) = signed_in_bot(&emu, &store, "4202:b", &[storage]).await;
+        let path = path(&store, &[a, b]);
+        let (file, _) = post_file(&emu, &storage);
+        assert!(
+            emu.world()
+                .delete_message(Peer::Channel(storage.channel_id), file.msg_id)
+        );
+        emu.reset_counters();
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..500 {
+            let resolver = Arc::clone(&path.resolver);
+            requests.spawn(async move { resolver.meta(file).await });
+        }
+        while let Some(answer) = requests.join_next().await {
+            assert!(matches!(
+                answer.expect("request task"),
+                Err(ResolveError::NotFound)
+            ));
+        }
+        let lookups = emu.counters().requests_for("channels.getMessages");
+        assert!((1..=2).contains(&lookups), "{lookups} getMessages");
+        // Later requests are answered from the negative cache.
+        for _ in 0..10 {
+            assert!(path.resolver.meta(file).await.is_err());
+        }
+        assert_eq!(emu.counters().requests_for("channels.getMessages"), lookups);
+        assert!(path.resolver.counters().negative_hits >= 10);
     })
     .await
 }
