@@ -162,8 +162,10 @@ impl Running {
         };
         let main_bot_usable = !failures.iter().any(|(index, _)| *index == 0);
         let frontend = if main_bot_usable {
+            let username = main_bot_username(&bots[0], config.startup_timeout()).await;
             match frontend(
                 config,
+                username,
                 &bots[0],
                 &pool,
                 Arc::clone(handler.resolver()),
@@ -428,6 +430,7 @@ async fn open_bot(
 /// The main bot's file-to-link loop, ready to spawn.
 fn frontend(
     config: &Config,
+    bot_username: Option<String>,
     main_bot: &Arc<BotClient>,
     pool: &Arc<BotPool>,
     resolver: Arc<Resolver>,
@@ -442,7 +445,7 @@ fn frontend(
         public_base: config.public_url.to_string(),
         storage_chat_id: config.storage_channel,
         access,
-        bot_username: None,
+        bot_username,
     };
     // The same report the admin endpoint serves; the bot list comes from the same pool.
     let reporter = reporter.clone();
@@ -456,6 +459,18 @@ fn frontend(
     .with_pool(Arc::clone(pool))
     .with_resolver(resolver)
     .with_stats_lines(stats))
+}
+
+/// The main bot's username, so `/command@other_bot` is not taken for ours. Without it
+/// (Telegram did not answer) every addressed command is taken as ours, as before.
+async fn main_bot_username(bot: &BotClient, timeout: Duration) -> Option<String> {
+    match bot.username(Instant::now() + timeout).await {
+        Ok(username) => username,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the main bot's username; @-addressed commands are all taken as ours");
+            None
+        }
+    }
 }
 
 pub(crate) fn unix_now() -> i64 {

@@ -237,6 +237,18 @@ async fn five_hundred_requests_for_a_deleted_message_cost_at_most_two_lookups() 
     .await
 }
 
+#[tokio::test]
+async fn the_bot_knows_its_own_username_for_the_addressee_check() {
+    bounded(async {
+        let emu = emulator().await;
+        let store = Store::temporary().expect("store");
+        let (_, bot) = signed_in_bot(&emu, &store, "4301:files_bot", &[]).await;
+        let username = bot.username(deadline()).await.expect("getUsers");
+        assert_eq!(username.as_deref(), Some("4301:files_bot"));
+    })
+    .await
+}
+
 /// Polls `done` until it holds, failing after ten seconds.
 async fn wait_for(mut done: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(10);
