@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use crate::bots::BotReport;
 use crate::bots::select::Health;
+use crate::telegram::chat::MediaKind;
 
 /// What a private message asks the bot to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +122,20 @@ pub fn upload_failed_text() -> String {
     "Sorry, I could not store that file just now. Please try again in a minute.".to_owned()
 }
 
+/// The answer to an upload the core could not serve, or `None` when it can. Only documents
+/// (files, videos, audio) are served: a photo would get a link that answers 404, so it is
+/// refused with a way out instead.
+pub fn unservable_upload_text(kind: MediaKind) -> Option<String> {
+    match kind {
+        MediaKind::Photo => Some(
+            "Sorry, I can't make links for photos. Send it as a file instead \
+             (📎 → File), and I'll answer with a link."
+                .to_owned(),
+        ),
+        MediaKind::Document | MediaKind::Video | MediaKind::Audio => None,
+    }
+}
+
 /// The answer to an upload: what was stored and its two links.
 pub fn link_reply(file_name: &str, size: Option<u64>, download: &str, watch: &str) -> String {
     let mut text = format!("📁 {file_name}");
@@ -206,6 +221,15 @@ pub fn stats_text(view: &StatsView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn photos_are_refused_and_documents_are_not() {
+        let refusal = unservable_upload_text(MediaKind::Photo).unwrap();
+        assert!(refusal.contains("as a file"), "{refusal}");
+        for kind in [MediaKind::Document, MediaKind::Video, MediaKind::Audio] {
+            assert_eq!(unservable_upload_text(kind), None);
+        }
+    }
     use crate::bots::load::LoadSnapshot;
 
     #[test]

@@ -201,13 +201,26 @@ impl FrontEnd {
             Intent::Help => commands::help_text(),
             Intent::Unknown => commands::unknown_text(),
             Intent::Stats => commands::stats_text(&self.stats()),
-            Intent::Upload => match self.store(message, deadline).await {
-                Ok(reply) => reply,
-                Err(error) => {
-                    tracing::warn!(user_id = message.user_id, msg_id = message.msg_id, %error, "storing a file failed");
-                    commands::upload_failed_text()
+            Intent::Upload => {
+                if let Some(refusal) = message
+                    .media
+                    .as_ref()
+                    .and_then(|media| commands::unservable_upload_text(media.kind))
+                {
+                    return refusal;
                 }
-            },
+                self.upload_reply(message, deadline).await
+            }
+        }
+    }
+
+    async fn upload_reply(&self, message: &IncomingMessage, deadline: Instant) -> String {
+        match self.store(message, deadline).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::warn!(user_id = message.user_id, msg_id = message.msg_id, %error, "storing a file failed");
+                commands::upload_failed_text()
+            }
         }
     }
 
