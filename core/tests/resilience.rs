@@ -13,11 +13,15 @@ use tgcdn_core::app::{DownloadPath, download_path};
 use tgcdn_core::bots::health::Backoff;
 use tgcdn_core::bots::select::Health;
 use tgcdn_core::fetch::{FetchConfig, FetchError};
+use tgcdn_core::frontend::commands::Access;
+use tgcdn_core::frontend::ratelimit::RateConfig;
+use tgcdn_core::frontend::{FrontEnd, FrontEndConfig};
 use tgcdn_core::health::Prober;
 use tgcdn_core::resolve::{ResolveConfig, ResolveError};
 use tgcdn_core::store::Store;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
 use tgcdn_shared::FileRef;
+use tgcdn_shared::token::{Keyring, LinkKey};
 use tgemu::{ChannelInfo, Content, Emulator, EmulatorHandle, Peer};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -49,6 +53,17 @@ async fn signed_in_bot(
     token: &str,
     channels: &[ChannelInfo],
 ) -> (tgemu::BotInfo, Arc<BotClient>) {
+    bot_with_updates(emu, store, token, channels, false).await
+}
+
+/// Like [`signed_in_bot`], keeping its updates for a front-end when `updates` is set.
+async fn bot_with_updates(
+    emu: &EmulatorHandle,
+    store: &Store,
+    token: &str,
+    channels: &[ChannelInfo],
+    updates: bool,
+) -> (tgemu::BotInfo, Arc<BotClient>) {
     let info = emu.world().register_bot(token, token);
     for channel in channels {
         emu.world()
@@ -72,7 +87,11 @@ async fn signed_in_bot(
         api_hash: "hash".into(),
         connections: 1,
     };
-    let client = BotClient::with_session(Arc::new(session), &config);
+    let client = if updates {
+        BotClient::with_session_receiving_updates(Arc::new(session), &config)
+    } else {
+        BotClient::with_session(Arc::new(session), &config)
+    };
     client.sign_in_if_needed(deadline()).await.expect("sign in");
     (info, Arc::new(client))
 }
@@ -245,6 +264,64 @@ async fn the_bot_knows_its_own_username_for_the_addressee_check() {
         let (_, bot) = signed_in_bot(&emu, &store, "4301:files_bot", &[]).await;
         let username = bot.username(deadline()).await.expect("getUsers");
         assert_eq!(username.as_deref(), Some("4301:files_bot"));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_user_over_the_budget_is_told_once_and_others_are_answered() {
+    bounded(async {
+        let emu = emulator().await;
+        let store = Store::temporary().expect("store");
+        let storage = emu.world().create_channel("storage");
+        let (info, bot) = bot_with_updates(&emu, &store, "4401:main", &[storage], true).await;
+        let key = LinkKey::new(1, [7u8; 32]).expect("key");
+        let keyring = Arc::new(Keyring::new(key, Vec::new()).expect("keyring"));
+        let config = FrontEndConfig {
+            public_base: "https://cdn.example".into(),
+            storage_chat_id: storage.bot_api_id(),
+            access: Access {
+                allowed_users: None,
+                admins: Default::default(),
+            },
+            bot_username: None,
+        };
+        let frontend = FrontEnd::new(bot, keyring, config)
+            .expect("front-end")
+            .with_rate_limit(RateConfig {
+                burst: 2,
+                refill: Duration::from_secs(600),
+                max_users: 100,
+            })
+            .spawn();
+        let alice = emu.world().register_user("alice");
+        let bob = emu.world().register_user("bob");
+        for _ in 0..5 {
+            emu.world()
+                .user_sends_text(alice.user_id, info.user_id, "/start");
+        }
+        emu.world()
+            .user_sends_text(bob.user_id, info.user_id, "/start");
+        let replies_to = |user: i64| -> Vec<String> {
+            emu.world()
+                .sent_by(info.user_id)
+                .into_iter()
+                .filter(|m| m.peer == Peer::User(user))
+                .map(|m| m.text)
+                .collect()
+        };
+        // Messages are handled in order: once Bob is answered, all of Alice's were seen.
+        wait_for(|| !replies_to(bob.user_id).is_empty()).await;
+        let alice_replies = replies_to(alice.user_id);
+        assert_eq!(alice_replies.len(), 3, "{alice_replies:?}");
+        assert!(alice_replies[..2].iter().all(|t| t.starts_with("Hi!")));
+        assert!(
+            alice_replies[2].contains("faster than I can take"),
+            "{}",
+            alice_replies[2]
+        );
+        assert!(replies_to(bob.user_id)[0].starts_with("Hi!"));
+        frontend.abort();
     })
     .await
 }

@@ -104,6 +104,14 @@ pub fn help_text() -> String {
         .to_owned()
 }
 
+/// The one answer to a user over their message budget.
+pub fn slow_down_text(retry_after_secs: u64) -> String {
+    format!(
+        "You're sending messages faster than I can take them. Please wait {retry_after_secs} s \
+         and send the rest again; I'll skip what arrives until then."
+    )
+}
+
 pub fn not_allowed_text() -> String {
     "Sorry, this bot is private and only serves its owner's users. If you think you should \
      have access, please ask the person who runs it."
