@@ -229,6 +229,12 @@ pub fn prometheus_text(report: &CoreReport) -> Result<Vec<u8>, std::fmt::Error> 
         "meta looked up on Telegram",
         resolve.telegram_lookups,
     );
+    plain(
+        &mut registry,
+        "resolve_negative_hits",
+        "\"no such file\" answered from the negative cache",
+        resolve.negative_hits,
+    );
     let edges = Gauge::<i64>::default();
     edges.set(i64::try_from(report.edges_live()).unwrap_or(i64::MAX));
     registry.register("edges_connected", "edges heard from recently", edges);

@@ -58,6 +58,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "bytes of the core's second-tier chunk cache; default 64MiB",
     ),
     (
+        "negative_cache_secs",
+        "seconds a \"no such file\" answer (deleted message, no document) is remembered, 0..=3600; default 60",
+    ),
+    (
         "quic.listen",
         "UDP address the QUIC endpoint for edges listens on; default 0.0.0.0:4433",
     ),
@@ -205,6 +209,7 @@ pub struct RawConfig {
     pub connections_per_bot: usize,
     pub parts_per_connection: usize,
     pub chunk_cache: ByteSize,
+    pub negative_cache_secs: u64,
     pub quic_listen: SocketAddr,
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
@@ -237,6 +242,7 @@ impl RawConfig {
             connections_per_bot: settings.get_or("connections_per_bot", 2)?,
             parts_per_connection: settings.get_or("parts_per_connection", 8)?,
             chunk_cache: settings.get_or("chunk_cache", ByteSize(64 << 20))?,
+            negative_cache_secs: settings.get_or("negative_cache_secs", 60)?,
             quic_listen: settings.get_or("quic.listen", defaults.listen)?,
             cert_file: settings.get("quic.cert_file")?,
             key_file: settings.get("quic.key_file")?,
@@ -299,6 +305,9 @@ impl RawConfig {
         if !(1..=16).contains(&self.connections_per_bot) {
             return Err(invalid("connections_per_bot", "must be 1..=16"));
         }
+        if self.negative_cache_secs > 3600 {
+            return Err(invalid("negative_cache_secs", "must be 0..=3600"));
+        }
         if !(1..=64).contains(&self.parts_per_connection) {
             return Err(invalid("parts_per_connection", "must be 1..=64"));
         }
@@ -342,6 +351,7 @@ impl RawConfig {
             connections_per_bot: self.connections_per_bot,
             parts_per_connection: self.parts_per_connection,
             chunk_cache_bytes: self.chunk_cache.0,
+            negative_cache: Duration::from_secs(self.negative_cache_secs),
             quic: QuicConfig {
                 listen: self.quic_listen,
                 socket_buffer_bytes: socket_buffer,
@@ -390,6 +400,8 @@ pub struct Config {
     pub connections_per_bot: usize,
     pub parts_per_connection: usize,
     pub chunk_cache_bytes: u64,
+    /// How long a "no such file" answer is remembered.
+    pub negative_cache: Duration,
     pub quic: QuicConfig,
     pub tls_pem: Option<(PathBuf, PathBuf)>,
     pub cluster_secret: Secret,
@@ -450,7 +462,10 @@ impl Config {
     }
 
     pub fn resolve_config(&self) -> ResolveConfig {
-        ResolveConfig::default()
+        ResolveConfig {
+            negative_ttl: self.negative_cache,
+            ..ResolveConfig::default()
+        }
     }
 
     /// How long `run` waits for Telegram at start (sign-in, channel check) per bot.
@@ -482,6 +497,10 @@ impl Config {
                 self.parts_per_connection.to_string(),
             ),
             ("chunk_cache", format!("{} bytes", self.chunk_cache_bytes)),
+            (
+                "negative_cache_secs",
+                self.negative_cache.as_secs().to_string(),
+            ),
             ("quic.listen", self.quic.listen.to_string()),
             (
                 "quic.cert_file",

@@ -1,8 +1,10 @@
 //! tgcdn-core: the one long-lived process that talks to Telegram.
 //!
 //! Modules in request order (see `docs/ARCHITECTURE.md`):
-//! * [`bots`] — the bot pool's pure parts: load counters with RAII guards and the choice of
-//!   the least-loaded healthy bot and connection;
+//! * [`bots`] — the bot pool's pure parts: load counters with RAII guards, the choice of
+//!   the least-loaded healthy bot and connection, health per bot and per (bot, channel)
+//!   with a re-probe schedule;
+//! * [`health`] — the background prober that puts recovered bots back in rotation;
 //! * [`resolve`] — a file reference → its meta (persisted) and each bot's document
 //!   location (cached, refreshed when Telegram says the reference expired);
 //! * [`fetch`] — single-flight chunk downloads across the pool, retries by error class,
@@ -30,6 +32,7 @@ pub mod catalog;
 pub mod config;
 pub mod fetch;
 pub mod frontend;
+pub mod health;
 pub mod onebox;
 pub mod quic;
 pub mod report;

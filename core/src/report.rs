@@ -26,12 +26,30 @@ pub struct BotRow {
     pub healthy: bool,
     /// Why it is out of rotation, when it is.
     pub reason: Option<String>,
+    /// Since how many seconds it is out, when it is.
+    #[serde(default)]
+    pub since_secs: Option<u64>,
+    /// Seconds until it is probed again, when it is out.
+    #[serde(default)]
+    pub next_probe_secs: Option<u64>,
+    /// Channels it cannot read (it still serves the others).
+    #[serde(default)]
+    pub denied_channels: Vec<DeniedChannelRow>,
     pub flood_wait_secs: Option<u64>,
     pub in_flight: usize,
     pub per_connection: Vec<usize>,
     pub requests: u64,
     pub bytes: u64,
     pub flood_waits: u64,
+}
+
+/// A channel one bot cannot read, and when that is checked again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeniedChannelRow {
+    pub channel: i64,
+    pub reason: String,
+    pub since_secs: u64,
+    pub next_probe_secs: u64,
 }
 
 /// Chunk requests for files on one DC.
@@ -149,6 +167,18 @@ fn bot_row(bot: BotReport) -> BotRow {
         id: bot.id,
         healthy,
         reason,
+        since_secs: bot.sickness.as_ref().map(|s| s.since_secs),
+        next_probe_secs: bot.sickness.as_ref().map(|s| s.next_probe_secs),
+        denied_channels: bot
+            .denied_channels
+            .into_iter()
+            .map(|(channel, s)| DeniedChannelRow {
+                channel,
+                reason: s.reason,
+                since_secs: s.since_secs,
+                next_probe_secs: s.next_probe_secs,
+            })
+            .collect(),
         flood_wait_secs: bot.flood_wait_secs,
         in_flight: bot.load.in_flight,
         per_connection: bot.load.per_connection,
@@ -156,6 +186,14 @@ fn bot_row(bot: BotReport) -> BotRow {
         bytes: bot.bytes,
         flood_waits: bot.flood_waits,
     }
+}
+
+/// One channel a bot cannot read, as every view words it.
+pub fn denied_line(denied: &DeniedChannelRow) -> String {
+    format!(
+        "cannot read channel {}: {} (for {} s, next probe in {} s)",
+        denied.channel, denied.reason, denied.since_secs, denied.next_probe_secs
+    )
 }
 
 /// The `/stats` lines after the bot list: DCs, caches, edges.
@@ -176,8 +214,8 @@ pub fn summary_lines(report: &CoreReport) -> Vec<String> {
     ));
     let resolve = report.resolve;
     lines.push(format!(
-        "meta: {} memory hits, {} database hits, {} Telegram lookups",
-        resolve.memory_hits, resolve.store_hits, resolve.telegram_lookups
+        "meta: {} memory hits, {} database hits, {} Telegram lookups, {} known-missing",
+        resolve.memory_hits, resolve.store_hits, resolve.telegram_lookups, resolve.negative_hits
     ));
     if report.edges.is_empty() {
         lines.push("edges: none yet".to_owned());
@@ -205,7 +243,11 @@ pub fn table(report: &CoreReport) -> String {
     );
     for bot in &report.bots {
         let note = match (&bot.reason, bot.flood_wait_secs) {
-            (Some(reason), _) => reason.clone(),
+            (Some(reason), _) => format!(
+                "{reason} (for {} s, next probe in {} s)",
+                bot.since_secs.unwrap_or(0),
+                bot.next_probe_secs.unwrap_or(0)
+            ),
             (None, Some(secs)) => format!("flood wait {secs} s"),
             (None, None) => String::new(),
         };
@@ -220,6 +262,9 @@ pub fn table(report: &CoreReport) -> String {
             bot.bytes,
             bot.flood_waits,
         );
+        for denied in &bot.denied_channels {
+            let _ = writeln!(out, "{:<12} {}", "", denied_line(denied));
+        }
     }
     let _ = writeln!(out, "\n{:<6} {:>10}", "DC", "REQUESTS");
     for dc in &report.dcs {
@@ -260,6 +305,8 @@ mod tests {
         let bot = |id, health, bytes| BotReport {
             id,
             health,
+            sickness: None,
+            denied_channels: Vec::new(),
             flood_wait_secs: None,
             load: LoadSnapshot {
                 in_flight: 1,
@@ -290,6 +337,30 @@ mod tests {
             },
             ResolveSnapshot::default(),
         )
+    }
+
+    #[test]
+    fn a_denied_channel_and_the_next_probe_show_in_the_table() {
+        let mut report = sample();
+        report.bots[0].denied_channels.push(DeniedChannelRow {
+            channel: -1_002,
+            reason: "bot cannot read this channel".into(),
+            since_secs: 12,
+            next_probe_secs: 18,
+        });
+        report.bots[1].since_secs = Some(40);
+        report.bots[1].next_probe_secs = Some(20);
+        let table = table(&report);
+        assert!(
+            table.contains("cannot read channel -1002: bot cannot read this channel (for 12 s, next probe in 18 s)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("token revoked (for 40 s, next probe in 20 s)"),
+            "{table}"
+        );
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<CoreReport>(&json).unwrap(), report);
     }
 
     #[test]

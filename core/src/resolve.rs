@@ -16,7 +16,10 @@
 //!   [`Resolver::with_location`] runs a Telegram call with the location and, on
 //!   `FILE_REFERENCE_EXPIRED`, re-fetches the message through the same bot and retries once.
 //! * A message that is gone or holds no document is `NotFound`, and its stored meta is
-//!   forgotten so the next `Meta` does not describe a file that cannot be served.
+//!   forgotten so the next `Meta` does not describe a file that cannot be served. The
+//!   answer is remembered (bounded moka, `negative_ttl`), so a flood of requests for a dead
+//!   link costs one `channels.getMessages`, not one each — otherwise an anonymous client
+//!   could push every bot into FLOOD_WAIT with one link.
 //!
 //! Never does I/O other than through [`DocumentSource`] and the [`Store`].
 
@@ -27,7 +30,7 @@ use tgcdn_shared::FileRef;
 use tgcdn_shared::wire;
 
 use crate::bots::BotPool;
-use crate::bots::select::{Health, SelectError};
+use crate::bots::select::SelectError;
 use crate::fetch::BoxFuture;
 use crate::stats::{ResolveCounters, ResolveSnapshot};
 use crate::store::{self, Store, StoreError};
@@ -54,6 +57,11 @@ pub struct ResolveConfig {
     pub max_cached_metas: u64,
     /// Deadline of a whole meta lookup, retries across bots included.
     pub lookup_timeout: Duration,
+    /// How long a "no such file" answer is remembered (a message posted later under the
+    /// same id is not: ids only grow, a deleted one is never reused).
+    pub negative_ttl: Duration,
+    /// "No such file" answers kept at most.
+    pub max_negatives: u64,
 }
 
 impl Default for ResolveConfig {
@@ -63,6 +71,8 @@ impl Default for ResolveConfig {
             max_locations: 200_000,
             max_cached_metas: 100_000,
             lookup_timeout: Duration::from_secs(20),
+            negative_ttl: Duration::from_secs(60),
+            max_negatives: 100_000,
         }
     }
 }
@@ -96,6 +106,8 @@ pub struct Resolver {
     sources: Vec<Arc<dyn DocumentSource>>,
     config: ResolveConfig,
     metas: moka::future::Cache<FileRef, store::FileMeta>,
+    /// Files known not to exist (deleted message, no document in it), for `negative_ttl`.
+    missing: moka::future::Cache<FileRef, ()>,
     locations: moka::future::Cache<(usize, FileRef), DocumentLocation>,
     counters: ResolveCounters,
 }
@@ -115,12 +127,17 @@ impl Resolver {
             .max_capacity(config.max_locations)
             .time_to_live(config.location_ttl)
             .build();
+        let missing = moka::future::Cache::builder()
+            .max_capacity(config.max_negatives)
+            .time_to_live(config.negative_ttl)
+            .build();
         Arc::new(Self {
             store,
             pool,
             sources,
             config,
             metas,
+            missing,
             locations,
             counters: ResolveCounters::default(),
         })
@@ -141,6 +158,10 @@ impl Resolver {
         if let Some(meta) = self.metas.get(&file).await {
             self.counters.memory_hit();
             return Ok(meta);
+        }
+        if self.missing.contains_key(&file) {
+            self.counters.negative_hit();
+            return Err(ResolveError::NotFound);
         }
         self.metas
             .try_get_with(file, self.load_meta(file))
@@ -232,7 +253,7 @@ impl Resolver {
         }
     }
 
-    /// Drops everything known about `file` (its message is gone).
+    /// Drops everything known about `file` (its message is gone) and remembers that it is.
     pub async fn forget(&self, file: FileRef) {
         self.metas.invalidate(&file).await;
         self.forget_stored(file).await;
@@ -240,6 +261,7 @@ impl Resolver {
 
     /// [`Self::forget`] without the meta cache, for use inside that cache's own loader.
     async fn forget_stored(&self, file: FileRef) {
+        self.missing.insert(file, ()).await;
         for bot in 0..self.sources.len() {
             self.locations.invalidate(&(bot, file)).await;
         }
@@ -260,6 +282,12 @@ impl Resolver {
             self.counters.store_hit();
             return Ok(meta);
         }
+        // Checked again here: a lookup that just failed may have finished between the
+        // caller's check and this fill.
+        if self.missing.contains_key(&file) {
+            self.counters.negative_hit();
+            return Err(ResolveError::NotFound);
+        }
         self.counters.telegram_lookup();
         let deadline = Instant::now() + self.config.lookup_timeout;
         let info = self.lookup_on_any_bot(file, deadline).await?;
@@ -277,7 +305,7 @@ impl Resolver {
         let mut last_error = String::from("no bot tried");
         let mut second_round = false;
         while Instant::now() < deadline {
-            let picked = match self.pool.pick(Instant::now(), &tried) {
+            let picked = match self.pool.pick(Some(file.chat_id), Instant::now(), &tried) {
                 Ok(picked) => picked,
                 Err(SelectError::FloodWait { secs, .. }) => {
                     return Err(ResolveError::FloodWait { secs });
@@ -317,25 +345,14 @@ impl Resolver {
                 | RetryClass::RefreshAndRetry
                 | RetryClass::MigrateAndRetry => {
                     tried[bot] = true;
-                    self.note_bot_failure(bot, &error);
+                    if let Some(penalty) = error.penalty() {
+                        self.pool
+                            .penalise(bot, file.chat_id, penalty, Instant::now());
+                    }
                 }
             }
         }
         Err(ResolveError::Unavailable(last_error))
-    }
-
-    fn note_bot_failure(&self, bot: usize, error: &TelegramError) {
-        if let TelegramError::FloodWait { secs } = error {
-            self.pool.mark_flood_wait(bot, Instant::now(), *secs);
-        }
-        if let Some(reason) = error.unhealthy_reason() {
-            self.pool.set_health(
-                bot,
-                Health::Unhealthy {
-                    reason: reason.into(),
-                },
-            );
-        }
     }
 
     async fn lookup_location(

@@ -166,17 +166,25 @@ async fn a_deleted_message_is_not_found_and_forgotten() {
     ));
     assert_eq!(store.file_meta(FILE).unwrap(), None);
 
-    // Known file, then the message disappears while a chunk is fetched.
-    bounded(resolver.meta(FILE)).await.unwrap();
-    assert!(store.file_meta(FILE).unwrap().is_some());
+    // Another file known, then its message disappears while a chunk is fetched: its meta
+    // is forgotten and the next `Meta` answers NotFound without asking Telegram.
+    let other = FileRef { msg_id: 8, ..FILE };
+    bounded(resolver.meta(other)).await.unwrap();
+    assert!(store.file_meta(other).unwrap().is_some());
     let gone = bounded(
-        resolver.with_location(0, FILE, false, deadline(), |_| async {
+        resolver.with_location(0, other, false, deadline(), |_| async {
             Err::<(), _>(TelegramError::MessageNotFound)
         }),
     )
     .await;
     assert_eq!(gone, Err(TelegramError::MessageNotFound));
-    assert_eq!(store.file_meta(FILE).unwrap(), None);
+    assert_eq!(store.file_meta(other).unwrap(), None);
+    let calls = bot.calls();
+    assert!(matches!(
+        bounded(resolver.meta(other)).await,
+        Err(ResolveError::NotFound)
+    ));
+    assert_eq!(bot.calls(), calls);
 }
 
 #[tokio::test]
@@ -307,4 +315,19 @@ fn wire_meta_fits_the_wire_limits_and_has_fallbacks() {
         ..long
     };
     assert_eq!(wire_meta(file, &unnamed).name, "file-42");
+}
+
+#[tokio::test]
+async fn a_missing_file_is_remembered_for_the_negative_ttl() {
+    let store = Store::temporary().unwrap();
+    let bot = FakeSource::new(1, vec![Err(TelegramError::MessageNotFound)]);
+    let resolver = resolver(&store, &[Arc::clone(&bot)]);
+    for _ in 0..50 {
+        assert!(matches!(
+            resolver.meta(FILE).await,
+            Err(ResolveError::NotFound)
+        ));
+    }
+    assert_eq!(bot.calls(), 1);
+    assert_eq!(resolver.counters().negative_hits, 49);
 }

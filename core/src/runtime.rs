@@ -3,7 +3,8 @@
 //!
 //! [`Running::start`] opens the sled store, starts every configured bot (signing in where
 //! the stored session is not authorised; a bot whose token is revoked or that cannot read
-//! the storage channel is kept out of rotation with the reason, the rest go on), wires the
+//! the storage channel is kept out of rotation with the reason — and re-probed in the
+//! background until it recovers — the rest go on), wires the
 //! download path, starts the main bot's file-to-link front-end, the QUIC server for edges
 //! (unless disabled), the embedded HTTP edge in one-box mode and the admin listener.
 //! [`Running::shutdown`] stops them in the order that loses nothing: the front-end finishes
@@ -23,6 +24,7 @@ use crate::bots::select::Health;
 use crate::config::{self, Config};
 use crate::frontend::commands::Access;
 use crate::frontend::{FrontEnd, FrontEndConfig, FrontEndError, StatsLines};
+use crate::health::Prober;
 use crate::onebox::{InProcessUpstream, OneBoxEdge};
 use crate::quic::handler::Handler;
 use crate::quic::{EdgeRegistry, QuicError, QuicServer, tls};
@@ -87,6 +89,8 @@ pub struct Running {
     edge: Option<(SocketAddr, JoinHandle<()>)>,
     frontend: Option<JoinHandle<()>>,
     admin: (SocketAddr, JoinHandle<()>),
+    /// The background prober that puts recovered bots back in rotation.
+    probes: JoinHandle<()>,
     stop: watch::Sender<bool>,
     unhealthy: usize,
     grace: Duration,
@@ -108,13 +112,20 @@ impl Running {
             config.fetch_config(),
         );
         let pool = Arc::clone(&path.pool);
-        for (index, reason) in &failures {
-            pool.set_health(
-                *index,
-                Health::Unhealthy {
-                    reason: reason.clone(),
-                },
-            );
+        let now = Instant::now();
+        for (index, failure) in &failures {
+            match failure {
+                StartFailure::SignIn(reason) => pool.set_health(
+                    *index,
+                    Health::Unhealthy {
+                        reason: reason.clone(),
+                    },
+                    now,
+                ),
+                StartFailure::Channel(reason) => {
+                    pool.deny_channel(*index, config.storage_channel, reason, now);
+                }
+            }
         }
         if failures.len() == bots.len() {
             tracing::error!("no bot is usable: every request will answer Unavailable");
@@ -151,8 +162,10 @@ impl Running {
         };
         let main_bot_usable = !failures.iter().any(|(index, _)| *index == 0);
         let frontend = if main_bot_usable {
+            let username = main_bot_username(&bots[0], config.startup_timeout()).await;
             match frontend(
                 config,
+                username,
                 &bots[0],
                 &pool,
                 Arc::clone(handler.resolver()),
@@ -172,6 +185,15 @@ impl Running {
         };
 
         let (stop, stopped) = watch::channel(false);
+        let probers = bots
+            .iter()
+            .map(|bot| Arc::clone(bot) as Arc<dyn Prober>)
+            .collect();
+        let probes = tokio::spawn(crate::health::run(
+            Arc::clone(&pool),
+            probers,
+            stopped.clone(),
+        ));
         let admin = tokio::spawn(crate::admin::serve(
             admin_listener,
             reporter,
@@ -203,6 +225,7 @@ impl Running {
             edge,
             frontend,
             admin: (admin_addr, admin),
+            probes,
             stop,
             unhealthy: failures.len(),
             grace: SHUTDOWN_GRACE,
@@ -269,6 +292,9 @@ impl Running {
         if tokio::time::timeout(grace, self.admin.1).await.is_err() {
             tracing::warn!("the admin listener did not stop within {grace:?}");
         }
+        // A probe in flight only reads; it may be cut short.
+        self.probes.abort();
+        let _ = self.probes.await;
         drop(self.bots);
         self.store.flush().await.map_err(RunError::Flush)
     }
@@ -320,11 +346,25 @@ fn serve_edge(
     Ok((addr, task))
 }
 
+/// Why a bot could not serve at start: it is out for everything, or for the storage channel.
+enum StartFailure {
+    SignIn(String),
+    Channel(String),
+}
+
+impl std::fmt::Display for StartFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SignIn(reason) | Self::Channel(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// Starts every bot; returns them (pool order) and the ones that cannot serve, with why.
 async fn start_bots(
     config: &Config,
     store: &Store,
-) -> Result<(Vec<Arc<BotClient>>, Vec<(usize, String)>), RunError> {
+) -> Result<(Vec<Arc<BotClient>>, Vec<(usize, StartFailure)>), RunError> {
     // Validated: the storage channel is a channel id.
     let channel = channel_bare_id(config.storage_channel).unwrap_or_default();
     let mut bots = Vec::new();
@@ -390,6 +430,7 @@ async fn open_bot(
 /// The main bot's file-to-link loop, ready to spawn.
 fn frontend(
     config: &Config,
+    bot_username: Option<String>,
     main_bot: &Arc<BotClient>,
     pool: &Arc<BotPool>,
     resolver: Arc<Resolver>,
@@ -404,7 +445,7 @@ fn frontend(
         public_base: config.public_url.to_string(),
         storage_chat_id: config.storage_channel,
         access,
-        bot_username: None,
+        bot_username,
     };
     // The same report the admin endpoint serves; the bot list comes from the same pool.
     let reporter = reporter.clone();
@@ -420,20 +461,32 @@ fn frontend(
     .with_stats_lines(stats))
 }
 
+/// The main bot's username, so `/command@other_bot` is not taken for ours. Without it
+/// (Telegram did not answer) every addressed command is taken as ours, as before.
+async fn main_bot_username(bot: &BotClient, timeout: Duration) -> Option<String> {
+    match bot.username(Instant::now() + timeout).await {
+        Ok(username) => username,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the main bot's username; @-addressed commands are all taken as ours");
+            None
+        }
+    }
+}
+
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Signs in if needed and checks the storage channel; the error is the reason shown.
-async fn check_bot(bot: &BotClient, channel: i64, deadline: Instant) -> Result<(), String> {
+/// Signs in if needed and checks the storage channel; the error says which failed and why.
+async fn check_bot(bot: &BotClient, channel: i64, deadline: Instant) -> Result<(), StartFailure> {
     match bot.sign_in_if_needed(deadline).await {
         Ok(true) => tracing::info!(bot_id = bot.bot_id(), "signed in"),
         Ok(false) => {}
-        Err(error) => return Err(format!("sign-in failed: {error}")),
+        Err(error) => return Err(StartFailure::SignIn(format!("sign-in failed: {error}"))),
     }
     bot.check_channel_access(channel, deadline)
         .await
-        .map_err(|error| format!("cannot read the storage channel: {error}"))
+        .map_err(|error| StartFailure::Channel(format!("cannot read the storage channel: {error}")))
 }

@@ -66,6 +66,7 @@ pub struct ResolveCounters {
     memory_hits: AtomicU64,
     store_hits: AtomicU64,
     telegram_lookups: AtomicU64,
+    negative_hits: AtomicU64,
 }
 
 /// A reading of [`ResolveCounters`].
@@ -76,6 +77,9 @@ pub struct ResolveSnapshot {
     pub store_hits: u64,
     /// Asked Telegram (`channels.getMessages`).
     pub telegram_lookups: u64,
+    /// Answered "no such file" from the negative cache, without Telegram.
+    #[serde(default)]
+    pub negative_hits: u64,
 }
 
 impl ResolveCounters {
@@ -88,11 +92,15 @@ impl ResolveCounters {
     pub fn telegram_lookup(&self) {
         bump(&self.telegram_lookups);
     }
+    pub fn negative_hit(&self) {
+        bump(&self.negative_hits);
+    }
     pub fn snapshot(&self) -> ResolveSnapshot {
         ResolveSnapshot {
             memory_hits: self.memory_hits.load(Ordering::Relaxed),
             store_hits: self.store_hits.load(Ordering::Relaxed),
             telegram_lookups: self.telegram_lookups.load(Ordering::Relaxed),
+            negative_hits: self.negative_hits.load(Ordering::Relaxed),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::cache::{CacheOutcome, ChunkCache, ChunkKey};
 use tgcdn_shared::chunk::chunk_len;
 
 use crate::upstream::{Upstream, UpstreamError};
-use tgcdn_shared::wire::FileMeta;
+use tgcdn_shared::wire::{FileMeta, WireError};
 
 /// How long one chunk fetch may take, waiting for a fetch permit included.
 pub const CHUNK_DEADLINE: Duration = Duration::from_secs(60);
@@ -29,6 +29,9 @@ pub const CHUNK_DEADLINE: Duration = Duration::from_secs(60);
 pub const META_DEADLINE: Duration = Duration::from_secs(20);
 /// How long metadata stays cached; a revoked file keeps serving cached chunks only this long.
 pub const META_TTL: Duration = Duration::from_secs(300);
+/// How long a "not found" or "revoked" answer is remembered, so a flood of requests for a
+/// dead link reaches the core once per this period (short: a revoke may be undone).
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(10);
 
 /// Upstream latency buckets in seconds (5 ms … ~20 s).
 pub fn latency_histogram() -> Histogram {
@@ -139,14 +142,16 @@ fn check_len(bytes: Bytes, expected: u64, index: u64) -> Result<Bytes, UpstreamE
     }
 }
 
-/// File metadata, cached for [`META_TTL`] with concurrent misses coalesced. Errors are not
-/// cached. Cheap to clone.
+/// File metadata, cached for [`META_TTL`] with concurrent misses coalesced. Of the errors,
+/// only the core's "not found" and "revoked" are cached, for [`NEGATIVE_TTL`]. Cheap to
+/// clone.
 ///
 /// What is cached per file is `T`, made once from the upstream's [`FileMeta`] by the
 /// `derive` function given at construction: the HTTP layer keeps its ready-made response
 /// headers there, so a request for a known file builds none of them again.
 pub struct MetaSource<T = FileMeta> {
     metas: Cache<FileRef, Arc<T>>,
+    missing: Cache<FileRef, WireError>,
     upstream: Arc<dyn Upstream>,
     latency: Histogram,
     derive: fn(FileRef, FileMeta) -> T,
@@ -156,6 +161,7 @@ impl<T> Clone for MetaSource<T> {
     fn clone(&self) -> Self {
         MetaSource {
             metas: self.metas.clone(),
+            missing: self.missing.clone(),
             upstream: self.upstream.clone(),
             latency: self.latency.clone(),
             derive: self.derive,
@@ -182,6 +188,10 @@ impl<T: Send + Sync + 'static> MetaSource<T> {
                 .max_capacity(100_000)
                 .time_to_live(META_TTL)
                 .build(),
+            missing: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(NEGATIVE_TTL)
+                .build(),
             upstream,
             latency,
             derive,
@@ -193,10 +203,14 @@ impl<T: Send + Sync + 'static> MetaSource<T> {
         if let Some(known) = self.metas.get(&file).await {
             return Ok(known);
         }
+        if let Some(error) = self.missing.get(&file).await {
+            return Err(UpstreamError::Core(error));
+        }
         let upstream = self.upstream.clone();
         let latency = self.latency.clone();
         let derive = self.derive;
-        self.metas
+        let result = self
+            .metas
             .try_get_with(file, async move {
                 let started = Instant::now();
                 let meta = tokio::time::timeout(META_DEADLINE, upstream.meta(file))
@@ -206,6 +220,38 @@ impl<T: Send + Sync + 'static> MetaSource<T> {
                 Ok(Arc::new(derive(file, meta)))
             })
             .await
-            .map_err(|shared: Arc<UpstreamError>| (*shared).clone())
+            .map_err(|shared: Arc<UpstreamError>| (*shared).clone());
+        if let Err(UpstreamError::Core(error @ (WireError::NotFound | WireError::Revoked))) =
+            &result
+        {
+            self.missing.insert(file, error.clone()).await;
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MemoryUpstream;
+
+    #[tokio::test]
+    async fn a_missing_file_reaches_the_core_once_per_negative_ttl() {
+        let upstream = Arc::new(MemoryUpstream::new());
+        let metas = MetaSource::new(
+            Arc::clone(&upstream) as Arc<dyn Upstream>,
+            latency_histogram(),
+        );
+        let dead = FileRef {
+            chat_id: -1_000_000_000_001,
+            msg_id: 9,
+        };
+        for _ in 0..100 {
+            assert_eq!(
+                metas.meta(dead).await.map(|_| ()),
+                Err(UpstreamError::Core(WireError::NotFound))
+            );
+        }
+        assert_eq!(upstream.meta_calls(), 1);
     }
 }

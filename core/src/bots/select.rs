@@ -1,8 +1,8 @@
 //! Which bot, and which of its connections, gets the next chunk request: a pure function of
 //! the bots' states and `now`.
 //!
-//! Eligible bots are healthy, not in FLOOD_WAIT at `now`, and not already tried for this
-//! request. Among them the one with the fewest requests in flight wins; ties go to the first
+//! Eligible bots are healthy, able to read the request's channel, not in FLOOD_WAIT at
+//! `now`, and not already tried for this request. Among them the one with the fewest requests in flight wins; ties go to the first
 //! at or after a rotating cursor (the caller advances it per call), so equal bots share the
 //! work instead of the first one taking it all. Within the bot, the least-loaded connection
 //! wins, with the same rotation for ties.
@@ -40,11 +40,13 @@ pub struct BotState<'a> {
     pub connections: &'a [usize],
     /// This request already failed on this bot; try the others first.
     pub already_tried: bool,
+    /// The bot cannot read the request's channel: as good as unhealthy for this request.
+    pub denied: bool,
 }
 
 impl BotState<'_> {
     fn is_healthy(&self) -> bool {
-        matches!(self.health, Health::Healthy) && !self.connections.is_empty()
+        matches!(self.health, Health::Healthy) && !self.denied && !self.connections.is_empty()
     }
 
     fn waits_at(&self, now: Instant) -> Option<Instant> {
@@ -210,6 +212,7 @@ mod tests {
             in_flight,
             connections,
             already_tried: false,
+            denied: false,
         }
     }
 
@@ -371,6 +374,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bot_that_cannot_read_the_channel_is_skipped_like_an_unhealthy_one() {
+        let now = Instant::now();
+        let mut denied = bot(0, &[0]);
+        denied.denied = true;
+        assert_eq!(
+            choose(&[denied.clone(), bot(5, &[5])], now, 0).unwrap().bot,
+            1
+        );
+        assert_eq!(choose(&[denied], now, 0), Err(SelectError::NoHealthyBot));
+    }
+
+    #[test]
     fn nothing_healthy() {
         let now = Instant::now();
         let sick = Health::Unhealthy { reason: "x".into() };
@@ -429,6 +444,7 @@ mod tests {
                     in_flight: g.in_flight,
                     connections: &g.connections,
                     already_tried: g.tried,
+                    denied: false,
                 })
                 .collect();
             let eligible: Vec<usize> = (0..bots.len())

@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::bots::BotPool;
-use crate::bots::select::{Health, SelectError};
+use crate::bots::select::SelectError;
 use crate::stats::{FetchCounters, FetchSnapshot};
 use crate::telegram::{RetryClass, TelegramError};
 
@@ -233,7 +233,10 @@ impl Fetcher {
                 break;
             }
             let cap = self.config.parts_per_connection.max(parts.len());
-            let picked = match self.pool.pick_parts(now, &tried, parts.len(), cap) {
+            let picked = match self
+                .pool
+                .pick_parts(key.file.chat_id, now, &tried, parts.len(), cap)
+            {
                 Ok(picked) => picked,
                 Err(SelectError::Saturated) => {
                     // Every connection has its window full: the next finished part frees a
@@ -293,16 +296,9 @@ impl Fetcher {
                 | RetryClass::MigrateAndRetry
                 | RetryClass::RetryOtherBot => {
                     tried[bot] = true;
-                    if let TelegramError::FloodWait { secs } = error {
-                        self.pool.mark_flood_wait(bot, Instant::now(), secs);
-                    }
-                    if let Some(reason) = error.unhealthy_reason() {
-                        self.pool.set_health(
-                            bot,
-                            Health::Unhealthy {
-                                reason: reason.into(),
-                            },
-                        );
+                    if let Some(penalty) = error.penalty() {
+                        self.pool
+                            .penalise(bot, key.file.chat_id, penalty, Instant::now());
                     }
                 }
             }

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::bots::select::Health;
 
 const MIB: u64 = 1 << 20;
 const FILE: FileRef = FileRef {
@@ -311,6 +312,20 @@ async fn a_revoked_bot_is_taken_out_of_rotation() {
     let report = fetcher.pool().report(Instant::now());
     assert!(matches!(report[0].health, Health::Unhealthy { .. }));
     assert_eq!(report[1].health, Health::Healthy);
+}
+
+#[tokio::test]
+async fn a_private_channel_benches_the_bot_for_that_channel_only() {
+    let size = MIB;
+    let outsider = FakeBot::new(size, vec![Step::Fail(TelegramError::ChannelPrivate)]);
+    let member = FakeBot::new(size, vec![]);
+    let fetcher = fetcher(&[Arc::clone(&outsider), Arc::clone(&member)], quick());
+    bounded(fetcher.chunk(FILE, size, 0)).await.unwrap();
+    let report = fetcher.pool().report(Instant::now());
+    assert_eq!(report[0].health, Health::Healthy);
+    assert_eq!(report[0].denied_channels.len(), 1);
+    assert_eq!(report[0].denied_channels[0].0, FILE.chat_id);
+    assert!(report[1].denied_channels.is_empty());
 }
 
 #[tokio::test]

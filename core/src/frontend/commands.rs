@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use crate::bots::BotReport;
 use crate::bots::select::Health;
+use crate::telegram::chat::MediaKind;
 
 /// What a private message asks the bot to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +104,14 @@ pub fn help_text() -> String {
         .to_owned()
 }
 
+/// The one answer to a user over their message budget.
+pub fn slow_down_text(retry_after_secs: u64) -> String {
+    format!(
+        "You're sending messages faster than I can take them. Please wait {retry_after_secs} s \
+         and send the rest again; I'll skip what arrives until then."
+    )
+}
+
 pub fn not_allowed_text() -> String {
     "Sorry, this bot is private and only serves its owner's users. If you think you should \
      have access, please ask the person who runs it."
@@ -119,6 +128,20 @@ pub fn unknown_text() -> String {
 
 pub fn upload_failed_text() -> String {
     "Sorry, I could not store that file just now. Please try again in a minute.".to_owned()
+}
+
+/// The answer to an upload the core could not serve, or `None` when it can. Only documents
+/// (files, videos, audio) are served: a photo would get a link that answers 404, so it is
+/// refused with a way out instead.
+pub fn unservable_upload_text(kind: MediaKind) -> Option<String> {
+    match kind {
+        MediaKind::Photo => Some(
+            "Sorry, I can't make links for photos. Send it as a file instead \
+             (📎 → File), and I'll answer with a link."
+                .to_owned(),
+        ),
+        MediaKind::Document | MediaKind::Video | MediaKind::Audio => None,
+    }
 }
 
 /// The answer to an upload: what was stored and its two links.
@@ -161,9 +184,13 @@ pub struct StatsView {
 pub fn stats_text(view: &StatsView) -> String {
     let mut text = format!("Bots: {}\n", view.bots.len());
     for bot in &view.bots {
-        let health = match &bot.health {
-            Health::Healthy => "healthy".to_owned(),
-            Health::Unhealthy { reason } => format!("UNHEALTHY ({reason})"),
+        let health = match (&bot.health, &bot.sickness) {
+            (Health::Healthy, _) => "healthy".to_owned(),
+            (Health::Unhealthy { reason }, Some(s)) => format!(
+                "UNHEALTHY ({reason}; for {} s, next probe in {} s)",
+                s.since_secs, s.next_probe_secs
+            ),
+            (Health::Unhealthy { reason }, None) => format!("UNHEALTHY ({reason})"),
         };
         let _ = write!(
             text,
@@ -172,6 +199,13 @@ pub fn stats_text(view: &StatsView) -> String {
         );
         if let Some(secs) = bot.flood_wait_secs {
             let _ = write!(text, ", flood wait {secs} s");
+        }
+        for (channel, s) in &bot.denied_channels {
+            let _ = write!(
+                text,
+                "; cannot read {channel} ({}; for {} s, next probe in {} s)",
+                s.reason, s.since_secs, s.next_probe_secs
+            );
         }
         text.push('\n');
     }
@@ -195,6 +229,15 @@ pub fn stats_text(view: &StatsView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn photos_are_refused_and_documents_are_not() {
+        let refusal = unservable_upload_text(MediaKind::Photo).unwrap();
+        assert!(refusal.contains("as a file"), "{refusal}");
+        for kind in [MediaKind::Document, MediaKind::Video, MediaKind::Audio] {
+            assert_eq!(unservable_upload_text(kind), None);
+        }
+    }
     use crate::bots::load::LoadSnapshot;
 
     #[test]
@@ -268,6 +311,8 @@ mod tests {
         let bot = |id, health, flood| BotReport {
             id,
             health,
+            sickness: None,
+            denied_channels: Vec::new(),
             flood_wait_secs: flood,
             load: LoadSnapshot {
                 in_flight: 2,

@@ -5,10 +5,12 @@
 //! * [`commands`] — pure: message → [`commands::Intent`], the allow-list and admin check,
 //!   every reply's text;
 //! * [`links`] — pure: link building and file-name sanitising;
+//! * [`ratelimit`] — pure: a message budget per user (token bucket, bounded table);
 //! * this file — [`FrontEnd`], the update-loop task over the main bot's update feed
 //!   (`telegram::chat`), which the core's `main.rs` spawns.
 //!
-//! One update at a time, in order. A failure handling one message (Telegram error, even a
+//! One update at a time, in order; a user over their budget gets one polite "slow down" and
+//! is then skipped until it refills, so one flooding user costs no Telegram calls. A failure handling one message (Telegram error, even a
 //! panic) is logged and the loop goes on; it never ends the task. After each message the
 //! feed's state is committed to the bot's sled session, so a restarted core catches up
 //! through `getDifference` on what arrived while it was down and does not answer twice what
@@ -17,6 +19,7 @@
 
 pub mod commands;
 pub mod links;
+pub mod ratelimit;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +35,7 @@ use crate::telegram::chat::{Incoming, IncomingMedia, IncomingMessage, MediaKind}
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotClient, TelegramError};
 use commands::{Access, Decision, Intent, StatsView};
+use ratelimit::{RateConfig, RateLimiter, Verdict};
 
 /// Time to open the update feed (its first `getState`/`getDifference` included).
 const FEED_TIMEOUT: Duration = Duration::from_secs(30);
@@ -73,6 +77,7 @@ pub struct FrontEnd {
     pool: Option<Arc<BotPool>>,
     stats_lines: Option<StatsLines>,
     resolver: Option<Arc<Resolver>>,
+    rate: RateConfig,
 }
 
 impl FrontEnd {
@@ -93,6 +98,7 @@ impl FrontEnd {
             pool: None,
             stats_lines: None,
             resolver: None,
+            rate: RateConfig::default(),
         })
     }
 
@@ -106,6 +112,12 @@ impl FrontEnd {
     /// the bot acknowledged answers `Meta` from sled even if the core dies right after.
     pub fn with_resolver(mut self, resolver: Arc<Resolver>) -> Self {
         self.resolver = Some(resolver);
+        self
+    }
+
+    /// Replaces the per-user message budget (tests use a small one).
+    pub fn with_rate_limit(mut self, rate: RateConfig) -> Self {
+        self.rate = rate;
         self
     }
 
@@ -141,6 +153,7 @@ impl FrontEnd {
             }
         };
         tracing::info!("front-end listening");
+        let mut limiter = RateLimiter::new(self.rate);
         loop {
             let next = tokio::select! {
                 () = &mut shutdown => {
@@ -163,7 +176,19 @@ impl FrontEnd {
             // then, so the restarted front-end answers it instead of both answering.
             let this = Arc::clone(&self);
             let msg_id = message.msg_id;
-            let mut task = AbortOnDrop(tokio::spawn(async move { this.handle(message).await }));
+            let handling = match limiter.check(message.user_id, Instant::now()) {
+                Verdict::Allow => tokio::spawn(async move { this.handle(message).await }),
+                Verdict::SlowDown { retry_after_secs } => tokio::spawn(async move {
+                    let text = commands::slow_down_text(retry_after_secs);
+                    this.send_reply(&message, &text, Instant::now() + HANDLE_TIMEOUT)
+                        .await;
+                }),
+                Verdict::Ignore => {
+                    tracing::debug!(user_id = message.user_id, msg_id, "over budget: skipped");
+                    tokio::spawn(async {})
+                }
+            };
+            let mut task = AbortOnDrop(handling);
             if let Err(error) = (&mut task.0).await {
                 tracing::error!(msg_id, %error, "handling a message failed");
             }
@@ -176,9 +201,13 @@ impl FrontEnd {
     async fn handle(&self, message: IncomingMessage) {
         let deadline = Instant::now() + HANDLE_TIMEOUT;
         let reply = self.reply_to(&message, deadline).await;
+        self.send_reply(&message, &reply, deadline).await;
+    }
+
+    async fn send_reply(&self, message: &IncomingMessage, text: &str, deadline: Instant) {
         if let Err(error) = self
             .bot
-            .send_text(message.user_id, &reply, Some(message.msg_id), deadline)
+            .send_text(message.user_id, text, Some(message.msg_id), deadline)
             .await
         {
             tracing::warn!(user_id = message.user_id, msg_id = message.msg_id, %error, "reply failed");
@@ -201,13 +230,26 @@ impl FrontEnd {
             Intent::Help => commands::help_text(),
             Intent::Unknown => commands::unknown_text(),
             Intent::Stats => commands::stats_text(&self.stats()),
-            Intent::Upload => match self.store(message, deadline).await {
-                Ok(reply) => reply,
-                Err(error) => {
-                    tracing::warn!(user_id = message.user_id, msg_id = message.msg_id, %error, "storing a file failed");
-                    commands::upload_failed_text()
+            Intent::Upload => {
+                if let Some(refusal) = message
+                    .media
+                    .as_ref()
+                    .and_then(|media| commands::unservable_upload_text(media.kind))
+                {
+                    return refusal;
                 }
-            },
+                self.upload_reply(message, deadline).await
+            }
+        }
+    }
+
+    async fn upload_reply(&self, message: &IncomingMessage, deadline: Instant) -> String {
+        match self.store(message, deadline).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::warn!(user_id = message.user_id, msg_id = message.msg_id, %error, "storing a file failed");
+                commands::upload_failed_text()
+            }
         }
     }
 

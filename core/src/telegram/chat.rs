@@ -114,6 +114,19 @@ impl UpdateFeed {
 }
 
 impl BotClient {
+    /// The bot's own username (`users.getUsers` of itself), so the front-end can tell
+    /// `/help@this_bot` from `/help@other_bot`. `None` for an account without one.
+    pub async fn username(&self, deadline: Instant) -> Result<Option<String>, TelegramError> {
+        let request = tl::functions::users::GetUsers {
+            id: vec![tl::enums::InputUser::UserSelf],
+        };
+        let users = within(deadline, self.main().invoke(&request)).await?;
+        Ok(users.into_iter().find_map(|user| match user {
+            tl::enums::User::User(user) if user.is_self => user.username,
+            _ => None,
+        }))
+    }
+
     /// The bot's update feed, catching up (through `getDifference`) on what arrived while
     /// the core was down. Available once, and only for a bot started with
     /// [`BotClient::start_receiving_updates`] or [`BotClient::with_session_receiving_updates`].
@@ -362,25 +375,13 @@ fn sent_message_id(answer: &tl::enums::Updates, random_id: i64) -> Option<i32> {
         tl::enums::Updates::Combined(u) => &u.updates,
         _ => return None,
     };
-    let by_random_id = updates.iter().find_map(|update| match update {
+    // Only the id Telegram pairs with our random id is ours: the same answer may carry other
+    // new messages (another user's upload landing in the channel at the same moment), and
+    // linking one of those would hand this user someone else's file.
+    updates.iter().find_map(|update| match update {
         tl::enums::Update::MessageId(m) if m.random_id == random_id => Some(m.id),
         _ => None,
-    });
-    by_random_id.or_else(|| {
-        updates.iter().find_map(|update| match update {
-            tl::enums::Update::NewMessage(u) => message_id(&u.message),
-            tl::enums::Update::NewChannelMessage(u) => message_id(&u.message),
-            _ => None,
-        })
     })
-}
-
-fn message_id(message: &tl::enums::Message) -> Option<i32> {
-    match message {
-        tl::enums::Message::Message(m) => Some(m.id),
-        tl::enums::Message::Service(m) => Some(m.id),
-        tl::enums::Message::Empty(_) => None,
-    }
 }
 
 /// A private, incoming message from a user, or `None` for anything else.
@@ -503,6 +504,25 @@ mod tests {
         ]);
         assert_eq!(sent_message_id(&answer, 2), Some(9));
         assert_eq!(sent_message_id(&updates(Vec::new()), 2), None);
+    }
+
+    #[test]
+    fn someone_elses_new_message_is_never_taken_for_ours() {
+        let theirs = tl::types::UpdateNewChannelMessage {
+            message: crate::telegram::tests::message_with(None, 41),
+            pts: 1,
+            pts_count: 1,
+        };
+        let answer = updates(vec![
+            theirs.into(),
+            tl::types::UpdateMessageId {
+                id: 41,
+                random_id: 7,
+            }
+            .into(),
+        ]);
+        assert_eq!(sent_message_id(&answer, 8), None);
+        assert_eq!(sent_message_id(&answer, 7), Some(41));
     }
 
     fn document_media(video: bool, name: Option<&str>) -> tl::enums::MessageMedia {

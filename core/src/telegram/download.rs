@@ -1,5 +1,6 @@
 //! The Telegram ends of the fetch path: [`BotDownloader`] is the fetch layer's
-//! [`PartDownloader`] for one bot, and [`BotClient`] is the resolver's [`DocumentSource`].
+//! [`PartDownloader`] for one bot, and [`BotClient`] is the resolver's [`DocumentSource`]
+//! and the health prober's [`Prober`].
 //!
 //! Locations (access hash and file reference are per bot and expire) are the resolver's:
 //! a part download asks it for this bot's location and lets it refresh a stale reference
@@ -14,7 +15,9 @@ use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::PartRequest;
 
 use super::{BotClient, DocumentInfo, TelegramError};
+use crate::bots::health::ProbeTarget;
 use crate::fetch::{BoxFuture, PartDownloader};
+use crate::health::Prober;
 use crate::resolve::{DocumentSource, Resolver};
 
 /// Downloads parts for bot `bot` of the pool, with locations from the shared resolver.
@@ -70,6 +73,33 @@ impl DocumentSource for BotClient {
         Box::pin(async move {
             let channel_id = channel_bare_id(file.chat_id).ok_or(TelegramError::MessageNotFound)?;
             self.fetch_document(channel_id, file.msg_id, deadline).await
+        })
+    }
+}
+
+impl Prober for BotClient {
+    /// The bot-wide check signs in again if the session lost its authorisation (a revoked
+    /// token fails here); the channel check reads message 1 of the channel.
+    fn probe(
+        self: Arc<Self>,
+        target: ProbeTarget,
+        deadline: Instant,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            match target {
+                ProbeTarget::Bot => self
+                    .sign_in_if_needed(deadline)
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| format!("sign-in failed: {error}")),
+                ProbeTarget::Channel(chat_id) => {
+                    let channel = channel_bare_id(chat_id)
+                        .ok_or_else(|| format!("{chat_id} is not a channel"))?;
+                    self.check_channel_access(channel, deadline)
+                        .await
+                        .map_err(|error| format!("cannot read the channel: {error}"))
+                }
+            }
         })
     }
 }

@@ -7,6 +7,8 @@
 
 use grammers_mtsender::{InvocationError, RpcError};
 
+use crate::bots::Penalty;
+
 /// What a caller should do after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryClass {
@@ -132,13 +134,20 @@ impl TelegramError {
         }
     }
 
-    /// Why the bot itself should be taken out of rotation (not just this request), if so.
-    /// `AuthKeyUnregistered` is not here: in a media DC it only means "import again"; the
-    /// caller decides when it comes from the home DC.
-    pub fn unhealthy_reason(&self) -> Option<&'static str> {
+    /// What the failure means for the bot beyond this request, if anything: a flood wait,
+    /// out of rotation for everything (revoked token), or for the request's channel only (no
+    /// access to it; the bot still serves every other channel). `AuthKeyUnregistered` is not
+    /// here: in a media DC it only means "import again"; the caller decides when it comes
+    /// from the home DC.
+    pub fn penalty(&self) -> Option<Penalty> {
         match self {
-            Self::AccessTokenInvalid => Some("bot token revoked or invalid"),
-            Self::ChannelPrivate => Some("bot cannot read the storage channel"),
+            Self::FloodWait { secs } => Some(Penalty::FloodWait { secs: *secs }),
+            Self::AccessTokenInvalid => Some(Penalty::Bot {
+                reason: "bot token revoked or invalid",
+            }),
+            Self::ChannelPrivate => Some(Penalty::Channel {
+                reason: "bot cannot read this channel",
+            }),
             _ => None,
         }
     }
@@ -213,18 +222,24 @@ mod tests {
         let error = classify(401, "AUTH_KEY_UNREGISTERED");
         assert_eq!(error, TelegramError::AuthKeyUnregistered);
         assert_eq!(error.retry_class(), RetryClass::MigrateAndRetry);
-        assert_eq!(error.unhealthy_reason(), None);
+        assert_eq!(error.penalty(), None);
     }
 
     #[test]
-    fn revoked_token_and_private_channel_make_the_bot_unhealthy() {
+    fn a_revoked_token_benches_the_bot_and_a_private_channel_only_that_channel() {
         let token = classify(400, "ACCESS_TOKEN_INVALID");
         assert_eq!(token, TelegramError::AccessTokenInvalid);
-        assert!(token.unhealthy_reason().is_some());
-        let channel = classify(400, "CHANNEL_PRIVATE");
-        assert_eq!(channel, TelegramError::ChannelPrivate);
-        assert_eq!(channel.retry_class(), RetryClass::RetryOtherBot);
-        assert!(channel.unhealthy_reason().is_some());
+        assert!(matches!(token.penalty(), Some(Penalty::Bot { .. })));
+        for name in ["CHANNEL_PRIVATE", "CHANNEL_INVALID", "CHAT_ADMIN_REQUIRED"] {
+            let channel = classify(400, name);
+            assert_eq!(channel, TelegramError::ChannelPrivate);
+            assert_eq!(channel.retry_class(), RetryClass::RetryOtherBot);
+            assert!(matches!(channel.penalty(), Some(Penalty::Channel { .. })));
+        }
+        assert_eq!(
+            classify(420, "FLOOD_WAIT_5").penalty(),
+            Some(Penalty::FloodWait { secs: 5 })
+        );
     }
 
     #[test]

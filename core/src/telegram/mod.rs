@@ -468,7 +468,7 @@ fn document_of(message: tl::types::Message) -> Option<DocumentInfo> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const ONE_MIB: u64 = 1024 * 1024;
@@ -510,7 +510,11 @@ mod tests {
         }
     }
 
-    fn message_with(media: Option<tl::enums::MessageMedia>, id: i32) -> tl::enums::Message {
+    /// A channel post with `media`, for the tests here and in `chat`.
+    pub(super) fn message_with(
+        media: Option<tl::enums::MessageMedia>,
+        id: i32,
+    ) -> tl::enums::Message {
         let mut message = tl::types::Message {
             out: false,
             mentioned: false,
