@@ -8,6 +8,7 @@
 //! service attaches, and the in-memory catalogue with its indices) and `addon` (Stremio
 //! routes and JSON shapes). Imports run in that order and never back.
 
+pub mod addon;
 pub mod hash;
 pub mod model;
 pub mod name;
