@@ -26,7 +26,8 @@ pub const MAX_NAME_BYTES: usize = 1024;
 /// Parses a file name (extension included) into its fields.
 pub fn parse(file_name: &str) -> ParsedName {
     let (stem, container) = token::split_extension(truncate(file_name, MAX_NAME_BYTES));
-    let toks = token::tokenize(stem);
+    let lower = stem.to_ascii_lowercase();
+    let toks = token::tokenize(stem, &lower);
     let mut parsed = rules::parse_tokens(&toks, false);
     parsed.container = container;
     parsed

@@ -91,7 +91,8 @@ fn parse_caption(caption: &str) -> Option<ParsedName> {
 
 fn parse_line(line: &str) -> ParsedName {
     let (stem, container) = token::split_extension(truncate(line, MAX_NAME_BYTES));
-    let mut parsed = rules::parse_tokens(&token::tokenize(stem), true);
+    let lower = stem.to_ascii_lowercase();
+    let mut parsed = rules::parse_tokens(&token::tokenize(stem, &lower), true);
     parsed.container = container;
     parsed
 }

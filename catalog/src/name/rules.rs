@@ -68,10 +68,9 @@ pub(super) fn parse_tokens(toks: &[Token<'_>], label_line: bool) -> ParsedName {
     let (mut title_start, mut group) = leading_group(toks);
     let mut info_line = false;
     if label_line && title_start < n && toks[title_start].text.ends_with(':') {
-        let l = toks[title_start].lower.as_str();
-        if vocab::title_label(l) {
+        if toks[title_start].entry.title_label() {
             title_start += 1;
-        } else if vocab::info_label(l) {
+        } else if toks[title_start].entry.info_label() {
             info_line = true;
         }
     }
@@ -133,7 +132,7 @@ fn leading_group(toks: &[Token<'_>]) -> (usize, Option<String>) {
         .unwrap_or(toks.len());
     let plain = toks[..end]
         .iter()
-        .all(|t| !is_tag_word(&t.lower) && year_of(t).is_none());
+        .all(|t| !is_tag(t) && year_of(t).is_none());
     if end == toks.len() || !plain {
         return (0, None);
     }
@@ -142,15 +141,8 @@ fn leading_group(toks: &[Token<'_>]) -> (usize, Option<String>) {
 
 /// Whether a token is, on its own, some technical tag (used to tell a group in brackets
 /// from a bracketed tag like `[1080p]`).
-fn is_tag_word(t: &str) -> bool {
-    vocab::quality(t).is_some()
-        || vocab::source(t).is_some()
-        || vocab::codec(t).is_some()
-        || vocab::hdr(t).is_some()
-        || vocab::audio(t).is_some()
-        || vocab::language(t).is_some()
-        || vocab::other_tag(t)
-        || parse_sxe(t).is_some()
+fn is_tag(t: &Token<'_>) -> bool {
+    t.entry.is_tag() || vocab::audio(t.lower).is_some() || parse_sxe(t.lower).is_some()
 }
 
 fn year_of(t: &Token<'_>) -> Option<u16> {
@@ -194,13 +186,14 @@ struct Ctx {
 
 /// The tag starting at token `i`, recorded in `f`; returns how many tokens it spans.
 fn match_tag(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Option<usize> {
-    let t = toks[i].lower.as_str();
+    let t = toks[i].lower;
     let next = toks.get(i + 1);
     if let Some(len) = season_episode(toks, i, ctx, f) {
         return Some(len);
     }
-    if let Some(q) = vocab::quality(t)
-        && (!vocab::ambiguous(t) || confirmed(toks, i, ctx))
+    let e = toks[i].entry;
+    if let Some(q) = e.quality
+        && (!e.ambiguous() || confirmed(toks, i, ctx))
     {
         f.quality.get_or_insert(q);
         return Some(1);
@@ -209,32 +202,33 @@ fn match_tag(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Option<u
         return None;
     }
     if let Some(nx) = next.filter(|n| n.sep != Sep::Start && t.len() <= 6 && n.lower.len() <= 6) {
-        let glued = format!("{t}{}", nx.lower);
-        if let Some(s) = vocab::source(&glued) {
+        let mut buf = [0u8; 12];
+        let g = vocab::lookup(glue(&mut buf, t, nx.lower));
+        if let Some(s) = g.source {
             f.set_source(s);
             return Some(2);
         }
-        if let Some(c) = vocab::codec(&glued) {
+        if let Some(c) = g.codec {
             f.codec.get_or_insert(c);
             return Some(2);
         }
-        if let Some(h) = vocab::hdr(&glued) {
+        if let Some(h) = g.hdr {
             f.add_hdr(h);
             return Some(2);
         }
     }
-    if vocab::ambiguous(t) && !confirmed(toks, i, ctx) {
+    if e.ambiguous() && !confirmed(toks, i, ctx) {
         return None;
     }
-    if let Some(s) = vocab::source(t) {
+    if let Some(s) = e.source {
         f.set_source(s);
         return Some(1);
     }
-    if let Some(c) = vocab::codec(t) {
+    if let Some(c) = e.codec {
         f.codec.get_or_insert(c);
         return Some(1);
     }
-    if let Some(h) = vocab::hdr(t) {
+    if let Some(h) = e.hdr {
         f.add_hdr(h);
         return Some(1);
     }
@@ -244,7 +238,7 @@ fn match_tag(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Option<u
     if let Some(len) = channels_tag(toks, i, ctx, f) {
         return Some(len);
     }
-    if vocab::other_tag(t) {
+    if e.other() {
         return Some(1);
     }
     edition_tag(toks, i)
@@ -255,24 +249,24 @@ fn confirmed(toks: &[Token<'_>], i: usize, ctx: Ctx) -> bool {
     ctx.seen_tag
         || ctx.seen_year
         || toks.get(i + 1).is_some_and(|n| {
-            let l = n.lower.as_str();
-            !vocab::ambiguous(l)
-                && (vocab::quality(l).is_some()
-                    || vocab::source(l).is_some()
-                    || vocab::codec(l).is_some()
-                    || vocab::audio(l).is_some()
-                    || vocab::other_tag(l))
+            let e = n.entry;
+            !e.ambiguous()
+                && (e.quality.is_some()
+                    || e.source.is_some()
+                    || e.codec.is_some()
+                    || e.other()
+                    || vocab::audio(n.lower).is_some())
         })
 }
 
 fn audio_tag(toks: &[Token<'_>], i: usize, f: &mut Fields) -> Option<usize> {
-    let t = toks[i].lower.as_str();
+    let t = toks[i].lower;
     let at = |k: usize| {
         toks.get(i + k)
             .filter(|n| n.sep == Sep::Hyphen)
-            .map(|n| n.lower.as_str())
+            .map(|n| n.lower)
     };
-    let after = |k: usize| toks.get(i + k).map(|n| n.lower.as_str());
+    let after = |k: usize| toks.get(i + k).map(|n| n.lower);
     let multi = match (t, at(1), at(2)) {
         ("dts", Some("hd"), Some("ma")) => Some((Audio::DtsHdMa, 3)),
         ("dts", Some("hd"), _) if after(2) == Some("ma") => Some((Audio::DtsHdMa, 3)),
@@ -304,7 +298,7 @@ fn audio_tag(toks: &[Token<'_>], i: usize, f: &mut Fields) -> Option<usize> {
             if let Some(l) = toks
                 .get(i + 1)
                 .filter(|n| n.sep == Sep::Dot && n.lower.len() == 1)
-                && let Some(c) = vocab::channels_pair(&main, &l.lower)
+                && let Some(c) = vocab::channels_pair(&main, l.lower)
             {
                 f.channels.get_or_insert(c);
                 return Some(2);
@@ -321,7 +315,7 @@ fn audio_tag(toks: &[Token<'_>], i: usize, f: &mut Fields) -> Option<usize> {
 
 /// `5.1` / `7.1` / `2.0` after other tags, or `6ch`.
 fn channels_tag(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Option<usize> {
-    if let Some(c) = vocab::channels_word(&toks[i].lower) {
+    if let Some(c) = toks[i].entry.channels {
         f.channels.get_or_insert(c);
         return Some(1);
     }
@@ -331,7 +325,7 @@ fn channels_tag(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Optio
     if !ctx.seen_tag || toks[i].lower.len() != 1 || next.lower.len() != 1 {
         return None;
     }
-    let c = vocab::channels_pair(&toks[i].lower, &next.lower)?;
+    let c = vocab::channels_pair(toks[i].lower, next.lower)?;
     f.channels.get_or_insert(c);
     Some(2)
 }
@@ -339,28 +333,27 @@ fn channels_tag(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Optio
 /// `EXTENDED`, `Extended Cut`, `Director's Cut`, `Unrated Edition`.
 fn edition_tag(toks: &[Token<'_>], i: usize) -> Option<usize> {
     let t = &toks[i];
-    if !vocab::edition(&t.lower) {
+    if !t.entry.edition() {
         return None;
     }
-    let next = toks.get(i + 1).map(|n| n.lower.as_str());
-    if matches!(next, Some("cut" | "edition" | "version")) {
+    let next = toks.get(i + 1);
+    if matches!(next.map(|n| n.lower), Some("cut" | "edition" | "version")) {
         return Some(2);
     }
     let capitals = t.text.len() > 2 && !t.text.bytes().any(|b| b.is_ascii_lowercase());
-    let before_tag = next
-        .is_some_and(|n| is_tag_word(n) || n.len() == 4 && n.bytes().all(|b| b.is_ascii_digit()));
+    let before_tag = next.is_some_and(|n| is_tag(n) || year_of(n).is_some());
     (capitals || before_tag).then_some(1)
 }
 
 /// Season and episode forms starting at `i`; see `parse_sxe` for the one-token forms.
 fn season_episode(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Option<usize> {
-    let t = toks[i].lower.as_str();
+    let t = toks[i].lower;
     let (seasons, episodes, mut len) = if let Some((s, eps)) = parse_sxe(t) {
         if s.is_none() && ctx.first {
             return None;
         }
         (s.into_iter().collect::<Vec<_>>(), eps, 1)
-    } else if vocab::season_word(t) || vocab::episode_word(t) {
+    } else if toks[i].entry.season() || toks[i].entry.episode() {
         words_season_episode(toks, i)?
     } else if t == "complete" {
         return complete_tag(toks, i, f);
@@ -374,7 +367,7 @@ fn season_episode(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Opt
         && let Some((None, eps)) = toks
             .get(i + len)
             .filter(|n| n.sep != Sep::Hyphen)
-            .and_then(|n| parse_sxe(&n.lower))
+            .and_then(|n| parse_sxe(n.lower))
     {
         episodes = eps;
         len += 1;
@@ -412,7 +405,7 @@ fn ranges(
         } else {
             (n, 0)
         };
-        let l = n.lower.as_str();
+        let l = n.lower;
         let value = n.number().or_else(|| match parse_sxe(l) {
             Some((None, eps)) if !episodes.is_empty() => eps.first().copied(),
             Some((Some(s), eps)) if eps.is_empty() && episodes.is_empty() => Some(s),
@@ -448,13 +441,13 @@ fn words_season_episode(toks: &[Token<'_>], i: usize) -> Option<(Vec<u16>, Vec<u
     let mut seasons = Vec::new();
     let mut episodes = Vec::new();
     let mut j = i;
-    if vocab::season_word(&toks[j].lower) {
+    if toks[j].entry.season() {
         let s = toks.get(j + 1)?.number()?;
         seasons.push(s);
         j += 2;
         j += ranges(toks, j, &mut seasons, &mut Vec::new());
     }
-    if toks.get(j).is_some_and(|t| vocab::episode_word(&t.lower))
+    if toks.get(j).is_some_and(|t| t.entry.episode())
         && let Some(e) = toks.get(j + 1).and_then(Token::number)
     {
         episodes.push(e);
@@ -465,7 +458,7 @@ fn words_season_episode(toks: &[Token<'_>], i: usize) -> Option<(Vec<u16>, Vec<u
 
 /// "Complete Series", "Complete Seasons", or "Complete" beside a season tag.
 fn complete_tag(toks: &[Token<'_>], i: usize, f: &mut Fields) -> Option<usize> {
-    let next = toks.get(i + 1).map(|n| n.lower.as_str());
+    let next = toks.get(i + 1).map(|n| n.lower);
     let len = match next {
         Some("series" | "seasons" | "collection" | "serie") if i > 0 => 2,
         Some(n) if vocab::season_word(n) || parse_sxe(n).is_some_and(|(s, _)| s.is_some()) => 1,
@@ -486,13 +479,28 @@ pub(super) fn parse_sxe(t: &str) -> Option<(Option<u16>, Vec<u16>)> {
     }
     if b.first() == Some(&b'e') {
         let rest = t.strip_prefix("ep").unwrap_or(&t[1..]);
-        let episodes = episode_list(&format!("e{rest}")).filter(|e| !e.is_empty())?;
+        let first = digits(rest, 4).map(|(e, r)| (vec![e], r));
+        let (mut episodes, more) = first?;
+        episodes.extend(episode_list(more)?);
         return Some((None, episodes));
     }
     let (season, rest) = digits(t, 2)?;
     let (episode, rest) = digits(rest.strip_prefix('x')?, 3)?;
     let ep_digits = t.len() - rest.len() - t.find('x')? - 1;
     (rest.is_empty() && ep_digits >= 2).then_some((Some(season), vec![episode]))
+}
+
+/// `a` and `b` written one after the other into `buf` (`web` + `dl` → `webdl`); empty when
+/// they do not fit, which no vocabulary word needs.
+fn glue<'b>(buf: &'b mut [u8; 12], a: &str, b: &str) -> &'b str {
+    let len = a.len() + b.len();
+    if len > buf.len() {
+        return "";
+    }
+    buf[..a.len()].copy_from_slice(a.as_bytes());
+    buf[a.len()..len].copy_from_slice(b.as_bytes());
+    // Two whole `str`s back to back are valid UTF-8, so this never falls back.
+    std::str::from_utf8(&buf[..len]).unwrap_or("")
 }
 
 /// `e01e02…` (possibly empty) to episode numbers; anything else is not an episode list.
@@ -529,20 +537,17 @@ fn tag_languages(toks: &[Token<'_>], title_start: usize, tags: &mut [Tag], f: &m
         if tags[i] != Tag::Word {
             continue;
         }
-        let Some((code, kind)) = vocab::language(&toks[i].lower) else {
+        let Some((code, kind)) = toks[i].entry.language else {
             continue;
         };
         // "Eng Subs", "Multi-Subs": subtitle languages, not audio.
-        if toks
-            .get(i + 1)
-            .is_some_and(|n| vocab::subtitle_word(&n.lower))
-        {
+        if toks.get(i + 1).is_some_and(|n| n.entry.subtitle()) {
             continue;
         }
         let ok = i > first_tag || {
             let capitals = !toks[i].text.bytes().any(|b| b.is_ascii_lowercase()) || code == "multi";
             let mut j = i + 1;
-            while j < n && tags[j] == Tag::Word && vocab::language_filler(&toks[j].lower) {
+            while j < n && tags[j] == Tag::Word && toks[j].entry.filler() {
                 j += 1;
             }
             let follows = j == n
@@ -555,7 +560,7 @@ fn tag_languages(toks: &[Token<'_>], title_start: usize, tags: &mut [Tag], f: &m
         if ok {
             found[i] = Some(code);
             let mut j = i + 1;
-            while j < n && tags[j] == Tag::Word && vocab::language_filler(&toks[j].lower) {
+            while j < n && tags[j] == Tag::Word && toks[j].entry.filler() {
                 tags[j] = Tag::Tech;
                 j += 1;
             }
@@ -583,7 +588,7 @@ fn dash_episode(toks: &[Token<'_>], title_start: usize, tags: &mut [Tag], f: &mu
         let num = t
             .lower
             .split_once('v')
-            .map_or(t.lower.as_str(), |(n, v)| if v.len() == 1 { n } else { "" });
+            .map_or(t.lower, |(n, v)| if v.len() == 1 { n } else { "" });
         tags[i] == Tag::Word
             && t.dash
             && !decimal
@@ -591,8 +596,8 @@ fn dash_episode(toks: &[Token<'_>], title_start: usize, tags: &mut [Tag], f: &mu
             && num.bytes().all(|b| b.is_ascii_digit())
     });
     if let Some(i) = hit {
-        let t = &toks[i].lower;
-        let num = t.split_once('v').map_or(t.as_str(), |(n, _)| n);
+        let t = toks[i].lower;
+        let num = t.split_once('v').map_or(t, |(n, _)| n);
         if let Ok(e) = num.parse() {
             tags[i] = Tag::Tech;
             f.se_found = true;

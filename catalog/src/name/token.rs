@@ -4,9 +4,10 @@
 //! prefixes like `www.site.org`, `@channel` handles, links, `#hashtags`, emoji).
 //!
 //! Works on `&str` slices only at char boundaries found by `char_indices`, so any UTF-8 input
-//! is safe. Knows no release vocabulary beyond file extensions and top-level domains.
+//! is safe. Each token carries its `vocab` entry, looked up once here.
 
 use super::Container;
+use super::vocab::{self, Entry};
 
 /// What separated a token from the one before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,9 @@ pub(super) struct Token<'a> {
     /// As written, minus decorations (emoji, quotes) at either end.
     pub text: &'a str,
     /// ASCII-lowercased, without trailing `,:;!?`: what the vocabulary matches against.
-    pub lower: String,
+    pub lower: &'a str,
+    /// What the vocabulary says about `lower`.
+    pub entry: Entry,
     pub sep: Sep,
     /// A free-standing dash (` - `) came between the previous token and this one.
     pub dash: bool,
@@ -175,13 +178,18 @@ fn words(s: &str) -> Vec<Word> {
     out
 }
 
-/// Tokens of `s` (a name without its extension).
-pub(super) fn tokenize(s: &str) -> Vec<Token<'_>> {
-    let mut out = Vec::new();
+/// Tokens of `s` (a name without its extension); `lower` is `s.to_ascii_lowercase()`, made
+/// once per name by the caller so tokens can borrow their lowercase form instead of each
+/// allocating one. ASCII lowercasing keeps every byte offset, so one range indexes both.
+pub(super) fn tokenize<'a>(s: &'a str, lower: &'a str) -> Vec<Token<'a>> {
+    let src = Source { s, lower };
+    // Release names average a token per 4–5 bytes; one allocation covers most of them.
+    let mut out = Vec::with_capacity(s.len() / 4 + 4);
     let mut dash = false;
     let mut prev_bracket = None;
     for (n, w) in words(s).iter().enumerate() {
         let mut word = &s[w.start..w.end];
+        let mut offset = w.start;
         if word.starts_with(['@', '#']) || is_link(word) {
             continue;
         }
@@ -190,9 +198,10 @@ pub(super) fn tokenize(s: &str) -> Vec<Token<'_>> {
         let bare_site = n == 0 || first_in_bracket;
         if let Some(len) = site_prefix_len(word, bare_site) {
             word = &word[len..];
+            offset += len;
         }
         let before = out.len();
-        split_word(word, w.bracket, &mut dash, &mut out);
+        split_word(src, word, offset, w.bracket, &mut dash, &mut out);
         if out.len() > before && out[before].sep != Sep::Hyphen {
             out[before].sep = if before == 0 { Sep::Start } else { Sep::Space };
         }
@@ -201,18 +210,31 @@ pub(super) fn tokenize(s: &str) -> Vec<Token<'_>> {
 }
 
 fn is_link(word: &str) -> bool {
-    let lower: String = word
-        .chars()
-        .take(8)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https:/") || lower.starts_with("t.me/")
+    let starts = |p: &str| {
+        word.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    starts("http://") || starts("https://") || starts("t.me/")
+}
+
+/// A name and its ASCII-lowercased copy.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    s: &'a str,
+    lower: &'a str,
 }
 
 /// Splits one word on dots, underscores, slashes and hyphens into tokens. A single hyphen
 /// between two parts (or leading the word) glues them (`Sep::Hyphen`); any other run holding
 /// a dash (`_-_`, `--`, a lone `-`) is a free-standing dash.
-fn split_word<'a>(word: &'a str, bracket: u32, dash: &mut bool, out: &mut Vec<Token<'a>>) {
+fn split_word<'a>(
+    src: Source<'a>,
+    word: &'a str,
+    offset: usize,
+    bracket: u32,
+    dash: &mut bool,
+    out: &mut Vec<Token<'a>>,
+) {
     let mut sep = Sep::Space;
     let mut run_start = 0;
     let mut in_part = false;
@@ -231,7 +253,13 @@ fn split_word<'a>(word: &'a str, bracket: u32, dash: &mut bool, out: &mut Vec<To
             in_part = true;
             part_start = i;
         } else if is_sep && in_part {
-            push_token(&word[part_start..i], sep, bracket, dash, out);
+            let part = Part {
+                start: offset + part_start,
+                end: offset + i,
+                sep,
+                bracket,
+            };
+            push_token(src, part, dash, out);
             in_part = false;
             run_start = i;
             sep = Sep::Space;
@@ -259,27 +287,36 @@ fn separator_kind(run: &str, word_start: bool, dash: &mut bool) -> Sep {
     }
 }
 
-fn push_token<'a>(raw: &'a str, sep: Sep, bracket: u32, dash: &mut bool, out: &mut Vec<Token<'a>>) {
+/// Byte range of one part of a word in the name, and where it sits.
+struct Part {
+    start: usize,
+    end: usize,
+    sep: Sep,
+    bracket: u32,
+}
+
+fn push_token<'a>(src: Source<'a>, part: Part, dash: &mut bool, out: &mut Vec<Token<'a>>) {
+    let raw = &src.s[part.start..part.end];
     if raw.starts_with(['@', '#']) {
         return;
     }
     let trimmed = raw.trim_start_matches(|c| !keep_edge(c) || c == ':' || c == ',');
     let text = trimmed.trim_end_matches(|c| !keep_edge(c));
+    let start = part.start + (raw.len() - trimmed.len());
     if !text
         .chars()
         .any(|c| c.is_alphanumeric() || c == '&' || c == '+')
     {
         return;
     }
-    let lower = text
-        .trim_end_matches([',', ':', ';', '!', '?'])
-        .to_ascii_lowercase();
+    let lower = src.lower[start..start + text.len()].trim_end_matches([',', ':', ';', '!', '?']);
     out.push(Token {
         text,
         lower,
-        sep,
+        entry: vocab::lookup(lower),
+        sep: part.sep,
         dash: *dash,
-        bracket,
+        bracket: part.bracket,
     });
     *dash = false;
 }
