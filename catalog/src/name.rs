@@ -2,8 +2,9 @@
 //! the technical fields Stremio shows and sorts by.
 //!
 //! Pure and total: every input yields a [`ParsedName`] (an unparseable name is all title).
-//! Submodules run one way: `token` (words and separators) → `vocab` (what a word means) →
-//! `rules` (which words are which field, title, year, group) → `post` (file name vs caption).
+//! Submodules run one way: `vocab` (what a word means) → `token` (words, their separators
+//! and vocabulary entries) → `rules` (which words are which field, title, year, group) →
+//! `post` (file name vs caption).
 //! A tokenizer and rules rather than regular expressions: one pass over a few dozen tokens,
 //! no regex crate, and every byte index comes from `char_indices` so any UTF-8 is safe.
 

@@ -6,7 +6,9 @@
 
 use super::{MAX_NAME_BYTES, ParsedName, parse, rules, token, truncate, vocab};
 
-/// Caption lines looked at; the rest of a long caption is ignored.
+/// Caption bytes and lines looked at; the rest of a long caption is ignored. Telegram
+/// captions are at most 4096 characters, but this function does not rely on that.
+const MAX_CAPTION_BYTES: usize = 16 * 1024;
 const MAX_CAPTION_LINES: usize = 64;
 
 /// Parses a post from its file name, falling back to its caption when the file name is
@@ -69,7 +71,7 @@ fn need_from_caption(f: &ParsedName) -> Need {
 
 /// The most informative caption line, completed by the others; `None` without a title.
 fn parse_caption(caption: &str) -> Option<ParsedName> {
-    let lines: Vec<ParsedName> = caption
+    let lines: Vec<ParsedName> = truncate(caption, MAX_CAPTION_BYTES)
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())

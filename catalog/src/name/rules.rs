@@ -442,7 +442,8 @@ fn words_season_episode(toks: &[Token<'_>], i: usize) -> Option<(Vec<u16>, Vec<u
     let mut episodes = Vec::new();
     let mut j = i;
     if toks[j].entry.season() {
-        let s = toks.get(j + 1)?.number()?;
+        // "The Series 2020" is a title and a year, not season 2020.
+        let s = toks.get(j + 1)?.number().filter(|&s| s < 1000)?;
         seasons.push(s);
         j += 2;
         j += ranges(toks, j, &mut seasons, &mut Vec::new());
