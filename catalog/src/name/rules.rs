@@ -101,7 +101,12 @@ pub(super) fn parse_tokens(toks: &[Token<'_>], label_line: bool) -> ParsedName {
     let title = if info_line {
         String::new()
     } else {
-        join_title(&toks[title_start.min(n)..title_end.max(title_start).min(n)])
+        // "Movie-Name-2019-1080p": hyphens are the name's only separator, so words.
+        let hyphens_only = n > 2 && toks[1..].iter().all(|t| t.sep == Sep::Hyphen);
+        join_title(
+            &toks[title_start.min(n)..title_end.max(title_start).min(n)],
+            hyphens_only,
+        )
     };
     ParsedName {
         title,
@@ -370,6 +375,17 @@ fn season_episode(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Opt
             .and_then(|n| parse_sxe(n.lower))
     {
         episodes = eps;
+        len += 1;
+    }
+    // Anime-style "Title S2 - 05": a free-standing dash, then the episode number.
+    if episodes.is_empty()
+        && seasons.len() == 1
+        && let Some(e) = toks
+            .get(i + len)
+            .filter(|n| n.dash && n.lower.len() <= 4)
+            .and_then(Token::number)
+    {
+        episodes.push(e);
         len += 1;
     }
     len += ranges(toks, i + len, &mut seasons, &mut episodes);
@@ -670,7 +686,7 @@ fn span_text(toks: &[Token<'_>]) -> String {
 
 /// Title words joined by single spaces; hyphenated words stay glued (`Spider-Man`), a
 /// free-standing dash stays a dash, and dotted single letters stay an acronym (`S.W.A.T.`).
-fn join_title(toks: &[Token<'_>]) -> String {
+fn join_title(toks: &[Token<'_>], hyphens_only: bool) -> String {
     let mut out = String::new();
     let single =
         |t: &Token<'_>| t.text.chars().count() == 1 && t.text.chars().all(char::is_alphabetic);
@@ -684,7 +700,7 @@ fn join_title(toks: &[Token<'_>]) -> String {
         if k > 0 && !acronym_tail {
             if t.dash {
                 out.push_str(" - ");
-            } else if t.sep == Sep::Hyphen {
+            } else if t.sep == Sep::Hyphen && !hyphens_only {
                 out.push('-');
             } else {
                 out.push(' ');
