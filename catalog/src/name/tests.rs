@@ -257,6 +257,8 @@ fn cases() -> Vec<(Input, ParsedName)> {
         name("The Movie 2019 Hindi ORG 720p.mkv").want(w("The Movie").y(2019).q(P720).l(&["hi"]).ct(Mkv)),
         name("Movie.Name.[2019].1080p.mkv").want(w("Movie Name").y(2019).q(P1080).ct(Mkv)),
         name("Show Name S01E01 REPACK 1080p.mkv").want(w("Show Name").s(&[1]).e(&[1]).q(P1080).ct(Mkv)),
+        name("The.Batman.2022.HDCAM.TS").want(w("The Batman").y(2022).src(Cam)),
+        name("Movie.2022.HDTS.ts").want(w("Movie").y(2022).src(Telesync).ct(Ts)),
         name("Dune (2021) (1080p BluRay x265 HEVC 10bit AAC 7.1 Tigole).mkv").want(w("Dune").y(2021).q(P1080).src(BluRay).c(H265).a(&[Aac]).ch("7.1").ct(Mkv)),
         name("Mad Max: Fury Road (2015) [2160p] [4K] [WEB] [5.1] [YTS.MX].mp4").want(w("Mad Max: Fury Road").y(2015).q(P2160).src(WebDl).ch("5.1").ct(Mp4)),
         name("The.French.Dispatch.2021.1080p.WEBRip.x264.mkv").want(w("The French Dispatch").y(2021).q(P1080).src(WebRip).c(H264).ct(Mkv)),

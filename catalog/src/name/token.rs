@@ -61,7 +61,12 @@ pub(super) fn split_extension(name: &str) -> (&str, Option<Container>) {
         return (name, None);
     };
     // `rfind` gives the byte index of an ASCII '.', so `dot + 1` is a char boundary.
-    let ext = name[dot + 1..].to_ascii_lowercase();
+    let raw = &name[dot + 1..];
+    // A final upper-case `.TS` is the telesync tag ("The.Batman.2022.TS"), not a file type.
+    if raw == "TS" {
+        return (name, None);
+    }
+    let ext = raw.to_ascii_lowercase();
     let container = match ext.as_str() {
         "mkv" => Some(Container::Mkv),
         "mp4" => Some(Container::Mp4),
