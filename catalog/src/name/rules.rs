@@ -389,6 +389,7 @@ fn season_episode(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Opt
         len += 1;
     }
     len += ranges(toks, i + len, &mut seasons, &mut episodes);
+    len += more_episodes(toks, i + len, &mut episodes);
     if toks.get(i + len).is_some_and(|n| n.lower == "complete") {
         f.complete = true;
         len += 1;
@@ -399,6 +400,29 @@ fn season_episode(toks: &[Token<'_>], i: usize, ctx: Ctx, f: &mut Fields) -> Opt
         f.episodes = episodes;
     }
     Some(len)
+}
+
+/// `.E02`, `& E02`, `+ E02` after an episode: more episodes of the same season.
+fn more_episodes(toks: &[Token<'_>], mut j: usize, episodes: &mut Vec<u16>) -> usize {
+    let start = j;
+    while let Some(&last) = episodes.last() {
+        let joiner = toks
+            .get(j)
+            .is_some_and(|t| matches!(t.lower, "&" | "+" | "and"));
+        let k = j + usize::from(joiner);
+        let next = toks
+            .get(k)
+            .filter(|t| t.sep != Sep::Hyphen)
+            .and_then(|t| parse_sxe(t.lower));
+        match next {
+            Some((None, eps)) if eps.first().is_some_and(|&e| e > last) => {
+                episodes.extend(eps);
+                j = k + 1;
+            }
+            _ => break,
+        }
+    }
+    j - start
 }
 
 /// `-E03`, `-03`, `-S03` after a season/episode: ranges (`S01E01-E03` is 1, 2, 3).
@@ -490,7 +514,7 @@ fn complete_tag(toks: &[Token<'_>], i: usize, f: &mut Fields) -> Option<usize> {
 pub(super) fn parse_sxe(t: &str) -> Option<(Option<u16>, Vec<u16>)> {
     let b = t.as_bytes();
     if b.first() == Some(&b's') && b.get(1).is_some_and(u8::is_ascii_digit) {
-        let (season, rest) = digits(&t[1..], 3)?;
+        let (season, rest) = digits(&t[1..], 4)?;
         let episodes = episode_list(rest)?;
         return Some((Some(season), episodes));
     }
@@ -524,7 +548,8 @@ fn glue<'b>(buf: &'b mut [u8; 12], a: &str, b: &str) -> &'b str {
 fn episode_list(mut rest: &str) -> Option<Vec<u16>> {
     let mut eps = Vec::new();
     while !rest.is_empty() {
-        let r = rest.strip_prefix('e')?;
+        // `s01e01+e02` joins episodes with a plus.
+        let r = rest.strip_prefix('+').unwrap_or(rest).strip_prefix('e')?;
         let (e, r) = digits(r, 4)?;
         eps.push(e);
         rest = r;
