@@ -3,6 +3,19 @@
 //!
 //! Plain data with serde derives, so the core can persist it as it is; no I/O. The
 //! in-memory [`Catalog`] over these titles, with its indices, is in `model/catalog.rs`.
+//!
+//! Choices worth knowing:
+//! * A file entry *is* the [`Post`] (alias [`FileEntry`]): every field a stream needs is
+//!   in it, and an edit is detected by one `==`.
+//! * Files group by [`GroupKey`] (kind, normalised title, year) until metadata attaches a
+//!   TMDB/IMDb id; titles of one kind sharing an id then merge. "Show S01E01" and
+//!   "Show (2008) S01E02" are two titles until a lookup joins them.
+//! * Ids ([`stable_id`]): the IMDb id when known; else `tgcdn:` + 16 hex digits of FNV-1a
+//!   over the TMDB id (order-independent after merges) or over the group key. Same posts,
+//!   same ids, across restarts and re-indexing. An id a title leaves behind (enriched or
+//!   merged) stays an alias that still resolves, so a viewer's library keeps working.
+//! * A series file with no episode number (a season pack) is not catalogued: no Stremio
+//!   episode id can point into it. A multi-episode file is listed under each episode.
 
 mod catalog;
 #[cfg(test)]

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
+use std::ops::Bound;
 
 /// Query words beyond this many are ignored: each costs a posting-list scan, and no title
 /// needs more to be found.
@@ -190,44 +191,71 @@ impl<K: Clone + Eq + Hash + Ord> SearchIndex<K> {
         hits.drain(skip..).map(|hit| hit.key.clone()).collect()
     }
 
-    /// Every hit of `query`, unordered.
+    /// Every hit of `query`, unordered. With several words the exact ones narrow first
+    /// (intersecting their sorted posting lists, shortest first) and only those candidates
+    /// are checked for the prefix; a single word is a prefix scan over the sorted words.
     fn hits(&self, query: &str, filter: impl Fn(&K) -> bool) -> Vec<Hit<'_, K>> {
         let mut terms = words(query);
         terms.truncate(MAX_QUERY_WORDS);
         let Some(last) = terms.pop() else {
             return Vec::new();
         };
+        if terms.is_empty() {
+            return self.prefix_hits(&last, filter);
+        }
+        let mut lists = Vec::with_capacity(terms.len());
+        for term in &terms {
+            match self.postings.get(term) {
+                Some(list) => lists.push(list),
+                None => return Vec::new(),
+            }
+        }
+        lists.sort_by_key(|l| l.len());
+        let mut candidates: Vec<u32> = lists[0].clone();
+        for list in &lists[1..] {
+            candidates.retain(|slot| list.binary_search(slot).is_ok());
+        }
+        candidates
+            .into_iter()
+            .filter_map(|slot| self.docs.get(slot as usize)?.as_ref())
+            .filter_map(|doc| {
+                let mark = word_mark(&doc.words, &last);
+                (mark != MISS && filter(&doc.key)).then_some(Hit {
+                    key: &doc.key,
+                    exact: mark == EXACT,
+                    recency: doc.recency,
+                })
+            })
+            .collect()
+    }
+
+    /// Documents with a word starting with `prefix`, marked in a flat array so each is
+    /// counted once however many of its words match.
+    fn prefix_hits(&self, prefix: &str, filter: impl Fn(&K) -> bool) -> Vec<Hit<'_, K>> {
         let mut marks = vec![MISS; self.docs.len()];
-        for (word, list) in self.postings.range::<str, _>((
-            std::ops::Bound::Included(last.as_str()),
-            std::ops::Bound::Unbounded,
-        )) {
-            if !word.starts_with(&last) {
+        let from = (Bound::Included(prefix), Bound::Unbounded);
+        for (word, list) in self.postings.range::<str, _>(from) {
+            if !word.starts_with(prefix) {
                 break;
             }
-            let mark = if *word == last { EXACT } else { PREFIX };
+            let mark = if word == prefix { EXACT } else { PREFIX };
             for &slot in list {
                 let m = &mut marks[slot as usize];
                 *m = (*m).max(mark);
             }
         }
-        let mut hits = Vec::new();
-        for (slot, &mark) in marks.iter().enumerate() {
-            if mark == MISS {
-                continue;
-            }
-            let Some(doc) = self.docs[slot].as_ref() else {
-                continue;
-            };
-            if terms.iter().all(|t| doc.words.contains(t)) && filter(&doc.key) {
-                hits.push(Hit {
-                    key: &doc.key,
-                    exact: mark == EXACT,
-                    recency: doc.recency,
-                });
-            }
-        }
-        hits
+        marks
+            .iter()
+            .zip(&self.docs)
+            .filter(|(mark, _)| **mark != MISS)
+            .filter_map(|(mark, doc)| Some((*mark, doc.as_ref()?)))
+            .filter(|(_, doc)| filter(&doc.key))
+            .map(|(mark, doc)| Hit {
+                key: &doc.key,
+                exact: mark == EXACT,
+                recency: doc.recency,
+            })
+            .collect()
     }
 
     /// Word → keys and key → recency: what the index means, independent of slot numbers.
@@ -245,6 +273,18 @@ impl<K: Clone + Eq + Hash + Ord> SearchIndex<K> {
             recency.insert(doc.key.clone(), doc.recency);
         }
         (words, recency)
+    }
+}
+
+/// How `words` (sorted) meet a prefix: the first word not below it decides.
+fn word_mark(words: &BTreeSet<String>, prefix: &str) -> u8 {
+    match words
+        .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .next()
+    {
+        Some(w) if w == prefix => EXACT,
+        Some(w) if w.starts_with(prefix) => PREFIX,
+        _ => MISS,
     }
 }
 

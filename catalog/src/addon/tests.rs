@@ -477,3 +477,40 @@ fn dark_ids_are_tgcdn_ids() {
     assert!(crate::model::is_tgcdn_id(&dark_id(&c)));
     assert_eq!(c.get("tt0113277").map(|t| t.kind), Some(Kind::Movie));
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Paths built from the pieces a route is made of, so many of them parse.
+    fn path() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("catalog".to_owned()),
+            Just("meta".to_owned()),
+            Just("stream".to_owned()),
+            Just("movie".to_owned()),
+            Just("series".to_owned()),
+            Just("tgcdn-movie".to_owned()),
+            Just("tt0113277".to_owned()),
+            Just("tt0113277:1:2".to_owned()),
+            Just("search=h%C3&skip=100".to_owned()),
+            Just("genre=Crime".to_owned()),
+            "[a-z0-9%:=&+.-]{0,12}",
+            "\\PC{0,8}",
+        ];
+        proptest::collection::vec(piece, 0..6).prop_map(|p| format!("/{}.json", p.join("/")))
+    }
+
+    proptest! {
+        /// Any path gets a route or a typed error, and any route an answer or a typed error.
+        #[test]
+        fn parse_and_answer_any_path(path in prop_oneof![path(), "\\PC{0,64}"]) {
+            let c = small_catalog();
+            match get(&c, &path) {
+                Ok((body, _)) => prop_assert!(body.is_object()),
+                Err(e) => prop_assert!(matches!(e.status(), 400 | 404), "{path:?}: {e}"),
+            }
+        }
+    }
+}
