@@ -3,7 +3,8 @@
 //! `InProcessUpstream` reach the `AddonService` port unchanged, answers come back with
 //! their cache lifetimes, and every port error becomes the same wire error on both paths.
 //! Then the whole chain: an HTTP edge in front of the QUIC link, its cache sparing the
-//! core a second call. The port is a test catalogue; the catalogue itself is not here.
+//! core a second call; and a one-box core started with the port, against the emulator. The
+//! port is a test catalogue; the catalogue itself is not here.
 
 mod support;
 
@@ -12,14 +13,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use support::{bounded, http_get};
+use support::{Deployment, bounded, http_get};
 use tgcdn_core::addon::{AddonAnswer, AddonError, AddonService, CacheHints};
 use tgcdn_core::bots::BotPool;
 use tgcdn_core::fetch::{FetchConfig, Fetcher};
-use tgcdn_core::onebox::InProcessUpstream;
+use tgcdn_core::onebox::{InProcessUpstream, OneBoxEdge};
 use tgcdn_core::quic::handler::Handler;
 use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, tls};
 use tgcdn_core::resolve::{ResolveConfig, Resolver};
+use tgcdn_core::runtime::Running;
 use tgcdn_core::store::Store;
 use tgcdn_edge::app::{EdgeOptions, build_state};
 use tgcdn_edge::http::addon::AddonSettings;
@@ -268,6 +270,33 @@ async fn an_edge_relays_addon_routes_to_the_core_and_caches_the_answers() {
         for reply in [&missing, &bad, &down] {
             assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
         }
+    })
+    .await;
+}
+
+/// `Running` carries the port to its one-box edge, whose addon base URL is the core's own
+/// public URL when the edge's settings give none.
+#[tokio::test]
+async fn a_one_box_core_serves_the_addon_through_its_port() {
+    bounded(async {
+        let deployment = Deployment::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        deployment.provision(dir.path()).await;
+        let mut config = deployment.config(dir.path(), &[]);
+        config.quic_enabled = false;
+        config.one_box = Some(OneBoxEdge::on("127.0.0.1:0".parse().unwrap()));
+        let catalogue = Arc::new(TestCatalogue::default());
+        let core = Running::start_with_addon(&config, Some(catalogue.clone()))
+            .await
+            .expect("starts");
+        let addr = core.edge_addr().expect("one-box edge");
+        let reply = http_get(addr, "/stream/movie/tt1.json", &[]).await;
+        assert_eq!(reply.status, 200);
+        let text = String::from_utf8(reply.body).unwrap();
+        let public = config.public_url.to_string();
+        assert!(text.contains(&format!("{public}/dl/x")), "{text}");
+        assert_eq!(catalogue.calls.load(Ordering::SeqCst), 1);
+        core.shutdown().await.expect("clean shutdown");
     })
     .await;
 }
