@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::addon::AddonService;
 use crate::app::download_path;
 use crate::bots::BotPool;
 use crate::bots::select::Health;
@@ -93,9 +94,18 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts everything `config` asks for. Returns once every bot was checked and every
-    /// listener is bound, so the addresses below are final.
+    /// Starts everything `config` asks for, without a Stremio addon. Returns once every bot
+    /// was checked and every listener is bound, so the addresses below are final.
     pub async fn start(config: &Config) -> Result<Running, RunError> {
+        Self::start_with_addon(config, None).await
+    }
+
+    /// [`Running::start`] with addon requests (from edges and the one-box edge) answered by
+    /// `addon`; `None` answers them "addon not enabled".
+    pub async fn start_with_addon(
+        config: &Config,
+        addon: Option<Arc<dyn AddonService>>,
+    ) -> Result<Running, RunError> {
         let store = Store::open(&config.data_dir).map_err(|source| RunError::Store {
             path: config.data_dir.display().to_string(),
             source,
@@ -119,12 +129,13 @@ impl Running {
         if failures.len() == bots.len() {
             tracing::error!("no bot is usable: every request will answer Unavailable");
         }
-        let handler = Handler::new(
+        let handler = Handler::with_addon(
             path.resolver,
             path.fetcher,
             EdgeRegistry::new(store.clone()),
             config.cluster_secret.bytes().to_vec(),
             config.quic.heartbeat_interval_secs,
+            addon,
         );
         let reporter = Reporter::new(Arc::clone(&pool), Arc::clone(&handler), EDGE_STALE_SECS);
         // Every listener is bound before anything is spawned, so a failure here leaves
@@ -312,7 +323,13 @@ fn serve_edge(
     ));
     let verifier = tgcdn_shared::token::TokenVerifier::new(config.keyring.clone())
         .with_legacy(edge.legacy_links);
-    let state = tgcdn_edge::app::build_state(upstream, verifier, edge.options.clone());
+    let mut options = edge.options.clone();
+    // Stream URLs in addon answers point at this edge: the core's own public URL.
+    options
+        .addon
+        .base_url
+        .get_or_insert_with(|| config.public_url.to_string());
+    let state = tgcdn_edge::app::build_state(upstream, verifier, options);
     let task = tokio::spawn(tgcdn_edge::http::serve(listener, state, async move {
         // An error means the sender is gone, which is a stop too.
         let _ = stopped.wait_for(|stop| *stop).await;
