@@ -1,0 +1,16 @@
+//! The core's side of the Stremio catalogue: channel posts in, catalogue records out.
+//!
+//! * [`index`] — the typed events the main bot's update feed and the back-fill produce
+//!   ([`index::IndexEvent`], [`index::ChannelPost`]), the [`index::CatalogSink`] port the
+//!   catalogue store implements, the [`index::Indexer`] that routes events of the
+//!   configured channels to it, and the counters `/metrics` shows;
+//! * [`posts`] — the sink for now: every post in sled tree `catalog_posts`;
+//! * [`backfill`] — posts made before tgcdn joined a channel, walked downwards with
+//!   `channels.getMessages` in batches, resumable from sled tree `catalog_backfill`.
+//!
+//! No grammers type here: `telegram/channel.rs` converts messages into these events and
+//! implements [`backfill::ChannelReader`] for a bot.
+
+pub mod backfill;
+pub mod index;
+pub mod posts;
