@@ -144,9 +144,9 @@ impl Store {
         &self.sessions
     }
 
-    /// A tree another module owns the layout of (the catalogue's `catalog_posts` and
-    /// `catalog_backfill`), opened or created.
-    pub fn open_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+    /// A tree whose layout another module owns (the catalogue's, TMDB's cache), opened on
+    /// first use; the name must not be one of this module's own trees.
+    pub fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(name)?)
     }
 

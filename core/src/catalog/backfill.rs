@@ -219,7 +219,7 @@ impl Backfiller {
         let (requests, receiver) = mpsc::channel(REQUEST_QUEUE);
         Ok(Self {
             readers,
-            tree: store.open_tree(TREE)?,
+            tree: store.tree(TREE)?,
             indexer,
             store,
             config,

@@ -1,4 +1,5 @@
-//! The core's side of the Stremio catalogue: channel posts in, catalogue records out.
+//! The core's side of the Stremio catalogue: what feeds the pure `tgcdn-catalog` crate and
+//! what persists it, channel posts in, catalogue records out.
 //!
 //! * [`index`] — the typed events the main bot's update feed and the back-fill produce
 //!   ([`index::IndexEvent`], [`index::ChannelPost`]), the [`index::CatalogSink`] port the
@@ -6,7 +7,9 @@
 //!   configured channels to it, and the counters `/metrics` shows;
 //! * [`posts`] — the sink for now: every post in sled tree `catalog_posts`;
 //! * [`backfill`] — posts made before tgcdn joined a channel, walked downwards with
-//!   `channels.getMessages` in batches, resumable from sled tree `catalog_backfill`.
+//!   `channels.getMessages` in batches, resumable from sled tree `catalog_backfill`;
+//! * [`tmdb`] — resolves parsed titles to metadata (posters, ids, episodes) over HTTP with
+//!   its answers cached in sled.
 //!
 //! No grammers type here: `telegram/channel.rs` converts messages into these events and
 //! implements [`backfill::ChannelReader`] for a bot.
@@ -14,3 +17,4 @@
 pub mod backfill;
 pub mod index;
 pub mod posts;
+pub mod tmdb;

@@ -23,7 +23,7 @@ pub struct PostStore {
 impl PostStore {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
         Ok(Self {
-            tree: store.open_tree(TREE)?,
+            tree: store.tree(TREE)?,
         })
     }
 
