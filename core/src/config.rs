@@ -14,6 +14,7 @@ use tgcdn_shared::config::{BaseUrl, ByteSize, ConfigError as SettingsError, From
 use tgcdn_shared::config::{Settings, env_name};
 use tgcdn_shared::token::{Keyring, LinkKey};
 
+use crate::catalog::backfill::BackfillConfig;
 use crate::fetch::FetchConfig;
 use crate::onebox::OneBoxEdge;
 use crate::quic::QuicConfig;
@@ -109,6 +110,18 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "admin_listen",
         "TCP address of the admin HTTP listener (/metrics, /admin/*); default 127.0.0.1:9180",
+    ),
+    (
+        "catalog_channels",
+        "Bot API ids (-100…) of channels whose file posts make the Stremio catalogue, comma-separated; the main bot must be an admin there; empty = catalogue off",
+    ),
+    (
+        "catalog_backfill_batch",
+        "message ids per channels.getMessages call when back-filling a catalogue channel, 1..=200; default 200",
+    ),
+    (
+        "catalog_backfill_pause",
+        "pause between two back-fill calls, to stay under FLOOD_WAIT (500ms, 2s…); default 500ms",
     ),
     (
         "dc_auth_key",
@@ -221,6 +234,9 @@ pub struct RawConfig {
     pub admin_listen: SocketAddr,
     /// Present when `with_edge` is set: the embedded edge's listener and serving knobs.
     pub one_box: Option<OneBoxEdge>,
+    pub catalog_channels: Vec<i64>,
+    pub catalog_backfill_batch: usize,
+    pub catalog_backfill_pause: Duration,
 }
 
 impl RawConfig {
@@ -260,6 +276,13 @@ impl RawConfig {
             } else {
                 None
             },
+            catalog_channels: settings.get_or("catalog_channels", Vec::new())?,
+            catalog_backfill_batch: settings.get_or(
+                "catalog_backfill_batch",
+                crate::catalog::backfill::MAX_BATCH,
+            )?,
+            catalog_backfill_pause: settings
+                .get_or("catalog_backfill_pause", BackfillConfig::default().pause)?,
         })
     }
 
@@ -331,6 +354,11 @@ impl RawConfig {
                 invalid("dc_auth_key", "must be exactly 256 bytes (512 hex digits)")
             })?),
         };
+        let catalog = catalog_config(
+            self.catalog_channels,
+            self.catalog_backfill_batch,
+            self.catalog_backfill_pause,
+        )?;
         let socket_buffer = usize::try_from(self.socket_buffer.0)
             .map_err(|_| invalid("quic.socket_buffer", "too large"))?;
         Ok(Config {
@@ -361,8 +389,54 @@ impl RawConfig {
             quic_enabled: self.quic_enabled,
             admin_listen: self.admin_listen,
             one_box: self.one_box,
+            catalog,
         })
     }
+}
+
+/// The catalogue channels must be channel ids, each once; the batch fits Telegram's limit.
+fn catalog_config(
+    channels: Vec<i64>,
+    batch: usize,
+    pause: Duration,
+) -> Result<CatalogConfig, ConfigError> {
+    for (i, channel) in channels.iter().enumerate() {
+        if channel_bare_id(*channel).is_none() {
+            return Err(invalid(
+                "catalog_channels",
+                format!("{channel} is not a channel id in Bot API form (-100…)"),
+            ));
+        }
+        if channels[..i].contains(channel) {
+            return Err(invalid(
+                "catalog_channels",
+                format!("channel {channel} is listed twice"),
+            ));
+        }
+    }
+    let max = crate::catalog::backfill::MAX_BATCH;
+    if !(1..=max).contains(&batch) {
+        return Err(invalid(
+            "catalog_backfill_batch",
+            format!("must be 1..={max}"),
+        ));
+    }
+    Ok(CatalogConfig {
+        channels,
+        backfill: BackfillConfig {
+            batch,
+            pause,
+            ..BackfillConfig::default()
+        },
+    })
+}
+
+/// The catalogue indexer's settings.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogConfig {
+    /// Bot API ids; empty = no catalogue.
+    pub channels: Vec<i64>,
+    pub backfill: BackfillConfig,
 }
 
 fn keyring(current: &LinkKeySetting, older: &[LinkKeySetting]) -> Result<Keyring, ConfigError> {
@@ -406,6 +480,7 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// One-box mode: the edge served by this process.
     pub one_box: Option<OneBoxEdge>,
+    pub catalog: CatalogConfig,
 }
 
 impl Config {
@@ -535,6 +610,15 @@ impl Config {
                         edge.listen, edge.options.cache_bytes
                     )
                 }),
+            ),
+            ("catalog_channels", ids(&self.catalog.channels)),
+            (
+                "catalog_backfill_batch",
+                self.catalog.backfill.batch.to_string(),
+            ),
+            (
+                "catalog_backfill_pause",
+                format!("{:?}", self.catalog.backfill.pause),
             ),
             (
                 "dc_auth_key",

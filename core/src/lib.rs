@@ -11,6 +11,8 @@
 //!   per request, the edge registry;
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
 //!   pools per bot, `getFile` with deadlines, errors classified into retry classes;
+//! * [`catalog`] — the channel indexer: catalogue channels' posts from updates and a
+//!   back-fill, stored through the catalogue sink;
 //! * [`frontend`] — the main bot's file-to-link front-end: copy a user's file into the
 //!   storage channel, answer with signed links, `/start`, `/help`, `/stats`;
 //! * [`runtime`] — a running core (what `tgcdn-core run` starts) as a library value;

@@ -1,5 +1,5 @@
 //! The one report of the core's state: bots (health, load, bytes, flood waits), DCs, edges,
-//! fetch and resolver counters.
+//! fetch and resolver counters, and the catalogue indexer when one runs.
 //!
 //! [`Reporter::collect`] reads the live parts; everything after it is a pure function of
 //! the [`CoreReport`] value: the bot's `/stats` extra lines ([`summary_lines`]), the admin
@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bots::select::Health;
 use crate::bots::{BotPool, BotReport};
+use crate::catalog::index::{IndexSnapshot, IndexStats};
+use crate::catalog::posts::PostStore;
 use crate::quic::handler::Handler;
 use crate::quic::registry::EdgeView;
 use crate::stats::{FetchSnapshot, ResolveSnapshot};
@@ -61,6 +63,9 @@ pub struct CoreReport {
     pub edges: Vec<EdgeRow>,
     pub fetch: FetchSnapshot,
     pub resolve: ResolveSnapshot,
+    /// The catalogue indexer, when catalogue channels are configured.
+    #[serde(default)]
+    pub catalog: Option<IndexSnapshot>,
 }
 
 impl CoreReport {
@@ -76,6 +81,7 @@ pub struct Reporter {
     pool: Arc<BotPool>,
     handler: Arc<Handler>,
     stale_after_secs: u64,
+    catalog: Option<(Arc<IndexStats>, PostStore)>,
 }
 
 impl Reporter {
@@ -84,7 +90,14 @@ impl Reporter {
             pool,
             handler,
             stale_after_secs,
+            catalog: None,
         }
+    }
+
+    /// Adds the catalogue indexer's counters and stored posts to every report.
+    pub fn with_catalog(mut self, stats: Arc<IndexStats>, posts: PostStore) -> Self {
+        self.catalog = Some((stats, posts));
+        self
     }
 
     pub fn collect(&self) -> CoreReport {
@@ -99,13 +112,18 @@ impl Reporter {
                 Vec::new()
             }
         };
-        build(
+        let mut report = build(
             self.pool.report(Instant::now()),
             self.handler.dc_requests().into_iter().collect(),
             edges,
             self.handler.fetcher().counters(),
             self.handler.resolver().counters(),
-        )
+        );
+        report.catalog = self.catalog.as_ref().map(|(stats, posts)| IndexSnapshot {
+            posts_stored: posts.len() as u64,
+            ..stats.snapshot()
+        });
+        report
     }
 }
 
@@ -137,6 +155,7 @@ pub fn build(
             .collect(),
         fetch,
         resolve,
+        catalog: None,
     }
 }
 
@@ -179,6 +198,18 @@ pub fn summary_lines(report: &CoreReport) -> Vec<String> {
         "meta: {} memory hits, {} database hits, {} Telegram lookups",
         resolve.memory_hits, resolve.store_hits, resolve.telegram_lookups
     ));
+    if let Some(catalog) = &report.catalog {
+        lines.push(format!(
+            "catalogue: {} posts stored ({} from updates, {} back-filled, {} removed)",
+            catalog.posts_stored, catalog.live_posts, catalog.backfill_posts, catalog.removed
+        ));
+        for (channel, progress) in &catalog.channels {
+            lines.push(format!(
+                "back-fill {channel}: {}, {} ids left",
+                progress.status, progress.remaining
+            ));
+        }
+    }
     if report.edges.is_empty() {
         lines.push("edges: none yet".to_owned());
     }

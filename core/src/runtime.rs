@@ -4,8 +4,10 @@
 //! [`Running::start`] opens the sled store, starts every configured bot (signing in where
 //! the stored session is not authorised; a bot whose token is revoked or that cannot read
 //! the storage channel is kept out of rotation with the reason, the rest go on), wires the
-//! download path, starts the main bot's file-to-link front-end, the QUIC server for edges
-//! (unless disabled), the embedded HTTP edge in one-box mode and the admin listener.
+//! download path, starts the main bot's file-to-link front-end (which also feeds the
+//! catalogue indexer the catalogue channels' posts), the catalogue back-fill, the QUIC
+//! server for edges (unless disabled), the embedded HTTP edge in one-box mode and the admin
+//! listener.
 //! [`Running::shutdown`] stops them in the order that loses nothing: the front-end finishes
 //! the message in hand, the HTTP edge and the QUIC server drain their requests in flight,
 //! the database is flushed. Never reads the process environment or installs signals.
@@ -21,6 +23,9 @@ use crate::addon::AddonService;
 use crate::app::download_path;
 use crate::bots::BotPool;
 use crate::bots::select::Health;
+use crate::catalog::backfill::{BackfillHandle, Backfiller, ChannelReader};
+use crate::catalog::index::Indexer;
+use crate::catalog::posts::PostStore;
 use crate::config::{self, Config};
 use crate::frontend::commands::Access;
 use crate::frontend::{FrontEnd, FrontEndConfig, FrontEndError, StatsLines};
@@ -88,6 +93,7 @@ pub struct Running {
     edge: Option<(SocketAddr, JoinHandle<()>)>,
     frontend: Option<JoinHandle<()>>,
     admin: (SocketAddr, JoinHandle<()>),
+    catalog: Option<RunningCatalog>,
     stop: watch::Sender<bool>,
     unhealthy: usize,
     grace: Duration,
@@ -137,7 +143,12 @@ impl Running {
             config.quic.heartbeat_interval_secs,
             addon,
         );
-        let reporter = Reporter::new(Arc::clone(&pool), Arc::clone(&handler), EDGE_STALE_SECS);
+        let catalog = start_catalog(config, &store, &bots)?;
+        let mut reporter = Reporter::new(Arc::clone(&pool), Arc::clone(&handler), EDGE_STALE_SECS);
+        if let Some(catalog) = &catalog {
+            reporter =
+                reporter.with_catalog(Arc::clone(catalog.indexer.stats()), catalog.posts.clone());
+        }
         // Every listener is bound before anything is spawned, so a failure here leaves
         // nothing running behind the error.
         let admin_listener = bind_listener("the admin endpoint", config.admin_listen).await?;
@@ -169,7 +180,11 @@ impl Running {
                 Arc::clone(handler.resolver()),
                 &reporter,
             ) {
-                Ok(frontend) => Some(frontend),
+                Ok(frontend) => Some(match &catalog {
+                    Some(catalog) => frontend
+                        .with_catalog(Arc::clone(&catalog.indexer), Some(catalog.handle.clone())),
+                    None => frontend,
+                }),
                 Err(error) => {
                     if let Some(quic) = quic {
                         quic.shutdown(Duration::ZERO).await;
@@ -183,11 +198,13 @@ impl Running {
         };
 
         let (stop, stopped) = watch::channel(false);
-        let admin = tokio::spawn(crate::admin::serve(
+        let admin = tokio::spawn(crate::admin::serve_with(
             admin_listener,
             reporter,
+            catalog.as_ref().map(|catalog| catalog.handle.clone()),
             stopped.clone(),
         ));
+        let catalog = catalog.map(|catalog| catalog.spawn(stopped.clone()));
         let edge = match (edge_listener, &config.one_box) {
             (Some(listener), Some(edge)) => Some(serve_edge(
                 listener,
@@ -214,6 +231,7 @@ impl Running {
             edge,
             frontend,
             admin: (admin_addr, admin),
+            catalog,
             stop,
             unhealthy: failures.len(),
             grace: SHUTDOWN_GRACE,
@@ -243,6 +261,16 @@ impl Running {
     /// Where `/metrics` and `/admin/*` are served.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin.0
+    }
+
+    /// The catalogue's stored posts, when catalogue channels are configured.
+    pub fn catalog_posts(&self) -> Option<&PostStore> {
+        self.catalog.as_ref().map(|catalog| &catalog.posts)
+    }
+
+    /// The catalogue back-fill (re-index requests, progress), when configured.
+    pub fn backfill(&self) -> Option<&BackfillHandle> {
+        self.catalog.as_ref().map(|catalog| &catalog.handle)
     }
 
     pub fn pool(&self) -> &Arc<BotPool> {
@@ -280,9 +308,86 @@ impl Running {
         if tokio::time::timeout(grace, self.admin.1).await.is_err() {
             tracing::warn!("the admin listener did not stop within {grace:?}");
         }
+        if let Some(catalog) = self.catalog {
+            // The back-fill stops between batches; a call in flight is bounded by its own
+            // deadline, and an aborted batch is simply fetched again at the next start.
+            let mut task = catalog.task;
+            if tokio::time::timeout(grace, &mut task).await.is_err() {
+                tracing::warn!("the catalogue back-fill did not stop within {grace:?}");
+                task.abort();
+            }
+        }
         drop(self.bots);
         self.store.flush().await.map_err(RunError::Flush)
     }
+}
+
+/// The catalogue indexer before its back-fill is spawned.
+struct CatalogParts {
+    indexer: Arc<Indexer>,
+    posts: PostStore,
+    backfiller: Backfiller,
+    handle: BackfillHandle,
+}
+
+impl CatalogParts {
+    fn spawn(self, stopped: watch::Receiver<bool>) -> RunningCatalog {
+        RunningCatalog {
+            posts: self.posts,
+            handle: self.handle,
+            task: self.backfiller.spawn(stopped),
+        }
+    }
+}
+
+/// The catalogue indexer of a running core.
+struct RunningCatalog {
+    posts: PostStore,
+    handle: BackfillHandle,
+    task: JoinHandle<()>,
+}
+
+/// The indexer over `catalog_posts` and its back-fill, when catalogue channels are set.
+/// The back-fill reads through the download-only bots first, so its calls (and any flood
+/// wait they draw) stay off the main bot, which answers users; the main bot comes last.
+fn start_catalog(
+    config: &Config,
+    store: &Store,
+    bots: &[Arc<BotClient>],
+) -> Result<Option<CatalogParts>, RunError> {
+    if config.catalog.channels.is_empty() {
+        return Ok(None);
+    }
+    let store_error = |source| RunError::Store {
+        path: config.data_dir.display().to_string(),
+        source,
+    };
+    let posts = PostStore::open(store).map_err(store_error)?;
+    let indexer = Arc::new(Indexer::new(
+        config.catalog.channels.iter().copied(),
+        Arc::new(posts.clone()),
+    ));
+    let readers = bots
+        .iter()
+        .skip(1)
+        .chain(bots.first())
+        .map(|bot| Arc::clone(bot) as Arc<dyn ChannelReader>)
+        .collect();
+    let backfiller = Backfiller::new(
+        readers,
+        Arc::clone(&indexer),
+        store.clone(),
+        config.catalog.backfill.clone(),
+    )
+    .map_err(store_error)?;
+    let handle = backfiller.handle();
+    tracing::info!(channels = ?config.catalog.channels, posts = posts.len(), "catalogue indexer on");
+    Ok(Some(CatalogParts {
+        indexer,
+        posts,
+        backfiller,
+        handle,
+    }))
 }
 
 /// How long the front-end, the edge and the QUIC close may each take at shutdown.
