@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::catalog::backfill::{BackfillHandle, ReindexError};
+use crate::catalog::enrich::LibrarySnapshot;
 use crate::catalog::index::{BackfillProgress, IndexSnapshot};
 use crate::report::{CoreReport, Reporter};
 
@@ -313,6 +314,9 @@ pub fn prometheus_text(report: &CoreReport) -> Result<Vec<u8>, std::fmt::Error> 
     if let Some(catalog) = &report.catalog {
         catalog_metrics(&mut registry, catalog);
     }
+    if let Some(library) = &report.library {
+        library_metrics(&mut registry, library);
+    }
     let mut out = String::new();
     encode(&mut out, &registry)?;
     Ok(out.into_bytes())
@@ -398,6 +402,86 @@ fn catalog_metrics(registry: &mut Registry, catalog: &IndexSnapshot) {
         );
         set(&next_id, i64::from(progress.next_id));
         set(&done, i64::from(progress.status == "done"));
+    }
+}
+
+/// The catalogue's size and its enrichment's progress (TMDB lookups, video hashes).
+fn library_metrics(registry: &mut Registry, library: &LibrarySnapshot) {
+    let gauge = |value: u64| {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        gauge
+    };
+    let counter = |value: u64| {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(value);
+        counter
+    };
+    let gauges = [
+        (
+            "catalog_titles",
+            "titles in the Stremio catalogue",
+            library.titles,
+        ),
+        (
+            "catalog_metadata_pending",
+            "titles waiting for a metadata lookup",
+            library.metadata_pending,
+        ),
+        (
+            "catalog_metadata_enabled",
+            "1 when a TMDB key is configured",
+            u64::from(library.metadata_enabled),
+        ),
+        (
+            "catalog_hashes_pending",
+            "files whose video hash is still to compute",
+            library.hashes_pending,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        registry.register(name, help, gauge(value));
+    }
+    let counters = [
+        (
+            "catalog_metadata_matched",
+            "titles TMDB matched",
+            library.metadata_matched,
+        ),
+        (
+            "catalog_metadata_unmatched",
+            "titles TMDB had nothing close enough for",
+            library.metadata_unmatched,
+        ),
+        (
+            "catalog_metadata_failures",
+            "metadata lookups that failed (retried later)",
+            library.metadata_failures,
+        ),
+        ("catalog_hashes", "video hashes computed", library.hashed),
+        (
+            "catalog_hash_failures",
+            "video hashes that could not be computed (retried later)",
+            library.hash_failures,
+        ),
+        (
+            "tmdb_requests",
+            "HTTP requests sent to TMDB",
+            library.tmdb_requests,
+        ),
+        (
+            "tmdb_cache_hits",
+            "TMDB answers served from the sled cache",
+            library.tmdb_cache_hits,
+        ),
+        (
+            "tmdb_retries",
+            "TMDB requests retried",
+            library.tmdb_retries,
+        ),
+    ];
+    for (name, help, value) in counters {
+        registry.register(name, help, counter(value));
     }
 }
 

@@ -15,6 +15,7 @@ use tgcdn_shared::config::{Settings, env_name};
 use tgcdn_shared::token::{Keyring, LinkKey};
 
 use crate::catalog::backfill::BackfillConfig;
+use crate::catalog::tmdb::{ApiKey, TmdbSettings};
 use crate::fetch::FetchConfig;
 use crate::onebox::OneBoxEdge;
 use crate::quic::QuicConfig;
@@ -122,6 +123,22 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "catalog_backfill_pause",
         "pause between two back-fill calls, to stay under FLOOD_WAIT (500ms, 2s…); default 500ms",
+    ),
+    (
+        "tmdb_api_key",
+        "TMDB v3 API key or v4 read access token for catalogue posters, ids and episode titles (secret); unset = the catalogue shows parsed names only",
+    ),
+    (
+        "tmdb_url",
+        "TMDB API root; default https://api.themoviedb.org/3",
+    ),
+    (
+        "tmdb_image_url",
+        "TMDB image root poster URLs are built on; default https://image.tmdb.org/t/p",
+    ),
+    (
+        "tmdb_language",
+        "language of TMDB titles and overviews (en-US, it-IT…); default en-US",
     ),
     (
         "dc_auth_key",
@@ -237,6 +254,10 @@ pub struct RawConfig {
     pub catalog_channels: Vec<i64>,
     pub catalog_backfill_batch: usize,
     pub catalog_backfill_pause: Duration,
+    pub tmdb_api_key: Option<ApiKey>,
+    pub tmdb_url: Option<BaseUrl>,
+    pub tmdb_image_url: Option<BaseUrl>,
+    pub tmdb_language: String,
 }
 
 impl RawConfig {
@@ -283,6 +304,10 @@ impl RawConfig {
             )?,
             catalog_backfill_pause: settings
                 .get_or("catalog_backfill_pause", BackfillConfig::default().pause)?,
+            tmdb_api_key: settings.get("tmdb_api_key")?,
+            tmdb_url: settings.get("tmdb_url")?,
+            tmdb_image_url: settings.get("tmdb_image_url")?,
+            tmdb_language: settings.get_or("tmdb_language", TmdbSettings::default().language)?,
         })
     }
 
@@ -354,11 +379,26 @@ impl RawConfig {
                 invalid("dc_auth_key", "must be exactly 256 bytes (512 hex digits)")
             })?),
         };
-        let catalog = catalog_config(
+        let mut catalog = catalog_config(
             self.catalog_channels,
             self.catalog_backfill_batch,
             self.catalog_backfill_pause,
         )?;
+        if self.tmdb_language.trim().is_empty() {
+            return Err(invalid("tmdb_language", "must not be empty"));
+        }
+        let defaults = TmdbSettings::default();
+        catalog.tmdb = TmdbSettings {
+            api_key: self.tmdb_api_key,
+            api_url: self
+                .tmdb_url
+                .map_or(defaults.api_url.clone(), |url| url.as_str().to_owned()),
+            image_url: self
+                .tmdb_image_url
+                .map_or(defaults.image_url.clone(), |url| url.as_str().to_owned()),
+            language: self.tmdb_language,
+            ..defaults
+        };
         let socket_buffer = usize::try_from(self.socket_buffer.0)
             .map_err(|_| invalid("quic.socket_buffer", "too large"))?;
         Ok(Config {
@@ -428,6 +468,7 @@ fn catalog_config(
             pause,
             ..BackfillConfig::default()
         },
+        tmdb: TmdbSettings::default(),
     })
 }
 
@@ -437,6 +478,8 @@ pub struct CatalogConfig {
     /// Bot API ids; empty = no catalogue.
     pub channels: Vec<i64>,
     pub backfill: BackfillConfig,
+    /// Metadata lookups; no API key = none.
+    pub tmdb: TmdbSettings,
 }
 
 fn keyring(current: &LinkKeySetting, older: &[LinkKeySetting]) -> Result<Keyring, ConfigError> {
@@ -620,6 +663,17 @@ impl Config {
                 "catalog_backfill_pause",
                 format!("{:?}", self.catalog.backfill.pause),
             ),
+            (
+                "tmdb_api_key",
+                if self.catalog.tmdb.api_key.is_some() {
+                    "*** (set)".to_owned()
+                } else {
+                    "(unset: no metadata lookups)".to_owned()
+                },
+            ),
+            ("tmdb_url", self.catalog.tmdb.api_url.clone()),
+            ("tmdb_image_url", self.catalog.tmdb.image_url.clone()),
+            ("tmdb_language", self.catalog.tmdb.language.clone()),
             (
                 "dc_auth_key",
                 if self.dc_auth_key.is_some() {

@@ -15,8 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::bots::select::Health;
 use crate::bots::{BotPool, BotReport};
+use crate::catalog::enrich::{EnrichStats, LibrarySnapshot};
 use crate::catalog::index::{IndexSnapshot, IndexStats};
+use crate::catalog::library::Library;
 use crate::catalog::posts::PostStore;
+use crate::catalog::tmdb::TmdbClient;
 use crate::quic::handler::Handler;
 use crate::quic::registry::EdgeView;
 use crate::stats::{FetchSnapshot, ResolveSnapshot};
@@ -66,6 +69,9 @@ pub struct CoreReport {
     /// The catalogue indexer, when catalogue channels are configured.
     #[serde(default)]
     pub catalog: Option<IndexSnapshot>,
+    /// The catalogue's titles and their enrichment, when catalogue channels are configured.
+    #[serde(default)]
+    pub library: Option<LibrarySnapshot>,
 }
 
 impl CoreReport {
@@ -82,6 +88,15 @@ pub struct Reporter {
     handler: Arc<Handler>,
     stale_after_secs: u64,
     catalog: Option<(Arc<IndexStats>, PostStore)>,
+    library: Option<LibraryParts>,
+}
+
+/// What the report reads of the catalogue itself.
+#[derive(Clone)]
+struct LibraryParts {
+    library: Arc<Library>,
+    enrich: Arc<EnrichStats>,
+    tmdb: Option<Arc<TmdbClient>>,
 }
 
 impl Reporter {
@@ -91,7 +106,23 @@ impl Reporter {
             handler,
             stale_after_secs,
             catalog: None,
+            library: None,
         }
+    }
+
+    /// Adds the catalogue's titles and enrichment counters to every report.
+    pub fn with_library(
+        mut self,
+        library: Arc<Library>,
+        enrich: Arc<EnrichStats>,
+        tmdb: Option<Arc<TmdbClient>>,
+    ) -> Self {
+        self.library = Some(LibraryParts {
+            library,
+            enrich,
+            tmdb,
+        });
+        self
     }
 
     /// Adds the catalogue indexer's counters and stored posts to every report.
@@ -123,6 +154,10 @@ impl Reporter {
             posts_stored: posts.len() as u64,
             ..stats.snapshot()
         });
+        report.library = self
+            .library
+            .as_ref()
+            .map(|parts| parts.enrich.snapshot(&parts.library, parts.tmdb.as_deref()));
         report
     }
 }
@@ -156,6 +191,7 @@ pub fn build(
         fetch,
         resolve,
         catalog: None,
+        library: None,
     }
 }
 
@@ -209,6 +245,20 @@ pub fn summary_lines(report: &CoreReport) -> Vec<String> {
                 progress.status, progress.remaining
             ));
         }
+    }
+    if let Some(library) = &report.library {
+        let metadata = if library.metadata_enabled {
+            format!(
+                "{} matched, {} unmatched, {} pending",
+                library.metadata_matched, library.metadata_unmatched, library.metadata_pending
+            )
+        } else {
+            "off (no TMDB key)".to_owned()
+        };
+        lines.push(format!(
+            "titles: {}; metadata: {metadata}; video hashes: {} done, {} pending",
+            library.titles, library.hashed, library.hashes_pending
+        ));
     }
     if report.edges.is_empty() {
         lines.push("edges: none yet".to_owned());

@@ -24,9 +24,13 @@ use crate::app::download_path;
 use crate::bots::BotPool;
 use crate::bots::select::Health;
 use crate::catalog::backfill::{BackfillHandle, Backfiller, ChannelReader};
+use crate::catalog::enrich::{self, EnrichStats};
 use crate::catalog::index::Indexer;
+use crate::catalog::library::{Library, LibraryError};
 use crate::catalog::posts::PostStore;
+use crate::catalog::tmdb::TmdbClient;
 use crate::config::{self, Config};
+use crate::fetch::Fetcher;
 use crate::frontend::commands::Access;
 use crate::frontend::{FrontEnd, FrontEndConfig, FrontEndError, StatsLines};
 use crate::onebox::{InProcessUpstream, OneBoxEdge};
@@ -37,6 +41,7 @@ use crate::resolve::Resolver;
 use crate::store::{Store, StoreError};
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
+use tgcdn_catalog::addon::AddonInfo;
 
 /// An edge silent this long is shown as stale (several missed heartbeats).
 pub const EDGE_STALE_SECS: u64 = 60;
@@ -71,6 +76,8 @@ pub enum RunError {
     },
     #[error("flushing the database")]
     Flush(#[source] StoreError),
+    #[error("opening the catalogue")]
+    Catalog(#[source] LibraryError),
 }
 
 fn bot_error(
@@ -135,6 +142,13 @@ impl Running {
         if failures.len() == bots.len() {
             tracing::error!("no bot is usable: every request will answer Unavailable");
         }
+        let catalog = start_catalog(config, &store, &bots)?;
+        // An addon passed in wins (tests); otherwise the catalogue answers, when there is one.
+        let addon = addon.or_else(|| {
+            catalog
+                .as_ref()
+                .map(|catalog| Arc::clone(&catalog.library) as Arc<dyn AddonService>)
+        });
         let handler = Handler::with_addon(
             path.resolver,
             path.fetcher,
@@ -143,11 +157,18 @@ impl Running {
             config.quic.heartbeat_interval_secs,
             addon,
         );
-        let catalog = start_catalog(config, &store, &bots)?;
         let mut reporter = Reporter::new(Arc::clone(&pool), Arc::clone(&handler), EDGE_STALE_SECS);
         if let Some(catalog) = &catalog {
-            reporter =
-                reporter.with_catalog(Arc::clone(catalog.indexer.stats()), catalog.posts.clone());
+            reporter = reporter
+                .with_catalog(
+                    Arc::clone(catalog.indexer.stats()),
+                    catalog.library.posts().clone(),
+                )
+                .with_library(
+                    Arc::clone(&catalog.library),
+                    Arc::clone(&catalog.enrich),
+                    catalog.tmdb.clone(),
+                );
         }
         // Every listener is bound before anything is spawned, so a failure here leaves
         // nothing running behind the error.
@@ -204,7 +225,8 @@ impl Running {
             catalog.as_ref().map(|catalog| catalog.handle.clone()),
             stopped.clone(),
         ));
-        let catalog = catalog.map(|catalog| catalog.spawn(stopped.clone()));
+        let catalog =
+            catalog.map(|catalog| catalog.spawn(Arc::clone(handler.fetcher()), stopped.clone()));
         let edge = match (edge_listener, &config.one_box) {
             (Some(listener), Some(edge)) => Some(serve_edge(
                 listener,
@@ -265,7 +287,12 @@ impl Running {
 
     /// The catalogue's stored posts, when catalogue channels are configured.
     pub fn catalog_posts(&self) -> Option<&PostStore> {
-        self.catalog.as_ref().map(|catalog| &catalog.posts)
+        self.catalog.as_ref().map(|catalog| catalog.library.posts())
+    }
+
+    /// The catalogue (titles, addon answers), when catalogue channels are configured.
+    pub fn library(&self) -> Option<&Arc<Library>> {
+        self.catalog.as_ref().map(|catalog| &catalog.library)
     }
 
     /// The catalogue back-fill (re-index requests, progress), when configured.
@@ -311,10 +338,12 @@ impl Running {
         if let Some(catalog) = self.catalog {
             // The back-fill stops between batches; a call in flight is bounded by its own
             // deadline, and an aborted batch is simply fetched again at the next start.
-            let mut task = catalog.task;
-            if tokio::time::timeout(grace, &mut task).await.is_err() {
-                tracing::warn!("the catalogue back-fill did not stop within {grace:?}");
-                task.abort();
+            // Enrichment is idempotent: an interrupted lookup or hash is redone next time.
+            for mut task in [catalog.task].into_iter().chain(catalog.enrichment) {
+                if tokio::time::timeout(grace, &mut task).await.is_err() {
+                    tracing::warn!("a catalogue task did not stop within {grace:?}");
+                    task.abort();
+                }
             }
         }
         drop(self.bots);
@@ -322,29 +351,47 @@ impl Running {
     }
 }
 
-/// The catalogue indexer before its back-fill is spawned.
+/// The catalogue before its back-fill and enrichment are spawned.
 struct CatalogParts {
     indexer: Arc<Indexer>,
-    posts: PostStore,
+    library: Arc<Library>,
+    tmdb: Option<Arc<TmdbClient>>,
+    enrich: Arc<EnrichStats>,
     backfiller: Backfiller,
     handle: BackfillHandle,
 }
 
 impl CatalogParts {
-    fn spawn(self, stopped: watch::Receiver<bool>) -> RunningCatalog {
+    fn spawn(self, fetcher: Arc<Fetcher>, stopped: watch::Receiver<bool>) -> RunningCatalog {
+        let mut enrichment = vec![tokio::spawn(enrich::run_hashes(
+            Arc::clone(&self.library),
+            fetcher,
+            Arc::clone(&self.enrich),
+            stopped.clone(),
+        ))];
+        if let Some(tmdb) = self.tmdb.filter(|tmdb| tmdb.has_api_key()) {
+            enrichment.push(tokio::spawn(enrich::run_metadata(
+                Arc::clone(&self.library),
+                tmdb,
+                Arc::clone(&self.enrich),
+                stopped.clone(),
+            )));
+        }
         RunningCatalog {
-            posts: self.posts,
+            library: self.library,
             handle: self.handle,
             task: self.backfiller.spawn(stopped),
+            enrichment,
         }
     }
 }
 
-/// The catalogue indexer of a running core.
+/// The catalogue of a running core.
 struct RunningCatalog {
-    posts: PostStore,
+    library: Arc<Library>,
     handle: BackfillHandle,
     task: JoinHandle<()>,
+    enrichment: Vec<JoinHandle<()>>,
 }
 
 /// The indexer over `catalog_posts` and its back-fill, when catalogue channels are set.
@@ -363,9 +410,14 @@ fn start_catalog(
         source,
     };
     let posts = PostStore::open(store).map_err(store_error)?;
+    let library = Library::open(store, posts, config.keyring.clone(), AddonInfo::default())
+        .map_err(RunError::Catalog)?;
+    let library = Arc::new(library);
+    let tmdb = TmdbClient::new(config.catalog.tmdb.clone(), store)
+        .map_err(|error| RunError::Catalog(error.into()))?;
     let indexer = Arc::new(Indexer::new(
         config.catalog.channels.iter().copied(),
-        Arc::new(posts.clone()),
+        Arc::clone(&library) as Arc<dyn crate::catalog::index::CatalogSink>,
     ));
     let readers = bots
         .iter()
@@ -381,10 +433,18 @@ fn start_catalog(
     )
     .map_err(store_error)?;
     let handle = backfiller.handle();
-    tracing::info!(channels = ?config.catalog.channels, posts = posts.len(), "catalogue indexer on");
+    tracing::info!(
+        channels = ?config.catalog.channels,
+        posts = library.posts().len(),
+        titles = library.len(),
+        metadata = if tmdb.has_api_key() { "tmdb" } else { "parsed names only" },
+        "catalogue on"
+    );
     Ok(Some(CatalogParts {
         indexer,
-        posts,
+        library,
+        tmdb: Some(Arc::new(tmdb)),
+        enrich: Arc::new(EnrichStats::default()),
         backfiller,
         handle,
     }))

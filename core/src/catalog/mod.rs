@@ -5,7 +5,11 @@
 //!   ([`index::IndexEvent`], [`index::ChannelPost`]), the [`index::CatalogSink`] port the
 //!   catalogue store implements, the [`index::Indexer`] that routes events of the
 //!   configured channels to it, and the counters `/metrics` shows;
-//! * [`posts`] — the sink for now: every post in sled tree `catalog_posts`;
+//! * [`posts`] — every post as it came, in sled tree `catalog_posts`;
+//! * [`library`] — the pure `tgcdn-catalog` catalogue in memory over sled tree
+//!   `catalog_titles`: the indexer's sink (posts in, beside `posts`) and the addon port
+//!   (Stremio answers out);
+//! * [`enrich`] — background TMDB lookups and video hashes, with counters for `/metrics`;
 //! * [`backfill`] — posts made before tgcdn joined a channel, walked downwards with
 //!   `channels.getMessages` in batches, resumable from sled tree `catalog_backfill`;
 //! * [`tmdb`] — resolves parsed titles to metadata (posters, ids, episodes) over HTTP with
@@ -15,6 +19,8 @@
 //! implements [`backfill::ChannelReader`] for a bot.
 
 pub mod backfill;
+pub mod enrich;
 pub mod index;
+pub mod library;
 pub mod posts;
 pub mod tmdb;
