@@ -61,9 +61,10 @@ pub struct CatalogExtra {
 
 impl AddonRoute {
     /// Parses a request path (`/manifest.json`, `/{resource}/{type}/{id}.json`,
-    /// `/{resource}/{type}/{id}/{extra}.json`). The query string is ignored: Stremio puts
-    /// extras in the path, and ignoring it keeps one cache entry per answer.
-    pub fn parse(path: &str, _query: &str) -> Result<AddonRoute, AddonError> {
+    /// `/{resource}/{type}/{id}/{extra}.json`). The extras come either in the path, as
+    /// Stremio sends them, or as `query` — the form the edge forwards after making them
+    /// canonical (`search=…&skip=…&genre=…`); both at once is a bad request.
+    pub fn parse(path: &str, query: &str) -> Result<AddonRoute, AddonError> {
         if path.len() > MAX_PATH {
             return Err(AddonError::bad("path too long"));
         }
@@ -81,6 +82,11 @@ impl AddonRoute {
             [r, t, id] => (*r, *t, *id, None),
             [r, t, id, extra] => (*r, *t, *id, Some(*extra)),
             _ => return Err(AddonError::not_found(path)),
+        };
+        let extra = match (extra, query) {
+            (extra, "") => extra,
+            (None, query) => Some(query),
+            (Some(_), _) => return Err(AddonError::bad("extras both in the path and the query")),
         };
         let kind = match kind {
             "movie" => Kind::Movie,
@@ -245,6 +251,18 @@ mod tests {
         assert_eq!(
             parse("/catalog/movie/tgcdn-movie/search=le+samoura%C3%AF.json"),
             Ok(catalog(Kind::Movie, Some("le samouraï"), 0, None))
+        );
+        // The edge's canonical form: the extras in the query.
+        assert_eq!(
+            AddonRoute::parse(
+                "/catalog/movie/tgcdn-movie.json",
+                "search=blade%20run&skip=100"
+            ),
+            Ok(catalog(Kind::Movie, Some("blade run"), 100, None))
+        );
+        assert!(
+            AddonRoute::parse("/catalog/movie/tgcdn-movie/skip=100.json", "skip=200").is_err(),
+            "extras in both places are refused"
         );
         assert_eq!(
             parse("/meta/movie/tt0110413.json"),

@@ -188,9 +188,11 @@ fn check_imdb(rest: &str, episode_allowed: bool) -> Result<(), PathError> {
     }
 }
 
-/// `tgcdn` is followed by 1–91 id characters; a `:` (the episode separator) only where an
-/// episode id is allowed. The catalogue defines the rest of the shape.
+/// `tgcdn`, optionally a `:` (the namespace separator of Stremio ids such as the
+/// catalogue's `tgcdn:0123…`), then 1–91 id characters; a further `:` (the episode
+/// separator) only where an episode id is allowed. The catalogue defines the rest.
 fn check_tgcdn(rest: &str, episode_allowed: bool) -> Result<(), PathError> {
+    let rest = rest.strip_prefix(':').unwrap_or(rest);
     let ok = !rest.is_empty()
         && rest.len() + "tgcdn".len() <= MAX_ID
         && rest.bytes().all(|b| {
@@ -336,7 +338,15 @@ mod tests {
         );
         assert_eq!(
             parse("/stream/series/tgcdn42:1:3.json"),
-            call("/stream/series/tgcdn42:1:3.json", "")
+            call("/stream/series/tgcdn42:1:3.json", ""),
+        );
+        assert_eq!(
+            parse("/meta/movie/tgcdn:0123456789abcdef.json"),
+            call("/meta/movie/tgcdn:0123456789abcdef.json", "")
+        );
+        assert_eq!(
+            parse("/stream/series/tgcdn:0123456789abcdef:2:7.json"),
+            call("/stream/series/tgcdn:0123456789abcdef:2:7.json", "")
         );
     }
 
@@ -374,6 +384,8 @@ mod tests {
             "/stream/movie/tgcdn.json",
             "/stream/movie/tgcdn%2F..%2F.json",
             "/stream/movie/tgcdn1:2:3.json",
+            "/meta/movie/tgcdn:0123456789abcdef:1:2.json",
+            "/stream/movie/tgcdn:.json",
             "/meta/movie/tt1%FF.json",
             "/catalog/movie/to%20p.json",
             "/catalog/movie/%2E%2E.json",
