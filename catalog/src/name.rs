@@ -2,8 +2,49 @@
 //! the technical fields Stremio shows and sorts by.
 //!
 //! Pure and total: every input yields a [`ParsedName`] (an unparseable name is all title).
+//! Submodules run one way: `vocab` (what a word means) → `token` (words, their separators
+//! and vocabulary entries) → `rules` (which words are which field, title, year, group) →
+//! `post` (file name vs caption).
+//! A tokenizer and rules rather than regular expressions: one pass over a few dozen tokens,
+//! no regex crate, and every byte index comes from `char_indices` so any UTF-8 is safe.
 
 use serde::{Deserialize, Serialize};
+
+mod post;
+mod rules;
+mod token;
+mod vocab;
+
+#[cfg(test)]
+mod tests;
+
+pub use post::parse_post;
+
+/// Longest name looked at, in bytes; the rest is ignored so hostile input costs bounded time.
+/// Telegram file names are far shorter.
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// Parses a file name (extension included) into its fields.
+pub fn parse(file_name: &str) -> ParsedName {
+    let (stem, container) = token::split_extension(truncate(file_name, MAX_NAME_BYTES));
+    let lower = stem.to_ascii_lowercase();
+    let toks = token::tokenize(stem, &lower);
+    let mut parsed = rules::parse_tokens(&toks, false);
+    parsed.container = container;
+    parsed
+}
+
+/// `s` cut to at most `max` bytes, at a char boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
+    &s[..end]
+}
 
 /// Everything a release name says. `seasons` and `episodes` are both empty for a movie;
 /// a whole-season pack has seasons and no episodes; a multi-episode file lists each episode.
@@ -21,16 +62,22 @@ pub struct ParsedName {
     pub audio: Vec<Audio>,
     /// Audio channel layout as written ("5.1", "7.1", "2.0").
     pub channels: Option<String>,
-    /// ISO 639-1 codes in the order found ("en", "it"); `multi` for MULTi releases.
+    /// ISO 639-1 codes in the order found ("en", "it"); `multi` for MULTi and dual-audio
+    /// releases.
     pub languages: Vec<String>,
     pub group: Option<String>,
     pub container: Option<Container>,
+    /// The name says it is a complete pack ("Complete Series", "S01 Complete"); with no
+    /// season numbers it is still a series.
+    #[serde(default)]
+    pub complete: bool,
 }
 
 impl ParsedName {
-    /// A name with a season or an episode is a series; anything else a movie.
+    /// A name with a season, an episode or "Complete Series" is a series; anything else a
+    /// movie.
     pub fn is_series(&self) -> bool {
-        !self.seasons.is_empty() || !self.episodes.is_empty()
+        !self.seasons.is_empty() || !self.episodes.is_empty() || self.complete
     }
 }
 

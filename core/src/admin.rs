@@ -1,6 +1,7 @@
 //! The admin HTTP listener and its client: `/metrics` (Prometheus text), `/admin/bots`,
 //! `/admin/edges`, `/admin/dcs` and `/admin/report` (JSON), all rendered from one
-//! [`CoreReport`] per request.
+//! [`CoreReport`] per request; and `POST /admin/reindex[?channel=ID]`, which queues a
+//! catalogue back-fill (`tgcdn-core reindex` calls it through [`request_reindex`]).
 //!
 //! Started by [`crate::runtime::Running`] on `TGCDN_ADMIN_LISTEN` (loopback by default: it
 //! has no authentication, so it must never face the internet). [`fetch_report`] is what
@@ -8,6 +9,7 @@
 //! open the database itself. HTTP/1.1 only, one task per connection, every read and write
 //! under a deadline; an error ends that connection, never the accept loop.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,13 +28,26 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::catalog::backfill::{BackfillHandle, ReindexError};
+use crate::catalog::enrich::LibrarySnapshot;
+use crate::catalog::index::{BackfillProgress, IndexSnapshot};
 use crate::report::{CoreReport, Reporter};
 
 /// How long one admin request may take end to end, and the client's overall deadline.
 const ADMIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Serves the admin routes on `listener` until `stopped` turns true.
-pub async fn serve(listener: TcpListener, reporter: Reporter, mut stopped: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, reporter: Reporter, stopped: watch::Receiver<bool>) {
+    serve_with(listener, reporter, None, stopped).await;
+}
+
+/// [`serve`], plus `POST /admin/reindex[?channel=ID]` answered by the catalogue back-fill.
+pub async fn serve_with(
+    listener: TcpListener,
+    reporter: Reporter,
+    backfill: Option<BackfillHandle>,
+    mut stopped: watch::Receiver<bool>,
+) {
     // The guard `wait_for` returns is not Send: drop it inside this future.
     let stop = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
@@ -51,10 +66,12 @@ pub async fn serve(listener: TcpListener, reporter: Reporter, mut stopped: watch
             () = &mut stop => break,
         };
         let reporter = reporter.clone();
+        let backfill = backfill.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let reporter = reporter.clone();
-                async move { Ok::<_, Infallible>(route(&request, &reporter)) }
+                let backfill = backfill.clone();
+                async move { Ok::<_, Infallible>(route(&request, &reporter, backfill.as_ref())) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -67,7 +84,14 @@ pub async fn serve(listener: TcpListener, reporter: Reporter, mut stopped: watch
     }
 }
 
-fn route<B>(request: &Request<B>, reporter: &Reporter) -> Response<Full<Bytes>> {
+fn route<B>(
+    request: &Request<B>,
+    reporter: &Reporter,
+    backfill: Option<&BackfillHandle>,
+) -> Response<Full<Bytes>> {
+    if request.uri().path() == "/admin/reindex" {
+        return reindex(request, backfill);
+    }
     if request.method() != hyper::Method::GET {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".to_owned());
     }
@@ -89,6 +113,61 @@ fn route<B>(request: &Request<B>, reporter: &Reporter) -> Response<Full<Bytes>> 
         Ok(body) => respond(StatusCode::OK, "application/json", body),
         Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
     }
+}
+
+/// `POST /admin/reindex[?channel=ID]`: 202 with the channels queued, 404 without a
+/// catalogue, 400 for a malformed or unknown channel, 503 when requests pile up.
+fn reindex<B>(request: &Request<B>, backfill: Option<&BackfillHandle>) -> Response<Full<Bytes>> {
+    if request.method() != hyper::Method::POST {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "POST only\n".to_owned());
+    }
+    let Some(backfill) = backfill else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "no catalogue channels are configured (TGCDN_CATALOG_CHANNELS)\n".to_owned(),
+        );
+    };
+    let channel = match reindex_query(request.uri().query()) {
+        Ok(channel) => channel,
+        Err(why) => return text(StatusCode::BAD_REQUEST, format!("{why}\n")),
+    };
+    match backfill.reindex(channel) {
+        Ok(channels) => {
+            let body = serde_json::to_vec(&ReindexAnswer {
+                queued: channels,
+                progress: backfill.progress(),
+            });
+            match body {
+                Ok(body) => respond(StatusCode::ACCEPTED, "application/json", body),
+                Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
+            }
+        }
+        Err(error @ ReindexError::UnknownChannel(_)) => {
+            text(StatusCode::BAD_REQUEST, format!("{error}\n"))
+        }
+        Err(error) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")),
+    }
+}
+
+/// `channel=ID` from the query string, if given (the only parameter there is).
+fn reindex_query(query: Option<&str>) -> Result<Option<i64>, String> {
+    let Some(query) = query.filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    match query.split_once('=') {
+        Some(("channel", value)) => value
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("channel {value:?} is not a channel id")),
+        _ => Err(format!("unknown parameters {query:?} (only channel=ID)")),
+    }
+}
+
+/// What `POST /admin/reindex` answers and `tgcdn-core reindex` prints.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReindexAnswer {
+    pub queued: Vec<i64>,
+    pub progress: BTreeMap<i64, BackfillProgress>,
 }
 
 const PROMETHEUS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -238,9 +317,178 @@ pub fn prometheus_text(report: &CoreReport) -> Result<Vec<u8>, std::fmt::Error> 
     let edges = Gauge::<i64>::default();
     edges.set(i64::try_from(report.edges_live()).unwrap_or(i64::MAX));
     registry.register("edges_connected", "edges heard from recently", edges);
+    if let Some(catalog) = &report.catalog {
+        catalog_metrics(&mut registry, catalog);
+    }
+    if let Some(library) = &report.library {
+        library_metrics(&mut registry, library);
+    }
     let mut out = String::new();
     encode(&mut out, &registry)?;
     Ok(out.into_bytes())
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    channel: String,
+}
+
+/// The catalogue indexer's counters and each channel's back-fill position.
+fn catalog_metrics(registry: &mut Registry, catalog: &IndexSnapshot) {
+    let gauge = |value: u64| {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        gauge
+    };
+    let counter = |value: u64| {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(value);
+        counter
+    };
+    registry.register(
+        "catalog_posts",
+        "catalogue posts stored",
+        gauge(catalog.posts_stored),
+    );
+    registry.register(
+        "catalog_posts_from_updates",
+        "posts indexed from channel updates",
+        counter(catalog.live_posts),
+    );
+    registry.register(
+        "catalog_posts_backfilled",
+        "posts indexed by the back-fill",
+        counter(catalog.backfill_posts),
+    );
+    registry.register(
+        "catalog_posts_removed",
+        "posts removed after a deletion",
+        counter(catalog.removed),
+    );
+    registry.register(
+        "catalog_backfill_batches",
+        "channels.getMessages batches the back-fill finished",
+        counter(catalog.backfill_batches),
+    );
+    registry.register(
+        "catalog_backfill_flood_waits",
+        "FLOOD_WAIT answers the back-fill slept through",
+        counter(catalog.flood_waits),
+    );
+    let per_channel = |registry: &mut Registry, name: &str, help: &str| {
+        let family = Family::<ChannelLabel, Gauge>::default();
+        registry.register(name, help, family.clone());
+        family
+    };
+    let remaining = per_channel(
+        registry,
+        "catalog_backfill_remaining",
+        "message ids the back-fill still has to fetch",
+    );
+    let next_id = per_channel(
+        registry,
+        "catalog_backfill_next_id",
+        "the next message id the back-fill fetches (0 when idle)",
+    );
+    let done = per_channel(
+        registry,
+        "catalog_backfill_done",
+        "1 when the channel's back-fill has nothing left",
+    );
+    for (channel, progress) in &catalog.channels {
+        let label = ChannelLabel {
+            channel: channel.to_string(),
+        };
+        let set = |family: &Family<ChannelLabel, Gauge>, value: i64| {
+            family.get_or_create(&label).set(value);
+        };
+        set(
+            &remaining,
+            i64::try_from(progress.remaining).unwrap_or(i64::MAX),
+        );
+        set(&next_id, i64::from(progress.next_id));
+        set(&done, i64::from(progress.status == "done"));
+    }
+}
+
+/// The catalogue's size and its enrichment's progress (TMDB lookups, video hashes).
+fn library_metrics(registry: &mut Registry, library: &LibrarySnapshot) {
+    let gauge = |value: u64| {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        gauge
+    };
+    let counter = |value: u64| {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(value);
+        counter
+    };
+    let gauges = [
+        (
+            "catalog_titles",
+            "titles in the Stremio catalogue",
+            library.titles,
+        ),
+        (
+            "catalog_metadata_pending",
+            "titles waiting for a metadata lookup",
+            library.metadata_pending,
+        ),
+        (
+            "catalog_metadata_enabled",
+            "1 when a TMDB key is configured",
+            u64::from(library.metadata_enabled),
+        ),
+        (
+            "catalog_hashes_pending",
+            "files whose video hash is still to compute",
+            library.hashes_pending,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        registry.register(name, help, gauge(value));
+    }
+    let counters = [
+        (
+            "catalog_metadata_matched",
+            "titles TMDB matched",
+            library.metadata_matched,
+        ),
+        (
+            "catalog_metadata_unmatched",
+            "titles TMDB had nothing close enough for",
+            library.metadata_unmatched,
+        ),
+        (
+            "catalog_metadata_failures",
+            "metadata lookups that failed (retried later)",
+            library.metadata_failures,
+        ),
+        ("catalog_hashes", "video hashes computed", library.hashed),
+        (
+            "catalog_hash_failures",
+            "video hashes that could not be computed (retried later)",
+            library.hash_failures,
+        ),
+        (
+            "tmdb_requests",
+            "HTTP requests sent to TMDB",
+            library.tmdb_requests,
+        ),
+        (
+            "tmdb_cache_hits",
+            "TMDB answers served from the sled cache",
+            library.tmdb_cache_hits,
+        ),
+        (
+            "tmdb_retries",
+            "TMDB requests retried",
+            library.tmdb_retries,
+        ),
+    ];
+    for (name, help, value) in counters {
+        registry.register(name, help, counter(value));
+    }
 }
 
 /// A per-bot metric family, registered.
@@ -274,6 +522,8 @@ pub enum AdminClientError {
     Http(#[from] hyper::Error),
     #[error("the admin endpoint answered {0}")]
     Status(StatusCode),
+    #[error("the core refused ({status}): {reason}")]
+    Refused { status: StatusCode, reason: String },
     #[error("the admin endpoint did not answer within {ADMIN_DEADLINE:?}")]
     Timeout,
     #[error("reading the report")]
@@ -313,6 +563,62 @@ async fn fetch_report_inner(base: &str) -> Result<CoreReport, AdminClientError> 
     let body = response.into_body().collect().await?.to_bytes();
     driver.abort();
     Ok(serde_json::from_slice(&body)?)
+}
+
+/// Asks the running core at `base` to re-index `channel` (or every catalogue channel):
+/// what `tgcdn-core reindex` does. A refusal comes back as `Status` with the core's reason.
+pub async fn request_reindex(
+    base: &str,
+    channel: Option<i64>,
+) -> Result<ReindexAnswer, AdminClientError> {
+    let path = match channel {
+        Some(channel) => format!("/admin/reindex?channel={channel}"),
+        None => "/admin/reindex".to_owned(),
+    };
+    let (status, body) =
+        tokio::time::timeout(ADMIN_DEADLINE, call(base, hyper::Method::POST, &path))
+            .await
+            .map_err(|_| AdminClientError::Timeout)??;
+    if status != StatusCode::ACCEPTED {
+        return Err(AdminClientError::Refused {
+            status,
+            reason: String::from_utf8_lossy(&body).trim().to_owned(),
+        });
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// One request to the admin endpoint: its status and whole body.
+async fn call(
+    base: &str,
+    method: hyper::Method,
+    path: &str,
+) -> Result<(StatusCode, Bytes), AdminClientError> {
+    let authority = base
+        .strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/'))
+        .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+        .ok_or_else(|| AdminClientError::BadUrl(base.to_owned()))?;
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|source| AdminClientError::Connect {
+            addr: authority.to_owned(),
+            source,
+        })?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(connection);
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, authority)
+        .body(Full::new(Bytes::new()))
+        .map_err(|_| AdminClientError::BadUrl(base.to_owned()))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    driver.abort();
+    Ok((status, body))
 }
 
 /// Binds the admin listener (a port of 0 picks one).

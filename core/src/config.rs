@@ -14,6 +14,8 @@ use tgcdn_shared::config::{BaseUrl, ByteSize, ConfigError as SettingsError, From
 use tgcdn_shared::config::{Settings, env_name};
 use tgcdn_shared::token::{Keyring, LinkKey};
 
+use crate::catalog::backfill::BackfillConfig;
+use crate::catalog::tmdb::{ApiKey, TmdbSettings};
 use crate::fetch::FetchConfig;
 use crate::onebox::OneBoxEdge;
 use crate::quic::QuicConfig;
@@ -113,6 +115,34 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "admin_listen",
         "TCP address of the admin HTTP listener (/metrics, /admin/*); default 127.0.0.1:9180",
+    ),
+    (
+        "catalog_channels",
+        "Bot API ids (-100…) of channels whose file posts make the Stremio catalogue, comma-separated; the main bot must be an admin there; empty = catalogue off",
+    ),
+    (
+        "catalog_backfill_batch",
+        "message ids per channels.getMessages call when back-filling a catalogue channel, 1..=200; default 200",
+    ),
+    (
+        "catalog_backfill_pause",
+        "pause between two back-fill calls, to stay under FLOOD_WAIT (500ms, 2s…); default 500ms",
+    ),
+    (
+        "tmdb_api_key",
+        "TMDB v3 API key or v4 read access token for catalogue posters, ids and episode titles (secret); unset = the catalogue shows parsed names only",
+    ),
+    (
+        "tmdb_url",
+        "TMDB API root; default https://api.themoviedb.org/3",
+    ),
+    (
+        "tmdb_image_url",
+        "TMDB image root poster URLs are built on; default https://image.tmdb.org/t/p",
+    ),
+    (
+        "tmdb_language",
+        "language of TMDB titles and overviews (en-US, it-IT…); default en-US",
     ),
     (
         "dc_auth_key",
@@ -226,6 +256,13 @@ pub struct RawConfig {
     pub admin_listen: SocketAddr,
     /// Present when `with_edge` is set: the embedded edge's listener and serving knobs.
     pub one_box: Option<OneBoxEdge>,
+    pub catalog_channels: Vec<i64>,
+    pub catalog_backfill_batch: usize,
+    pub catalog_backfill_pause: Duration,
+    pub tmdb_api_key: Option<ApiKey>,
+    pub tmdb_url: Option<BaseUrl>,
+    pub tmdb_image_url: Option<BaseUrl>,
+    pub tmdb_language: String,
 }
 
 impl RawConfig {
@@ -266,6 +303,17 @@ impl RawConfig {
             } else {
                 None
             },
+            catalog_channels: settings.get_or("catalog_channels", Vec::new())?,
+            catalog_backfill_batch: settings.get_or(
+                "catalog_backfill_batch",
+                crate::catalog::backfill::MAX_BATCH,
+            )?,
+            catalog_backfill_pause: settings
+                .get_or("catalog_backfill_pause", BackfillConfig::default().pause)?,
+            tmdb_api_key: settings.get("tmdb_api_key")?,
+            tmdb_url: settings.get("tmdb_url")?,
+            tmdb_image_url: settings.get("tmdb_image_url")?,
+            tmdb_language: settings.get_or("tmdb_language", TmdbSettings::default().language)?,
         })
     }
 
@@ -340,6 +388,26 @@ impl RawConfig {
                 invalid("dc_auth_key", "must be exactly 256 bytes (512 hex digits)")
             })?),
         };
+        let mut catalog = catalog_config(
+            self.catalog_channels,
+            self.catalog_backfill_batch,
+            self.catalog_backfill_pause,
+        )?;
+        if self.tmdb_language.trim().is_empty() {
+            return Err(invalid("tmdb_language", "must not be empty"));
+        }
+        let defaults = TmdbSettings::default();
+        catalog.tmdb = TmdbSettings {
+            api_key: self.tmdb_api_key,
+            api_url: self
+                .tmdb_url
+                .map_or(defaults.api_url.clone(), |url| url.as_str().to_owned()),
+            image_url: self
+                .tmdb_image_url
+                .map_or(defaults.image_url.clone(), |url| url.as_str().to_owned()),
+            language: self.tmdb_language,
+            ..defaults
+        };
         let socket_buffer = usize::try_from(self.socket_buffer.0)
             .map_err(|_| invalid("quic.socket_buffer", "too large"))?;
         Ok(Config {
@@ -371,8 +439,57 @@ impl RawConfig {
             quic_enabled: self.quic_enabled,
             admin_listen: self.admin_listen,
             one_box: self.one_box,
+            catalog,
         })
     }
+}
+
+/// The catalogue channels must be channel ids, each once; the batch fits Telegram's limit.
+fn catalog_config(
+    channels: Vec<i64>,
+    batch: usize,
+    pause: Duration,
+) -> Result<CatalogConfig, ConfigError> {
+    for (i, channel) in channels.iter().enumerate() {
+        if channel_bare_id(*channel).is_none() {
+            return Err(invalid(
+                "catalog_channels",
+                format!("{channel} is not a channel id in Bot API form (-100…)"),
+            ));
+        }
+        if channels[..i].contains(channel) {
+            return Err(invalid(
+                "catalog_channels",
+                format!("channel {channel} is listed twice"),
+            ));
+        }
+    }
+    let max = crate::catalog::backfill::MAX_BATCH;
+    if !(1..=max).contains(&batch) {
+        return Err(invalid(
+            "catalog_backfill_batch",
+            format!("must be 1..={max}"),
+        ));
+    }
+    Ok(CatalogConfig {
+        channels,
+        backfill: BackfillConfig {
+            batch,
+            pause,
+            ..BackfillConfig::default()
+        },
+        tmdb: TmdbSettings::default(),
+    })
+}
+
+/// The catalogue indexer's settings.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogConfig {
+    /// Bot API ids; empty = no catalogue.
+    pub channels: Vec<i64>,
+    pub backfill: BackfillConfig,
+    /// Metadata lookups; no API key = none.
+    pub tmdb: TmdbSettings,
 }
 
 fn keyring(current: &LinkKeySetting, older: &[LinkKeySetting]) -> Result<Keyring, ConfigError> {
@@ -418,6 +535,7 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// One-box mode: the edge served by this process.
     pub one_box: Option<OneBoxEdge>,
+    pub catalog: CatalogConfig,
 }
 
 impl Config {
@@ -555,6 +673,26 @@ impl Config {
                     )
                 }),
             ),
+            ("catalog_channels", ids(&self.catalog.channels)),
+            (
+                "catalog_backfill_batch",
+                self.catalog.backfill.batch.to_string(),
+            ),
+            (
+                "catalog_backfill_pause",
+                format!("{:?}", self.catalog.backfill.pause),
+            ),
+            (
+                "tmdb_api_key",
+                if self.catalog.tmdb.api_key.is_some() {
+                    "*** (set)".to_owned()
+                } else {
+                    "(unset: no metadata lookups)".to_owned()
+                },
+            ),
+            ("tmdb_url", self.catalog.tmdb.api_url.clone()),
+            ("tmdb_image_url", self.catalog.tmdb.image_url.clone()),
+            ("tmdb_language", self.catalog.tmdb.language.clone()),
             (
                 "dc_auth_key",
                 if self.dc_auth_key.is_some() {

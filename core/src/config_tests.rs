@@ -133,6 +133,45 @@ fn values_that_do_not_fit_together_are_refused() {
 }
 
 #[test]
+fn catalogue_channels_are_channel_ids_listed_once_and_batches_fit_telegram() {
+    let config = from(
+        &[
+            ("TGCDN_CATALOG_CHANNELS", "-1001111111111,-1002222222222"),
+            ("TGCDN_CATALOG_BACKFILL_PAUSE", "2s"),
+        ],
+        Some(EXAMPLE),
+    )
+    .unwrap();
+    assert_eq!(
+        config.catalog.channels,
+        [-1_001_111_111_111, -1_002_222_222_222]
+    );
+    assert_eq!(config.catalog.backfill.pause, Duration::from_secs(2));
+    assert_eq!(config.catalog.backfill.batch, 200);
+    assert!(
+        from(&[], Some(EXAMPLE))
+            .unwrap()
+            .catalog
+            .channels
+            .is_empty()
+    );
+    let text = message(from(&[("TGCDN_CATALOG_CHANNELS", "12345")], Some(EXAMPLE)));
+    assert!(
+        text.contains("TGCDN_CATALOG_CHANNELS") && text.contains("-100"),
+        "{text}"
+    );
+    let twice = [("TGCDN_CATALOG_CHANNELS", "-1001111111111,-1001111111111")];
+    assert!(message(from(&twice, Some(EXAMPLE))).contains("twice"));
+    for batch in ["0", "201"] {
+        let text = message(from(
+            &[("TGCDN_CATALOG_BACKFILL_BATCH", batch)],
+            Some(EXAMPLE),
+        ));
+        assert!(text.contains("TGCDN_CATALOG_BACKFILL_BATCH"), "{text}");
+    }
+}
+
+#[test]
 fn bad_values_do_not_echo_secrets() {
     let text = message(from(&[("TGCDN_LINK_KEY", "7:tooshort")], Some(EXAMPLE)));
     assert!(text.contains("TGCDN_LINK_KEY"), "{text}");

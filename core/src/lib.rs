@@ -13,18 +13,23 @@
 //!   per request, the edge registry;
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
 //!   pools per bot, `getFile` with deadlines, errors classified into retry classes;
+//! * [`catalog`] — the channel indexer: catalogue channels' posts from updates and a
+//!   back-fill, stored through the catalogue sink;
 //! * [`frontend`] — the main bot's file-to-link front-end: copy a user's file into the
 //!   storage channel, answer with signed links, `/start`, `/help`, `/stats`;
 //! * [`runtime`] — a running core (what `tgcdn-core run` starts) as a library value;
 //! * [`onebox`] — the edge served in-process from the core's handler (one-box mode);
 //! * [`stats`] / [`report`] — event counters, and the one report of bots, DCs, edges and
 //!   caches that `/stats`, `/metrics` and `/admin/*` all render;
+//! * [`addon`] — the port Stremio addon requests are answered through (the catalogue
+//!   implements it; none configured → the addon is disabled);
 //! * [`admin`] — the admin HTTP listener (`/metrics`, `/admin/*`) and its client for
 //!   `tgcdn-core status`;
 //! * [`app`] — the wiring of bots, resolver and fetcher that `main` and the tests share;
 //! * [`config`] — `TGCDN_*` / TOML settings read, then validated into a typed `Config`;
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
+pub mod addon;
 pub mod admin;
 pub mod app;
 pub mod bots;

@@ -3,7 +3,8 @@
 //! `run` starts the core through [`tgcdn_core::runtime::Running`] (bots, front-end, QUIC
 //! server, with `--with-edge` the one-box HTTP edge), prints where it listens and the
 //! certificate fingerprint, then waits for SIGINT/SIGTERM and shuts it down in order.
-//! `status` prints the running core's report, read from its admin endpoint. `check-config` validates
+//! `status` prints the running core's report, read from its admin endpoint; `reindex` asks
+//! it (through the same endpoint) to walk the catalogue channels again. `check-config` validates
 //! the configuration and prints it with secrets masked. The only file that uses anyhow: the
 //! library's typed errors become one chained message and an exit code here.
 
@@ -46,6 +47,16 @@ enum Command {
         #[arg(long)]
         admin: Option<String>,
     },
+    /// Ask the running core to walk the catalogue channels again (all, or one) and print
+    /// the back-fill's progress (through its admin endpoint).
+    Reindex {
+        /// One catalogue channel (Bot API id, -100…); default every one.
+        #[arg(long, allow_hyphen_values = true)]
+        channel: Option<i64>,
+        /// Admin endpoint base URL; default from TGCDN_ADMIN_LISTEN, else 127.0.0.1:9180.
+        #[arg(long)]
+        admin: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -64,6 +75,7 @@ async fn main() -> ExitCode {
         Command::Run { with_edge } => run(with_edge).await,
         Command::CheckConfig => check_config(),
         Command::Status { admin } => status(admin).await,
+        Command::Reindex { channel, admin } => reindex(channel, admin).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,8 +102,9 @@ fn check_config() -> Result<()> {
     Ok(())
 }
 
-async fn status(admin: Option<String>) -> Result<()> {
-    let base = match admin {
+/// `--admin`, else `http://` + TGCDN_ADMIN_LISTEN, else the default admin address.
+fn admin_base(admin: Option<String>) -> Result<String> {
+    Ok(match admin {
         Some(base) => base,
         None => {
             let settings = Settings::from_process_env().context("reading settings")?;
@@ -103,7 +116,30 @@ async fn status(admin: Option<String>) -> Result<()> {
                 .context("TGCDN_ADMIN_LISTEN")?;
             format!("http://{addr}")
         }
-    };
+    })
+}
+
+async fn reindex(channel: Option<i64>, admin: Option<String>) -> Result<()> {
+    let base = admin_base(admin)?;
+    let answer = tgcdn_core::admin::request_reindex(&base, channel)
+        .await
+        .with_context(|| format!("asking the core at {base}"))?;
+    println!("re-index queued for {} channel(s)", answer.queued.len());
+    for (channel, progress) in &answer.progress {
+        println!(
+            "{channel}: {}, {} ids left, {} posts found, {} batches, {} flood waits",
+            progress.status,
+            progress.remaining,
+            progress.posts,
+            progress.batches,
+            progress.flood_waits
+        );
+    }
+    Ok(())
+}
+
+async fn status(admin: Option<String>) -> Result<()> {
+    let base = admin_base(admin)?;
     let report = tgcdn_core::admin::fetch_report(&base)
         .await
         .with_context(|| format!("asking the core at {base}"))?;

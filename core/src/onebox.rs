@@ -16,10 +16,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use tgcdn_edge::app::EdgeOptions;
 use tgcdn_edge::config::{EdgeConfigError, edge_options};
-use tgcdn_edge::upstream::{Upstream, UpstreamError, UpstreamFuture};
+use tgcdn_edge::upstream::{AddonReply, Upstream, UpstreamError, UpstreamFuture};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::config::Settings;
-use tgcdn_shared::wire::{ChunkRequest, FileMeta};
+use tgcdn_shared::wire::{AddonRequest, ChunkRequest, FileMeta};
 
 use crate::bots::BotPool;
 use crate::bots::select::Health;
@@ -99,6 +99,15 @@ impl Upstream for InProcessUpstream {
             self.handler
                 .chunk(ChunkRequest { file, index })
                 .await
+                .map_err(|error| upstream_error(&error))
+        })
+    }
+
+    fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply> {
+        Box::pin(async move {
+            self.handler
+                .addon(&request)
+                .map(|(header, json)| AddonReply { header, json })
                 .map_err(|error| upstream_error(&error))
         })
     }

@@ -1,5 +1,5 @@
 //! The one report of the core's state: bots (health, load, bytes, flood waits), DCs, edges,
-//! fetch and resolver counters.
+//! fetch and resolver counters, and the catalogue indexer when one runs.
 //!
 //! [`Reporter::collect`] reads the live parts; everything after it is a pure function of
 //! the [`CoreReport`] value: the bot's `/stats` extra lines ([`summary_lines`]), the admin
@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::bots::select::Health;
 use crate::bots::{BotPool, BotReport};
+use crate::catalog::enrich::{EnrichStats, LibrarySnapshot};
+use crate::catalog::index::{IndexSnapshot, IndexStats};
+use crate::catalog::library::Library;
+use crate::catalog::posts::PostStore;
+use crate::catalog::tmdb::TmdbClient;
 use crate::quic::handler::Handler;
 use crate::quic::registry::EdgeView;
 use crate::stats::{FetchSnapshot, ResolveSnapshot};
@@ -79,6 +84,12 @@ pub struct CoreReport {
     pub edges: Vec<EdgeRow>,
     pub fetch: FetchSnapshot,
     pub resolve: ResolveSnapshot,
+    /// The catalogue indexer, when catalogue channels are configured.
+    #[serde(default)]
+    pub catalog: Option<IndexSnapshot>,
+    /// The catalogue's titles and their enrichment, when catalogue channels are configured.
+    #[serde(default)]
+    pub library: Option<LibrarySnapshot>,
 }
 
 impl CoreReport {
@@ -94,6 +105,16 @@ pub struct Reporter {
     pool: Arc<BotPool>,
     handler: Arc<Handler>,
     stale_after_secs: u64,
+    catalog: Option<(Arc<IndexStats>, PostStore)>,
+    library: Option<LibraryParts>,
+}
+
+/// What the report reads of the catalogue itself.
+#[derive(Clone)]
+struct LibraryParts {
+    library: Arc<Library>,
+    enrich: Arc<EnrichStats>,
+    tmdb: Option<Arc<TmdbClient>>,
 }
 
 impl Reporter {
@@ -102,7 +123,30 @@ impl Reporter {
             pool,
             handler,
             stale_after_secs,
+            catalog: None,
+            library: None,
         }
+    }
+
+    /// Adds the catalogue's titles and enrichment counters to every report.
+    pub fn with_library(
+        mut self,
+        library: Arc<Library>,
+        enrich: Arc<EnrichStats>,
+        tmdb: Option<Arc<TmdbClient>>,
+    ) -> Self {
+        self.library = Some(LibraryParts {
+            library,
+            enrich,
+            tmdb,
+        });
+        self
+    }
+
+    /// Adds the catalogue indexer's counters and stored posts to every report.
+    pub fn with_catalog(mut self, stats: Arc<IndexStats>, posts: PostStore) -> Self {
+        self.catalog = Some((stats, posts));
+        self
     }
 
     pub fn collect(&self) -> CoreReport {
@@ -117,13 +161,22 @@ impl Reporter {
                 Vec::new()
             }
         };
-        build(
+        let mut report = build(
             self.pool.report(Instant::now()),
             self.handler.dc_requests().into_iter().collect(),
             edges,
             self.handler.fetcher().counters(),
             self.handler.resolver().counters(),
-        )
+        );
+        report.catalog = self.catalog.as_ref().map(|(stats, posts)| IndexSnapshot {
+            posts_stored: posts.len() as u64,
+            ..stats.snapshot()
+        });
+        report.library = self
+            .library
+            .as_ref()
+            .map(|parts| parts.enrich.snapshot(&parts.library, parts.tmdb.as_deref()));
+        report
     }
 }
 
@@ -155,6 +208,8 @@ pub fn build(
             .collect(),
         fetch,
         resolve,
+        catalog: None,
+        library: None,
     }
 }
 
@@ -217,6 +272,32 @@ pub fn summary_lines(report: &CoreReport) -> Vec<String> {
         "meta: {} memory hits, {} database hits, {} Telegram lookups, {} known-missing",
         resolve.memory_hits, resolve.store_hits, resolve.telegram_lookups, resolve.negative_hits
     ));
+    if let Some(catalog) = &report.catalog {
+        lines.push(format!(
+            "catalogue: {} posts stored ({} from updates, {} back-filled, {} removed)",
+            catalog.posts_stored, catalog.live_posts, catalog.backfill_posts, catalog.removed
+        ));
+        for (channel, progress) in &catalog.channels {
+            lines.push(format!(
+                "back-fill {channel}: {}, {} ids left",
+                progress.status, progress.remaining
+            ));
+        }
+    }
+    if let Some(library) = &report.library {
+        let metadata = if library.metadata_enabled {
+            format!(
+                "{} matched, {} unmatched, {} pending",
+                library.metadata_matched, library.metadata_unmatched, library.metadata_pending
+            )
+        } else {
+            "off (no TMDB key)".to_owned()
+        };
+        lines.push(format!(
+            "titles: {}; metadata: {metadata}; video hashes: {} done, {} pending",
+            library.titles, library.hashed, library.hashes_pending
+        ));
+    }
     if report.edges.is_empty() {
         lines.push("edges: none yet".to_owned());
     }

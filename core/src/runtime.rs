@@ -4,8 +4,9 @@
 //! [`Running::start`] opens the sled store, starts every configured bot (signing in where
 //! the stored session is not authorised; a bot whose token is revoked or that cannot read
 //! the storage channel is kept out of rotation with the reason — and re-probed in the
-//! background until it recovers — the rest go on), wires the
-//! download path, starts the main bot's file-to-link front-end, the QUIC server for edges
+//! background until it recovers — the rest go on), wires the download path, starts the
+//! main bot's file-to-link front-end (which also feeds the catalogue indexer the catalogue
+//! channels' posts), the catalogue back-fill and enrichment, the QUIC server for edges
 //! (unless disabled), the embedded HTTP edge in one-box mode and the admin listener.
 //! [`Running::shutdown`] stops them in the order that loses nothing: the front-end finishes
 //! the message in hand, the HTTP edge and the QUIC server drain their requests in flight,
@@ -18,10 +19,18 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::addon::AddonService;
 use crate::app::download_path;
 use crate::bots::BotPool;
 use crate::bots::select::Health;
+use crate::catalog::backfill::{BackfillHandle, Backfiller, ChannelReader};
+use crate::catalog::enrich::{self, EnrichStats};
+use crate::catalog::index::Indexer;
+use crate::catalog::library::{Library, LibraryError};
+use crate::catalog::posts::PostStore;
+use crate::catalog::tmdb::TmdbClient;
 use crate::config::{self, Config};
+use crate::fetch::Fetcher;
 use crate::frontend::commands::Access;
 use crate::frontend::{FrontEnd, FrontEndConfig, FrontEndError, StatsLines};
 use crate::health::Prober;
@@ -33,6 +42,7 @@ use crate::resolve::Resolver;
 use crate::store::{Store, StoreError};
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
+use tgcdn_catalog::addon::AddonInfo;
 
 /// An edge silent this long is shown as stale (several missed heartbeats).
 pub const EDGE_STALE_SECS: u64 = 60;
@@ -67,6 +77,8 @@ pub enum RunError {
     },
     #[error("flushing the database")]
     Flush(#[source] StoreError),
+    #[error("opening the catalogue")]
+    Catalog(#[source] LibraryError),
 }
 
 fn bot_error(
@@ -91,15 +103,25 @@ pub struct Running {
     admin: (SocketAddr, JoinHandle<()>),
     /// The background prober that puts recovered bots back in rotation.
     probes: JoinHandle<()>,
+    catalog: Option<RunningCatalog>,
     stop: watch::Sender<bool>,
     unhealthy: usize,
     grace: Duration,
 }
 
 impl Running {
-    /// Starts everything `config` asks for. Returns once every bot was checked and every
-    /// listener is bound, so the addresses below are final.
+    /// Starts everything `config` asks for, without a Stremio addon. Returns once every bot
+    /// was checked and every listener is bound, so the addresses below are final.
     pub async fn start(config: &Config) -> Result<Running, RunError> {
+        Self::start_with_addon(config, None).await
+    }
+
+    /// [`Running::start`] with addon requests (from edges and the one-box edge) answered by
+    /// `addon`; `None` answers them "addon not enabled".
+    pub async fn start_with_addon(
+        config: &Config,
+        addon: Option<Arc<dyn AddonService>>,
+    ) -> Result<Running, RunError> {
         let store = Store::open(&config.data_dir).map_err(|source| RunError::Store {
             path: config.data_dir.display().to_string(),
             source,
@@ -130,14 +152,34 @@ impl Running {
         if failures.len() == bots.len() {
             tracing::error!("no bot is usable: every request will answer Unavailable");
         }
-        let handler = Handler::new(
+        let catalog = start_catalog(config, &store, &bots)?;
+        // An addon passed in wins (tests); otherwise the catalogue answers, when there is one.
+        let addon = addon.or_else(|| {
+            catalog
+                .as_ref()
+                .map(|catalog| Arc::clone(&catalog.library) as Arc<dyn AddonService>)
+        });
+        let handler = Handler::with_addon(
             path.resolver,
             path.fetcher,
             EdgeRegistry::new(store.clone()),
             config.cluster_secret.bytes().to_vec(),
             config.quic.heartbeat_interval_secs,
+            addon,
         );
-        let reporter = Reporter::new(Arc::clone(&pool), Arc::clone(&handler), EDGE_STALE_SECS);
+        let mut reporter = Reporter::new(Arc::clone(&pool), Arc::clone(&handler), EDGE_STALE_SECS);
+        if let Some(catalog) = &catalog {
+            reporter = reporter
+                .with_catalog(
+                    Arc::clone(catalog.indexer.stats()),
+                    catalog.library.posts().clone(),
+                )
+                .with_library(
+                    Arc::clone(&catalog.library),
+                    Arc::clone(&catalog.enrich),
+                    catalog.tmdb.clone(),
+                );
+        }
         // Every listener is bound before anything is spawned, so a failure here leaves
         // nothing running behind the error.
         let admin_listener = bind_listener("the admin endpoint", config.admin_listen).await?;
@@ -171,7 +213,11 @@ impl Running {
                 Arc::clone(handler.resolver()),
                 &reporter,
             ) {
-                Ok(frontend) => Some(frontend),
+                Ok(frontend) => Some(match &catalog {
+                    Some(catalog) => frontend
+                        .with_catalog(Arc::clone(&catalog.indexer), Some(catalog.handle.clone())),
+                    None => frontend,
+                }),
                 Err(error) => {
                     if let Some(quic) = quic {
                         quic.shutdown(Duration::ZERO).await;
@@ -194,11 +240,14 @@ impl Running {
             probers,
             stopped.clone(),
         ));
-        let admin = tokio::spawn(crate::admin::serve(
+        let admin = tokio::spawn(crate::admin::serve_with(
             admin_listener,
             reporter,
+            catalog.as_ref().map(|catalog| catalog.handle.clone()),
             stopped.clone(),
         ));
+        let catalog =
+            catalog.map(|catalog| catalog.spawn(Arc::clone(handler.fetcher()), stopped.clone()));
         let edge = match (edge_listener, &config.one_box) {
             (Some(listener), Some(edge)) => Some(serve_edge(
                 listener,
@@ -226,6 +275,7 @@ impl Running {
             frontend,
             admin: (admin_addr, admin),
             probes,
+            catalog,
             stop,
             unhealthy: failures.len(),
             grace: SHUTDOWN_GRACE,
@@ -255,6 +305,21 @@ impl Running {
     /// Where `/metrics` and `/admin/*` are served.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin.0
+    }
+
+    /// The catalogue's stored posts, when catalogue channels are configured.
+    pub fn catalog_posts(&self) -> Option<&PostStore> {
+        self.catalog.as_ref().map(|catalog| catalog.library.posts())
+    }
+
+    /// The catalogue (titles, addon answers), when catalogue channels are configured.
+    pub fn library(&self) -> Option<&Arc<Library>> {
+        self.catalog.as_ref().map(|catalog| &catalog.library)
+    }
+
+    /// The catalogue back-fill (re-index requests, progress), when configured.
+    pub fn backfill(&self) -> Option<&BackfillHandle> {
+        self.catalog.as_ref().map(|catalog| &catalog.handle)
     }
 
     pub fn pool(&self) -> &Arc<BotPool> {
@@ -295,9 +360,119 @@ impl Running {
         // A probe in flight only reads; it may be cut short.
         self.probes.abort();
         let _ = self.probes.await;
+        if let Some(catalog) = self.catalog {
+            // The back-fill stops between batches; a call in flight is bounded by its own
+            // deadline, and an aborted batch is simply fetched again at the next start.
+            // Enrichment is idempotent: an interrupted lookup or hash is redone next time.
+            for mut task in [catalog.task].into_iter().chain(catalog.enrichment) {
+                if tokio::time::timeout(grace, &mut task).await.is_err() {
+                    tracing::warn!("a catalogue task did not stop within {grace:?}");
+                    task.abort();
+                }
+            }
+        }
         drop(self.bots);
         self.store.flush().await.map_err(RunError::Flush)
     }
+}
+
+/// The catalogue before its back-fill and enrichment are spawned.
+struct CatalogParts {
+    indexer: Arc<Indexer>,
+    library: Arc<Library>,
+    tmdb: Option<Arc<TmdbClient>>,
+    enrich: Arc<EnrichStats>,
+    backfiller: Backfiller,
+    handle: BackfillHandle,
+}
+
+impl CatalogParts {
+    fn spawn(self, fetcher: Arc<Fetcher>, stopped: watch::Receiver<bool>) -> RunningCatalog {
+        let mut enrichment = vec![tokio::spawn(enrich::run_hashes(
+            Arc::clone(&self.library),
+            fetcher,
+            Arc::clone(&self.enrich),
+            stopped.clone(),
+        ))];
+        if let Some(tmdb) = self.tmdb.filter(|tmdb| tmdb.has_api_key()) {
+            enrichment.push(tokio::spawn(enrich::run_metadata(
+                Arc::clone(&self.library),
+                tmdb,
+                Arc::clone(&self.enrich),
+                stopped.clone(),
+            )));
+        }
+        RunningCatalog {
+            library: self.library,
+            handle: self.handle,
+            task: self.backfiller.spawn(stopped),
+            enrichment,
+        }
+    }
+}
+
+/// The catalogue of a running core.
+struct RunningCatalog {
+    library: Arc<Library>,
+    handle: BackfillHandle,
+    task: JoinHandle<()>,
+    enrichment: Vec<JoinHandle<()>>,
+}
+
+/// The indexer over `catalog_posts` and its back-fill, when catalogue channels are set.
+/// The back-fill reads through the download-only bots first, so its calls (and any flood
+/// wait they draw) stay off the main bot, which answers users; the main bot comes last.
+fn start_catalog(
+    config: &Config,
+    store: &Store,
+    bots: &[Arc<BotClient>],
+) -> Result<Option<CatalogParts>, RunError> {
+    if config.catalog.channels.is_empty() {
+        return Ok(None);
+    }
+    let store_error = |source| RunError::Store {
+        path: config.data_dir.display().to_string(),
+        source,
+    };
+    let posts = PostStore::open(store).map_err(store_error)?;
+    let library = Library::open(store, posts, config.keyring.clone(), AddonInfo::default())
+        .map_err(RunError::Catalog)?;
+    let library = Arc::new(library);
+    let tmdb = TmdbClient::new(config.catalog.tmdb.clone(), store)
+        .map_err(|error| RunError::Catalog(error.into()))?;
+    let indexer = Arc::new(Indexer::new(
+        config.catalog.channels.iter().copied(),
+        Arc::clone(&library) as Arc<dyn crate::catalog::index::CatalogSink>,
+    ));
+    let readers = bots
+        .iter()
+        .skip(1)
+        .chain(bots.first())
+        .map(|bot| Arc::clone(bot) as Arc<dyn ChannelReader>)
+        .collect();
+    let backfiller = Backfiller::new(
+        readers,
+        Arc::clone(&indexer),
+        store.clone(),
+        config.catalog.backfill.clone(),
+    )
+    .map_err(store_error)?;
+    let handle = backfiller.handle();
+    tracing::info!(
+        channels = ?config.catalog.channels,
+        posts = library.posts().len(),
+        titles = library.len(),
+        metadata = if tmdb.has_api_key() { "tmdb" } else { "parsed names only" },
+        "catalogue on"
+    );
+    Ok(Some(CatalogParts {
+        indexer,
+        library,
+        tmdb: Some(Arc::new(tmdb)),
+        enrich: Arc::new(EnrichStats::default()),
+        backfiller,
+        handle,
+    }))
 }
 
 /// How long the front-end, the edge and the QUIC close may each take at shutdown.
@@ -338,7 +513,13 @@ fn serve_edge(
     ));
     let verifier = tgcdn_shared::token::TokenVerifier::new(config.keyring.clone())
         .with_legacy(edge.legacy_links);
-    let state = tgcdn_edge::app::build_state(upstream, verifier, edge.options.clone());
+    let mut options = edge.options.clone();
+    // Stream URLs in addon answers point at this edge: the core's own public URL.
+    options
+        .addon
+        .base_url
+        .get_or_insert_with(|| config.public_url.to_string());
+    let state = tgcdn_edge::app::build_state(upstream, verifier, options);
     let task = tokio::spawn(tgcdn_edge::http::serve(listener, state, async move {
         // An error means the sender is gone, which is a stop too.
         let _ = stopped.wait_for(|stop| *stop).await;

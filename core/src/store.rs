@@ -307,7 +307,7 @@ fn check_schema_version(db: &sled::Db) -> Result<(), StoreError> {
 }
 
 /// `chat_id` then `msg_id`, big-endian with the sign bit flipped so byte order is numeric order.
-fn file_key(file: FileRef) -> [u8; 12] {
+pub(crate) fn file_key(file: FileRef) -> [u8; 12] {
     let mut key = [0u8; 12];
     key[..8].copy_from_slice(&((file.chat_id as u64) ^ (1 << 63)).to_be_bytes());
     key[8..].copy_from_slice(&((file.msg_id as u32) ^ (1 << 31)).to_be_bytes());

@@ -249,7 +249,7 @@ async fn meta_and_chunks_are_served_byte_exact_after_hello() {
     });
     assert_eq!(
         error_of(call(&connection, &addon).await),
-        WireError::BadRequest("addon not enabled".into())
+        WireError::AddonDisabled
     );
     let hello_again = hello_for(&connection, "edge-1", SECRET);
     assert!(matches!(

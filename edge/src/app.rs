@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::cache::ChunkCache;
 use crate::fetch::{ChunkSource, MetaSource};
+use crate::http::addon::{AddonEdge, AddonSettings};
 use crate::http::headers::FileHeaders;
 use crate::http::{AppState, HttpSettings};
 use crate::metrics::EdgeMetrics;
@@ -22,6 +23,8 @@ pub struct EdgeOptions {
     /// Chunk fetches in flight to the upstream, edge-wide.
     pub fetch_cap: usize,
     pub http: HttpSettings,
+    /// The Stremio addon routes: base URL, secret, answer cache.
+    pub addon: AddonSettings,
 }
 
 impl Default for EdgeOptions {
@@ -30,6 +33,7 @@ impl Default for EdgeOptions {
             cache_bytes: 256 << 20,
             fetch_cap: 64,
             http: HttpSettings::default(),
+            addon: AddonSettings::default(),
         }
     }
 }
@@ -40,6 +44,7 @@ pub fn build_state(
     verifier: TokenVerifier,
     options: EdgeOptions,
 ) -> Arc<AppState> {
+    let addon = AddonEdge::new(upstream.clone(), options.addon);
     let cache = ChunkCache::new(options.cache_bytes);
     let metrics = EdgeMetrics::new(cache.clone());
     let chunks = ChunkSource::new(
@@ -56,5 +61,6 @@ pub fn build_state(
         metas,
         metrics,
         options.http,
+        addon,
     ))
 }

@@ -18,6 +18,7 @@ use tgcdn_shared::token::{KeyError, Keyring, LinkKey, TokenVerifier};
 
 use crate::app::EdgeOptions;
 use crate::http::HttpSettings;
+use crate::http::addon::{AddonSecret, AddonSettings};
 use crate::http::tls::{TlsFiles, TlsIdentity};
 use crate::readahead::WindowLimits;
 
@@ -155,6 +156,21 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "drain_timeout",
         default: Some("10s"),
         help: "on SIGTERM, how long responses in flight may take to finish",
+    },
+    SettingDoc {
+        key: "addon_secret",
+        default: None,
+        help: "makes the Stremio addon private: it is served only under /<secret>/manifest.json (16-128 chars of A-Za-z0-9-_)",
+    },
+    SettingDoc {
+        key: "addon_cache_size",
+        default: Some("16MiB"),
+        help: "bytes of addon answers (catalog pages, metas, streams) the edge keeps for as long as the core allows",
+    },
+    SettingDoc {
+        key: "addon_concurrency",
+        default: Some("32"),
+        help: "addon requests in flight to the core, edge-wide (503 beyond)",
     },
     SettingDoc {
         key: "trust_forwarded_for",
@@ -308,6 +324,31 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
         cache_bytes: cache_size,
         fetch_cap: settings.get_or("fetch_cap", 64)?,
         http,
+        addon: addon_settings(settings)?,
+    })
+}
+
+/// The addon's knobs. Its base URL is `public_url`, the URL viewers reach this edge at (the
+/// one-box core's own `public_url` then): never a request's `Host`, which a viewer could
+/// forge to plant its own host in cached stream links.
+fn addon_settings(settings: &Settings) -> Result<AddonSettings, EdgeConfigError> {
+    let defaults = AddonSettings::default();
+    let concurrency: usize = settings.get_or("addon_concurrency", defaults.concurrency)?;
+    if concurrency == 0 {
+        return Err(EdgeConfigError::Invalid {
+            key: "addon_concurrency",
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(AddonSettings {
+        base_url: settings
+            .get::<BaseUrl>("public_url")?
+            .map(|url| url.to_string()),
+        secret: settings.get::<AddonSecret>("addon_secret")?,
+        cache_bytes: settings
+            .get_or("addon_cache_size", ByteSize(defaults.cache_bytes))?
+            .0,
+        concurrency,
     })
 }
 
@@ -515,6 +556,39 @@ mod tests {
         assert_eq!(config.options.fetch_cap, 8);
         assert_eq!(config.options.http.idle_timeout, Duration::from_secs(300));
         assert!(config.verifier.accepts_legacy());
+        assert_eq!(
+            config.options.addon.base_url.as_deref(),
+            Some("https://fra.cdn.example")
+        );
+        assert!(config.options.addon.secret.is_none());
+    }
+
+    #[test]
+    fn addon_settings_are_read_and_checked() {
+        let mut pairs = minimal();
+        pairs.extend([
+            ("TGCDN_ADDON_SECRET", "only-my-friends-0123"),
+            ("TGCDN_ADDON_CACHE_SIZE", "4MiB"),
+            ("TGCDN_ADDON_CONCURRENCY", "3"),
+        ]);
+        let config = EdgeConfig::from_settings(&settings(&pairs)).unwrap();
+        let addon = &config.options.addon;
+        assert_eq!(
+            addon.secret.as_ref().map(AddonSecret::as_str),
+            Some("only-my-friends-0123")
+        );
+        assert_eq!((addon.cache_bytes, addon.concurrency), (4 << 20, 3));
+        for (key, value) in [
+            ("TGCDN_ADDON_SECRET", "short"),
+            ("TGCDN_ADDON_SECRET", "has/a/slash/in/it/0123"),
+            ("TGCDN_ADDON_CONCURRENCY", "0"),
+        ] {
+            let mut pairs = minimal();
+            pairs.push((key, value));
+            let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+            assert!(error.to_string().contains(key), "{error}");
+            assert!(!error.to_string().contains(value), "value echoed: {error}");
+        }
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! An in-memory [`Upstream`] with deterministic file bytes, for the edge's own tests and for
 //! benches that need an edge without a core.
 //!
-//! Not used by the binary. It counts calls and can hold chunk requests at a gate, so tests
-//! can observe single flight, read-ahead depth and the fetch cap. It never fails unless told.
+//! Not used by the binary. It counts calls and can hold chunk (and addon) requests at a
+//! gate, so tests can observe single flight, read-ahead depth and the fetch cap. It never
+//! fails unless told. Addon answers are canned JSON per (path, query); others are not found.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
@@ -14,8 +15,8 @@ use tokio::sync::Semaphore;
 
 use tgcdn_shared::chunk::{CHUNK_SIZE, chunk_len};
 
-use crate::upstream::{Upstream, UpstreamError, UpstreamFuture};
-use tgcdn_shared::wire::{FileMeta, WireError};
+use crate::upstream::{AddonReply, Upstream, UpstreamError, UpstreamFuture};
+use tgcdn_shared::wire::{AddonHeader, AddonRequest, FileMeta, WireError};
 
 /// The byte at `offset` of every test file: varies with the offset and is not periodic at
 /// any power of two, so a slice from the wrong place never compares equal by accident.
@@ -40,6 +41,12 @@ pub struct MemoryUpstream {
     failing_chunk_plus_one: AtomicU64,
     meta_calls: AtomicUsize,
     chunk_calls: AtomicUsize,
+    /// Canned addon answers by (path, query).
+    addon: HashMap<(String, String), AddonReply>,
+    addon_gate: Option<Arc<Semaphore>>,
+    addon_disabled: AtomicBool,
+    addon_calls: AtomicUsize,
+    addon_requests: Mutex<Vec<AddonRequest>>,
     chunks_in_flight: AtomicUsize,
     max_chunks_in_flight: AtomicUsize,
 }
@@ -72,6 +79,67 @@ impl MemoryUpstream {
     pub fn with_meta_gate(mut self, gate: Arc<Semaphore>) -> Self {
         self.meta_gate = Some(gate);
         self
+    }
+
+    /// Answers the addon request (`path`, `query`) with `json`, cacheable `max_age_secs`.
+    pub fn with_addon(mut self, path: &str, query: &str, json: &str, max_age_secs: u32) -> Self {
+        let json = Bytes::copy_from_slice(json.as_bytes());
+        let header = AddonHeader {
+            len: json.len() as u32,
+            max_age_secs,
+            stale_revalidate_secs: 3600,
+            stale_error_secs: 86_400,
+        };
+        self.addon.insert(
+            (path.to_owned(), query.to_owned()),
+            AddonReply { header, json },
+        );
+        self
+    }
+
+    /// Makes every addon request wait for one permit of `gate`, like [`Self::with_gate`].
+    pub fn with_addon_gate(mut self, gate: Arc<Semaphore>) -> Self {
+        self.addon_gate = Some(gate);
+        self
+    }
+
+    /// Makes every addon request answer `AddonDisabled`, as a core without a catalogue.
+    pub fn disable_addon(&self) {
+        self.addon_disabled.store(true, Ordering::SeqCst);
+    }
+
+    pub fn addon_calls(&self) -> usize {
+        self.addon_calls.load(Ordering::SeqCst)
+    }
+
+    /// Every addon request received, in order.
+    pub fn addon_requests(&self) -> Vec<AddonRequest> {
+        self.addon_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn serve_addon(&self, request: AddonRequest) -> Result<AddonReply, UpstreamError> {
+        self.addon_calls.fetch_add(1, Ordering::SeqCst);
+        let key = (request.path.clone(), request.query.clone());
+        self.addon_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(request);
+        if let Some(gate) = &self.addon_gate {
+            gate.acquire()
+                .await
+                .map_err(|_| UpstreamError::unreachable("gate closed"))?
+                .forget();
+        }
+        if self.addon_disabled.load(Ordering::SeqCst) {
+            return Err(WireError::AddonDisabled.into());
+        }
+        self.addon
+            .get(&key)
+            .cloned()
+            .ok_or(UpstreamError::Core(WireError::NotFound))
     }
 
     pub fn set_ready(&self, ready: bool) {
@@ -143,6 +211,10 @@ impl Upstream for MemoryUpstream {
 
     fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes> {
         Box::pin(self.serve_chunk(file, index))
+    }
+
+    fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply> {
+        Box::pin(self.serve_addon(request))
     }
 
     fn ready(&self) -> bool {

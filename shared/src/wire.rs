@@ -74,7 +74,9 @@ pub use message::{
 
 /// QUIC ALPN of this protocol; the version lives here so a mismatched edge fails the TLS
 /// handshake instead of misreading frames.
-pub const ALPN: &[u8] = b"tgcdn/1";
+pub const ALPN: &[u8] = b"tgcdn/2";
 
 /// The protocol version carried in [`Hello`]; must match the digit in [`ALPN`].
-pub const PROTOCOL_VERSION: u16 = 1;
+///
+/// 2: [`AddonHeader`] gained its cache lifetimes and [`WireError::AddonDisabled`] was added.
+pub const PROTOCOL_VERSION: u16 = 2;

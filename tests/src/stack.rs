@@ -50,6 +50,9 @@ pub struct StackOptions {
     pub log_filter: String,
     /// Bound on each child becoming ready.
     pub startup_timeout: Duration,
+    /// Also catalogue the storage channel's posts for the Stremio addon
+    /// (`TGCDN_CATALOG_CHANNELS`).
+    pub catalog_storage_channel: bool,
 }
 
 impl Default for StackOptions {
@@ -60,6 +63,7 @@ impl Default for StackOptions {
             edge_env: Vec::new(),
             log_filter: "info,grammers=warn,quinn=warn,sled=warn".to_owned(),
             startup_timeout: Duration::from_secs(60),
+            catalog_storage_channel: false,
         }
     }
 }
@@ -465,6 +469,12 @@ impl Stack {
             ("TGCDN_DC_ADDRS".to_owned(), dc_addrs.join(",")),
             ("TGCDN_DC_AUTH_KEY".to_owned(), hex(&self.base_auth_key)),
         ];
+        if self.options.catalog_storage_channel {
+            env.push((
+                "TGCDN_CATALOG_CHANNELS".to_owned(),
+                self.channel.bot_api_id().to_string(),
+            ));
+        }
         env.extend(self.options.core_env.iter().cloned());
         let child = spawn(
             binaries().core,

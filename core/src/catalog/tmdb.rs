@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use tgcdn_catalog::model::{Kind, Metadata};
+use tgcdn_shared::config::FromSetting;
 
 use self::cache::AnswerCache;
 use self::json::{Images, MovieDetails, SearchPage, SeasonDetails, TvDetails};
@@ -41,6 +42,19 @@ impl ApiKey {
     /// v4 tokens are JWTs; v3 keys are 32 hex digits.
     fn is_bearer_token(&self) -> bool {
         self.0.starts_with("eyJ")
+    }
+}
+
+impl FromSetting for ApiKey {
+    const SECRET: bool = true;
+    fn expected() -> String {
+        "a TMDB v3 API key or v4 read access token".to_owned()
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let plausible =
+            !text.is_empty() && text.len() <= 2048 && text.bytes().all(|b| b.is_ascii_graphic());
+        plausible.then(|| Self(text.to_owned()))
     }
 }
 

@@ -18,6 +18,8 @@ pub enum Intent {
     Help,
     /// Admin statistics: bots, DCs, and whatever extra lines the core adds.
     Stats,
+    /// Admin: walk the catalogue channels (or one, `/reindex -100…`) again.
+    Reindex,
     /// The message carries a file: store it and answer with links.
     Upload,
     /// Text that is not a known command (or a command for another bot).
@@ -47,6 +49,7 @@ pub fn parse(text: &str, has_file: bool, bot_username: Option<&str>) -> Intent {
         "start" => Intent::Start,
         "help" => Intent::Help,
         "stats" => Intent::Stats,
+        "reindex" => Intent::Reindex,
         _ => Intent::Unknown,
     }
 }
@@ -79,7 +82,7 @@ impl Access {
                 .is_none_or(|users| users.contains(&user_id));
         if !allowed {
             Decision::NotAllowed
-        } else if intent == Intent::Stats && !admin {
+        } else if matches!(intent, Intent::Stats | Intent::Reindex) && !admin {
             Decision::AdminOnly
         } else {
             Decision::Allow
@@ -119,7 +122,7 @@ pub fn not_allowed_text() -> String {
 }
 
 pub fn admin_only_text() -> String {
-    "Sorry, /stats is only available to the bot's administrators.".to_owned()
+    "Sorry, /stats and /reindex are only available to the bot's administrators.".to_owned()
 }
 
 pub fn unknown_text() -> String {
@@ -168,6 +171,48 @@ pub fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// The channel `/reindex` names, if any: `/reindex` = every catalogue channel,
+/// `/reindex -1001234567890` = that one.
+pub fn reindex_channel(text: &str) -> Result<Option<i64>, String> {
+    match text.split_whitespace().nth(1) {
+        None => Ok(None),
+        Some(word) => word
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{word:?} is not a channel id; use /reindex or /reindex -100…")),
+    }
+}
+
+pub fn reindex_off_text() -> String {
+    "The catalogue is not set up on this server (no catalogue channels are configured), so      there is nothing to re-index."
+        .to_owned()
+}
+
+/// The answer to `/reindex`: what was queued (or why not) and every channel's progress.
+pub fn reindex_text(
+    queued: &Result<Vec<i64>, String>,
+    progress: &std::collections::BTreeMap<i64, crate::catalog::index::BackfillProgress>,
+) -> String {
+    let mut text = match queued {
+        Ok(channels) => format!(
+            "Re-indexing {} channel(s); posts are walked from the newest down. Progress so far:\n",
+            channels.len()
+        ),
+        Err(why) => format!("Sorry, I could not start a re-index: {why}.\nProgress so far:\n"),
+    };
+    if progress.is_empty() {
+        text.push_str("(no channel has been walked yet)\n");
+    }
+    for (channel, p) in progress {
+        let _ = writeln!(
+            text,
+            "• {channel}: {}, {} ids left, {} posts found, {} batches",
+            p.status, p.remaining, p.posts, p.batches
+        );
+    }
+    text.trim_end().to_owned()
 }
 
 /// What `/stats` shows.
@@ -256,6 +301,7 @@ mod tests {
             Intent::Unknown
         );
         assert_eq!(parse("/stats", false, None), Intent::Stats);
+        assert_eq!(parse("/reindex -1001", false, None), Intent::Reindex);
         assert_eq!(parse("/nope", false, None), Intent::Unknown);
         assert_eq!(parse("hello", false, None), Intent::Unknown);
         assert_eq!(parse("/", false, None), Intent::Unknown);
@@ -271,6 +317,8 @@ mod tests {
         assert_eq!(open.decide(5, Intent::Upload), Decision::Allow);
         assert_eq!(open.decide(5, Intent::Stats), Decision::AdminOnly);
         assert_eq!(open.decide(1, Intent::Stats), Decision::Allow);
+        assert_eq!(open.decide(5, Intent::Reindex), Decision::AdminOnly);
+        assert_eq!(open.decide(1, Intent::Reindex), Decision::Allow);
 
         let closed = Access {
             allowed_users: Some([2].into()),
@@ -295,6 +343,37 @@ mod tests {
         assert!(text.contains("https://x/dl/t/f.mkv"));
         assert!(text.contains("https://x/watch/t"));
         assert!(!link_reply("f", None, "d", "w").contains('('));
+    }
+
+    #[test]
+    fn reindex_names_a_channel_or_all_and_reports_progress() {
+        assert_eq!(reindex_channel("/reindex"), Ok(None));
+        assert_eq!(reindex_channel("/reindex -1001234"), Ok(Some(-1001234)));
+        assert!(
+            reindex_channel("/reindex films")
+                .unwrap_err()
+                .contains("films")
+        );
+        let progress = [(
+            -1001,
+            crate::catalog::index::BackfillProgress {
+                next_id: 40,
+                remaining: 40,
+                batches: 3,
+                posts: 12,
+                flood_waits: 0,
+                status: "running".into(),
+            },
+        )]
+        .into();
+        let text = reindex_text(&Ok(vec![-1001]), &progress);
+        assert!(text.starts_with("Re-indexing 1 channel(s)"), "{text}");
+        assert!(text.contains("-1001: running, 40 ids left, 12 posts found, 3 batches"));
+        let refused = reindex_text(&Err("busy".into()), &Default::default());
+        assert!(
+            refused.contains("could not start a re-index: busy"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The bot front-end (file-to-link): a user sends the main bot a file, the bot copies it into
 //! the storage channel, signs a link token for the stored message and answers at once with a
-//! download link and a watch link. Also `/start`, `/help` and the admins' `/stats`.
+//! download link and a watch link. Also `/start`, `/help` and the admins' `/stats` and
+//! `/reindex`. The same update feed carries the catalogue channels' posts, edits and
+//! deletions: they go to the catalogue indexer in line (a store write, no Telegram call),
+//! and the update state is committed after them.
 //!
 //! * [`commands`] — pure: message → [`commands::Intent`], the allow-list and admin check,
 //!   every reply's text;
@@ -30,8 +33,10 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::bots::BotPool;
+use crate::catalog::backfill::BackfillHandle;
+use crate::catalog::index::{IndexEvent, Indexer, Source};
 use crate::resolve::Resolver;
-use crate::telegram::chat::{Incoming, IncomingMedia, IncomingMessage, MediaKind};
+use crate::telegram::chat::{Incoming, IncomingMedia, IncomingMessage, MediaKind, UpdateFeed};
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotClient, TelegramError};
 use commands::{Access, Decision, Intent, StatsView};
@@ -78,6 +83,13 @@ pub struct FrontEnd {
     stats_lines: Option<StatsLines>,
     resolver: Option<Arc<Resolver>>,
     rate: RateConfig,
+    catalog: Option<CatalogLink>,
+}
+
+/// The indexer and back-fill the front-end talks to.
+struct CatalogLink {
+    indexer: Arc<Indexer>,
+    backfill: Option<BackfillHandle>,
 }
 
 impl FrontEnd {
@@ -99,6 +111,7 @@ impl FrontEnd {
             stats_lines: None,
             resolver: None,
             rate: RateConfig::default(),
+            catalog: None,
         })
     }
 
@@ -118,6 +131,13 @@ impl FrontEnd {
     /// Replaces the per-user message budget (tests use a small one).
     pub fn with_rate_limit(mut self, rate: RateConfig) -> Self {
         self.rate = rate;
+        self
+    }
+
+    /// Catalogue channels: their posts, edits and deletions go to `indexer` (in line, before
+    /// the update state is committed); `/reindex` asks `backfill`.
+    pub fn with_catalog(mut self, indexer: Arc<Indexer>, backfill: Option<BackfillHandle>) -> Self {
+        self.catalog = Some(CatalogLink { indexer, backfill });
         self
     }
 
@@ -164,6 +184,12 @@ impl FrontEnd {
             };
             let message = match next {
                 Ok(Incoming::Message(message)) => message,
+                Ok(Incoming::Channel(event)) => {
+                    if self.index(event) {
+                        self.commit(&feed).await;
+                    }
+                    continue;
+                }
                 Ok(Incoming::Other) => continue,
                 Err(error) => {
                     tracing::warn!(%error, "reading updates failed");
@@ -192,8 +218,28 @@ impl FrontEnd {
             if let Err(error) = (&mut task.0).await {
                 tracing::error!(msg_id, %error, "handling a message failed");
             }
-            if let Err(error) = feed.commit(Instant::now() + COMMIT_TIMEOUT).await {
-                tracing::warn!(%error, "saving the update state failed");
+            self.commit(&feed).await;
+        }
+    }
+
+    async fn commit(&self, feed: &UpdateFeed) {
+        if let Err(error) = feed.commit(Instant::now() + COMMIT_TIMEOUT).await {
+            tracing::warn!(%error, "saving the update state failed");
+        }
+    }
+
+    /// Hands a channel event to the indexer, in line: a store write, so the commit after it
+    /// covers the post. Returns whether it was a catalogue channel's event (to commit).
+    fn index(&self, event: IndexEvent) -> bool {
+        let Some(catalog) = &self.catalog else {
+            return false;
+        };
+        let channel = event.channel();
+        match catalog.indexer.apply(event, Source::Updates) {
+            Ok(applied) => applied,
+            Err(error) => {
+                tracing::warn!(channel, %error, "indexing a channel post failed");
+                false
             }
         }
     }
@@ -230,6 +276,7 @@ impl FrontEnd {
             Intent::Help => commands::help_text(),
             Intent::Unknown => commands::unknown_text(),
             Intent::Stats => commands::stats_text(&self.stats()),
+            Intent::Reindex => self.reindex(&message.text),
             Intent::Upload => {
                 if let Some(refusal) = message
                     .media
@@ -294,6 +341,18 @@ impl FrontEnd {
         if let Err(error) = resolver.store().flush().await {
             tracing::warn!(%error, "flushing the stored copy's meta failed");
         }
+    }
+
+    /// `/reindex [channel]`: queues a full back-fill and answers with the progress so far.
+    fn reindex(&self, text: &str) -> String {
+        let Some(backfill) = self.catalog.as_ref().and_then(|c| c.backfill.as_ref()) else {
+            return commands::reindex_off_text();
+        };
+        let queued = match commands::reindex_channel(text) {
+            Ok(channel) => backfill.reindex(channel).map_err(|error| error.to_string()),
+            Err(why) => Err(why),
+        };
+        commands::reindex_text(&queued, &backfill.progress())
     }
 
     fn stats(&self) -> StatsView {

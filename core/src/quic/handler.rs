@@ -2,7 +2,8 @@
 //!
 //! Called by the connection task in [`super`] with a decoded [`Request`]; returns a
 //! [`Reply`] that the caller writes onto the stream (a frame, or a chunk header followed by
-//! the chunk's `Bytes` as fetched — never re-serialised). [`Handler::hello`] is the gate:
+//! the chunk's `Bytes` as fetched — never re-serialised; an addon header followed by the
+//! JSON the [`AddonService`] port answered). [`Handler::hello`] is the gate:
 //! it checks the protocol version and the edge's proof against the connection's exported
 //! keying material before anything else, and touches neither Telegram nor the fetcher.
 //! Every failure becomes a [`WireError`] in [`wire_error`], the one place that decides it.
@@ -14,11 +15,12 @@ use bytes::Bytes;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::chunk_count;
 use tgcdn_shared::wire::{
-    ChunkHeader, ChunkRequest, FileMeta, FrameError, Hello, Request, Response, Welcome, WireError,
-    verify_hello_proof,
+    AddonHeader, AddonRequest, ChunkHeader, ChunkRequest, FileMeta, FrameError, Hello, Request,
+    Response, Welcome, WireError, limits, verify_hello_proof,
 };
 
 use super::registry::EdgeRegistry;
+use crate::addon::{AddonError, AddonService};
 use crate::fetch::{FetchError, Fetcher};
 use crate::resolve::{ResolveError, Resolver, wire_meta};
 use crate::stats::DcCounters;
@@ -31,6 +33,8 @@ pub enum Reply {
     Frame(Response),
     /// A `Chunk` header frame, then these bytes.
     Chunk(Bytes),
+    /// An `Addon` header frame (its `len` is the JSON's), then the JSON.
+    Addon(AddonHeader, Bytes),
 }
 
 /// Why a request was not served. Mapped to the wire in [`wire_error`] only.
@@ -57,6 +61,10 @@ pub enum ServeError {
     #[error("addon not enabled")]
     AddonDisabled,
     #[error(transparent)]
+    Addon(#[from] AddonError),
+    #[error("addon answer of {len} bytes exceeds the wire limit")]
+    OversizedAddon { len: usize },
+    #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -75,10 +83,16 @@ pub fn wire_error(error: &ServeError) -> WireError {
         ServeError::Version { .. } => WireError::VersionMismatch {
             supported: tgcdn_shared::wire::PROTOCOL_VERSION,
         },
-        ServeError::HelloTwice
-        | ServeError::Malformed(_)
-        | ServeError::ChunkOutOfRange { .. }
-        | ServeError::AddonDisabled => WireError::bad_request(error.to_string()),
+        ServeError::HelloTwice | ServeError::Malformed(_) | ServeError::ChunkOutOfRange { .. } => {
+            WireError::bad_request(error.to_string())
+        }
+        ServeError::AddonDisabled => WireError::AddonDisabled,
+        ServeError::Addon(addon) => match addon {
+            AddonError::NotFound => WireError::NotFound,
+            AddonError::BadRequest(message) => WireError::bad_request(message.as_str()),
+            AddonError::Unavailable(_) => WireError::Unavailable,
+            AddonError::Internal(_) => WireError::Internal,
+        },
         ServeError::Resolve(resolve) => match resolve {
             ResolveError::NotFound => WireError::NotFound,
             ResolveError::Revoked => WireError::Revoked,
@@ -97,7 +111,9 @@ pub fn wire_error(error: &ServeError) -> WireError {
             // Retrying cannot help (a request Telegram refuses, an unknown failure).
             FetchError::GaveUp(_) => WireError::Internal,
         },
-        ServeError::Registry(_) | ServeError::OversizedChunk { .. } => WireError::Internal,
+        ServeError::Registry(_)
+        | ServeError::OversizedChunk { .. }
+        | ServeError::OversizedAddon { .. } => WireError::Internal,
     }
 }
 
@@ -113,15 +129,37 @@ pub struct Handler {
     cluster_secret: Vec<u8>,
     heartbeat_interval_secs: u32,
     dc_requests: DcCounters,
+    /// The Stremio addon port; `None` answers every addon request `AddonDisabled`.
+    addon: Option<Arc<dyn AddonService>>,
 }
 
 impl Handler {
+    /// A handler without an addon.
     pub fn new(
         resolver: Arc<Resolver>,
         fetcher: Arc<Fetcher>,
         edges: EdgeRegistry,
         cluster_secret: Vec<u8>,
         heartbeat_interval_secs: u32,
+    ) -> Arc<Self> {
+        Self::with_addon(
+            resolver,
+            fetcher,
+            edges,
+            cluster_secret,
+            heartbeat_interval_secs,
+            None,
+        )
+    }
+
+    /// A handler answering addon requests through `addon` (if any).
+    pub fn with_addon(
+        resolver: Arc<Resolver>,
+        fetcher: Arc<Fetcher>,
+        edges: EdgeRegistry,
+        cluster_secret: Vec<u8>,
+        heartbeat_interval_secs: u32,
+        addon: Option<Arc<dyn AddonService>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             resolver,
@@ -130,6 +168,7 @@ impl Handler {
             cluster_secret,
             heartbeat_interval_secs,
             dc_requests: DcCounters::default(),
+            addon,
         })
     }
 
@@ -199,8 +238,31 @@ impl Handler {
             }
             Request::Meta(file) => Ok(Reply::Frame(Response::Meta(self.meta(file).await?))),
             Request::Chunk(chunk) => Ok(Reply::Chunk(self.chunk(chunk).await?)),
-            Request::Addon(_) => Err(ServeError::AddonDisabled),
+            Request::Addon(request) => {
+                let (header, json) = self.addon(&request)?;
+                Ok(Reply::Addon(header, json))
+            }
         }
+    }
+
+    /// The answer to an addon request: its header frame and JSON. Also the one-box edge's
+    /// in-process path, so both serve exactly the same thing.
+    pub fn addon(&self, request: &AddonRequest) -> Result<(AddonHeader, Bytes), ServeError> {
+        let service = self.addon.as_ref().ok_or(ServeError::AddonDisabled)?;
+        let answer = service.handle(request)?;
+        let len = u32::try_from(answer.json.len())
+            .ok()
+            .filter(|len| *len <= limits::MAX_ADDON_PAYLOAD)
+            .ok_or(ServeError::OversizedAddon {
+                len: answer.json.len(),
+            })?;
+        let header = AddonHeader {
+            len,
+            max_age_secs: answer.cache.max_age_secs,
+            stale_revalidate_secs: answer.cache.stale_revalidate_secs,
+            stale_error_secs: answer.cache.stale_error_secs,
+        };
+        Ok((header, answer.json))
     }
 
     /// The `Meta` answer for `file`. Also the one-box edge's in-process path, so both
@@ -271,11 +333,24 @@ mod tests {
             ),
             (
                 ServeError::Version { got: 9 },
-                WireError::VersionMismatch { supported: 1 },
+                WireError::VersionMismatch {
+                    supported: tgcdn_shared::wire::PROTOCOL_VERSION,
+                },
+            ),
+            (ServeError::AddonDisabled, WireError::AddonDisabled),
+            (AddonError::NotFound.into(), WireError::NotFound),
+            (
+                AddonError::BadRequest("no such catalogue".into()).into(),
+                WireError::BadRequest("no such catalogue".into()),
             ),
             (
-                ServeError::AddonDisabled,
-                WireError::BadRequest("addon not enabled".into()),
+                AddonError::Unavailable("db".into()).into(),
+                WireError::Unavailable,
+            ),
+            (AddonError::Internal("x".into()).into(), WireError::Internal),
+            (
+                ServeError::OversizedAddon { len: usize::MAX },
+                WireError::Internal,
             ),
             (ResolveError::NotFound.into(), WireError::NotFound),
             (ResolveError::Revoked.into(), WireError::Revoked),

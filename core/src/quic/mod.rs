@@ -687,7 +687,8 @@ async fn read_exact(recv: &mut RecvStream, buf: &mut [u8]) -> Result<(), ReadReq
     }
 }
 
-/// Writes the reply (header frame, then chunk bytes untouched) and finishes the stream.
+/// Writes the reply (header frame, then chunk or addon bytes untouched) and finishes the
+/// stream.
 /// Returns the bytes written.
 async fn write_reply(
     send: &mut SendStream,
@@ -699,6 +700,7 @@ async fn write_reply(
             Ok(header) => (header, Some(bytes)),
             Err(error) => (Response::Error(wire_error(&error)), None),
         },
+        Ok(Reply::Addon(header, json)) => (Response::Addon(header), Some(json)),
         Err(error) => (Response::Error(wire_error(&error)), None),
     };
     let mut frame = Vec::with_capacity(64);

@@ -1,7 +1,8 @@
 //! What the bot front-end needs from Telegram, in core types: the main bot's update feed
 //! (with its state persisted in the bot's [`SledSession`], so a restart catches up through
-//! `updates.getDifference` instead of losing messages), plain text replies, and copying a
-//! user's file into the storage channel.
+//! `updates.getDifference` / `getChannelDifference` instead of losing messages) — private
+//! messages, and channel posts, edits and deletions as catalogue events —, plain text
+//! replies, and copying a user's file into the storage channel.
 //!
 //! Called by `frontend/` only. Like the rest of `telegram/`, this is where grammers types
 //! stay: [`IncomingMessage`] and [`IncomingMedia`] carry the file's input location as a
@@ -20,7 +21,8 @@ use grammers_session::Session;
 use grammers_session::types::PeerId;
 use grammers_tl_types as tl;
 
-use super::{BotClient, SledSession, TelegramError, within};
+use super::{BotClient, SledSession, TelegramError, channel, within};
+use crate::catalog::index::IndexEvent;
 
 /// What kind of file a user sent; decides the default file name and the reply wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +65,10 @@ pub struct IncomingMessage {
 pub enum Incoming {
     /// A user wrote to the bot privately.
     Message(IncomingMessage),
-    /// Anything else (channel posts, the bot's own messages, edits…): nothing to answer.
+    /// A channel message was posted, edited or deleted (any channel: the receiver keeps
+    /// the catalogue channels' ones).
+    Channel(IndexEvent),
+    /// Anything else (the bot's own messages, private edits…): nothing to answer.
     Other,
 }
 
@@ -86,8 +91,21 @@ impl UpdateFeed {
     pub async fn next(&mut self) -> Result<Incoming, TelegramError> {
         let update = self.stream.next().await.map_err(TelegramError::from)?;
         Ok(match update {
-            Update::NewMessage(message) => incoming_message(message.into_inner().raw)
-                .map_or(Incoming::Other, Incoming::Message),
+            Update::NewMessage(message) => {
+                let raw = message.into_inner().raw;
+                match channel::channel_event(&raw) {
+                    Some(event) => Incoming::Channel(event),
+                    None => incoming_message(raw).map_or(Incoming::Other, Incoming::Message),
+                }
+            }
+            Update::MessageEdited(message) => channel::channel_event(&message.into_inner().raw)
+                .map_or(Incoming::Other, Incoming::Channel),
+            Update::MessageDeleted(deletion) => match deletion.channel_id() {
+                Some(bare_id) => {
+                    Incoming::Channel(channel::deletion_event(bare_id, deletion.into_messages()))
+                }
+                None => Incoming::Other,
+            },
             _ => Incoming::Other,
         })
     }

@@ -3,6 +3,8 @@
 //! * [`session`] — each bot's grammers `Session` stored in sled, plus the per-pool views;
 //! * [`download`] — [`download::BotDownloader`] (the fetch layer's part source for one bot,
 //!   locations from the resolver) and `BotClient` as the resolver's `DocumentSource`;
+//! * [`channel`] — catalogue channels: channel messages → catalogue events, and the
+//!   back-fill's reader (newest message id, batches of `channels.getMessages`);
 //! * [`error`] — grammers failures classified into [`TelegramError`] and a [`RetryClass`];
 //! * this file — [`BotClient`]: one bot token, N grammers `SenderPool`s (one TCP connection
 //!   per DC each), sign-in only when the stored session is not authorised, `upload.getFile`
@@ -20,6 +22,7 @@
 //! itself; here every call runs under the caller's deadline and pools use `NoRetries`, so a
 //! flood wait comes back at once and the caller can move the request to another bot.
 
+pub mod channel;
 pub mod chat;
 pub mod download;
 pub mod error;
@@ -570,7 +573,7 @@ pub(crate) mod tests {
         message.into()
     }
 
-    fn document_media(size: i64, name: Option<&str>) -> tl::enums::MessageMedia {
+    pub(super) fn document_media(size: i64, name: Option<&str>) -> tl::enums::MessageMedia {
         let attributes = name
             .map(|n| {
                 vec![

@@ -3,10 +3,11 @@
 //!
 //! Called by `main` (and by tests) through [`serve`] or [`serve_tls`]. One task per
 //! connection, TLS handshake included; a failed connection is logged in its task and never
-//! ends the accept loop. Handlers live in [`download`] and [`watch`]; statuses for failures
-//! are chosen only in [`response`]; certificates and keys in [`tls`]. Nothing here may panic
-//! on request data.
+//! ends the accept loop. Handlers live in [`download`], [`watch`] and [`addon`]; statuses for
+//! failures are chosen only in [`response`]; certificates and keys in [`tls`]. Nothing here
+//! may panic on request data.
 
+pub mod addon;
 pub mod download;
 pub mod headers;
 mod limit;
@@ -104,6 +105,7 @@ impl Default for HttpSettings {
 /// Everything a request handler needs, shared by all connections.
 pub struct AppState {
     pub verifier: TokenVerifier,
+    pub addon: addon::AddonEdge,
     pub chunks: ChunkSource,
     pub metas: MetaSource<FileHeaders>,
     pub metrics: EdgeMetrics,
@@ -122,6 +124,7 @@ impl AppState {
         metas: MetaSource<FileHeaders>,
         metrics: EdgeMetrics,
         settings: HttpSettings,
+        addon: addon::AddonEdge,
     ) -> Self {
         // Seed boundaries from the start time so two edges rarely share a sequence.
         let seed = SystemTime::now()
@@ -138,6 +141,7 @@ impl AppState {
                 (!settings.trust_forwarded_for).then_some(settings.max_connections_per_ip),
             ),
             verifier,
+            addon,
             chunks,
             metas,
             metrics,
@@ -457,6 +461,9 @@ pub async fn handle(
         Ok(parts) => parts,
         Err(error) => (error_response(&error, head), PreparedBody::Empty),
     };
+    if let Route::Addon { .. } = route {
+        addon::add_cors(response.headers_mut());
+    }
     let status = response.status();
     match prepared_body {
         PreparedBody::Segments {
@@ -544,6 +551,7 @@ async fn dispatch(
             );
             Ok((response, body))
         }
+        Route::Addon { path, method } => Ok(state.addon.serve(method, path).await),
         Route::Healthz => Ok(fixed(StatusCode::OK, "text/plain", "ok\n".into())),
         Route::Readyz => {
             if state.chunks.upstream_ready() {

@@ -35,6 +35,12 @@ pub enum EdgeError {
     TooManyRequests,
     #[error("upstream not ready")]
     NotReady,
+    /// A request this edge refuses as malformed (an addon id or extra); never sent on.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// An edge-wide cap on calls to the core is reached; retry shortly.
+    #[error("too many requests to the core in flight")]
+    Busy,
 }
 
 /// The body types the edge sends. An enum rather than a boxed trait object: no allocation
@@ -99,7 +105,8 @@ pub fn error_status(error: &EdgeError) -> StatusCode {
         EdgeError::NotFound => 404,
         EdgeError::MethodNotAllowed { .. } => 405,
         EdgeError::TooManyRequests => 429,
-        EdgeError::NotReady => 503,
+        EdgeError::NotReady | EdgeError::Busy => 503,
+        EdgeError::BadRequest(_) => 400,
     };
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
@@ -139,7 +146,7 @@ pub fn error_response(error: &EdgeError, head: bool) -> Response<EdgeBody> {
                 headers.insert(RETRY_AFTER, HeaderValue::from(secs));
             }
         }
-        EdgeError::TooManyRequests => {
+        EdgeError::TooManyRequests | EdgeError::Busy => {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         _ => {}
@@ -169,6 +176,9 @@ mod tests {
             (RangeError::Unsatisfiable { file_size: 5 }.into(), 416),
             (EdgeError::TooManyRequests, 429),
             (EdgeError::NotFound, 404),
+            (EdgeError::BadRequest("x"), 400),
+            (EdgeError::Busy, 503),
+            (UpstreamError::Core(WireError::AddonDisabled).into(), 404),
         ];
         for (error, status) in cases {
             assert_eq!(error_status(&error).as_u16(), status, "{error}");

@@ -2,9 +2,13 @@
 //!
 //! Called first for every request by [`super::handle`]. Knows nothing about tokens beyond
 //! cutting them out of the path, and never allocates more than the path it was given.
-//! Also renders the path for logs with the token redacted, since a token is a capability.
+//! Every other path ending in `.json` is a Stremio addon route, judged in [`super::addon`]
+//! (which knows the addon secret). Also renders the path for logs with the token or addon
+//! secret redacted, since both are capabilities.
 
 use http::Method;
+
+use super::addon::AddonMethod;
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +22,11 @@ pub enum Route<'a> {
     /// `GET /watch/{token}`.
     Watch {
         token: &'a str,
+    },
+    /// Any other `*.json` path (any method): a Stremio addon request, maybe under a secret.
+    Addon {
+        path: &'a str,
+        method: AddonMethod,
     },
     Healthz,
     Readyz,
@@ -34,6 +43,7 @@ impl Route<'_> {
         match self {
             Route::Download { .. } => "download",
             Route::Watch { .. } => "watch",
+            Route::Addon { .. } => "addon",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
@@ -70,6 +80,15 @@ pub fn route<'a>(method: &Method, path: &'a str, query: Option<&str>) -> Route<'
             Route::MethodNotAllowed { allow: "GET, HEAD" }
         };
     }
+    if path.ends_with(".json") {
+        let method = match *method {
+            Method::GET => AddonMethod::Get,
+            Method::HEAD => AddonMethod::Head,
+            Method::OPTIONS => AddonMethod::Options,
+            _ => AddonMethod::Other,
+        };
+        return Route::Addon { path, method };
+    }
     let fixed = match path {
         "/healthz" => Route::Healthz,
         "/readyz" => Route::Readyz,
@@ -90,6 +109,9 @@ fn has_flag(query: Option<&str>, flag: &str) -> bool {
     })
 }
 
+/// First segments of addon paths without a secret prefix.
+const ADDON_FIRST_SEGMENTS: [&str; 4] = ["catalog", "meta", "stream", "subtitles"];
+
 /// The path with a link token replaced by `…`, for logs.
 pub fn redacted_path(path: &str) -> String {
     RedactedPath(path).to_string()
@@ -107,6 +129,14 @@ impl std::fmt::Display for RedactedPath<'_> {
                 let after_token = rest.find('/').map_or("", |at| &rest[at..]);
                 return write!(f, "{prefix}…{after_token}");
             }
+        }
+        // An addon path whose first segment is not an addon word starts with the secret.
+        if self.0.ends_with(".json")
+            && let Some(rest) = self.0.strip_prefix('/')
+            && let Some(at) = rest.find('/')
+            && !ADDON_FIRST_SEGMENTS.contains(&&rest[..at])
+        {
+            return write!(f, "/…{}", &rest[at..]);
         }
         f.write_str(self.0)
     }
@@ -162,6 +192,25 @@ mod tests {
         assert_eq!(route(&Method::GET, "/metrics", None), Route::NotFound);
         assert_eq!(route(&Method::GET, "/", None), Route::NotFound);
         assert_eq!(route(&Method::GET, "/metrics/x", None), Route::NotFound);
+        assert_eq!(
+            route(&Method::OPTIONS, "/s/manifest.json", None),
+            Route::Addon {
+                path: "/s/manifest.json",
+                method: AddonMethod::Options
+            }
+        );
+        assert_eq!(
+            route(&Method::PUT, "/manifest.json", None),
+            Route::Addon {
+                path: "/manifest.json",
+                method: AddonMethod::Other
+            }
+        );
+        // Links are never addon routes, whatever their file name.
+        assert!(matches!(
+            route(&Method::GET, "/dl/tok/x.json", None),
+            Route::Download { .. }
+        ));
         assert!(matches!(
             route(&Method::DELETE, "/healthz", None),
             Route::MethodNotAllowed { .. }
@@ -175,5 +224,15 @@ mod tests {
         assert_eq!(redacted_path("/dl/SECRET"), "/dl/…");
         assert_eq!(redacted_path("/watch/SECRET"), "/watch/…");
         assert_eq!(redacted_path("/healthz"), "/healthz");
+        assert_eq!(
+            redacted_path("/SECRET/catalog/movie/top.json"),
+            "/…/catalog/movie/top.json"
+        );
+        assert_eq!(redacted_path("/SECRET/manifest.json"), "/…/manifest.json");
+        assert_eq!(redacted_path("/manifest.json"), "/manifest.json");
+        assert_eq!(
+            redacted_path("/stream/movie/tt1.json"),
+            "/stream/movie/tt1.json"
+        );
     }
 }

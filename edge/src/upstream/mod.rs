@@ -1,4 +1,5 @@
-//! Where chunk misses and file metadata come from: the [`Upstream`] trait and its error.
+//! Where chunk misses, file metadata and Stremio addon answers come from: the [`Upstream`]
+//! trait and its error.
 //!
 //! Two implementations exist: [`quic`] (a remote core over one long-lived QUIC connection)
 //! and the core's in-process implementation for one-box mode (in the core crate, so the edge
@@ -19,7 +20,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
 
-use tgcdn_shared::wire::{FileMeta, WireError};
+use tgcdn_shared::wire::{AddonHeader, AddonRequest, FileMeta, WireError};
 
 /// A boxed, `Send` future as every [`Upstream`] method returns it.
 pub type UpstreamFuture<'a, T> =
@@ -40,8 +41,20 @@ pub trait Upstream: Send + Sync + 'static {
     /// The bytes of chunk `index` of `file`.
     fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes>;
 
+    /// The core's answer to a validated, canonical addon request (see [`AddonRequest`]).
+    /// Typed refusals (not found, addon disabled…) are `UpstreamError::Core`.
+    fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply>;
+
     /// Whether requests can be served right now (`/readyz`). Must not block.
     fn ready(&self) -> bool;
+}
+
+/// An addon answer as the core sent it: the header (JSON length and cache lifetimes) and
+/// exactly `header.len` bytes of JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonReply {
+    pub header: AddonHeader,
+    pub json: Bytes,
 }
 
 /// Why an upstream request failed. Cloneable so one failed fetch can be handed to every
@@ -91,6 +104,7 @@ impl UpstreamError {
             UpstreamError::Core(WireError::NotFound) => "not_found",
             UpstreamError::Core(WireError::Revoked) => "revoked",
             UpstreamError::Core(WireError::FloodWait { .. }) => "flood_wait",
+            UpstreamError::Core(WireError::AddonDisabled) => "addon_disabled",
             UpstreamError::Core(_) => "core_error",
             UpstreamError::Unreachable { .. } => "unreachable",
             UpstreamError::Protocol { .. } => "protocol",

@@ -10,6 +10,10 @@
 //! of times within its deadline; typed core errors are never retried here (the core already
 //! routes around FLOOD_WAIT).
 //!
+//! Addon answers are read the same way (one stream each, under the same deadline and
+//! retries): the JSON length is checked against the wire limit when the header decodes, and
+//! the stream must end right after it.
+//!
 //! Chunk payloads are read with `read_chunk` straight into one buffer of the announced
 //! length: quinn hands out packet-sized pieces, and the cache needs one contiguous `Bytes`
 //! per chunk (so `Bytes::slice` can serve any range), so exactly one copy is made, with no
@@ -27,15 +31,15 @@ use quinn::{
 };
 use tgcdn_shared::FileRef;
 use tgcdn_shared::wire::{
-    self, ChunkRequest, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, FileMeta, FrameError,
-    Heartbeat, Hello, LEN_PREFIX, PROTOCOL_VERSION, Request, Response, Welcome,
+    self, AddonRequest, ChunkRequest, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, FileMeta,
+    FrameError, Heartbeat, Hello, LEN_PREFIX, PROTOCOL_VERSION, Request, Response, Welcome,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::tls::PinnedCertVerifier;
-use super::{Upstream, UpstreamError, UpstreamFuture};
+use super::{AddonReply, Upstream, UpstreamError, UpstreamFuture};
 
 /// How to reach and authenticate to the core, and the client's time limits.
 #[derive(Clone)]
@@ -217,8 +221,34 @@ impl Upstream for QuicUpstream {
         }))
     }
 
+    fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply> {
+        let request = Request::Addon(request);
+        Box::pin(self.with_retries("addon", move |connection| {
+            let request = request.clone();
+            async move {
+                let (response, mut recv) = exchange(&connection, &request).await?;
+                let Response::Addon(header) = response else {
+                    return Err(unexpected(&response));
+                };
+                // `decode_response` refused a length above the wire's addon limit.
+                let json = read_payload(&mut recv, header.len as usize).await?;
+                expect_end(&mut recv).await?;
+                Ok(AddonReply { header, json })
+            }
+        }))
+    }
+
     fn ready(&self) -> bool {
         self.shared.ready.load(Ordering::SeqCst)
+    }
+}
+
+/// The stream must finish after a payload: trailing bytes mean the core and edge disagree
+/// about the frame, and the answer is not trusted.
+async fn expect_end(recv: &mut RecvStream) -> Result<(), UpstreamError> {
+    match recv.read_chunk(1, true).await.map_err(read_error)? {
+        None => Ok(()),
+        Some(_) => Err(UpstreamError::protocol("bytes after the addon payload")),
     }
 }
 

@@ -21,8 +21,10 @@ use crate::FileRef;
 /// Largest decompressed JSON accepted. The real records are under 60 bytes.
 pub const MAX_LEGACY_JSON_LEN: usize = 1024;
 
+/// The two fields a link needs. Other keys are ignored, as the Python addon's decoder
+/// ignored them (its newer links carry e.g. `quality`); everything else stays strict:
+/// both fields required, exact types, no duplicates, one object and nothing after it.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct LegacyRecord {
     chat_id: i64,
     msg_id: i32,
@@ -178,11 +180,34 @@ mod tests {
         );
     }
 
+    /// The Python addon wrote extra keys into newer links and its decoder read past them.
+    #[test]
+    fn ignores_extra_keys_like_the_python_decoder() {
+        let file = FileRef {
+            chat_id: -1001234567890,
+            msg_id: 77,
+        };
+        for json in [
+            &br#"{"chat_id": -1001234567890, "msg_id": 77, "quality": "1080p"}"#[..],
+            br#"{"quality": "2160p", "chat_id": -1001234567890, "msg_id": 77}"#,
+            br#"{"chat_id": -1001234567890, "msg_id": 77, "extra": {"a": [1, null]}}"#,
+        ] {
+            let token = base62::encode(&zlib(json));
+            assert_eq!(
+                decode_legacy(&token),
+                Ok(file),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+    }
+
     #[test]
     fn rejects_bad_json() {
         for json in [
             &br#"{"chat_id": 1}"#[..],
-            br#"{"chat_id": 1, "msg_id": 2, "extra": 3}"#,
+            br#"{"chat_id": 1, "msg_id": 2, "chat_id": 3}"#,
+            br#"{"chat_id": 1, "quality": "1080p"}"#,
             br#"{"chat_id": 1, "msg_id": 2} junk"#,
             br#"{"chat_id": "1", "msg_id": 2}"#,
             br#"{"chat_id": 1, "msg_id": 4294967296}"#,

@@ -35,6 +35,9 @@ pub enum WireError {
     VersionMismatch { supported: u16 },
     #[error("internal core error")]
     Internal,
+    /// The core serves no Stremio addon (no catalogue configured).
+    #[error("addon not enabled")]
+    AddonDisabled,
 }
 
 impl WireError {
@@ -59,7 +62,7 @@ impl WireError {
     /// the viewer for credentials.
     pub fn http_status(&self) -> u16 {
         match self {
-            WireError::NotFound => 404,
+            WireError::NotFound | WireError::AddonDisabled => 404,
             WireError::Revoked => 410,
             WireError::FloodWait { .. } => 503,
             WireError::Unavailable => 502,

@@ -106,7 +106,10 @@ pub struct ChunkRequest {
     pub index: u64,
 }
 
-/// A Stremio addon call forwarded from the edge.
+/// A Stremio addon call forwarded from the edge, already validated and canonical there:
+/// `path` is `/manifest.json` or `/{resource}/{type}/{id}.json` with the id percent-decoded
+/// and no addon secret, `query` the route's extra (`search=…&skip=…&genre=…`, keys in that
+/// order, values percent-encoded, empty when none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddonRequest {
     pub path: String,
@@ -135,10 +138,16 @@ pub struct ChunkHeader {
     pub len: u32,
 }
 
-/// Announces `len` bytes of addon JSON right after this frame (`len` ≤ 16 MiB).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Announces `len` bytes of addon JSON right after this frame (`len` ≤ 16 MiB), with how
+/// long the answer may be reused: the edge caches it for `max_age_secs` and passes all three
+/// on to viewers as `Cache-Control` (`max-age`, `stale-while-revalidate`, `stale-if-error`).
+/// Zero `max_age_secs` means "do not cache".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AddonHeader {
     pub len: u32,
+    pub max_age_secs: u32,
+    pub stale_revalidate_secs: u32,
+    pub stale_error_secs: u32,
 }
 
 impl Request {

@@ -60,7 +60,12 @@ fn sample_responses() -> Vec<Response> {
         Response::Chunk(ChunkHeader {
             len: limits::MAX_CHUNK_PAYLOAD,
         }),
-        Response::Addon(AddonHeader { len: 1234 }),
+        Response::Addon(AddonHeader {
+            len: 1234,
+            max_age_secs: 300,
+            stale_revalidate_secs: 3600,
+            stale_error_secs: 86_400,
+        }),
         Response::Error(WireError::NotFound),
         Response::Error(WireError::Revoked),
         Response::Error(WireError::FloodWait { secs: 31 }),
@@ -69,6 +74,7 @@ fn sample_responses() -> Vec<Response> {
         Response::Error(WireError::Unauthorized),
         Response::Error(WireError::VersionMismatch { supported: 1 }),
         Response::Error(WireError::Internal),
+        Response::Error(WireError::AddonDisabled),
     ]
 }
 
@@ -121,6 +127,27 @@ fn chunk_request_has_the_documented_layout() {
     });
     // len=5 LE | tag 3 | zigzag varint(-100)=199 | zigzag(7)=14 | varint(3)
     assert_eq!(request_frame(&req), [5, 0, 0, 0, 3, 0xC7, 0x01, 0x0E, 0x03]);
+}
+
+/// Pins the version 2 addon header: four varints after the tag (len, max-age,
+/// stale-while-revalidate, stale-if-error).
+#[test]
+fn addon_header_has_the_documented_layout() {
+    let resp = Response::Addon(AddonHeader {
+        len: 5,
+        max_age_secs: 300,
+        stale_revalidate_secs: 1,
+        stale_error_secs: 0,
+    });
+    // len=6 LE | tag 4 | varint(5) | varint(300)=[0xAC, 0x02] | varint(1) | varint(0)
+    assert_eq!(response_frame(&resp), [6, 0, 0, 0, 4, 5, 0xAC, 0x02, 1, 0]);
+    // A version 1 addon header (the length alone) no longer decodes.
+    assert_eq!(
+        decode_response(&raw_frame(&[4, 5])),
+        Err(FrameError::Truncated)
+    );
+    assert_eq!(ALPN, b"tgcdn/2");
+    assert_eq!(PROTOCOL_VERSION, 2);
 }
 
 /// Guards the hand-kept variant counts: each sample's tag is below them, every tag below
@@ -186,6 +213,9 @@ fn largest_valid_messages_fit_in_a_frame() {
         }),
         Response::Addon(AddonHeader {
             len: limits::MAX_ADDON_PAYLOAD,
+            max_age_secs: u32::MAX,
+            stale_revalidate_secs: u32::MAX,
+            stale_error_secs: u32::MAX,
         }),
         Response::Error(WireError::BadRequest(s(limits::MAX_ERROR_MESSAGE))),
     ];
@@ -420,6 +450,7 @@ fn wire_errors_map_to_http_once() {
             None,
         ),
         (WireError::Internal, 500, false, None),
+        (WireError::AddonDisabled, 404, false, None),
     ];
     for (err, status, retryable, retry_after) in cases {
         assert_eq!(err.http_status(), status, "{err}");
@@ -449,7 +480,7 @@ fn hello_version_check() {
         unreachable!()
     };
     assert_eq!(hello.check_version(), Ok(()));
-    hello.protocol_version = 2;
+    hello.protocol_version = 1;
     assert_eq!(
         hello.check_version(),
         Err(WireError::VersionMismatch {
@@ -561,6 +592,7 @@ fn wire_error() -> impl Strategy<Value = WireError> {
         Just(WireError::Unauthorized),
         any::<u16>().prop_map(|supported| WireError::VersionMismatch { supported }),
         Just(WireError::Internal),
+        Just(WireError::AddonDisabled),
     ]
 }
 
@@ -590,7 +622,16 @@ fn response() -> impl Strategy<Value = Response> {
                 })
             ),
         (0..=limits::MAX_CHUNK_PAYLOAD).prop_map(|len| Response::Chunk(ChunkHeader { len })),
-        (0..=limits::MAX_ADDON_PAYLOAD).prop_map(|len| Response::Addon(AddonHeader { len })),
+        (0..=limits::MAX_ADDON_PAYLOAD, any::<(u32, u32, u32)>()).prop_map(
+            |(len, (max_age_secs, stale_revalidate_secs, stale_error_secs))| {
+                Response::Addon(AddonHeader {
+                    len,
+                    max_age_secs,
+                    stale_revalidate_secs,
+                    stale_error_secs,
+                })
+            }
+        ),
         wire_error().prop_map(Response::Error),
     ]
 }

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod addon;
 mod conformance;
 mod curl;
 mod download_tools;

@@ -28,11 +28,29 @@ pub struct CountersSnapshot {
     pub bad_server_salts: u64,
     /// Connections accepted, per DC.
     pub connections_by_dc: BTreeMap<i32, u64>,
+    /// Every `channels.getMessages` that named a channel the caller may read, in order.
+    pub channel_get_messages: Vec<GetMessagesCall>,
+}
+
+/// One `channels.getMessages` call: who asked, in which channel, for which ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GetMessagesCall {
+    pub user: i64,
+    pub channel_id: i64,
+    pub ids: Vec<i32>,
 }
 
 impl CountersSnapshot {
     pub fn requests_for(&self, method: &str) -> u64 {
         self.requests_by_method.get(method).copied().unwrap_or(0)
+    }
+
+    /// The `channels.getMessages` calls made in `channel_id`.
+    pub fn get_messages_in(&self, channel_id: i64) -> Vec<&GetMessagesCall> {
+        self.channel_get_messages
+            .iter()
+            .filter(|call| call.channel_id == channel_id)
+            .collect()
     }
 }
 

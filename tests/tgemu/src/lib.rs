@@ -41,7 +41,7 @@ use tokio::task::JoinHandle;
 
 pub use api::files::{answer_body_len, check_part};
 pub use content::Content;
-pub use counters::{Counters, CountersSnapshot};
+pub use counters::{Counters, CountersSnapshot, GetMessagesCall};
 pub use faults::{Faults, Latency, Pacer, Scope};
 pub use world::{BotInfo, ChannelInfo, DocumentInfo, Peer, SentMessage, UserInfo, World};
 

@@ -115,6 +115,7 @@ pub(crate) struct StoredMessage {
 #[derive(Clone)]
 pub(crate) enum Event {
     New(i32),
+    Edited(i32),
     Deleted(i32),
 }
 
@@ -144,6 +145,20 @@ impl Mailbox {
         self.messages.insert(id, msg);
         self.log.push((self.pts, Event::New(id)));
         (id, self.pts)
+    }
+
+    /// Replaces a message's text (a caption for a post with a file); returns the new pts.
+    fn edit(&mut self, msg_id: i32, text: &str) -> Option<i32> {
+        let message = self.messages.get_mut(&msg_id)?;
+        message.text = text.to_owned();
+        self.pts += 1;
+        self.log.push((self.pts, Event::Edited(msg_id)));
+        Some(self.pts)
+    }
+
+    /// The newest message that still exists.
+    pub(crate) fn top_message(&self) -> Option<&StoredMessage> {
+        self.messages.values().next_back()
     }
 
     fn delete(&mut self, msg_id: i32) -> Option<i32> {
@@ -355,6 +370,91 @@ impl World {
         let mut s = self.lock();
         self.add_channel_message(&mut s, channel_id, msg)
             .unwrap_or(0)
+    }
+
+    /// Posts a text-only message to a channel (as its owner); members get
+    /// `updateNewChannelMessage`. Returns the message id, or 0 if the channel is unknown.
+    pub fn post_text(&self, channel_id: i64, text: &str) -> i32 {
+        let msg = StoredMessage {
+            id: 0,
+            from: None,
+            peer: Peer::Channel(channel_id),
+            out: false,
+            date: unix_now(),
+            text: text.to_owned(),
+            doc: None,
+            fwd_from: None,
+        };
+        let mut s = self.lock();
+        self.add_channel_message(&mut s, channel_id, msg)
+            .unwrap_or(0)
+    }
+
+    /// Edits a channel post's text (its caption when it has a file), as the channel's owner;
+    /// members get `updateEditChannelMessage` and the edit is in the channel's difference.
+    /// Returns false for an unknown channel or message.
+    pub fn edit_post(&self, channel_id: i64, msg_id: i32, text: &str) -> bool {
+        let mut s = self.lock();
+        let Some(channel) = s.channels.get_mut(&channel_id) else {
+            return false;
+        };
+        let Some(pts) = channel.mailbox.edit(msg_id, text) else {
+            return false;
+        };
+        let Some(stored) = channel.mailbox.messages.get(&msg_id).cloned() else {
+            return false;
+        };
+        let members: Vec<(i64, bool)> = channel.members.iter().map(|(u, a)| (*u, *a)).collect();
+        for (member, admin) in members {
+            let message = self.render_message(&s, &stored, member);
+            let update =
+                tl::enums::Update::EditChannelMessage(tl::types::UpdateEditChannelMessage {
+                    message,
+                    pts,
+                    pts_count: 1,
+                });
+            let chats = self
+                .channel_chat(&s, channel_id, admin)
+                .into_iter()
+                .collect();
+            Self::push(&s, member, &updates_of(vec![update], vec![], chats));
+        }
+        true
+    }
+
+    /// Deletes several channel posts at once, as Telegram does: one pts per message, one
+    /// `updateDeleteChannelMessages` (pts_count = number deleted) to every member. Unknown
+    /// ids are skipped; returns how many were deleted.
+    pub fn delete_posts(&self, channel_id: i64, msg_ids: &[i32]) -> usize {
+        let mut s = self.lock();
+        let Some(channel) = s.channels.get_mut(&channel_id) else {
+            return 0;
+        };
+        let mut deleted = Vec::new();
+        let mut last_pts = 0;
+        for &id in msg_ids {
+            if let Some(pts) = channel.mailbox.delete(id) {
+                deleted.push(id);
+                last_pts = pts;
+            }
+        }
+        if deleted.is_empty() {
+            return 0;
+        }
+        let members: Vec<i64> = channel.members.keys().copied().collect();
+        let count = deleted.len();
+        let update =
+            tl::enums::Update::DeleteChannelMessages(tl::types::UpdateDeleteChannelMessages {
+                channel_id,
+                messages: deleted,
+                pts: last_pts,
+                pts_count: count as i32,
+            });
+        let bytes = updates_of(vec![update], vec![], vec![]);
+        for m in members {
+            Self::push(&s, m, &bytes);
+        }
+        count
     }
 
     /// A user sends a document to a bot; the bot gets `updateNewMessage`.

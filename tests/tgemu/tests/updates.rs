@@ -112,3 +112,125 @@ async fn live_updates_then_catch_up_after_restart() {
     assert!(counters.requests_for("updates.getChannelDifference") >= 1);
     runner.abort();
 }
+
+fn input_channel(channel: tgemu::ChannelInfo) -> grammers_tl_types::enums::InputChannel {
+    grammers_tl_types::types::InputChannel {
+        channel_id: channel.channel_id,
+        access_hash: channel.access_hash,
+    }
+    .into()
+}
+
+#[tokio::test]
+async fn channel_edits_batch_deletes_too_long_differences_and_the_get_messages_limit() {
+    use grammers_tl_types as tl;
+    let emu = emulator().await;
+    let world = emu.world();
+    let bot_info = world.register_bot("6:admin", "admin_bot");
+    let channel = world.create_channel("catalogue");
+    world.add_channel_member(channel.channel_id, bot_info.user_id, true);
+    let doc = world.add_document(Content::pseudo(1000), "f.mkv", "video/x-matroska", 2);
+    let mut bot = bot(&emu, "6:admin").await;
+    let updates = bot.updates.take().expect("updates");
+    let mut stream = within(
+        bot.client
+            .stream_updates(updates, UpdatesConfiguration::default()),
+    )
+    .await
+    .expect("stream");
+
+    let first = world.post_document(channel.channel_id, doc.id, "old caption");
+    let text = world.post_text(channel.channel_id, "just words");
+    for expected in [first, text] {
+        match within(stream.next()).await.expect("post") {
+            Update::NewMessage(m) => assert_eq!(m.id(), expected),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(world.edit_post(channel.channel_id, first, "new caption"));
+    assert!(!world.edit_post(channel.channel_id, 999, "nothing"));
+    match within(stream.next()).await.expect("edit") {
+        Update::MessageEdited(m) => {
+            assert_eq!((m.id(), m.text()), (first, "new caption"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        world.delete_posts(channel.channel_id, &[first, text, 999]),
+        2
+    );
+    match within(stream.next()).await.expect("delete") {
+        Update::MessageDeleted(d) => {
+            assert_eq!(d.channel_id(), Some(channel.channel_id));
+            assert_eq!(d.messages(), [first, text]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Five events happened (2 posts, 1 edit, 2 deletions) plus one more post now: a limit
+    // of 2 from pts 1 is too long, and the answer names the newest message.
+    let newest = world.post_document(channel.channel_id, doc.id, "newest");
+    let request = |limit| tl::functions::updates::GetChannelDifference {
+        force: false,
+        channel: input_channel(channel),
+        filter: tl::enums::ChannelMessagesFilter::Empty,
+        pts: 1,
+        limit,
+    };
+    match within(bot.client.invoke(&request(2))).await.expect("diff") {
+        tl::enums::updates::ChannelDifference::TooLong(too_long) => {
+            let tl::enums::Dialog::Dialog(dialog) = too_long.dialog else {
+                panic!("a dialog")
+            };
+            assert_eq!(dialog.top_message, newest);
+            assert_eq!(dialog.pts, Some(7));
+            assert_eq!(too_long.messages.len(), 1);
+        }
+        other => panic!("expected too long, got {other:?}"),
+    }
+    match within(bot.client.invoke(&request(100)))
+        .await
+        .expect("diff")
+    {
+        tl::enums::updates::ChannelDifference::Difference(diff) => {
+            assert_eq!(diff.pts, 7);
+            assert_eq!(diff.new_messages.len(), 1, "only the newest still exists");
+            // The edit of a since-deleted post is not replayed; its deletion is.
+            assert!(
+                diff.other_updates
+                    .iter()
+                    .all(|u| matches!(u, tl::enums::Update::DeleteChannelMessages(_)))
+            );
+            assert_eq!(diff.other_updates.len(), 2);
+        }
+        other => panic!("expected a difference, got {other:?}"),
+    }
+
+    let get = |ids: std::ops::RangeInclusive<i32>| tl::functions::channels::GetMessages {
+        channel: input_channel(channel),
+        id: ids
+            .map(|id| tl::types::InputMessageId { id }.into())
+            .collect(),
+    };
+    let (code, name) = rpc_error(within(bot.client.invoke(&get(1..=201))).await);
+    assert_eq!((code, name.as_str()), (400, "LIMIT_INVALID"));
+    match within(bot.client.invoke(&get(1..=200)))
+        .await
+        .expect("200 ids")
+    {
+        tl::enums::messages::Messages::ChannelMessages(m) => {
+            assert_eq!(m.messages.len(), 200);
+            let real = m
+                .messages
+                .iter()
+                .filter(|m| matches!(m, tl::enums::Message::Message(_)))
+                .count();
+            assert_eq!(real, 1, "missing ids are messageEmpty");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let calls = emu.counters();
+    let calls = calls.get_messages_in(channel.channel_id);
+    assert_eq!(calls.len(), 1, "the refused call is not counted");
+    assert_eq!(calls[0].ids.len(), 200);
+}

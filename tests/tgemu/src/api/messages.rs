@@ -2,11 +2,16 @@
 //! `messages.sendMessage`, `messages.sendMedia` (a document re-sent by `InputDocument`),
 //! `messages.forwardMessages`. Channel access needs membership (`CHANNEL_PRIVATE`
 //! otherwise); everything a bot sends is recorded for `World::sent_by`.
+//! `channels.getMessages` takes at most 200 ids (missing ones answer `messageEmpty`) and
+//! each call is recorded in the counters, so tests can see a back-fill's batches.
 
 use grammers_tl_types as tl;
 
 use super::{Ctx, Reply, args, bytes, error};
 use crate::world::{Channel, Peer, SentMessage, State, StoredMessage, World, unix_now};
+
+/// Most ids one `channels.getMessages` may name (Telegram's limit for bots and users).
+const MAX_GET_MESSAGES: usize = 200;
 
 /// The channel an `InputChannel` names, if `user` may read it, and whether it is admin.
 pub(super) fn resolve_channel<'s>(
@@ -64,9 +69,21 @@ fn ids(input: &[tl::enums::InputMessage]) -> Vec<i32> {
 
 pub(super) fn channel_messages(ctx: &Ctx<'_>, user: i64, query: &[u8]) -> Reply {
     let req: tl::functions::channels::GetMessages = args(query)?;
+    if req.id.len() > MAX_GET_MESSAGES {
+        return Err(error(400, "LIMIT_INVALID"));
+    }
     let s = ctx.world.lock();
     let (channel, admin) = resolve_channel(&s, &req.channel, user)?;
-    let messages: Vec<_> = ids(&req.id)
+    let ids = ids(&req.id);
+    ctx.counters.update(|c| {
+        c.channel_get_messages
+            .push(crate::counters::GetMessagesCall {
+                user,
+                channel_id: channel.info.channel_id,
+                ids: ids.clone(),
+            });
+    });
+    let messages: Vec<_> = ids
         .into_iter()
         .map(|id| match channel.mailbox.messages.get(&id) {
             Some(m) => ctx.world.render_message(&s, m, user),

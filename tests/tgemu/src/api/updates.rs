@@ -51,6 +51,26 @@ fn events(
                     messages.push(ctx.world.render_message(s, m, viewer));
                 }
             }
+            Event::Edited(id) => {
+                // An edit of a message deleted since is covered by the deletion.
+                if let Some(m) = mailbox.messages.get(id) {
+                    let message = ctx.world.render_message(s, m, viewer);
+                    others.push(match channel {
+                        None => tl::enums::Update::EditMessage(tl::types::UpdateEditMessage {
+                            message,
+                            pts: *event_pts,
+                            pts_count: 1,
+                        }),
+                        Some(_) => tl::enums::Update::EditChannelMessage(
+                            tl::types::UpdateEditChannelMessage {
+                                message,
+                                pts: *event_pts,
+                                pts_count: 1,
+                            },
+                        ),
+                    });
+                }
+            }
             Event::Deleted(id) => others.push(match channel {
                 None => tl::enums::Update::DeleteMessages(tl::types::UpdateDeleteMessages {
                     messages: vec![*id],
@@ -120,7 +140,13 @@ pub(super) fn get_channel_difference(ctx: &Ctx<'_>, user: i64, query: &[u8]) -> 
             },
         )));
     }
-    let limit = req.limit.clamp(1, 100_000) as usize;
+    let limit = req.limit.clamp(1, 100_000);
+    // Telegram: "pts + limit < remote pts" → too many updates; the answer carries the
+    // dialog (top message, current pts) and its newest messages instead of the events.
+    if req.pts.saturating_add(limit) < mailbox.pts {
+        return Ok(too_long(ctx, &s, channel, admin, user));
+    }
+    let limit = limit as usize;
     let (new_messages, other_updates, users, last_pts) =
         events(ctx, &s, mailbox, req.pts, limit, user, Some(channel_id));
     let users = ctx.world.users_for(&s, user, &users);
@@ -140,4 +166,66 @@ pub(super) fn get_channel_difference(ctx: &Ctx<'_>, user: i64, query: &[u8]) -> 
             users,
         },
     )))
+}
+
+/// `updates.channelDifferenceTooLong` for `channel`: its top message and current pts.
+fn too_long(
+    ctx: &Ctx<'_>,
+    s: &crate::world::State,
+    channel: &crate::world::Channel,
+    admin: bool,
+    viewer: i64,
+) -> super::Answer {
+    let mailbox = &channel.mailbox;
+    let channel_id = channel.info.channel_id;
+    let top = mailbox.top_message();
+    let dialog = tl::enums::Dialog::Dialog(tl::types::Dialog {
+        pinned: false,
+        unread_mark: false,
+        view_forum_as_messages: false,
+        peer: super::render::peer_channel(channel_id),
+        top_message: top.map_or(0, |m| m.id),
+        read_inbox_max_id: 0,
+        read_outbox_max_id: 0,
+        unread_count: 0,
+        unread_mentions_count: 0,
+        unread_reactions_count: 0,
+        unread_poll_votes_count: 0,
+        notify_settings: tl::enums::PeerNotifySettings::Settings(tl::types::PeerNotifySettings {
+            show_previews: None,
+            silent: None,
+            mute_until: None,
+            ios_sound: None,
+            android_sound: None,
+            other_sound: None,
+            stories_muted: None,
+            stories_hide_sender: None,
+            stories_ios_sound: None,
+            stories_android_sound: None,
+            stories_other_sound: None,
+        }),
+        pts: Some(mailbox.pts),
+        draft: None,
+        folder_id: None,
+        ttl_period: None,
+    });
+    let messages = top
+        .map(|m| ctx.world.render_message(s, m, viewer))
+        .into_iter()
+        .collect();
+    let chats = ctx
+        .world
+        .channel_chat(s, channel_id, admin)
+        .into_iter()
+        .collect();
+    bytes(&tl::enums::updates::ChannelDifference::TooLong(
+        tl::types::updates::ChannelDifferenceTooLong {
+            r#final: true,
+            timeout: None,
+            dialog,
+            messages,
+            chats,
+            users: vec![],
+        },
+    ))
 }
