@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{Deployment, MIB, http_get, wait_until_unlocked};
+use support::{Deployment, MIB, http_get};
 use tgcdn_core::bots::select::Health;
 use tgcdn_core::catalog::index::ChannelPost;
 use tgcdn_core::runtime::Running;
@@ -143,7 +143,6 @@ async fn posts_are_indexed_from_updates_and_a_resumable_back_fill() {
         assert_eq!(world.delete_posts(films.channel_id, &[3]), 1);
         assert!(world.edit_post(films.channel_id, 5, "Film 5 (edited while down)"));
 
-        wait_until_unlocked(dir.path()).await;
         let core = start(&deployment, dir.path(), &extra).await;
         let expected: BTreeSet<i32> = (1..=20).filter(|id| ![3, 7, 16].contains(id)).collect();
         let posts = wait_for("the back-fill and the catch-up", || {

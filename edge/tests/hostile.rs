@@ -77,6 +77,7 @@ async fn start_with(upstream: MemoryUpstream, http: HttpSettings) -> Edge {
         cache_bytes: 64 << 20,
         fetch_cap: 32,
         http,
+        ..EdgeOptions::default()
     };
     let state = build_state(upstream.clone(), TokenVerifier::new(keyring()), options);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
