@@ -129,6 +129,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "pause between two back-fill calls, to stay under FLOOD_WAIT (500ms, 2s…); default 500ms",
     ),
     (
+        "catalog_video_hashes",
+        "compute each catalogued file's OpenSubtitles hash (videoHash, for subtitle addons) from its first and last chunk, in the background; costs ~2 MiB of Telegram downloads per file; default true",
+    ),
+    (
         "tmdb_api_key",
         "TMDB v3 API key or v4 read access token for catalogue posters, ids and episode titles (secret); unset = the catalogue shows parsed names only",
     ),
@@ -259,6 +263,7 @@ pub struct RawConfig {
     pub catalog_channels: Vec<i64>,
     pub catalog_backfill_batch: usize,
     pub catalog_backfill_pause: Duration,
+    pub catalog_video_hashes: bool,
     pub tmdb_api_key: Option<ApiKey>,
     pub tmdb_url: Option<BaseUrl>,
     pub tmdb_image_url: Option<BaseUrl>,
@@ -310,6 +315,7 @@ impl RawConfig {
             )?,
             catalog_backfill_pause: settings
                 .get_or("catalog_backfill_pause", BackfillConfig::default().pause)?,
+            catalog_video_hashes: settings.get_or("catalog_video_hashes", true)?,
             tmdb_api_key: settings.get("tmdb_api_key")?,
             tmdb_url: settings.get("tmdb_url")?,
             tmdb_image_url: settings.get("tmdb_image_url")?,
@@ -396,6 +402,7 @@ impl RawConfig {
         if self.tmdb_language.trim().is_empty() {
             return Err(invalid("tmdb_language", "must not be empty"));
         }
+        catalog.video_hashes = self.catalog_video_hashes;
         let defaults = TmdbSettings::default();
         catalog.tmdb = TmdbSettings {
             api_key: self.tmdb_api_key,
@@ -479,6 +486,7 @@ fn catalog_config(
             ..BackfillConfig::default()
         },
         tmdb: TmdbSettings::default(),
+        video_hashes: true,
     })
 }
 
@@ -490,6 +498,8 @@ pub struct CatalogConfig {
     pub backfill: BackfillConfig,
     /// Metadata lookups; no API key = none.
     pub tmdb: TmdbSettings,
+    /// Whether files' video hashes are computed in the background.
+    pub video_hashes: bool,
 }
 
 fn keyring(current: &LinkKeySetting, older: &[LinkKeySetting]) -> Result<Keyring, ConfigError> {
@@ -681,6 +691,10 @@ impl Config {
             (
                 "catalog_backfill_pause",
                 format!("{:?}", self.catalog.backfill.pause),
+            ),
+            (
+                "catalog_video_hashes",
+                self.catalog.video_hashes.to_string(),
             ),
             (
                 "tmdb_api_key",

@@ -13,6 +13,7 @@
 //! the database is flushed. Never reads the process environment or installs signals.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,6 +80,8 @@ pub enum RunError {
     Flush(#[source] StoreError),
     #[error("opening the catalogue")]
     Catalog(#[source] LibraryError),
+    #[error("the runtime shut down while {0}")]
+    Interrupted(&'static str),
 }
 
 fn bot_error(
@@ -122,10 +125,7 @@ impl Running {
         config: &Config,
         addon: Option<Arc<dyn AddonService>>,
     ) -> Result<Running, RunError> {
-        let store = Store::open(&config.data_dir).map_err(|source| RunError::Store {
-            path: config.data_dir.display().to_string(),
-            source,
-        })?;
+        let store = open_store(&config.data_dir).await?;
         let (bots, failures) = start_bots(config, &store).await?;
         let path = download_path(
             store.clone(),
@@ -382,18 +382,22 @@ struct CatalogParts {
     library: Arc<Library>,
     tmdb: Option<Arc<TmdbClient>>,
     enrich: Arc<EnrichStats>,
+    video_hashes: bool,
     backfiller: Backfiller,
     handle: BackfillHandle,
 }
 
 impl CatalogParts {
     fn spawn(self, fetcher: Arc<Fetcher>, stopped: watch::Receiver<bool>) -> RunningCatalog {
-        let mut enrichment = vec![tokio::spawn(enrich::run_hashes(
-            Arc::clone(&self.library),
-            fetcher,
-            Arc::clone(&self.enrich),
-            stopped.clone(),
-        ))];
+        let mut enrichment = Vec::new();
+        if self.video_hashes {
+            enrichment.push(tokio::spawn(enrich::run_hashes(
+                Arc::clone(&self.library),
+                fetcher,
+                Arc::clone(&self.enrich),
+                stopped.clone(),
+            )));
+        }
         if let Some(tmdb) = self.tmdb.filter(|tmdb| tmdb.has_api_key()) {
             enrichment.push(tokio::spawn(enrich::run_metadata(
                 Arc::clone(&self.library),
@@ -470,9 +474,27 @@ fn start_catalog(
         library,
         tmdb: Some(Arc::new(tmdb)),
         enrich: Arc::new(EnrichStats::default()),
+        video_hashes: config.catalog.video_hashes,
         backfiller,
         handle,
     }))
+}
+
+/// Opens the database off the async threads: `Store::open` blocks while another handle in
+/// this process (a core that just shut down, whose last tasks are still ending) holds the
+/// lock, and on a single-threaded runtime those tasks could never end while it blocks.
+async fn open_store(data_dir: &Path) -> Result<Store, RunError> {
+    let dir = data_dir.to_owned();
+    let opened = tokio::task::spawn_blocking(move || Store::open(&dir)).await;
+    let result = match opened {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => return Err(RunError::Interrupted("opening the database")),
+    };
+    result.map_err(|source| RunError::Store {
+        path: data_dir.display().to_string(),
+        source,
+    })
 }
 
 /// How long the front-end, the edge and the QUIC close may each take at shutdown.
