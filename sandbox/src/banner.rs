@@ -60,6 +60,12 @@ pub fn render(sandbox: &Sandbox) -> String {
         "    open {} in a browser to watch",
         seeded.bot_links.watch
     );
+    let _ = writeln!(
+        text,
+        "\nStremio addon ({} demo releases in the catalogue channel; add it in Stremio → Addons):\n    {}/manifest.json",
+        crate::seed::CATALOG_POSTS.len(),
+        sandbox.public_base()
+    );
     let _ = writeln!(text, "\nFiles in the storage channel:");
     for file in &seeded.files {
         write_file(&mut text, file);

@@ -103,6 +103,9 @@ impl Sandbox {
             scratch: scratch.path(),
         };
         let files = seed::post_demo_files(&context, &options.files)?;
+        // Before the core starts: its back-fill catalogues them, as for a channel tgcdn
+        // joins late.
+        seed::post_catalog_demo(&context)?;
         let copy = seed::bot_copy_of(&files)
             .ok_or_else(|| SandboxError::core("posting the demo files", "nothing posted"))?;
         let mut stale: Vec<_> = files.iter().map(|file| file.file).collect();

@@ -124,6 +124,34 @@ pub fn post_demo_files(
         .collect()
 }
 
+/// Release names for the Stremio catalogue demo, in the styles channels use: two films in
+/// two qualities (one named only by its caption) and a series of two seasons. Each plays the
+/// demo film, so whatever Stremio picks plays and seeks.
+pub const CATALOG_POSTS: &[(&str, &str)] = &[
+    ("Big.Buck.Demo.2008.1080p.WEB-DL.x264-TGCDN.mp4", ""),
+    (
+        "[www.example.org] - Big Buck Demo (2008) 720p WEBRip.mp4",
+        "",
+    ),
+    ("Sintel.Demo.2010.1080p.BluRay.x264.mp4", ""),
+    ("video.mp4", "Sintel Demo (2010)\n720p HDTV x264\n#films"),
+    ("Demo.Show.S01E01.1080p.WEB-DL.mp4", ""),
+    ("Demo Show S01E02 1080p WEB-DL.mp4", ""),
+    ("demo.show.s02e01.720p.hdtv.mp4", ""),
+    ("Demo Show 2x02 720p.mp4", ""),
+];
+
+/// Posts [`CATALOG_POSTS`] to the catalogue channel; returns how many.
+pub fn post_catalog_demo(context: &SeedContext<'_>) -> Result<usize, SandboxError> {
+    let film_path = write_scratch(context, FILM_NAME, FILM)?;
+    let world = context.world.emulator.world();
+    for (name, caption) in CATALOG_POSTS {
+        let doc = world.add_document(Content::file(&film_path), name, "video/mp4", MEDIA_DC);
+        world.post_document(context.world.catalog_channel.channel_id, doc.id, caption);
+    }
+    Ok(CATALOG_POSTS.len())
+}
+
 /// Writes built-in content to the scratch directory, where the emulator reads it from.
 fn write_scratch(
     context: &SeedContext<'_>,

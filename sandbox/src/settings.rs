@@ -76,6 +76,10 @@ pub fn core_config(
         ("TGCDN_DC_ADDRS", world.dc_addrs_setting()),
         ("TGCDN_DC_AUTH_KEY", hex(&world.base_auth_key)),
         ("TGCDN_ADMIN_LISTEN", "127.0.0.1:0".to_owned()),
+        (
+            "TGCDN_CATALOG_CHANNELS",
+            world.catalog_channel.bot_api_id().to_string(),
+        ),
         ("TGCDN_WITH_EDGE", "true".to_owned()),
         ("TGCDN_LISTEN", listen.to_string()),
         ("TGCDN_DRAIN_TIMEOUT", "2s".to_owned()),

@@ -28,6 +28,8 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(120);
 /// Longest the ffprobe run may take.
 const PROBE_DEADLINE: Duration = Duration::from_secs(60);
 const RANGE_LEN: u64 = 100;
+/// Longest the catalogue may take to show the demo releases (the back-fill's first walk).
+const CATALOG_DEADLINE: Duration = Duration::from_secs(60);
 
 /// What one GET returned.
 struct Fetched {
@@ -99,13 +101,51 @@ pub async fn check(sandbox: &Sandbox) -> Result<String, SandboxError> {
         }
     }
     let video = probe_video(&seeded.bot_links.download).await?;
+    let addon = check_catalog(sandbox).await?;
     let mib_per_sec = film.size as f64 / (1 << 20) as f64 / elapsed.as_secs_f64().max(1e-6);
     Ok(format!(
         "OK: {} ({} bytes) via the bot's link: Range 0-99 exact, full sha256 {film_sha256} \
-         matches ({mib_per_sec:.1} MiB/s cold); {video}; {} more file(s) match",
+         matches ({mib_per_sec:.1} MiB/s cold); {video}; {} more file(s) match; {addon}",
         film.name,
         film.size,
         seeded.files.len() - 1
+    ))
+}
+
+/// The Stremio addon lists the demo releases once the core's back-fill has walked the
+/// catalogue channel: both films and the series, by their parsed names.
+async fn check_catalog(sandbox: &Sandbox) -> Result<String, SandboxError> {
+    let base = sandbox.public_base();
+    let pages = [
+        (
+            format!("{base}/catalog/movie/tgcdn-movie.json"),
+            &["Big Buck Demo", "Sintel Demo"][..],
+        ),
+        (
+            format!("{base}/catalog/series/tgcdn-series.json"),
+            &["Demo Show"][..],
+        ),
+    ];
+    let deadline = Instant::now() + CATALOG_DEADLINE;
+    for (url, names) in &pages {
+        loop {
+            let page = get_keeping(sandbox.edge_addr(), url, None, 1 << 16).await?;
+            let text = String::from_utf8_lossy(&page.head);
+            let listed = names
+                .iter()
+                .all(|name| text.contains(&format!("\"name\":\"{name}\"")));
+            if page.status == StatusCode::OK && listed {
+                break;
+            }
+            expect(
+                Instant::now() < deadline,
+                format!("{url} does not list {names:?} within {CATALOG_DEADLINE:?}: {text}"),
+            )?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(format!(
+        "the addon ({base}/manifest.json) lists 2 films and 1 series"
     ))
 }
 
@@ -202,6 +242,16 @@ fn expect(condition: bool, failure: String) -> Result<(), SandboxError> {
 
 /// GETs `url`'s path from the edge at `addr`, hashing the body as it streams.
 async fn get(addr: SocketAddr, url: &str, range: Option<String>) -> Result<Fetched, SandboxError> {
+    get_keeping(addr, url, range, RANGE_LEN as usize).await
+}
+
+/// [`get`], keeping the first `keep` bytes of the body in `head`.
+async fn get_keeping(
+    addr: SocketAddr,
+    url: &str,
+    range: Option<String>,
+    keep: usize,
+) -> Result<Fetched, SandboxError> {
     let smoke = |what: &str, error: &dyn std::fmt::Display| {
         SandboxError::Smoke(format!("GET {url}: {what}: {error}"))
     };
@@ -238,8 +288,8 @@ async fn get(addr: SocketAddr, url: &str, range: Option<String>) -> Result<Fetch
             if let Ok(data) = frame.into_data() {
                 hasher.update(&data);
                 len += data.len() as u64;
-                if head.len() < RANGE_LEN as usize {
-                    let room = RANGE_LEN as usize - head.len();
+                if head.len() < keep {
+                    let room = keep - head.len();
                     head.extend_from_slice(&data[..room.min(data.len())]);
                 }
             }

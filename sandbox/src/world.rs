@@ -39,6 +39,9 @@ pub struct DemoWorld {
     pub main_bot: BotInfo,
     pub worker_bot: BotInfo,
     pub channel: ChannelInfo,
+    /// The Stremio catalogue's channel: demo releases posted before the core starts, so the
+    /// core's back-fill catalogues them.
+    pub catalog_channel: ChannelInfo,
     pub user: UserInfo,
     /// The base the core derives every bot's key from (`TGCDN_DC_AUTH_KEY`).
     pub base_auth_key: [u8; 256],
@@ -55,8 +58,10 @@ impl DemoWorld {
         let channel = world.create_channel("tgcdn sandbox storage");
         let main_bot = world.register_bot(MAIN_BOT_TOKEN, MAIN_BOT_NAME);
         let worker_bot = world.register_bot(WORKER_BOT_TOKEN, WORKER_BOT_NAME);
+        let catalog_channel = world.create_channel("tgcdn sandbox films");
         for bot in [&main_bot, &worker_bot] {
             world.add_channel_member(channel.channel_id, bot.user_id, true);
+            world.add_channel_member(catalog_channel.channel_id, bot.user_id, true);
         }
         let user = world.register_user("Demo User");
 
@@ -81,6 +86,7 @@ impl DemoWorld {
             main_bot,
             worker_bot,
             channel,
+            catalog_channel,
             user,
             base_auth_key,
         })
