@@ -333,18 +333,22 @@ struct ChannelLabel {
     channel: String,
 }
 
+/// A gauge holding `value` (saturated at `i64::MAX`), for a snapshot's registry.
+fn gauge(value: u64) -> Gauge<i64> {
+    let gauge = Gauge::<i64>::default();
+    gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+    gauge
+}
+
+/// A counter at `value`, for a snapshot's registry.
+fn counter(value: u64) -> Counter<u64> {
+    let counter = Counter::<u64>::default();
+    counter.inc_by(value);
+    counter
+}
+
 /// The catalogue indexer's counters and each channel's back-fill position.
 fn catalog_metrics(registry: &mut Registry, catalog: &IndexSnapshot) {
-    let gauge = |value: u64| {
-        let gauge = Gauge::<i64>::default();
-        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
-        gauge
-    };
-    let counter = |value: u64| {
-        let counter = Counter::<u64>::default();
-        counter.inc_by(value);
-        counter
-    };
     registry.register(
         "catalog_posts",
         "catalogue posts stored",
@@ -413,16 +417,6 @@ fn catalog_metrics(registry: &mut Registry, catalog: &IndexSnapshot) {
 
 /// The catalogue's size and its enrichment's progress (TMDB lookups, video hashes).
 fn library_metrics(registry: &mut Registry, library: &LibrarySnapshot) {
-    let gauge = |value: u64| {
-        let gauge = Gauge::<i64>::default();
-        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
-        gauge
-    };
-    let counter = |value: u64| {
-        let counter = Counter::<u64>::default();
-        counter.inc_by(value);
-        counter
-    };
     let gauges = [
         (
             "catalog_titles",
