@@ -532,30 +532,10 @@ pub async fn fetch_report(base: &str) -> Result<CoreReport, AdminClientError> {
 }
 
 async fn fetch_report_inner(base: &str) -> Result<CoreReport, AdminClientError> {
-    let authority = base
-        .strip_prefix("http://")
-        .map(|rest| rest.trim_end_matches('/'))
-        .filter(|rest| !rest.is_empty() && !rest.contains('/'))
-        .ok_or_else(|| AdminClientError::BadUrl(base.to_owned()))?;
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|source| AdminClientError::Connect {
-            addr: authority.to_owned(),
-            source,
-        })?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    let driver = tokio::spawn(connection);
-    let request = Request::get("/admin/report")
-        .header(hyper::header::HOST, authority)
-        .body(Full::new(Bytes::new()))
-        .map_err(|_| AdminClientError::BadUrl(base.to_owned()))?;
-    let response = sender.send_request(request).await?;
-    if response.status() != StatusCode::OK {
-        return Err(AdminClientError::Status(response.status()));
+    let (status, body) = call(base, hyper::Method::GET, "/admin/report").await?;
+    if status != StatusCode::OK {
+        return Err(AdminClientError::Status(status));
     }
-    let body = response.into_body().collect().await?.to_bytes();
-    driver.abort();
     Ok(serde_json::from_slice(&body)?)
 }
 
