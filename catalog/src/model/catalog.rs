@@ -83,7 +83,7 @@ impl Catalog {
             }
             let mut change = Change::default();
             let title = catalog.merge_same(title, &mut change);
-            catalog.index(title);
+            catalog.index(title, &mut change);
         }
         catalog
     }
@@ -162,7 +162,7 @@ impl Catalog {
         title.remove_file(&post.file);
         title.add(post, &placement.episodes);
         change.write(&title.id);
-        self.index(title);
+        self.index(title, &mut change);
         change
     }
 
@@ -193,7 +193,7 @@ impl Catalog {
             change.delete(&old_id);
         }
         change.write(&title.id);
-        self.index(title);
+        self.index(title, &mut change);
         Ok(change)
     }
 
@@ -275,7 +275,7 @@ impl Catalog {
             change.delete(&title.id);
         } else {
             change.write(&title.id);
-            self.index(title);
+            self.index(title, change);
         }
     }
 
@@ -356,8 +356,23 @@ impl Catalog {
         Some(title)
     }
 
-    /// Puts a title into the map and every index.
-    fn index(&mut self, title: Title) {
+    /// Puts a title into the map and every index. Every old id resolves to one title: an
+    /// alias that is another title's current id is dropped, and an id or alias another
+    /// title still keeps as an alias is taken from it (the latest claim wins, and the
+    /// loser's record is rewritten so a rebuild agrees).
+    fn index(&mut self, mut title: Title, change: &mut Change) {
+        title
+            .aliases
+            .retain(|alias| !self.titles.contains_key(alias));
+        for claimed in std::iter::once(&title.id).chain(&title.aliases) {
+            let Some(holder) = self.aliases.remove(claimed) else {
+                continue;
+            };
+            if let Some(other) = self.titles.get_mut(&holder) {
+                other.aliases.retain(|alias| alias != claimed);
+                change.write(&holder);
+            }
+        }
         let id = title.id.clone();
         let ranked = (Reverse(title.newest), id.clone());
         self.newest

@@ -327,6 +327,39 @@ fn a_movie_and_a_series_with_one_tmdb_number_do_not_merge() {
 }
 
 #[test]
+fn an_old_id_resolves_to_the_title_that_held_it_last() {
+    // Found by the property test: a movie keeps `tt0000001` as an alias after a second
+    // lookup drops its IMDb id; a series then takes that id and drops it too. Both kept the
+    // alias, so the incremental index and a rebuild disagreed on where it led.
+    let mut c = Catalog::new();
+    let movie_id = c
+        .upsert(movie(2, "Heat", None, None, 0))
+        .written
+        .pop_first()
+        .unwrap();
+    let series_id = c
+        .upsert(episode(7, "Heat", 1, &[1], None, 0))
+        .written
+        .pop_first()
+        .unwrap();
+    c.attach_metadata(&movie_id, meta("M", None, Some("tt0000001"), &["Drama"]))
+        .unwrap();
+    c.attach_metadata("tt0000001", meta("M", None, None, &["Comedy"]))
+        .unwrap();
+    c.attach_metadata(&series_id, meta("M", None, Some("tt0000001"), &["Drama"]))
+        .unwrap();
+    let change = c
+        .attach_metadata("tt0000001", meta("M", Some(2), None, &["Crime"]))
+        .unwrap();
+    let series = c.get(&series_id).unwrap().id.clone();
+    assert_eq!(c.get("tt0000001").unwrap().id, series);
+    assert_eq!(c.get(&movie_id).unwrap().id, movie_id);
+    assert!(c.get(&movie_id).unwrap().aliases.is_empty());
+    assert!(change.written.contains(&series));
+    assert_rebuilds(&c);
+}
+
+#[test]
 fn newest_genre_and_year_indices() {
     let mut c = Catalog::new();
     c.upsert(movie(1, "Old", Some(1950), None, 100));
