@@ -44,9 +44,9 @@ pub fn build_state(
     verifier: TokenVerifier,
     options: EdgeOptions,
 ) -> Arc<AppState> {
-    let addon = AddonEdge::new(upstream.clone(), options.addon);
     let cache = ChunkCache::new(options.cache_bytes);
     let metrics = EdgeMetrics::new(cache.clone());
+    let addon = AddonEdge::new(upstream.clone(), options.addon, metrics.addon.clone());
     let chunks = ChunkSource::new(
         cache,
         upstream.clone(),

@@ -28,6 +28,20 @@ fn hot_slot(status: u16) -> Option<usize> {
     HOT_STATUSES.iter().position(|&hot| hot == status)
 }
 
+/// What the addon's answer cache lookups cost, by outcome (see
+/// `crate::http::addon::cache`). Cheap to clone (handles share atomics).
+#[derive(Clone, Debug, Default)]
+pub struct AnswerCounters {
+    /// Answered from the cache, or by joining a core call another request started.
+    pub hits: Counter,
+    /// Answered by a core call this lookup made.
+    pub misses: Counter,
+    /// Lookups refused at once because the core-call cap was reached.
+    pub busy: Counter,
+    /// Lookups whose core call failed (nothing cached).
+    pub errors: Counter,
+}
+
 /// Every metric the edge exports. Cheap to clone (handles share atomics).
 #[derive(Clone)]
 pub struct EdgeMetrics {
@@ -41,6 +55,8 @@ pub struct EdgeMetrics {
     pub upstream_latency: Histogram,
     cache_bytes: Gauge,
     cache: ChunkCache,
+    /// The addon answer cache's lookups.
+    pub addon: AnswerCounters,
 }
 
 impl EdgeMetrics {
@@ -55,6 +71,7 @@ impl EdgeMetrics {
             upstream_latency: latency_histogram(),
             cache_bytes: Gauge::default(),
             cache,
+            addon: AnswerCounters::default(),
         }
     }
 
@@ -144,6 +161,27 @@ impl EdgeMetrics {
             "Bytes held by the chunk cache",
             self.cache_bytes.clone(),
         );
+        let addon = &self.addon;
+        registry.register(
+            "addon_cache_hits",
+            "Addon answers served from the edge cache (or a core call already in flight)",
+            addon.hits.clone(),
+        );
+        registry.register(
+            "addon_cache_misses",
+            "Addon answers that took a core call",
+            addon.misses.clone(),
+        );
+        registry.register(
+            "addon_cache_busy",
+            "Addon lookups refused because the core-call cap was reached",
+            addon.busy.clone(),
+        );
+        registry.register(
+            "addon_cache_errors",
+            "Addon lookups whose core call failed",
+            addon.errors.clone(),
+        );
         let mut text = String::new();
         if let Err(error) = encode(&mut text, &registry) {
             tracing::error!(%error, "metrics encoding failed");
@@ -173,6 +211,8 @@ mod tests {
             "tgcdn_edge_cache_evictions_total 0",
             "tgcdn_edge_upstream_latency_seconds_count 1",
             "tgcdn_edge_cache_fetches_in_flight 0",
+            "tgcdn_edge_addon_cache_hits_total 0",
+            "tgcdn_edge_addon_cache_misses_total 0",
             "# EOF",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");

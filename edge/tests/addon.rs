@@ -417,6 +417,14 @@ async fn a_popular_page_costs_one_core_call_even_when_requested_at_once() {
         );
     }
     assert_eq!(edge.upstream.addon_calls(), 1);
+    let text = edge.scrape().await;
+    for line in [
+        "tgcdn_edge_addon_cache_misses_total 1\n".to_string(),
+        format!("tgcdn_edge_addon_cache_hits_total {}\n", VIEWERS - 1 + 20),
+        "tgcdn_edge_addon_cache_errors_total 0\n".to_string(),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    }
 }
 
 #[tokio::test]
@@ -510,4 +518,11 @@ async fn core_calls_in_flight_are_capped() {
     let retried = edge.get("/catalog/movie/top.json").await;
     assert_eq!(retried.status, StatusCode::OK);
     assert_eq!(edge.upstream.addon_calls(), 2);
+    let text = edge.scrape().await;
+    for line in [
+        "tgcdn_edge_addon_cache_busy_total 1\n",
+        "tgcdn_edge_addon_cache_misses_total 2\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
 }

@@ -26,6 +26,7 @@ use tgcdn_shared::wire::WireError;
 
 use super::download::PreparedBody;
 use super::response::{EdgeBody, EdgeError, error_response};
+use crate::metrics::AnswerCounters;
 use crate::upstream::{Upstream, UpstreamError};
 use cache::{Answer, AnswerCache, AnswerKey, FetchError};
 use path::PathError;
@@ -106,11 +107,21 @@ pub struct AddonEdge {
 }
 
 impl AddonEdge {
-    pub fn new(upstream: Arc<dyn Upstream>, settings: AddonSettings) -> Self {
+    /// Lookups are counted in `counters` (the edge's `/metrics`).
+    pub fn new(
+        upstream: Arc<dyn Upstream>,
+        settings: AddonSettings,
+        counters: AnswerCounters,
+    ) -> Self {
         AddonEdge {
             base_url: settings.base_url.map(Arc::from),
             secret: settings.secret,
-            answers: AnswerCache::new(upstream, settings.cache_bytes, settings.concurrency),
+            answers: AnswerCache::new(
+                upstream,
+                settings.cache_bytes,
+                settings.concurrency,
+                counters,
+            ),
         }
     }
 

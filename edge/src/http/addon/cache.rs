@@ -6,7 +6,8 @@
 //! under another. Answers the core refused as not found (or addon disabled) are cached for
 //! [`NEGATIVE_TTL`] so a hammered missing page costs the core one call per few seconds;
 //! every other failure is not cached. The number of core calls in flight is capped: a miss
-//! beyond the cap fails at once as [`FetchError::Busy`] instead of queueing.
+//! beyond the cap fails at once as [`FetchError::Busy`] instead of queueing. What each
+//! lookup cost is counted in [`AnswerCounters`], which `/metrics` exports.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use moka::future::Cache;
 use tgcdn_shared::wire::{AddonHeader, AddonRequest, WireError};
 use tokio::sync::Semaphore;
 
+use crate::metrics::AnswerCounters;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// Longest an answer stays on the edge whatever the core says.
@@ -84,11 +86,18 @@ pub struct AnswerCache {
     cache: Cache<AnswerKey, Arc<Answer>>,
     upstream: Arc<dyn Upstream>,
     in_flight: Arc<Semaphore>,
+    counters: AnswerCounters,
 }
 
 impl AnswerCache {
-    /// `capacity_bytes` bounds JSON plus keys; `concurrency` bounds core calls in flight.
-    pub fn new(upstream: Arc<dyn Upstream>, capacity_bytes: u64, concurrency: usize) -> Self {
+    /// `capacity_bytes` bounds JSON plus keys; `concurrency` bounds core calls in flight;
+    /// every lookup is counted in `counters`.
+    pub fn new(
+        upstream: Arc<dyn Upstream>,
+        capacity_bytes: u64,
+        concurrency: usize,
+        counters: AnswerCounters,
+    ) -> Self {
         let cache = Cache::builder()
             .max_capacity(capacity_bytes)
             .weigher(|key: &AnswerKey, answer: &Arc<Answer>| {
@@ -103,6 +112,7 @@ impl AnswerCache {
             cache,
             upstream,
             in_flight: Arc::new(Semaphore::new(concurrency)),
+            counters,
         }
     }
 
@@ -114,10 +124,25 @@ impl AnswerCache {
             Arc::clone(&self.in_flight),
             key.clone(),
         );
-        self.cache
-            .try_get_with(key, fetch)
-            .await
-            .map_err(|shared| (*shared).clone())
+        match self.cache.entry(key).or_try_insert_with(fetch).await {
+            // Fresh: this lookup's own core call filled the entry.
+            Ok(entry) if entry.is_fresh() => {
+                self.counters.misses.inc();
+                Ok(entry.into_value())
+            }
+            Ok(entry) => {
+                self.counters.hits.inc();
+                Ok(entry.into_value())
+            }
+            Err(shared) => {
+                let error = (*shared).clone();
+                match error {
+                    FetchError::Busy => self.counters.busy.inc(),
+                    FetchError::Upstream(_) => self.counters.errors.inc(),
+                };
+                Err(error)
+            }
+        }
     }
 
     /// Entries and weighted bytes held (after pending maintenance), for tests and metrics.
