@@ -21,6 +21,7 @@ use crate::http::HttpSettings;
 use crate::http::addon::{AddonSecret, AddonSettings};
 use crate::http::tls::{TlsFiles, TlsIdentity};
 use crate::readahead::WindowLimits;
+use crate::upstream::quic::QuicSettings;
 
 /// One documented setting: key (`TGCDN_` + upper-case key in the environment), default,
 /// meaning.
@@ -268,6 +269,21 @@ impl EdgeConfig {
             verifier,
             options: edge_options(settings)?,
         })
+    }
+
+    /// The QUIC client's settings for [`Self::core`], with the default time limits: this edge
+    /// introduces itself by id, region and public URL.
+    pub fn quic_settings(&self) -> QuicSettings {
+        let mut quic = QuicSettings::new(
+            self.core.addr.clone(),
+            self.core.cert_sha256,
+            self.core.cluster_secret.bytes().to_vec(),
+        );
+        quic.server_name = self.core.server_name.clone();
+        quic.edge_id = self.edge_id.clone();
+        quic.region = self.region.clone();
+        quic.public_base_url = self.public_url.as_str().to_owned();
+        quic
     }
 
     /// Keys that are set but mean nothing to the edge (typos, usually).
