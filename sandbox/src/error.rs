@@ -8,9 +8,10 @@ use std::path::PathBuf;
 /// A failed step of starting, seeding, checking or stopping the sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("cannot listen on {addr} (choose another address with --listen)")]
+    #[error("cannot listen on {addr} (choose another address with {flag})")]
     Listen {
         addr: SocketAddr,
+        flag: &'static str,
         source: std::io::Error,
     },
     #[error("starting the Telegram emulator")]
@@ -44,6 +45,10 @@ pub enum SandboxError {
     },
     #[error("the bot's reply has no {what} link: {reply:?}")]
     ReplyWithoutLink { what: &'static str, reply: String },
+    #[error("{0}")]
+    Http(String),
+    #[error("the second region's edge: {0}")]
+    RemoteEdge(String),
     #[error("smoke check: {0}")]
     Smoke(String),
 }

@@ -5,17 +5,23 @@
 //! ([`world`]: DCs 1, 2, 4, two bots, a storage channel, a demo user), the demo posts
 //! ([`seed`]), then the real core in one-box mode through the same library call
 //! `tgcdn-core run --with-edge` makes ([`tgcdn_core::onebox::run_one_box`]) on generated
-//! but production-validated configuration ([`settings`]), and finally the demo upload
-//! through the bot. [`smoke`] checks it over HTTP; [`banner`] prints how to use it.
+//! but production-validated configuration ([`settings`]) — the first region's edge —, a
+//! second region's edge talking to the core over QUIC as a remote `tgcdn-edge` does
+//! ([`remote`]), the demo upload through the bot, and a walk of the film's link through both
+//! regions ([`tour`]). [`smoke`] checks it over HTTP ([`client`]); [`banner`] prints how to
+//! use it.
 //!
 //! The binary (`main.rs`) is flags plus this. Nothing here reimplements core or edge
 //! behaviour: the only sandbox-specific parts are the emulated world and the seeding.
 
 pub mod banner;
+pub mod client;
 pub mod error;
+pub mod remote;
 pub mod seed;
 pub mod settings;
 pub mod smoke;
+pub mod tour;
 pub mod world;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -28,18 +34,25 @@ use tgcdn_core::runtime::{RunError, Running};
 use tokio::net::TcpListener;
 
 pub use crate::error::SandboxError;
+use crate::remote::RemoteEdge;
 use crate::seed::{SeedContext, Seeded};
-use crate::settings::Secrets;
+use crate::settings::{CoreAddress, Secrets};
+use crate::tour::Tour;
 use crate::world::{DemoWorld, NetworkFaults};
 
-/// The default HTTP address of the edge.
+/// The default HTTP address of the first region's edge (the core's one-box edge).
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// The default HTTP address of the second region's edge (QUIC to the core).
+pub const DEFAULT_REMOTE_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
 
 /// What the command line chose.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The edge's HTTP address.
+    /// The first region's edge's HTTP address.
     pub listen: SocketAddr,
+    /// The second region's edge's HTTP address.
+    pub remote_listen: SocketAddr,
     /// The core's database; a temporary directory (removed at exit) when `None`.
     pub data_dir: Option<PathBuf>,
     /// Extra files to serve from disk.
@@ -51,6 +64,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             listen: DEFAULT_LISTEN,
+            remote_listen: DEFAULT_REMOTE_LISTEN,
             data_dir: None,
             files: Vec::new(),
             faults: NetworkFaults::default(),
@@ -62,8 +76,10 @@ impl Default for Options {
 /// emulator and aborts the rest.
 pub struct Sandbox {
     core: Running,
+    remote: RemoteEdge,
     world: DemoWorld,
     seeded: Seeded,
+    tour: Tour,
     edge_addr: SocketAddr,
     public_base: String,
     data_dir: PathBuf,
@@ -81,6 +97,14 @@ impl Sandbox {
         }
         let edge_addr = free_addr(options.listen).await?;
         let public_base = public_base(edge_addr);
+        // Held until the second edge serves on it, so nothing can take it meanwhile.
+        let remote_listener = TcpListener::bind(options.remote_listen)
+            .await
+            .map_err(|source| SandboxError::Listen {
+                addr: options.remote_listen,
+                flag: "--remote-listen",
+                source,
+            })?;
         let scratch = tempfile::Builder::new()
             .prefix("tgcdn-sandbox-")
             .tempdir()
@@ -132,8 +156,15 @@ impl Sandbox {
             "core running with its one-box edge"
         );
 
-        let seeded = match seed::upload_through_bot(&context, files, copy).await {
-            Ok(seeded) => seeded,
+        let started_rest = async {
+            let remote = start_remote(&core, &secrets, remote_listener).await?;
+            let seeded = seed::upload_through_bot(&context, files, copy).await?;
+            let tour =
+                tour::walk(&seeded.bot_links.download, &public_base, edge_addr, &remote).await?;
+            Ok::<_, SandboxError>((remote, seeded, tour))
+        };
+        let (remote, seeded, tour) = match started_rest.await {
+            Ok(started) => started,
             Err(error) => {
                 let _ = core.shutdown().await;
                 return Err(error);
@@ -141,8 +172,10 @@ impl Sandbox {
         };
         Ok(Sandbox {
             core,
+            remote,
             world,
             seeded,
+            tour,
             edge_addr,
             public_base,
             data_dir,
@@ -155,9 +188,24 @@ impl Sandbox {
         &self.seeded
     }
 
-    /// Where the edge accepts HTTP.
+    /// Where the first region's edge accepts HTTP.
     pub fn edge_addr(&self) -> SocketAddr {
         self.edge_addr
+    }
+
+    /// The second region's edge.
+    pub fn remote(&self) -> &RemoteEdge {
+        &self.remote
+    }
+
+    /// The film's link walked through both regions at start.
+    pub fn tour(&self) -> &Tour {
+        &self.tour
+    }
+
+    /// The core's QUIC address, which the second region's edge connects to.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.core.quic_addr()
     }
 
     /// The base URL links are made with.
@@ -179,13 +227,33 @@ impl Sandbox {
         self.world.emulator.content_slice(doc_id, offset, len)
     }
 
-    /// The core stops as `tgcdn-core run` does on SIGTERM (front-end, then the edge drains,
-    /// then the QUIC server, then the database is flushed), then the emulator stops.
+    /// The second region's edge drains first, as edges do before their core is upgraded;
+    /// then the core stops as `tgcdn-core run` does on SIGTERM (front-end, then the edge
+    /// drains, then the QUIC server, then the database is flushed), then the emulator stops.
     pub async fn shutdown(self) -> Result<(), SandboxError> {
+        self.remote.shutdown().await;
         let result = self.core.shutdown().await.map_err(SandboxError::Run);
         drop(self.world);
         result
     }
+}
+
+/// The second region's edge, pointed at the core's QUIC server and pinning its certificate.
+async fn start_remote(
+    core: &Running,
+    secrets: &Secrets,
+    listener: TcpListener,
+) -> Result<RemoteEdge, SandboxError> {
+    let (Some(quic), Some(fingerprint)) = (core.quic_addr(), core.fingerprint()) else {
+        return Err(SandboxError::RemoteEdge(
+            "the core runs without its QUIC server".to_owned(),
+        ));
+    };
+    let addr = listener
+        .local_addr()
+        .map_err(|error| SandboxError::RemoteEdge(format!("listener: {error}")))?;
+    let core = CoreAddress { quic, fingerprint };
+    RemoteEdge::start(listener, public_base(addr), secrets, &core).await
 }
 
 /// Checks that `listen` can be bound and returns the concrete address (port 0 resolved),
@@ -195,6 +263,7 @@ impl Sandbox {
 async fn free_addr(listen: SocketAddr) -> Result<SocketAddr, SandboxError> {
     let listen_error = |source| SandboxError::Listen {
         addr: listen,
+        flag: "--listen",
         source,
     };
     let probe = TcpListener::bind(listen).await.map_err(listen_error)?;
@@ -210,6 +279,7 @@ fn run_error(error: RunError, listen: SocketAddr) -> SandboxError {
             ..
         } => SandboxError::Listen {
             addr: listen,
+            flag: "--listen",
             source,
         },
         other => SandboxError::Run(other),

@@ -26,9 +26,12 @@ const DEFAULT_LOG_FILTER: &str = "warn,tgcdn_sandbox=info,tgcdn_core=info,tgcdn_
     after_help = "Logs go to stderr (RUST_LOG overrides the default filter); links and commands to stdout."
 )]
 struct Cli {
-    /// HTTP address of the edge.
+    /// HTTP address of the first region's edge (the core's own, in its process).
     #[arg(long, env = "TGCDN_SANDBOX_LISTEN", default_value_t = tgcdn_sandbox::DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// HTTP address of the second region's edge (talks to the core over QUIC).
+    #[arg(long, env = "TGCDN_SANDBOX_REMOTE_LISTEN", default_value_t = tgcdn_sandbox::DEFAULT_REMOTE_LISTEN)]
+    remote_listen: SocketAddr,
     /// Keep the core's database here instead of a temporary directory.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     let options = Options {
         listen: cli.listen,
+        remote_listen: cli.remote_listen,
         data_dir: cli.data_dir,
         files: cli.files,
         faults: NetworkFaults {

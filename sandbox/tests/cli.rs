@@ -1,7 +1,8 @@
 //! The `tgcdn-sandbox` binary as README runs it: `--smoke` starts the emulator, core and
 //! edge, downloads the bot's link over HTTP and verifies it; a busy port is one clear line.
-//! (`--listen 127.0.0.1:0` instead of the default 8080 so the test never collides with
-//! another process on the machine; everything else is the default run.)
+//! (`--listen 127.0.0.1:0 --remote-listen 127.0.0.1:0` instead of the default 8080 and 8081
+//! so the test never collides with another process on the machine; everything else is the
+//! default run.)
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,10 +15,14 @@ use tokio::process::Command;
 const SMOKE_BOUND: Duration = Duration::from_secs(300);
 const QUICK_BOUND: Duration = Duration::from_secs(30);
 
+/// Both edges on ports the system picks.
+const EPHEMERAL: [&str; 4] = ["--listen", "127.0.0.1:0", "--remote-listen", "127.0.0.1:0"];
+
 fn sandbox() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tgcdn-sandbox"));
     command
         .env_remove("TGCDN_SANDBOX_LISTEN")
+        .env_remove("TGCDN_SANDBOX_REMOTE_LISTEN")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -29,9 +34,7 @@ fn sandbox() -> Command {
 async fn smoke_run_downloads_and_verifies_the_bots_link() {
     let output = tokio::time::timeout(
         SMOKE_BOUND,
-        sandbox()
-            .args(["--smoke", "--listen", "127.0.0.1:0"])
-            .output(),
+        sandbox().arg("--smoke").args(EPHEMERAL).output(),
     )
     .await
     .expect("the smoke run took too long")
@@ -44,6 +47,10 @@ async fn smoke_run_downloads_and_verifies_the_bots_link() {
         output.status
     );
     assert!(stdout.starts_with("OK: film.mp4 ("), "{stdout}");
+    assert!(
+        stdout.contains("both regions serve it byte-exact, region b's 2nd request all cache hits"),
+        "{stdout}"
+    );
     // CI installs ffmpeg: there the film must be probed as a real video.
     if std::process::Command::new("ffprobe")
         .arg("-version")
@@ -60,7 +67,15 @@ async fn a_busy_port_is_one_clear_error_line() {
     let addr = taken.local_addr().unwrap().to_string();
     let output = tokio::time::timeout(
         QUICK_BOUND,
-        sandbox().args(["--smoke", "--listen", &addr]).output(),
+        sandbox()
+            .args([
+                "--smoke",
+                "--listen",
+                &addr,
+                "--remote-listen",
+                "127.0.0.1:0",
+            ])
+            .output(),
     )
     .await
     .expect("a busy port took too long to report")
@@ -76,7 +91,9 @@ async fn a_busy_port_is_one_clear_error_line() {
 }
 
 #[tokio::test]
-async fn a_missing_demo_file_is_reported_before_anything_starts() {
+async fn a_busy_second_region_port_names_its_own_flag() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
     let output = tokio::time::timeout(
         QUICK_BOUND,
         sandbox()
@@ -84,9 +101,33 @@ async fn a_missing_demo_file_is_reported_before_anything_starts() {
                 "--smoke",
                 "--listen",
                 "127.0.0.1:0",
-                "--file",
-                "/nonexistent/film.mkv",
+                "--remote-listen",
+                &addr,
             ])
+            .output(),
+    )
+    .await
+    .expect("a busy port took too long to report")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot listen on {addr} (choose another address with --remote-listen)"
+        )),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_demo_file_is_reported_before_anything_starts() {
+    let output = tokio::time::timeout(
+        QUICK_BOUND,
+        sandbox()
+            .arg("--smoke")
+            .args(EPHEMERAL)
+            .args(["--file", "/nonexistent/film.mkv"])
             .output(),
     )
     .await
@@ -106,7 +147,7 @@ async fn a_missing_demo_file_is_reported_before_anything_starts() {
 async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-    let mut child = sandbox().args(["--listen", "127.0.0.1:0"]).spawn().unwrap();
+    let mut child = sandbox().args(EPHEMERAL).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = Vec::new();
     tokio::time::timeout(SMOKE_BOUND, async {
@@ -126,6 +167,10 @@ async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
         "Download: http://127.0.0.1:",
         "Watch: http://127.0.0.1:",
         "curl -r 0-99 '",
+        "region b  http://127.0.0.1:",
+        "over QUIC at 127.0.0.1:",
+        "region b's 1st request fetched ",
+        "its 2nd served 2 of 2 chunk(s) from its own cache",
     ] {
         assert!(
             banner.contains(expected),
