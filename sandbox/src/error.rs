@@ -38,10 +38,13 @@ pub enum SandboxError {
     },
     #[error("the bot did not answer the demo upload within {0:?}")]
     NoReply(std::time::Duration),
-    #[error("the bot stored its copy elsewhere than {expected}: {reply:?}")]
-    UnexpectedCopy {
-        expected: tgcdn_shared::FileRef,
-        reply: String,
+    #[error("the bot's link does not point into the storage channel {channel}: {reply:?}")]
+    UnexpectedCopy { channel: i64, reply: String },
+    #[error("the world kept in {}", path.display())]
+    Kept {
+        path: PathBuf,
+        #[source]
+        source: crate::persist::PersistError,
     },
     #[error("the bot's reply has no {what} link: {reply:?}")]
     ReplyWithoutLink { what: &'static str, reply: String },

@@ -17,6 +17,7 @@
 pub mod banner;
 pub mod client;
 pub mod error;
+pub mod persist;
 pub mod remote;
 pub mod seed;
 pub mod settings;
@@ -34,8 +35,9 @@ use tgcdn_core::runtime::{RunError, Running};
 use tokio::net::TcpListener;
 
 pub use crate::error::SandboxError;
+use crate::persist::Layout;
 use crate::remote::RemoteEdge;
-use crate::seed::{SeedContext, Seeded};
+use crate::seed::{DemoPost, SeedContext, Seeded};
 use crate::settings::{CoreAddress, Secrets};
 use crate::tour::Tour;
 use crate::world::{DemoWorld, NetworkFaults};
@@ -53,7 +55,8 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The second region's edge's HTTP address.
     pub remote_listen: SocketAddr,
-    /// The core's database; a temporary directory (removed at exit) when `None`.
+    /// The core's database and the emulated world, kept for the next run; a temporary
+    /// directory (removed at exit) when `None`.
     pub data_dir: Option<PathBuf>,
     /// Extra files to serve from disk.
     pub files: Vec<PathBuf>,
@@ -83,6 +86,8 @@ pub struct Sandbox {
     edge_addr: SocketAddr,
     public_base: String,
     data_dir: PathBuf,
+    /// Where the world is kept, with what the next run needs besides it.
+    kept: Option<(PathBuf, Secrets, Vec<DemoPost>)>,
     startup: Duration,
     /// Holds the generated text file, and the database when no `--data-dir` was given;
     /// removed on drop.
@@ -109,14 +114,32 @@ impl Sandbox {
             .prefix("tgcdn-sandbox-")
             .tempdir()
             .map_err(SandboxError::TempDir)?;
-        let data_dir = options
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| scratch.path().join("core-data"));
+        let layout =
+            Layout::new(options.data_dir.as_deref(), scratch.path()).map_err(|source| {
+                SandboxError::DemoFile {
+                    path: options.data_dir.clone().unwrap_or_default(),
+                    source,
+                }
+            })?;
+        let loaded = match &layout.state {
+            Some(path) => persist::load(path).map_err(|source| SandboxError::Kept {
+                path: path.clone(),
+                source,
+            })?,
+            None => None,
+        };
+        let (saved, secrets, kept_posts) = match loaded {
+            Some(loaded) => (Some(loaded.world), loaded.secrets, Some(loaded.posts)),
+            None => (None, Secrets::generate(), None),
+        };
 
-        let world = DemoWorld::start(options.faults).await?;
-        tracing::info!(dcs = %world.dc_addrs_setting(), "emulated Telegram running");
-        let secrets = Secrets::generate();
+        let world = DemoWorld::start(options.faults, saved).await?;
+        tracing::info!(
+            dcs = %world.dc_addrs_setting(),
+            restored = world.restored,
+            "emulated Telegram running"
+        );
+        let data_dir = layout.core.clone();
         let mut core_config =
             settings::core_config(&world, &secrets, &data_dir, edge_addr, &public_base)?;
         let keyring = core_config.keyring.clone();
@@ -124,17 +147,15 @@ impl Sandbox {
             world: &world,
             keyring: &keyring,
             public_base: &public_base,
-            scratch: scratch.path(),
+            files_dir: &layout.files,
         };
-        let files = seed::post_demo_files(&context, &options.files)?;
-        // Before the core starts: its back-fill catalogues them, as for a channel tgcdn
-        // joins late.
-        seed::post_catalog_demo(&context)?;
-        let copy = seed::bot_copy_of(&files)
-            .ok_or_else(|| SandboxError::core("posting the demo files", "nothing posted"))?;
-        let mut stale: Vec<_> = files.iter().map(|file| file.file).collect();
-        stale.push(copy);
-        seed::forget_stale_meta(&data_dir, &stale).await?;
+        let files = seed::demo_files(&context, kept_posts.as_deref(), &options.files)?;
+        if kept_posts.is_none() {
+            // Before the core starts: its back-fill catalogues them, as for a channel tgcdn
+            // joins late.
+            seed::post_catalog_demo(&context)?;
+        }
+        let posts: Vec<DemoPost> = files.iter().filter_map(seed::DemoFile::post).collect();
 
         // `with_edge` is set, so the configuration carries the embedded edge.
         let edge = core_config
@@ -158,7 +179,7 @@ impl Sandbox {
 
         let started_rest = async {
             let remote = start_remote(&core, &secrets, remote_listener).await?;
-            let seeded = seed::upload_through_bot(&context, files, copy).await?;
+            let seeded = seed::upload_through_bot(&context, files).await?;
             let tour =
                 tour::walk(&seeded.bot_links.download, &public_base, edge_addr, &remote).await?;
             Ok::<_, SandboxError>((remote, seeded, tour))
@@ -170,6 +191,17 @@ impl Sandbox {
                 return Err(error);
             }
         };
+        let kept = layout.state.map(|path| (path, secrets, posts));
+        if let Some((path, secrets, posts)) = &kept {
+            // Kept now too, not only at a clean stop: the core's database already holds
+            // this run's messages.
+            persist::save(path, world.save(), secrets, posts).map_err(|source| {
+                SandboxError::Kept {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
         Ok(Sandbox {
             core,
             remote,
@@ -179,6 +211,7 @@ impl Sandbox {
             edge_addr,
             public_base,
             data_dir,
+            kept,
             startup: started.elapsed(),
             _scratch: scratch,
         })
@@ -230,11 +263,20 @@ impl Sandbox {
     /// The second region's edge drains first, as edges do before their core is upgraded;
     /// then the core stops as `tgcdn-core run` does on SIGTERM (front-end, then the edge
     /// drains, then the QUIC server, then the database is flushed), then the emulator stops.
+    /// With `--data-dir`, the world is kept as the run leaves it, for the next run.
     pub async fn shutdown(self) -> Result<(), SandboxError> {
         self.remote.shutdown().await;
         let result = self.core.shutdown().await.map_err(SandboxError::Run);
+        let kept = match &self.kept {
+            Some((path, secrets, posts)) => persist::save(path, self.world.save(), secrets, posts)
+                .map_err(|source| SandboxError::Kept {
+                    path: path.clone(),
+                    source,
+                }),
+            None => Ok(()),
+        };
         drop(self.world);
-        result
+        result.and(kept)
     }
 }
 

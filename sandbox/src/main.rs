@@ -32,7 +32,8 @@ struct Cli {
     /// HTTP address of the second region's edge (talks to the core over QUIC).
     #[arg(long, env = "TGCDN_SANDBOX_REMOTE_LISTEN", default_value_t = tgcdn_sandbox::DEFAULT_REMOTE_LISTEN)]
     remote_listen: SocketAddr,
-    /// Keep the core's database here instead of a temporary directory.
+    /// Keep the core's database and the emulated Telegram here (DIR/core, DIR/world.state,
+    /// DIR/files) instead of a temporary directory: the next run with it continues the world.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Also post this file to the storage channel, served from disk (repeatable).

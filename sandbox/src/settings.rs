@@ -25,7 +25,9 @@ const LINK_KEY_ID: u8 = 1;
 const API_ID: &str = "1";
 const API_HASH: &str = "00000000000000000000000000000000";
 
-/// Secrets core and edge share, fresh for every run (links die with the sandbox).
+/// Secrets core and edges share: fresh for every run, or kept with the world in a
+/// `--data-dir` (so earlier links keep working).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Secrets {
     cluster_secret: [u8; 32],
     link_key: [u8; 32],
@@ -67,19 +69,19 @@ pub fn core_config(
         ("TGCDN_WORKER_TOKENS", WORKER_BOT_TOKEN.to_owned()),
         (
             "TGCDN_STORAGE_CHANNEL",
-            world.channel.bot_api_id().to_string(),
+            world.cast.channel.bot_api_id().to_string(),
         ),
         ("TGCDN_QUIC_LISTEN", "127.0.0.1:0".to_owned()),
         ("TGCDN_CLUSTER_SECRET", hex(&secrets.cluster_secret)),
         ("TGCDN_LINK_KEY", secrets.link_key_setting()),
         ("TGCDN_PUBLIC_URL", public_base.to_owned()),
-        ("TGCDN_ADMINS", world.user.user_id.to_string()),
+        ("TGCDN_ADMINS", world.cast.user.user_id.to_string()),
         ("TGCDN_DC_ADDRS", world.dc_addrs_setting()),
-        ("TGCDN_DC_AUTH_KEY", hex(&world.base_auth_key)),
+        ("TGCDN_DC_AUTH_KEY", hex(&world.cast.base_auth_key)),
         ("TGCDN_ADMIN_LISTEN", "127.0.0.1:0".to_owned()),
         (
             "TGCDN_CATALOG_CHANNELS",
-            world.catalog_channel.bot_api_id().to_string(),
+            world.cast.catalog_channel.bot_api_id().to_string(),
         ),
         ("TGCDN_WITH_EDGE", "true".to_owned()),
         ("TGCDN_LISTEN", listen.to_string()),

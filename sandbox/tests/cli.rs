@@ -145,24 +145,7 @@ async fn a_missing_demo_file_is_reported_before_anything_starts() {
 /// answers a Range request on the printed link, and SIGTERM stops everything with exit 0.
 #[tokio::test]
 async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-    let mut child = sandbox().args(EPHEMERAL).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut banner = Vec::new();
-    tokio::time::timeout(SMOKE_BOUND, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let done = line.starts_with("Press Ctrl-C to stop.");
-            banner.push(line);
-            if done {
-                return;
-            }
-        }
-        panic!("the sandbox exited before its banner ended: {banner:#?}");
-    })
-    .await
-    .expect("the banner took too long");
-    let banner = banner.join("\n");
+    let (child, banner) = start_interactive(&[]).await;
     for expected in [
         "Download: http://127.0.0.1:",
         "Watch: http://127.0.0.1:",
@@ -177,16 +160,99 @@ async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
             "{expected:?} missing from:\n{banner}"
         );
     }
-    let link = banner
+    let link = bot_link(&banner);
+    let head = get_first_bytes(link).await;
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    stop(child).await;
+}
+
+/// Two runs on one `--data-dir`: the second is the same emulated Telegram with the same
+/// keys, so the first run's links (the bot's copy and the channel posts) work on its edge.
+#[tokio::test]
+async fn a_kept_data_dir_keeps_the_first_runs_links_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let (first, first_banner) = start_interactive(&["--data-dir", data_dir]).await;
+    let first_link = bot_link(&first_banner).to_owned();
+    let first_post = post_link(&first_banner).to_owned();
+    stop(first).await;
+
+    let (second, second_banner) = start_interactive(&["--data-dir", data_dir]).await;
+    let second_link = bot_link(&second_banner);
+    let on_second = |link: &str| {
+        let (_, path) = split(link);
+        let (authority, _) = split(second_link);
+        format!("http://{authority}/{path}")
+    };
+    // The same post is linked with the same token: it was not posted again.
+    assert_eq!(split(post_link(&second_banner)).1, split(&first_post).1);
+    for link in [&first_link, &first_post] {
+        let moved = on_second(link);
+        let head = get_first_bytes(&moved).await;
+        assert!(
+            head.starts_with("HTTP/1.1 206"),
+            "{link} in the second run: {head}"
+        );
+    }
+    stop(second).await;
+}
+
+/// Starts an interactive run on ephemeral ports and reads its banner up to its last line.
+async fn start_interactive(extra: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut child = sandbox().args(EPHEMERAL).args(extra).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    tokio::time::timeout(SMOKE_BOUND, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let done = line.starts_with("Press Ctrl-C to stop.");
+            banner.push(line);
+            if done {
+                return;
+            }
+        }
+        panic!("the sandbox exited before its banner ended: {banner:#?}");
+    })
+    .await
+    .expect("the banner took too long");
+    (child, banner.join("\n"))
+}
+
+/// The bot's download link, from the first `curl` line.
+fn bot_link(banner: &str) -> &str {
+    banner
         .split("curl -r 0-99 '")
         .nth(1)
         .and_then(|rest| rest.split('\'').next())
-        .unwrap();
-    let (authority, path) = link
-        .strip_prefix("http://")
-        .and_then(|rest| rest.split_once('/'))
-        .unwrap();
+        .unwrap()
+}
 
+/// The film's channel post's download link, from the file list.
+fn post_link(banner: &str) -> &str {
+    let files = banner
+        .split("Files in the storage channel:")
+        .nth(1)
+        .unwrap();
+    files
+        .split("download: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+}
+
+/// `http://authority/path` → (authority, path).
+fn split(link: &str) -> (&str, &str) {
+    link.strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .unwrap()
+}
+
+/// The first bytes of the answer to `Range: bytes=0-99` on `link`.
+async fn get_first_bytes(link: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (authority, path) = split(link);
     let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
     let request = format!(
         "GET /{path} HTTP/1.1\r\nHost: {authority}\r\nRange: bytes=0-99\r\nConnection: close\r\n\r\n"
@@ -197,9 +263,11 @@ async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
         .await
         .expect("the Range request took too long")
         .unwrap();
-    let head = String::from_utf8_lossy(&response[..response.len().min(200)]).into_owned();
-    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    String::from_utf8_lossy(&response[..response.len().min(200)]).into_owned()
+}
 
+/// SIGTERM, then a clean exit within the bound.
+async fn stop(mut child: tokio::process::Child) {
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
