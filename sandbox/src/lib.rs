@@ -16,6 +16,7 @@
 
 pub mod banner;
 pub mod client;
+pub mod config_file;
 pub mod error;
 pub mod persist;
 pub mod remote;

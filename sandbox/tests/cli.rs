@@ -120,6 +120,46 @@ async fn a_busy_second_region_port_names_its_own_flag() {
     );
 }
 
+/// Everything the flags set can come from `--config`: this file alone makes a smoke run on
+/// ephemeral ports.
+#[tokio::test]
+async fn a_config_file_sets_what_the_flags_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sandbox.toml");
+    std::fs::write(
+        &config,
+        "smoke = true\nlisten = \"127.0.0.1:0\"\nremote_listen = \"127.0.0.1:0\"\ndata_dir = \"kept\"\n",
+    )
+    .unwrap();
+    let output = tokio::time::timeout(SMOKE_BOUND, sandbox().arg("--config").arg(&config).output())
+        .await
+        .expect("the smoke run took too long")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("OK: film.mp4 ("), "{stdout}");
+    assert!(dir.path().join("kept/world.state").is_file());
+}
+
+#[tokio::test]
+async fn a_typo_in_the_config_file_is_one_error_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sandbox.toml");
+    std::fs::write(&config, "lisen = \"127.0.0.1:0\"\n").unwrap();
+    let output = tokio::time::timeout(QUICK_BOUND, sandbox().arg("--config").arg(&config).output())
+        .await
+        .expect("a bad config file took too long to report")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: --config {}: ", config.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("lisen"), "{stderr}");
+}
+
 #[tokio::test]
 async fn a_missing_demo_file_is_reported_before_anything_starts() {
     let output = tokio::time::timeout(
