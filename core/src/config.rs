@@ -222,7 +222,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     },
     SettingDoc {
         key: "dc_auth_key",
-        kind: "hex",
+        kind: "secret hex",
         default: None,
         help: "hex 256-byte base auth key for the pinned DCs (emulator only; needs dc_addrs); each bot gets its own key derived from it by config::bot_auth_key",
     },

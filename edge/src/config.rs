@@ -179,7 +179,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     },
     SettingDoc {
         key: "addon_secret",
-        kind: "text",
+        kind: "secret text",
         default: None,
         help: "makes the Stremio addon private: it is served only under /<secret>/manifest.json (16-128 chars of A-Za-z0-9-_)",
     },

@@ -28,7 +28,7 @@ fn cli() -> clap::Command {
             clap::Arg::new("check-config")
                 .long("check-config")
                 .action(clap::ArgAction::SetTrue)
-                .help("Validate the configuration and exit"),
+                .help("Validate the configuration, print every setting in force (secrets masked) and exit"),
         )
 }
 
@@ -46,6 +46,7 @@ fn main() -> anyhow::Result<()> {
     }
     let config = EdgeConfig::from_settings(&settings)?;
     if matches.get_flag("check-config") {
+        print!("{}", settings.describe(tgcdn_edge::config::SETTINGS));
         println!("configuration is valid");
         return Ok(());
     }

@@ -206,6 +206,34 @@ impl Settings {
         }
     }
 
+    /// `check-config`'s listing: every row of `table` with the value in force and where it
+    /// came from (environment, file, the table's default), secrets ([`SettingDoc::is_secret`])
+    /// masked.
+    pub fn describe(&self, table: &[SettingDoc]) -> String {
+        let mut text = String::new();
+        for doc in table {
+            let name = env_name(doc.key);
+            let given = match self.env.get(&name) {
+                Some(value) => Some((value.clone(), "environment".to_owned())),
+                None => self.file.as_ref().and_then(|(path, file)| {
+                    let value = lookup(file, doc.key)?;
+                    let value = value
+                        .as_str()
+                        .map_or_else(|| value.to_string(), str::to_owned);
+                    Some((value, path.display().to_string()))
+                }),
+            };
+            let line = match (given, doc.default) {
+                (Some((_, from)), _) if doc.is_secret() => format!("(set, masked)  [{from}]"),
+                (Some((value, from)), _) => format!("{value}  [{from}]"),
+                (None, Some(default)) => format!("{}  [default]", shown(default)),
+                (None, None) => "(unset)".to_owned(),
+            };
+            text.push_str(&format!("  {name:<30} = {line}\n"));
+        }
+        text
+    }
+
     /// [`Settings::get`] for a key that must be present.
     pub fn require<T: FromSetting>(&self, key: &str) -> Result<T, ConfigError> {
         self.get(key)?.ok_or_else(|| {
@@ -252,11 +280,19 @@ pub struct SettingDoc {
     /// TOML key (dotted = table); the variable is [`env_name`] of it.
     pub key: &'static str,
     /// The type as an operator writes it: `address`, `size`, `duration`, `count`, `bool`,
-    /// `url`, `path`, `secret`, `list`, `text`…
+    /// `url`, `path`, `secret`, `list`, `text`…; a kind containing `secret` or `key` is
+    /// masked by `check-config`.
     pub kind: &'static str,
     /// As an operator would write it; `None`: required, or unset unless given.
     pub default: Option<&'static str>,
     pub help: &'static str,
+}
+
+impl SettingDoc {
+    /// Whether `check-config` masks the value: a kind naming a secret or a key.
+    pub fn is_secret(&self) -> bool {
+        self.kind.contains("secret") || self.kind.contains("key")
+    }
 }
 
 /// `--help` text for a table: one entry per setting, with its type and default.

@@ -420,3 +420,73 @@ fn help_and_reference_list_every_row_with_type_and_default() {
     );
     assert!(markdown.contains("| `TGCDN_PUBLIC_URL` | `public_url` | url | — | base URL |"));
 }
+
+#[test]
+fn check_config_lists_where_each_value_came_from_and_masks_secrets() {
+    const ROWS: &[SettingDoc] = &[
+        SettingDoc {
+            key: "cache_size",
+            kind: "size",
+            default: Some("256MiB"),
+            help: "",
+        },
+        SettingDoc {
+            key: "listen",
+            kind: "address",
+            default: Some("0.0.0.0:8080"),
+            help: "",
+        },
+        SettingDoc {
+            key: "cluster_secret",
+            kind: "secret",
+            default: None,
+            help: "",
+        },
+        SettingDoc {
+            key: "link_keys",
+            kind: "key list",
+            default: None,
+            help: "",
+        },
+        SettingDoc {
+            key: "region",
+            kind: "text",
+            default: None,
+            help: "",
+        },
+    ];
+    let settings = with_file(
+        &[
+            ("TGCDN_CACHE_SIZE", "1GiB"),
+            ("TGCDN_CLUSTER_SECRET", "s3cr3t-s3cr3t-s3cr3t"),
+        ],
+        "link_keys = \"1:abcdefabcdefabcdefabcdef\"\n",
+    );
+    let text = settings.describe(ROWS);
+    assert!(
+        text.contains("TGCDN_CACHE_SIZE               = 1GiB  [environment]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TGCDN_LISTEN                   = 0.0.0.0:8080  [default]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TGCDN_CLUSTER_SECRET           = (set, masked)  [environment]"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "TGCDN_LINK_KEYS                = (set, masked)  [{FILE}]"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("TGCDN_REGION                   = (unset)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("s3cr3t") && !text.contains("abcdef"),
+        "{text}"
+    );
+}
