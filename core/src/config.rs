@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tgcdn_shared::config::{BaseUrl, ByteSize, ConfigError as SettingsError, FromSetting, Secret};
-use tgcdn_shared::config::{Settings, env_name};
+use tgcdn_shared::config::{SettingDoc, Settings, env_name, settings_help};
 use tgcdn_shared::token::{Keyring, LinkKey};
 
 use crate::catalog::backfill::BackfillConfig;
@@ -23,150 +23,232 @@ use crate::resolve::ResolveConfig;
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotConfig, bot_id_from_token};
 
-/// Every key the core reads, with what it means. `key` is the TOML key (dotted = table);
-/// the environment variable is `TGCDN_` + the key upper-cased with `.` → `_`.
-pub const SETTINGS: &[(&str, &str)] = &[
-    (
-        "data_dir",
-        "directory of the sled database (sessions, file meta, certificate, edges); default ./tgcdn-data",
-    ),
-    ("api_id", "Telegram API id from my.telegram.org (required)"),
-    (
-        "api_hash",
-        "Telegram API hash from my.telegram.org (required, secret)",
-    ),
-    (
-        "bot_token",
-        "the main bot's token from @BotFather (required, secret)",
-    ),
-    (
-        "worker_tokens",
-        "more bots' tokens, comma-separated; each must be an admin of the storage channel (secret)",
-    ),
-    (
-        "storage_channel",
-        "Bot API id (-100…) of the channel files are stored in (required)",
-    ),
-    (
-        "connections_per_bot",
-        "download connections per DC per bot, 1..=16; default 2",
-    ),
-    (
-        "parts_per_connection",
-        "getFile parts in flight per download connection at most (a sliding window), 1..=64; default 8",
-    ),
-    (
-        "chunk_cache",
-        "bytes of the core's second-tier chunk cache; default 64MiB",
-    ),
-    (
-        "negative_cache_secs",
-        "seconds a \"no such file\" answer (deleted message, no document) is remembered, 0..=3600; default 60",
-    ),
-    (
-        "quic.listen",
-        "UDP address the QUIC endpoint for edges listens on; default 0.0.0.0:4433",
-    ),
-    (
-        "quic.cert_file",
-        "PEM certificate chain for the QUIC endpoint (with quic.key_file); default: a self-signed one kept in the database",
-    ),
-    ("quic.key_file", "PEM private key matching quic.cert_file"),
-    (
-        "quic.socket_buffer",
-        "SO_RCVBUF/SO_SNDBUF asked for the UDP socket; default 8MiB (capped by net.core.rmem_max/wmem_max)",
-    ),
-    (
-        "cluster_secret",
-        "secret shared with every edge (hex or base64, ≥ 16 bytes; required)",
-    ),
-    (
-        "link_key",
-        "current link-signing key as id:secret, id 0..=255, secret hex/base64 ≥ 16 bytes (required)",
-    ),
-    (
-        "old_link_keys",
-        "older link keys still accepted, comma-separated id:secret",
-    ),
-    (
-        "public_url",
-        "public base URL links are made with, e.g. https://cdn.example.com (required)",
-    ),
-    (
-        "allowed_users",
-        "Telegram user ids allowed to use the bot, comma-separated; empty = everyone",
-    ),
-    (
-        "admins",
-        "Telegram user ids of operators (admin commands), comma-separated",
-    ),
-    (
-        "dc_addrs",
-        "pin DC addresses, e.g. 1=127.0.0.1:4001,2=127.0.0.1:4002 (emulator/sandbox; default: Telegram's)",
-    ),
-    (
-        "with_edge",
-        "one-box mode: also serve viewers over HTTP in this process (the edge's TGCDN_LISTEN, TGCDN_CACHE_SIZE… apply); default false",
-    ),
-    (
-        "quic.enabled",
-        "serve remote edges over QUIC; default true (turn off for a one-box core nobody else joins)",
-    ),
-    (
-        "admin_listen",
-        "TCP address of the admin HTTP listener (/metrics, /admin/*); default 127.0.0.1:9180",
-    ),
-    (
-        "catalog_channels",
-        "Bot API ids (-100…) of channels whose file posts make the Stremio catalogue, comma-separated; the main bot must be an admin there; empty = catalogue off",
-    ),
-    (
-        "catalog_backfill_batch",
-        "message ids per channels.getMessages call when back-filling a catalogue channel, 1..=200; default 200",
-    ),
-    (
-        "catalog_backfill_pause",
-        "pause between two back-fill calls, to stay under FLOOD_WAIT (500ms, 2s…); default 500ms",
-    ),
-    (
-        "catalog_video_hashes",
-        "compute each catalogued file's OpenSubtitles hash (videoHash, for subtitle addons) from its first and last chunk, in the background; costs ~2 MiB of Telegram downloads per file; default true",
-    ),
-    (
-        "tmdb_api_key",
-        "TMDB v3 API key or v4 read access token for catalogue posters, ids and episode titles (secret); unset = the catalogue shows parsed names only",
-    ),
-    (
-        "tmdb_url",
-        "TMDB API root; default https://api.themoviedb.org/3",
-    ),
-    (
-        "tmdb_image_url",
-        "TMDB image root poster URLs are built on; default https://image.tmdb.org/t/p",
-    ),
-    (
-        "tmdb_language",
-        "language of TMDB titles and overviews (en-US, it-IT…); default en-US",
-    ),
-    (
-        "dc_auth_key",
-        "hex 256-byte base auth key for the pinned DCs (emulator only; needs dc_addrs); each bot gets its own key derived from it by config::bot_auth_key",
-    ),
+/// Every key the core reads: key, type, default, meaning. `key` is the TOML key (dotted =
+/// table); the environment variable is `TGCDN_` + the key upper-cased with `.` → `_`. The one
+/// place a core setting is declared: `--help`, unknown-key warnings, the defaults
+/// [`RawConfig::read`] applies and docs/CONFIG.md come from it.
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        key: "data_dir",
+        kind: "path",
+        default: Some("./tgcdn-data"),
+        help: "directory of the sled database (sessions, file meta, certificate, edges)",
+    },
+    SettingDoc {
+        key: "api_id",
+        kind: "number",
+        default: None,
+        help: "Telegram API id from my.telegram.org (required)",
+    },
+    SettingDoc {
+        key: "api_hash",
+        kind: "secret",
+        default: None,
+        help: "Telegram API hash from my.telegram.org (required, secret)",
+    },
+    SettingDoc {
+        key: "bot_token",
+        kind: "secret",
+        default: None,
+        help: "the main bot's token from @BotFather (required, secret)",
+    },
+    SettingDoc {
+        key: "worker_tokens",
+        kind: "secret list",
+        default: Some(""),
+        help: "more bots' tokens, comma-separated; each must be an admin of the storage channel (secret)",
+    },
+    SettingDoc {
+        key: "storage_channel",
+        kind: "chat id",
+        default: None,
+        help: "Bot API id (-100…) of the channel files are stored in (required)",
+    },
+    SettingDoc {
+        key: "connections_per_bot",
+        kind: "count",
+        default: Some("2"),
+        help: "download connections per DC per bot, 1..=16",
+    },
+    SettingDoc {
+        key: "parts_per_connection",
+        kind: "count",
+        default: Some("8"),
+        help: "getFile parts in flight per download connection at most (a sliding window), 1..=64",
+    },
+    SettingDoc {
+        key: "chunk_cache",
+        kind: "size",
+        default: Some("64MiB"),
+        help: "bytes of the core's second-tier chunk cache",
+    },
+    SettingDoc {
+        key: "negative_cache_secs",
+        kind: "seconds",
+        default: Some("60"),
+        help: "seconds a \"no such file\" answer (deleted message, no document) is remembered, 0..=3600",
+    },
+    SettingDoc {
+        key: "quic.listen",
+        kind: "address",
+        default: Some("0.0.0.0:4433"),
+        help: "UDP address the QUIC endpoint for edges listens on",
+    },
+    SettingDoc {
+        key: "quic.cert_file",
+        kind: "path",
+        default: None,
+        help: "PEM certificate chain for the QUIC endpoint (with quic.key_file); unset: a self-signed one kept in the database",
+    },
+    SettingDoc {
+        key: "quic.key_file",
+        kind: "path",
+        default: None,
+        help: "PEM private key matching quic.cert_file",
+    },
+    SettingDoc {
+        key: "quic.socket_buffer",
+        kind: "size",
+        default: Some("8MiB"),
+        help: "SO_RCVBUF/SO_SNDBUF asked for the UDP socket (capped by net.core.rmem_max/wmem_max)",
+    },
+    SettingDoc {
+        key: "cluster_secret",
+        kind: "secret",
+        default: None,
+        help: "secret shared with every edge (hex or base64, ≥ 16 bytes; required)",
+    },
+    SettingDoc {
+        key: "link_key",
+        kind: "key",
+        default: None,
+        help: "current link-signing key as id:secret, id 0..=255, secret hex/base64 ≥ 16 bytes (required)",
+    },
+    SettingDoc {
+        key: "old_link_keys",
+        kind: "key list",
+        default: Some(""),
+        help: "older link keys still accepted, comma-separated id:secret",
+    },
+    SettingDoc {
+        key: "public_url",
+        kind: "url",
+        default: None,
+        help: "public base URL links are made with, e.g. https://cdn.example.com (required)",
+    },
+    SettingDoc {
+        key: "allowed_users",
+        kind: "id list",
+        default: Some(""),
+        help: "Telegram user ids allowed to use the bot, comma-separated; empty = everyone",
+    },
+    SettingDoc {
+        key: "admins",
+        kind: "id list",
+        default: Some(""),
+        help: "Telegram user ids of operators (admin commands), comma-separated",
+    },
+    SettingDoc {
+        key: "dc_addrs",
+        kind: "DC list",
+        default: Some(""),
+        help: "pin DC addresses, e.g. 1=127.0.0.1:4001,2=127.0.0.1:4002 (emulator/sandbox; empty: Telegram's)",
+    },
+    SettingDoc {
+        key: "with_edge",
+        kind: "bool",
+        default: Some("false"),
+        help: "one-box mode: also serve viewers over HTTP in this process (the edge's TGCDN_LISTEN, TGCDN_CACHE_SIZE… apply)",
+    },
+    SettingDoc {
+        key: "quic.enabled",
+        kind: "bool",
+        default: Some("true"),
+        help: "serve remote edges over QUIC (turn off for a one-box core nobody else joins)",
+    },
+    SettingDoc {
+        key: "admin_listen",
+        kind: "address",
+        default: Some("127.0.0.1:9180"),
+        help: "TCP address of the admin HTTP listener (/metrics, /admin/*)",
+    },
+    SettingDoc {
+        key: "catalog_channels",
+        kind: "chat id list",
+        default: Some(""),
+        help: "Bot API ids (-100…) of channels whose file posts make the Stremio catalogue, comma-separated; the main bot must be an admin there; empty = catalogue off",
+    },
+    SettingDoc {
+        key: "catalog_backfill_batch",
+        kind: "count",
+        default: Some("200"),
+        help: "message ids per channels.getMessages call when back-filling a catalogue channel, 1..=200",
+    },
+    SettingDoc {
+        key: "catalog_backfill_pause",
+        kind: "duration",
+        default: Some("500ms"),
+        help: "pause between two back-fill calls, to stay under FLOOD_WAIT (500ms, 2s…)",
+    },
+    SettingDoc {
+        key: "catalog_video_hashes",
+        kind: "bool",
+        default: Some("true"),
+        help: "compute each catalogued file's OpenSubtitles hash (videoHash, for subtitle addons) from its first and last chunk, in the background; costs ~2 MiB of Telegram downloads per file",
+    },
+    SettingDoc {
+        key: "tmdb_api_key",
+        kind: "secret",
+        default: None,
+        help: "TMDB v3 API key or v4 read access token for catalogue posters, ids and episode titles (secret); unset = the catalogue shows parsed names only",
+    },
+    SettingDoc {
+        key: "tmdb_url",
+        kind: "url",
+        default: Some("https://api.themoviedb.org/3"),
+        help: "TMDB API root",
+    },
+    SettingDoc {
+        key: "tmdb_image_url",
+        kind: "url",
+        default: Some("https://image.tmdb.org/t/p"),
+        help: "TMDB image root poster URLs are built on",
+    },
+    SettingDoc {
+        key: "tmdb_language",
+        kind: "text",
+        default: Some("en-US"),
+        help: "language of TMDB titles and overviews (en-US, it-IT…)",
+    },
+    SettingDoc {
+        key: "dc_auth_key",
+        kind: "secret hex",
+        default: None,
+        help: "hex 256-byte base auth key for the pinned DCs (emulator only; needs dc_addrs); each bot gets its own key derived from it by config::bot_auth_key",
+    },
 ];
 
-/// Text for `--help`: every variable and what it means.
+/// What the settings are, before the list (`--help` and docs/CONFIG.md).
+pub const SETTINGS_INTRO: &str = "Settings come from TGCDN_* environment variables, or from the TOML file named by TGCDN_CONFIG (the same keys, lower-case; dotted keys are tables); the environment wins.";
+
+/// Text for `--help`: every variable, its type and default, and what it means.
 pub fn help_text() -> String {
-    let mut text = String::from(
-        "Settings come from TGCDN_* environment variables, or from the TOML file named by \
-         TGCDN_CONFIG (keys in brackets); the environment wins.\n\n",
-    );
-    for (key, meaning) in SETTINGS {
-        text.push_str(&format!(
-            "  {:<28} [{key}]\n      {meaning}\n",
-            env_name(key)
-        ));
-    }
-    text
+    settings_help(SETTINGS_INTRO, SETTINGS)
+}
+
+/// docs/CONFIG.md: the core's table, then the edge's (which one-box mode reads too).
+pub fn reference_markdown() -> String {
+    format!(
+        "# Configuration reference\n\nGenerated from the settings tables in `core/src/config.rs` and `edge/src/config.rs` \
+         (`UPDATE_CONFIG_REFERENCE=1 cargo test -p tgcdn-core --lib config_reference` rewrites it; \
+         the same test fails while it differs).\n\n{}\n{}",
+        tgcdn_shared::config::reference_markdown("tgcdn-core", SETTINGS_INTRO, SETTINGS),
+        tgcdn_shared::config::reference_markdown(
+            "tgcdn-edge",
+            tgcdn_edge::config::SETTINGS_INTRO,
+            tgcdn_edge::config::SETTINGS
+        ),
+    )
 }
 
 /// Why the configuration is unusable: a value that did not parse, or values that do not
@@ -273,53 +355,44 @@ pub struct RawConfig {
 impl RawConfig {
     /// Reads every key; fails on the first value that does not parse.
     pub fn read(settings: &Settings) -> Result<Self, ConfigError> {
-        let defaults = QuicConfig::default();
         Ok(Self {
-            data_dir: settings.get_or("data_dir", PathBuf::from("./tgcdn-data"))?,
+            data_dir: settings.get_default(SETTINGS, "data_dir")?,
             api_id: settings.get("api_id")?,
             api_hash: settings.get("api_hash")?,
             bot_token: settings.get("bot_token")?,
-            worker_tokens: settings.get_or("worker_tokens", Vec::new())?,
+            worker_tokens: settings.get_default(SETTINGS, "worker_tokens")?,
             storage_channel: settings.get("storage_channel")?,
-            connections_per_bot: settings.get_or("connections_per_bot", 2)?,
-            parts_per_connection: settings.get_or("parts_per_connection", 8)?,
-            chunk_cache: settings.get_or("chunk_cache", ByteSize(64 << 20))?,
-            negative_cache_secs: settings.get_or("negative_cache_secs", 60)?,
-            quic_listen: settings.get_or("quic.listen", defaults.listen)?,
+            connections_per_bot: settings.get_default(SETTINGS, "connections_per_bot")?,
+            parts_per_connection: settings.get_default(SETTINGS, "parts_per_connection")?,
+            chunk_cache: settings.get_default(SETTINGS, "chunk_cache")?,
+            negative_cache_secs: settings.get_default(SETTINGS, "negative_cache_secs")?,
+            quic_listen: settings.get_default(SETTINGS, "quic.listen")?,
             cert_file: settings.get("quic.cert_file")?,
             key_file: settings.get("quic.key_file")?,
-            socket_buffer: settings.get_or(
-                "quic.socket_buffer",
-                ByteSize(defaults.socket_buffer_bytes as u64),
-            )?,
+            socket_buffer: settings.get_default(SETTINGS, "quic.socket_buffer")?,
             cluster_secret: settings.get("cluster_secret")?,
             link_key: settings.get("link_key")?,
-            old_link_keys: settings.get_or("old_link_keys", Vec::new())?,
+            old_link_keys: settings.get_default(SETTINGS, "old_link_keys")?,
             public_url: settings.get("public_url")?,
-            allowed_users: settings.get_or("allowed_users", Vec::new())?,
-            admins: settings.get_or("admins", Vec::new())?,
-            dc_addrs: settings.get_or("dc_addrs", Vec::new())?,
+            allowed_users: settings.get_default(SETTINGS, "allowed_users")?,
+            admins: settings.get_default(SETTINGS, "admins")?,
+            dc_addrs: settings.get_default(SETTINGS, "dc_addrs")?,
             dc_auth_key: settings.get("dc_auth_key")?,
-            quic_enabled: settings.get_or("quic.enabled", true)?,
-            admin_listen: settings
-                .get_or("admin_listen", SocketAddr::from(([127, 0, 0, 1], 9180)))?,
-            one_box: if settings.get_or("with_edge", false)? {
+            quic_enabled: settings.get_default(SETTINGS, "quic.enabled")?,
+            admin_listen: settings.get_default(SETTINGS, "admin_listen")?,
+            one_box: if settings.get_default(SETTINGS, "with_edge")? {
                 Some(OneBoxEdge::from_settings(settings)?)
             } else {
                 None
             },
-            catalog_channels: settings.get_or("catalog_channels", Vec::new())?,
-            catalog_backfill_batch: settings.get_or(
-                "catalog_backfill_batch",
-                crate::catalog::backfill::MAX_BATCH,
-            )?,
-            catalog_backfill_pause: settings
-                .get_or("catalog_backfill_pause", BackfillConfig::default().pause)?,
-            catalog_video_hashes: settings.get_or("catalog_video_hashes", true)?,
+            catalog_channels: settings.get_default(SETTINGS, "catalog_channels")?,
+            catalog_backfill_batch: settings.get_default(SETTINGS, "catalog_backfill_batch")?,
+            catalog_backfill_pause: settings.get_default(SETTINGS, "catalog_backfill_pause")?,
+            catalog_video_hashes: settings.get_default(SETTINGS, "catalog_video_hashes")?,
             tmdb_api_key: settings.get("tmdb_api_key")?,
             tmdb_url: settings.get("tmdb_url")?,
             tmdb_image_url: settings.get("tmdb_image_url")?,
-            tmdb_language: settings.get_or("tmdb_language", TmdbSettings::default().language)?,
+            tmdb_language: settings.get_default(SETTINGS, "tmdb_language")?,
         })
     }
 
@@ -563,7 +636,7 @@ impl Config {
     pub fn unknown_keys(settings: &Settings) -> Vec<String> {
         let known: Vec<&str> = SETTINGS
             .iter()
-            .map(|(key, _)| *key)
+            .map(|s| s.key)
             .chain(tgcdn_edge::config::SETTINGS.iter().map(|s| s.key))
             .collect();
         settings.unknown_keys(&known)

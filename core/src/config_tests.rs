@@ -38,7 +38,7 @@ fn the_example_file_is_valid_and_has_no_unknown_keys() {
     assert!(config.tls_pem.is_none());
     assert_eq!(config.bot_configs()[1].connections, 2);
     // Every documented key is in the example (commented-out ones included).
-    for (key, _) in SETTINGS {
+    for key in SETTINGS.iter().map(|setting| setting.key) {
         let leaf = key.rsplit('.').next().unwrap();
         assert!(
             EXAMPLE.contains(&format!("{leaf} =")),
@@ -181,7 +181,24 @@ fn bad_values_do_not_echo_secrets() {
 #[test]
 fn help_lists_every_variable() {
     let help = help_text();
-    for (key, _) in SETTINGS {
-        assert!(help.contains(&env_name(key)), "{key}");
+    for setting in SETTINGS {
+        assert!(help.contains(&env_name(setting.key)), "{}", setting.key);
     }
+}
+
+/// docs/CONFIG.md is generated from the settings tables: this fails while the committed file
+/// differs from them, and rewrites it when `UPDATE_CONFIG_REFERENCE` is set.
+#[test]
+fn config_reference_matches_the_settings_tables() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/CONFIG.md");
+    let generated = reference_markdown();
+    if std::env::var_os("UPDATE_CONFIG_REFERENCE").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/CONFIG.md differs from the settings tables: \
+         UPDATE_CONFIG_REFERENCE=1 cargo test -p tgcdn-core --lib config_reference"
+    );
 }

@@ -108,11 +108,8 @@ fn admin_base(admin: Option<String>) -> Result<String> {
         Some(base) => base,
         None => {
             let settings = Settings::from_process_env().context("reading settings")?;
-            let addr = settings
-                .get_or(
-                    "admin_listen",
-                    std::net::SocketAddr::from(([127, 0, 0, 1], 9180)),
-                )
+            let addr: std::net::SocketAddr = settings
+                .get_default(config::SETTINGS, "admin_listen")
                 .context("TGCDN_ADMIN_LISTEN")?;
             format!("http://{addr}")
         }

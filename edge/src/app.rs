@@ -2,9 +2,12 @@
 //! upstream and options; [`crate::http::serve`] then runs it on a listener.
 //!
 //! Called by `main` and by tests and by the core's one-box mode, which passes its own
-//! in-process [`Upstream`]. Holds no logic of its own beyond putting the parts together.
+//! in-process [`Upstream`], and by the sandbox's second edge, which runs what `main` runs.
+//! Holds no logic of its own beyond putting the parts together.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use tgcdn_shared::wire::Heartbeat;
 
 use crate::cache::ChunkCache;
 use crate::fetch::{ChunkSource, MetaSource};
@@ -13,6 +16,7 @@ use crate::http::headers::FileHeaders;
 use crate::http::{AppState, HttpSettings};
 use crate::metrics::EdgeMetrics;
 use crate::upstream::Upstream;
+use crate::upstream::quic::LoadReport;
 use tgcdn_shared::token::TokenVerifier;
 
 /// Sizes of the edge's shared resources.
@@ -63,4 +67,65 @@ pub fn build_state(
         options.http,
         addon,
     ))
+}
+
+/// What heartbeats tell the core about this edge's load: requests and connections now, the
+/// cache's fill, and its hit ratio since the previous heartbeat.
+///
+/// Holds the state weakly: the state holds the upstream, and the upstream this report, so a
+/// strong reference would keep the QUIC client's supervisor alive after the edge stopped.
+pub fn load_report(state: &Arc<AppState>) -> LoadReport {
+    let state = Arc::downgrade(state);
+    let previous = Mutex::new((0u64, 0u64));
+    Arc::new(move || {
+        let Some(state) = state.upgrade() else {
+            return Heartbeat::default();
+        };
+        let cache = state.chunks.cache();
+        let counters = cache.counters();
+        let (hits, lookups) = (
+            counters.hits.get(),
+            counters.hits.get() + counters.misses.get() + counters.coalesced.get(),
+        );
+        let mut last = previous
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (new_hits, new_lookups) = (hits - last.0.min(hits), lookups - last.1.min(lookups));
+        *last = (hits, lookups);
+        let ratio = (new_hits * 1000).checked_div(new_lookups).unwrap_or(0);
+        Heartbeat {
+            in_flight: u32::try_from(state.metrics.requests_in_flight.get()).unwrap_or(0),
+            open_connections: u32::try_from(state.metrics.connections_open.get()).unwrap_or(0),
+            cache_bytes: cache.weighted_size(),
+            cache_capacity_bytes: cache.capacity_bytes(),
+            cache_hit_ratio_permille: u16::try_from(ratio).unwrap_or(1000),
+            bytes_served_total: state.metrics.bytes_sent.get(),
+            uptime_secs: 0,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MemoryUpstream;
+    use tgcdn_shared::token::{Keyring, LinkKey};
+
+    /// The QUIC client keeps its load report, and the state keeps the client: a report that
+    /// held the state would make a cycle, and a stopped edge's client would reconnect forever.
+    #[test]
+    fn the_load_report_does_not_keep_the_state_alive() {
+        let keyring = Keyring::new(LinkKey::new(1, [7u8; 32]).unwrap(), Vec::new()).unwrap();
+        let state = build_state(
+            Arc::new(MemoryUpstream::new()),
+            TokenVerifier::new(keyring),
+            EdgeOptions::default(),
+        );
+        let report = load_report(&state);
+        assert_eq!(report().cache_capacity_bytes, 256 << 20);
+        let weak = Arc::downgrade(&state);
+        drop(state);
+        assert!(weak.upgrade().is_none());
+        assert_eq!(report(), Heartbeat::default());
+    }
 }

@@ -21,159 +21,183 @@ use crate::http::HttpSettings;
 use crate::http::addon::{AddonSecret, AddonSettings};
 use crate::http::tls::{TlsFiles, TlsIdentity};
 use crate::readahead::WindowLimits;
+use crate::upstream::quic::QuicSettings;
 
-/// One documented setting: key (`TGCDN_` + upper-case key in the environment), default,
-/// meaning.
-pub struct SettingDoc {
-    pub key: &'static str,
-    pub default: Option<&'static str>,
-    pub help: &'static str,
-}
+pub use tgcdn_shared::config::SettingDoc;
 
 /// Every setting the edge reads.
 pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         key: "listen",
+        kind: "address",
         default: Some("0.0.0.0:8080"),
         help: "listen address: HTTP/1.1 and h2c, or HTTPS (h2 and HTTP/1.1) with TGCDN_TLS_*",
     },
     SettingDoc {
         key: "metrics_listen",
+        kind: "address",
         default: Some("127.0.0.1:9181"),
         help: "address of the Prometheus /metrics listener (never on the public port; keep it private)",
     },
     SettingDoc {
         key: "tls_cert",
+        kind: "path",
         default: None,
         help: "PEM certificate chain; with TGCDN_TLS_KEY the listener speaks TLS (SIGHUP reloads)",
     },
     SettingDoc {
         key: "tls_key",
+        kind: "path",
         default: None,
         help: "PEM private key (PKCS#8, RSA or SEC1) for TGCDN_TLS_CERT",
     },
     SettingDoc {
         key: "public_url",
+        kind: "url",
         default: None,
         help: "base URL viewers reach this edge at, e.g. https://fra.cdn.example (required)",
     },
     SettingDoc {
         key: "region",
+        kind: "text",
         default: Some("default"),
         help: "region name reported to the core",
     },
     SettingDoc {
         key: "edge_id",
+        kind: "text",
         default: Some("<region>-<pid>"),
         help: "this edge's name in the core's fleet view",
     },
     SettingDoc {
         key: "core_addr",
+        kind: "host:port",
         default: None,
         help: "core's QUIC address as host:port, re-resolved on every reconnect (required)",
     },
     SettingDoc {
         key: "core_server_name",
+        kind: "text",
         default: Some("tgcdn-core"),
         help: "TLS server name the core's certificate is issued for",
     },
     SettingDoc {
         key: "core_cert_sha256",
+        kind: "sha256",
         default: None,
         help: "SHA-256 of the core's certificate (DER), 64 hex digits, colons allowed (required)",
     },
     SettingDoc {
         key: "cluster_secret",
+        kind: "secret",
         default: None,
         help: "secret shared with the core, hex or base64, >= 16 bytes (required)",
     },
     SettingDoc {
         key: "link_keys",
+        kind: "key list",
         default: None,
         help: "link-signing keys as ID:SECRET, comma-separated, the current one first (required)",
     },
     SettingDoc {
         key: "legacy_links",
+        kind: "bool",
         default: Some("false"),
         help: "also accept the older bots' unsigned zlib+JSON links",
     },
     SettingDoc {
         key: "cache_size",
+        kind: "size",
         default: Some("256MiB"),
         help: "chunk cache capacity (leave 10-20% memory headroom above it)",
     },
     SettingDoc {
         key: "readahead_max",
+        kind: "count",
         default: Some("32"),
         help: "most chunks one response reads ahead; the window starts at 2 (4 from the start or to the end of a file) and doubles while the client keeps up",
     },
     SettingDoc {
         key: "fetch_cap",
+        kind: "count",
         default: Some("64"),
         help: "most chunk fetches in flight to the core, edge-wide",
     },
     SettingDoc {
         key: "per_ip_limit",
+        kind: "count",
         default: Some("64"),
         help: "concurrent requests per client address (429 beyond)",
     },
     SettingDoc {
         key: "max_connections",
+        kind: "count",
         default: Some("20000"),
         help: "open client connections in total; more are closed at accept (keep below the fd limit)",
     },
     SettingDoc {
         key: "max_connections_per_ip",
+        kind: "count",
         default: Some("256"),
         help: "open connections per client address (IPv6: per /64); more are closed at accept; not applied with TGCDN_TRUST_FORWARDED_FOR",
     },
     SettingDoc {
         key: "header_read_timeout",
+        kind: "duration",
         default: Some("10s"),
         help: "time a client has to send request headers (from the accept for the first request: TLS handshake, protocol detection and HTTP/2 preface included)",
     },
     SettingDoc {
         key: "h2_keepalive_interval",
+        kind: "duration",
         default: Some("30s"),
         help: "HTTP/2 PING interval to find dead peers (0s: no PINGs)",
     },
     SettingDoc {
         key: "h2_keepalive_timeout",
+        kind: "duration",
         default: Some("20s"),
         help: "close an HTTP/2 connection whose PING is not answered within this",
     },
     SettingDoc {
         key: "idle_timeout",
+        kind: "duration",
         default: Some("120s"),
         help: "close connections with no traffic for this long",
     },
     SettingDoc {
         key: "cache_max_age",
+        kind: "duration",
         default: Some("1d"),
         help: "Cache-Control max-age of file responses (capped by link expiry)",
     },
     SettingDoc {
         key: "drain_timeout",
+        kind: "duration",
         default: Some("10s"),
         help: "on SIGTERM, how long responses in flight may take to finish",
     },
     SettingDoc {
         key: "addon_secret",
+        kind: "secret text",
         default: None,
         help: "makes the Stremio addon private: it is served only under /<secret>/manifest.json (16-128 chars of A-Za-z0-9-_)",
     },
     SettingDoc {
         key: "addon_cache_size",
+        kind: "size",
         default: Some("16MiB"),
         help: "bytes of addon answers (catalog pages, metas, streams) the edge keeps for as long as the core allows",
     },
     SettingDoc {
         key: "addon_concurrency",
+        kind: "count",
         default: Some("32"),
         help: "addon requests in flight to the core, edge-wide (503 beyond)",
     },
     SettingDoc {
         key: "trust_forwarded_for",
+        kind: "bool",
         default: Some("false"),
         help: "behind a proxy: per-IP limits use the last X-Forwarded-For address",
     },
@@ -181,21 +205,11 @@ pub const SETTINGS: &[SettingDoc] = &[
 
 /// The `--help` text listing every variable.
 pub fn settings_help() -> String {
-    let mut text = String::from(
-        "Configured by environment variables (or the same keys, lower-case, in the TOML file named by TGCDN_CONFIG):\n",
-    );
-    for setting in SETTINGS {
-        let default = setting
-            .default
-            .map_or_else(String::new, |d| format!(" [default: {d}]"));
-        text.push_str(&format!(
-            "  {:<28} {}{default}\n",
-            env_name(setting.key),
-            setting.help
-        ));
-    }
-    text
+    tgcdn_shared::config::settings_help(SETTINGS_INTRO, SETTINGS)
 }
+
+/// What the settings are, before the list (`--help` and docs/CONFIG.md).
+pub const SETTINGS_INTRO: &str = "Configured by environment variables (or the same keys, lower-case, in the TOML file named by TGCDN_CONFIG):";
 
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -243,23 +257,22 @@ impl std::fmt::Debug for CoreLink {
 
 impl EdgeConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, EdgeConfigError> {
-        let region: String = settings.get_or("region", "default".to_owned())?;
+        let region: String = settings.get_default(SETTINGS, "region")?;
         let edge_id = settings
             .get::<String>("edge_id")?
             .unwrap_or_else(|| format!("{region}-{}", std::process::id()));
         let keyring = keyring(settings.require("link_keys")?)?;
-        let verifier =
-            TokenVerifier::new(keyring).with_legacy(settings.get_or("legacy_links", false)?);
+        let verifier = TokenVerifier::new(keyring)
+            .with_legacy(settings.get_default(SETTINGS, "legacy_links")?);
         let core = CoreLink {
             addr: settings.require::<HostPort>("core_addr")?.0,
-            server_name: settings.get_or("core_server_name", "tgcdn-core".to_owned())?,
+            server_name: settings.get_default(SETTINGS, "core_server_name")?,
             cert_sha256: settings.require::<CertFingerprint>("core_cert_sha256")?.0,
             cluster_secret: settings.require("cluster_secret")?,
         };
         Ok(EdgeConfig {
-            listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
-            metrics_listen: settings
-                .get_or("metrics_listen", SocketAddr::from(([127, 0, 0, 1], 9181)))?,
+            listen: settings.get_default(SETTINGS, "listen")?,
+            metrics_listen: settings.get_default(SETTINGS, "metrics_listen")?,
             tls: tls_identity(settings)?.map(Arc::new),
             public_url: settings.require("public_url")?,
             region,
@@ -268,6 +281,21 @@ impl EdgeConfig {
             verifier,
             options: edge_options(settings)?,
         })
+    }
+
+    /// The QUIC client's settings for [`Self::core`], with the default time limits: this edge
+    /// introduces itself by id, region and public URL.
+    pub fn quic_settings(&self) -> QuicSettings {
+        let mut quic = QuicSettings::new(
+            self.core.addr.clone(),
+            self.core.cert_sha256,
+            self.core.cluster_secret.bytes().to_vec(),
+        );
+        quic.server_name = self.core.server_name.clone();
+        quic.edge_id = self.edge_id.clone();
+        quic.region = self.region.clone();
+        quic.public_base_url = self.public_url.as_str().to_owned();
+        quic
     }
 
     /// Keys that are set but mean nothing to the edge (typos, usually).
@@ -281,48 +309,41 @@ impl EdgeConfig {
 /// about the core link or tokens. `EdgeConfig` uses it; so can the core's one-box mode, which
 /// embeds the edge with an in-process upstream and the same `TGCDN_*` tunables.
 pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError> {
-    let readahead_max: usize = settings.get_or("readahead_max", WindowLimits::default().max)?;
+    let readahead_max: usize = settings.get_default(SETTINGS, "readahead_max")?;
     if readahead_max == 0 || readahead_max > 256 {
         return Err(EdgeConfigError::Invalid {
             key: "readahead_max",
             reason: format!("must be 1..=256, got {readahead_max}"),
         });
     }
-    let cache_size = settings.get_or("cache_size", ByteSize(256 << 20))?.0;
+    let cache_size = settings.get_default::<ByteSize>(SETTINGS, "cache_size")?.0;
     if cache_size < 16 << 20 {
         return Err(EdgeConfigError::Invalid {
             key: "cache_size",
             reason: "must be at least 16MiB (a few streams' read-ahead)".to_owned(),
         });
     }
-    let defaults = HttpSettings::default();
     let http = HttpSettings {
-        header_read_timeout: settings.get_or("header_read_timeout", Duration::from_secs(10))?,
-        idle_timeout: settings.get_or("idle_timeout", Duration::from_secs(120))?,
-        per_ip_limit: settings.get_or("per_ip_limit", 64)?,
-        max_connections: positive(settings, "max_connections", defaults.max_connections)?,
-        max_connections_per_ip: positive(
-            settings,
-            "max_connections_per_ip",
-            defaults.max_connections_per_ip,
-        )?,
-        h2_keepalive_interval: Some(settings.get_or(
-            "h2_keepalive_interval",
-            defaults.h2_keepalive_interval.unwrap_or_default(),
-        )?)
+        header_read_timeout: settings.get_default(SETTINGS, "header_read_timeout")?,
+        idle_timeout: settings.get_default(SETTINGS, "idle_timeout")?,
+        per_ip_limit: settings.get_default(SETTINGS, "per_ip_limit")?,
+        max_connections: positive(settings, "max_connections")?,
+        max_connections_per_ip: positive(settings, "max_connections_per_ip")?,
+        h2_keepalive_interval: Some(
+            settings.get_default::<Duration>(SETTINGS, "h2_keepalive_interval")?,
+        )
         .filter(|interval| !interval.is_zero()),
-        h2_keepalive_timeout: settings
-            .get_or("h2_keepalive_timeout", defaults.h2_keepalive_timeout)?,
+        h2_keepalive_timeout: settings.get_default(SETTINGS, "h2_keepalive_timeout")?,
         readahead: WindowLimits::with_max(readahead_max),
         cache_max_age_secs: settings
-            .get_or("cache_max_age", Duration::from_secs(86_400))?
+            .get_default::<Duration>(SETTINGS, "cache_max_age")?
             .as_secs(),
-        drain_timeout: settings.get_or("drain_timeout", Duration::from_secs(10))?,
-        trust_forwarded_for: settings.get_or("trust_forwarded_for", false)?,
+        drain_timeout: settings.get_default(SETTINGS, "drain_timeout")?,
+        trust_forwarded_for: settings.get_default(SETTINGS, "trust_forwarded_for")?,
     };
     Ok(EdgeOptions {
         cache_bytes: cache_size,
-        fetch_cap: settings.get_or("fetch_cap", 64)?,
+        fetch_cap: settings.get_default(SETTINGS, "fetch_cap")?,
         http,
         addon: addon_settings(settings)?,
     })
@@ -332,8 +353,7 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
 /// one-box core's own `public_url` then): never a request's `Host`, which a viewer could
 /// forge to plant its own host in cached stream links.
 fn addon_settings(settings: &Settings) -> Result<AddonSettings, EdgeConfigError> {
-    let defaults = AddonSettings::default();
-    let concurrency: usize = settings.get_or("addon_concurrency", defaults.concurrency)?;
+    let concurrency: usize = settings.get_default(SETTINGS, "addon_concurrency")?;
     if concurrency == 0 {
         return Err(EdgeConfigError::Invalid {
             key: "addon_concurrency",
@@ -346,19 +366,15 @@ fn addon_settings(settings: &Settings) -> Result<AddonSettings, EdgeConfigError>
             .map(|url| url.to_string()),
         secret: settings.get::<AddonSecret>("addon_secret")?,
         cache_bytes: settings
-            .get_or("addon_cache_size", ByteSize(defaults.cache_bytes))?
+            .get_default::<ByteSize>(SETTINGS, "addon_cache_size")?
             .0,
         concurrency,
     })
 }
 
 /// A count that must be at least 1.
-fn positive(
-    settings: &Settings,
-    key: &'static str,
-    default: usize,
-) -> Result<usize, EdgeConfigError> {
-    let value: usize = settings.get_or(key, default)?;
+fn positive(settings: &Settings, key: &'static str) -> Result<usize, EdgeConfigError> {
+    let value: usize = settings.get_default(SETTINGS, key)?;
     if value == 0 {
         return Err(EdgeConfigError::Invalid {
             key,
@@ -531,6 +547,17 @@ mod tests {
         assert_eq!(config.verifier.keyring().key_ids().count(), 2);
         assert!(!config.verifier.accepts_legacy());
         assert!(format!("{:?}", config.core).find(SECRET_HEX).is_none());
+    }
+
+    /// The code's `Default`s (used by tests, benches and programs that build options
+    /// themselves) must say what the settings table says.
+    #[test]
+    fn the_default_options_are_the_tables_defaults() {
+        let from_table = edge_options(&settings(&[])).unwrap();
+        assert_eq!(
+            format!("{from_table:?}"),
+            format!("{:?}", EdgeOptions::default())
+        );
     }
 
     #[test]

@@ -7,16 +7,15 @@
 //! container platform sees the port open within milliseconds. `/metrics` is served on its
 //! own listener (`TGCDN_METRICS_LISTEN`, loopback by default), never on the public port.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
-use tgcdn_edge::app::build_state;
+use tgcdn_edge::app::{build_state, load_report};
 use tgcdn_edge::config::{EdgeConfig, settings_help};
 use tgcdn_edge::http::tls::TlsIdentity;
-use tgcdn_edge::http::{AppState, serve, serve_metrics, serve_tls};
-use tgcdn_edge::upstream::quic::{QuicSettings, QuicUpstream};
+use tgcdn_edge::http::{serve, serve_metrics, serve_tls};
+use tgcdn_edge::upstream::quic::QuicUpstream;
 use tgcdn_shared::config::Settings;
-use tgcdn_shared::wire::Heartbeat;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -29,7 +28,7 @@ fn cli() -> clap::Command {
             clap::Arg::new("check-config")
                 .long("check-config")
                 .action(clap::ArgAction::SetTrue)
-                .help("Validate the configuration and exit"),
+                .help("Validate the configuration, print every setting in force (secrets masked) and exit"),
         )
 }
 
@@ -47,6 +46,7 @@ fn main() -> anyhow::Result<()> {
     }
     let config = EdgeConfig::from_settings(&settings)?;
     if matches.get_flag("check-config") {
+        print!("{}", settings.describe(tgcdn_edge::config::SETTINGS));
         println!("configuration is valid");
         return Ok(());
     }
@@ -58,18 +58,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: EdgeConfig) -> anyhow::Result<()> {
-    let mut quic = QuicSettings::new(
-        config.core.addr.clone(),
-        config.core.cert_sha256,
-        config.core.cluster_secret.bytes().to_vec(),
+    let upstream = Arc::new(
+        QuicUpstream::start(config.quic_settings()).context("cannot set up the QUIC client")?,
     );
-    quic.server_name = config.core.server_name.clone();
-    quic.edge_id = config.edge_id.clone();
-    quic.region = config.region.clone();
-    quic.public_base_url = config.public_url.as_str().to_owned();
-    let upstream = Arc::new(QuicUpstream::start(quic).context("cannot set up the QUIC client")?);
     let state = build_state(upstream.clone(), config.verifier, config.options);
-    upstream.set_load_report(load_report(state.clone()));
+    upstream.set_load_report(load_report(&state));
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -108,34 +101,6 @@ async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// What heartbeats tell the core about this edge's load.
-fn load_report(state: Arc<AppState>) -> tgcdn_edge::upstream::quic::LoadReport {
-    let previous = Mutex::new((0u64, 0u64));
-    Arc::new(move || {
-        let cache = state.chunks.cache();
-        let counters = cache.counters();
-        let (hits, lookups) = (
-            counters.hits.get(),
-            counters.hits.get() + counters.misses.get() + counters.coalesced.get(),
-        );
-        let mut last = previous
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (new_hits, new_lookups) = (hits - last.0.min(hits), lookups - last.1.min(lookups));
-        *last = (hits, lookups);
-        let ratio = (new_hits * 1000).checked_div(new_lookups).unwrap_or(0);
-        Heartbeat {
-            in_flight: u32::try_from(state.metrics.requests_in_flight.get()).unwrap_or(0),
-            open_connections: u32::try_from(state.metrics.connections_open.get()).unwrap_or(0),
-            cache_bytes: cache.weighted_size(),
-            cache_capacity_bytes: cache.capacity_bytes(),
-            cache_hit_ratio_permille: u16::try_from(ratio).unwrap_or(1000),
-            bytes_served_total: state.metrics.bytes_sent.get(),
-            uptime_secs: 0,
-        }
-    })
 }
 
 /// Re-reads the certificate and key on every SIGHUP (after a renewal); a bad pair is logged

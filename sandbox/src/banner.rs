@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use crate::Sandbox;
 use crate::seed::DemoFile;
+use crate::tour::{Tour, rebase};
 
 /// The whole banner.
 pub fn render(sandbox: &Sandbox) -> String {
@@ -18,9 +19,10 @@ pub fn render(sandbox: &Sandbox) -> String {
     // Writing to a String cannot fail; the results are ignored for that reason.
     let _ = writeln!(
         text,
-        "\ntgcdn sandbox is up in {:.1} s — emulated Telegram (DCs 1, 2, 4) → core → one-box edge on {}",
+        "\ntgcdn sandbox is up in {:.1} s — emulated Telegram (DCs 1, 2, 4) → core → edges on {} and {}",
         sandbox.startup_time().as_secs_f64(),
-        sandbox.public_base()
+        sandbox.public_base(),
+        sandbox.remote().public_base()
     );
     let _ = writeln!(text, "core database: {}\n", sandbox.data_dir().display());
     let _ = writeln!(
@@ -60,6 +62,7 @@ pub fn render(sandbox: &Sandbox) -> String {
         "    open {} in a browser to watch",
         seeded.bot_links.watch
     );
+    write_regions(&mut text, sandbox);
     let _ = writeln!(
         text,
         "\nStremio addon ({} demo releases in the catalogue channel; add it in Stremio → Addons):\n    {}/manifest.json",
@@ -72,6 +75,61 @@ pub fn render(sandbox: &Sandbox) -> String {
     }
     let _ = writeln!(text, "\nPress Ctrl-C to stop.");
     text
+}
+
+/// Both edges, the film's links on the second one, and what the walk through both showed.
+fn write_regions(text: &mut String, sandbox: &Sandbox) {
+    let remote = sandbox.remote();
+    let quic = sandbox
+        .quic_addr()
+        .map_or_else(|| "?".to_owned(), |addr| addr.to_string());
+    let _ = writeln!(
+        text,
+        "\nTwo regions, one core, each edge with its own cache; a link works on every edge:"
+    );
+    let _ = writeln!(
+        text,
+        "    region a  {}  the core's own edge, in its process",
+        sandbox.public_base()
+    );
+    let _ = writeln!(
+        text,
+        "    region b  {}  an edge talking to the core over QUIC at {quic} (certificate pinned)",
+        remote.public_base()
+    );
+    let links = &sandbox.seeded().bot_links;
+    for (what, link) in [("download", &links.download), ("watch", &links.watch)] {
+        if let Some(moved) = rebase(link, sandbox.public_base(), remote.public_base()) {
+            let _ = writeln!(text, "      {what:<9} {moved}");
+        }
+    }
+    let _ = writeln!(
+        text,
+        "    {}",
+        tour_line(sandbox.tour(), &sandbox.seeded().uploaded_file().name)
+    );
+}
+
+/// One line: what the second edge's cache did on its two requests for the film.
+pub fn tour_line(tour: &Tour, name: &str) -> String {
+    let (cold, warm) = (
+        &tour.second_region_cold.lookups,
+        &tour.second_region_warm.lookups,
+    );
+    let warm_text = if warm.all_hits() {
+        format!("{} of {} chunk(s) from its own cache", warm.hits, warm.hits)
+    } else {
+        format!(
+            "{} chunk(s) from its cache, {} fetched",
+            warm.hits,
+            warm.misses + warm.coalesced
+        )
+    };
+    format!(
+        "{name}: region a fetched it from the core ({}); region b's 1st request fetched {} chunk(s) over QUIC, its 2nd served {warm_text}",
+        tour.first_region.status,
+        cold.misses + cold.coalesced,
+    )
 }
 
 fn write_file(text: &mut String, file: &DemoFile) {

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 /// A failed step of starting, seeding, checking or stopping the sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("cannot listen on {addr} (choose another address with --listen)")]
+    #[error("cannot listen on {addr} (choose another address with {flag})")]
     Listen {
         addr: SocketAddr,
+        flag: &'static str,
         source: std::io::Error,
     },
     #[error("starting the Telegram emulator")]
@@ -37,13 +38,20 @@ pub enum SandboxError {
     },
     #[error("the bot did not answer the demo upload within {0:?}")]
     NoReply(std::time::Duration),
-    #[error("the bot stored its copy elsewhere than {expected}: {reply:?}")]
-    UnexpectedCopy {
-        expected: tgcdn_shared::FileRef,
-        reply: String,
+    #[error("the bot's link does not point into the storage channel {channel}: {reply:?}")]
+    UnexpectedCopy { channel: i64, reply: String },
+    #[error("the world kept in {}", path.display())]
+    Kept {
+        path: PathBuf,
+        #[source]
+        source: crate::persist::PersistError,
     },
     #[error("the bot's reply has no {what} link: {reply:?}")]
     ReplyWithoutLink { what: &'static str, reply: String },
+    #[error("{0}")]
+    Http(String),
+    #[error("the second region's edge: {0}")]
+    RemoteEdge(String),
     #[error("smoke check: {0}")]
     Smoke(String),
 }

@@ -5,17 +5,25 @@
 //! ([`world`]: DCs 1, 2, 4, two bots, a storage channel, a demo user), the demo posts
 //! ([`seed`]), then the real core in one-box mode through the same library call
 //! `tgcdn-core run --with-edge` makes ([`tgcdn_core::onebox::run_one_box`]) on generated
-//! but production-validated configuration ([`settings`]), and finally the demo upload
-//! through the bot. [`smoke`] checks it over HTTP; [`banner`] prints how to use it.
+//! but production-validated configuration ([`settings`]) — the first region's edge —, a
+//! second region's edge talking to the core over QUIC as a remote `tgcdn-edge` does
+//! ([`remote`]), the demo upload through the bot, and a walk of the film's link through both
+//! regions ([`tour`]). [`smoke`] checks it over HTTP ([`client`]); [`banner`] prints how to
+//! use it.
 //!
 //! The binary (`main.rs`) is flags plus this. Nothing here reimplements core or edge
 //! behaviour: the only sandbox-specific parts are the emulated world and the seeding.
 
 pub mod banner;
+pub mod client;
+pub mod config_file;
 pub mod error;
+pub mod persist;
+pub mod remote;
 pub mod seed;
 pub mod settings;
 pub mod smoke;
+pub mod tour;
 pub mod world;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -28,19 +36,28 @@ use tgcdn_core::runtime::{RunError, Running};
 use tokio::net::TcpListener;
 
 pub use crate::error::SandboxError;
-use crate::seed::{SeedContext, Seeded};
-use crate::settings::Secrets;
+use crate::persist::Layout;
+use crate::remote::RemoteEdge;
+use crate::seed::{DemoPost, SeedContext, Seeded};
+use crate::settings::{CoreAddress, Secrets};
+use crate::tour::Tour;
 use crate::world::{DemoWorld, NetworkFaults};
 
-/// The default HTTP address of the edge.
+/// The default HTTP address of the first region's edge (the core's one-box edge).
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// The default HTTP address of the second region's edge (QUIC to the core).
+pub const DEFAULT_REMOTE_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
 
 /// What the command line chose.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The edge's HTTP address.
+    /// The first region's edge's HTTP address.
     pub listen: SocketAddr,
-    /// The core's database; a temporary directory (removed at exit) when `None`.
+    /// The second region's edge's HTTP address.
+    pub remote_listen: SocketAddr,
+    /// The core's database and the emulated world, kept for the next run; a temporary
+    /// directory (removed at exit) when `None`.
     pub data_dir: Option<PathBuf>,
     /// Extra files to serve from disk.
     pub files: Vec<PathBuf>,
@@ -51,6 +68,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             listen: DEFAULT_LISTEN,
+            remote_listen: DEFAULT_REMOTE_LISTEN,
             data_dir: None,
             files: Vec::new(),
             faults: NetworkFaults::default(),
@@ -62,11 +80,15 @@ impl Default for Options {
 /// emulator and aborts the rest.
 pub struct Sandbox {
     core: Running,
+    remote: RemoteEdge,
     world: DemoWorld,
     seeded: Seeded,
+    tour: Tour,
     edge_addr: SocketAddr,
     public_base: String,
     data_dir: PathBuf,
+    /// Where the world is kept, with what the next run needs besides it.
+    kept: Option<(PathBuf, Secrets, Vec<DemoPost>)>,
     startup: Duration,
     /// Holds the generated text file, and the database when no `--data-dir` was given;
     /// removed on drop.
@@ -81,18 +103,44 @@ impl Sandbox {
         }
         let edge_addr = free_addr(options.listen).await?;
         let public_base = public_base(edge_addr);
+        // Held until the second edge serves on it, so nothing can take it meanwhile.
+        let remote_listener = TcpListener::bind(options.remote_listen)
+            .await
+            .map_err(|source| SandboxError::Listen {
+                addr: options.remote_listen,
+                flag: "--remote-listen",
+                source,
+            })?;
         let scratch = tempfile::Builder::new()
             .prefix("tgcdn-sandbox-")
             .tempdir()
             .map_err(SandboxError::TempDir)?;
-        let data_dir = options
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| scratch.path().join("core-data"));
+        let layout =
+            Layout::new(options.data_dir.as_deref(), scratch.path()).map_err(|source| {
+                SandboxError::DemoFile {
+                    path: options.data_dir.clone().unwrap_or_default(),
+                    source,
+                }
+            })?;
+        let loaded = match &layout.state {
+            Some(path) => persist::load(path).map_err(|source| SandboxError::Kept {
+                path: path.clone(),
+                source,
+            })?,
+            None => None,
+        };
+        let (saved, secrets, kept_posts) = match loaded {
+            Some(loaded) => (Some(loaded.world), loaded.secrets, Some(loaded.posts)),
+            None => (None, Secrets::generate(), None),
+        };
 
-        let world = DemoWorld::start(options.faults).await?;
-        tracing::info!(dcs = %world.dc_addrs_setting(), "emulated Telegram running");
-        let secrets = Secrets::generate();
+        let world = DemoWorld::start(options.faults, saved).await?;
+        tracing::info!(
+            dcs = %world.dc_addrs_setting(),
+            restored = world.restored,
+            "emulated Telegram running"
+        );
+        let data_dir = layout.core.clone();
         let mut core_config =
             settings::core_config(&world, &secrets, &data_dir, edge_addr, &public_base)?;
         let keyring = core_config.keyring.clone();
@@ -100,17 +148,15 @@ impl Sandbox {
             world: &world,
             keyring: &keyring,
             public_base: &public_base,
-            scratch: scratch.path(),
+            files_dir: &layout.files,
         };
-        let files = seed::post_demo_files(&context, &options.files)?;
-        // Before the core starts: its back-fill catalogues them, as for a channel tgcdn
-        // joins late.
-        seed::post_catalog_demo(&context)?;
-        let copy = seed::bot_copy_of(&files)
-            .ok_or_else(|| SandboxError::core("posting the demo files", "nothing posted"))?;
-        let mut stale: Vec<_> = files.iter().map(|file| file.file).collect();
-        stale.push(copy);
-        seed::forget_stale_meta(&data_dir, &stale).await?;
+        let files = seed::demo_files(&context, kept_posts.as_deref(), &options.files)?;
+        if kept_posts.is_none() {
+            // Before the core starts: its back-fill catalogues them, as for a channel tgcdn
+            // joins late.
+            seed::post_catalog_demo(&context)?;
+        }
+        let posts: Vec<DemoPost> = files.iter().filter_map(seed::DemoFile::post).collect();
 
         // `with_edge` is set, so the configuration carries the embedded edge.
         let edge = core_config
@@ -132,20 +178,41 @@ impl Sandbox {
             "core running with its one-box edge"
         );
 
-        let seeded = match seed::upload_through_bot(&context, files, copy).await {
-            Ok(seeded) => seeded,
+        let started_rest = async {
+            let remote = start_remote(&core, &secrets, remote_listener).await?;
+            let seeded = seed::upload_through_bot(&context, files).await?;
+            let tour =
+                tour::walk(&seeded.bot_links.download, &public_base, edge_addr, &remote).await?;
+            Ok::<_, SandboxError>((remote, seeded, tour))
+        };
+        let (remote, seeded, tour) = match started_rest.await {
+            Ok(started) => started,
             Err(error) => {
                 let _ = core.shutdown().await;
                 return Err(error);
             }
         };
+        let kept = layout.state.map(|path| (path, secrets, posts));
+        if let Some((path, secrets, posts)) = &kept {
+            // Kept now too, not only at a clean stop: the core's database already holds
+            // this run's messages.
+            persist::save(path, world.save(), secrets, posts).map_err(|source| {
+                SandboxError::Kept {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
         Ok(Sandbox {
             core,
+            remote,
             world,
             seeded,
+            tour,
             edge_addr,
             public_base,
             data_dir,
+            kept,
             startup: started.elapsed(),
             _scratch: scratch,
         })
@@ -155,9 +222,24 @@ impl Sandbox {
         &self.seeded
     }
 
-    /// Where the edge accepts HTTP.
+    /// Where the first region's edge accepts HTTP.
     pub fn edge_addr(&self) -> SocketAddr {
         self.edge_addr
+    }
+
+    /// The second region's edge.
+    pub fn remote(&self) -> &RemoteEdge {
+        &self.remote
+    }
+
+    /// The film's link walked through both regions at start.
+    pub fn tour(&self) -> &Tour {
+        &self.tour
+    }
+
+    /// The core's QUIC address, which the second region's edge connects to.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.core.quic_addr()
     }
 
     /// The base URL links are made with.
@@ -179,13 +261,42 @@ impl Sandbox {
         self.world.emulator.content_slice(doc_id, offset, len)
     }
 
-    /// The core stops as `tgcdn-core run` does on SIGTERM (front-end, then the edge drains,
-    /// then the QUIC server, then the database is flushed), then the emulator stops.
+    /// The second region's edge drains first, as edges do before their core is upgraded;
+    /// then the core stops as `tgcdn-core run` does on SIGTERM (front-end, then the edge
+    /// drains, then the QUIC server, then the database is flushed), then the emulator stops.
+    /// With `--data-dir`, the world is kept as the run leaves it, for the next run.
     pub async fn shutdown(self) -> Result<(), SandboxError> {
+        self.remote.shutdown().await;
         let result = self.core.shutdown().await.map_err(SandboxError::Run);
+        let kept = match &self.kept {
+            Some((path, secrets, posts)) => persist::save(path, self.world.save(), secrets, posts)
+                .map_err(|source| SandboxError::Kept {
+                    path: path.clone(),
+                    source,
+                }),
+            None => Ok(()),
+        };
         drop(self.world);
-        result
+        result.and(kept)
     }
+}
+
+/// The second region's edge, pointed at the core's QUIC server and pinning its certificate.
+async fn start_remote(
+    core: &Running,
+    secrets: &Secrets,
+    listener: TcpListener,
+) -> Result<RemoteEdge, SandboxError> {
+    let (Some(quic), Some(fingerprint)) = (core.quic_addr(), core.fingerprint()) else {
+        return Err(SandboxError::RemoteEdge(
+            "the core runs without its QUIC server".to_owned(),
+        ));
+    };
+    let addr = listener
+        .local_addr()
+        .map_err(|error| SandboxError::RemoteEdge(format!("listener: {error}")))?;
+    let core = CoreAddress { quic, fingerprint };
+    RemoteEdge::start(listener, public_base(addr), secrets, &core).await
 }
 
 /// Checks that `listen` can be bound and returns the concrete address (port 0 resolved),
@@ -195,6 +306,7 @@ impl Sandbox {
 async fn free_addr(listen: SocketAddr) -> Result<SocketAddr, SandboxError> {
     let listen_error = |source| SandboxError::Listen {
         addr: listen,
+        flag: "--listen",
         source,
     };
     let probe = TcpListener::bind(listen).await.map_err(listen_error)?;
@@ -210,6 +322,7 @@ fn run_error(error: RunError, listen: SocketAddr) -> SandboxError {
             ..
         } => SandboxError::Listen {
             addr: listen,
+            flag: "--listen",
             source,
         },
         other => SandboxError::Run(other),

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use tgcdn_sandbox::config_file::{self, FileOptions};
 use tgcdn_sandbox::world::NetworkFaults;
-use tgcdn_sandbox::{Options, Sandbox, banner, smoke};
-use tgcdn_shared::config::{ByteSize, FromSetting};
+use tgcdn_sandbox::{DEFAULT_LISTEN, DEFAULT_REMOTE_LISTEN, Options, Sandbox, banner, smoke};
 
 /// Logs when `RUST_LOG` is unset: the sandbox, core and edge at info (edge access lines
 /// included), the emulator and grammers only when something is wrong.
@@ -26,10 +26,20 @@ const DEFAULT_LOG_FILTER: &str = "warn,tgcdn_sandbox=info,tgcdn_core=info,tgcdn_
     after_help = "Logs go to stderr (RUST_LOG overrides the default filter); links and commands to stdout."
 )]
 struct Cli {
-    /// HTTP address of the edge.
-    #[arg(long, env = "TGCDN_SANDBOX_LISTEN", default_value_t = tgcdn_sandbox::DEFAULT_LISTEN)]
-    listen: SocketAddr,
-    /// Keep the core's database here instead of a temporary directory.
+    /// Read these settings from a TOML file too, one key per flag (listen, remote_listen,
+    /// data_dir, files, latency_ms, bandwidth, smoke); flags win, --file adds to `files`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// HTTP address of the first region's edge (the core's own, in its process)
+    /// [default: 127.0.0.1:8080].
+    #[arg(long, env = "TGCDN_SANDBOX_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// HTTP address of the second region's edge (talks to the core over QUIC)
+    /// [default: 127.0.0.1:8081].
+    #[arg(long, env = "TGCDN_SANDBOX_REMOTE_LISTEN")]
+    remote_listen: Option<SocketAddr>,
+    /// Keep the core's database and the emulated Telegram here (DIR/core, DIR/world.state,
+    /// DIR/files) instead of a temporary directory: the next run with it continues the world.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Also post this file to the storage channel, served from disk (repeatable).
@@ -47,11 +57,7 @@ struct Cli {
 }
 
 fn parse_bandwidth(text: &str) -> Result<u64, String> {
-    match ByteSize::from_text(text) {
-        Some(ByteSize(0)) => Err("must be more than 0".to_owned()),
-        Some(ByteSize(bytes)) => Ok(bytes),
-        None => Err(format!("expected {}", ByteSize::expected())),
-    }
+    config_file::parse_bandwidth(text)
 }
 
 fn main() -> ExitCode {
@@ -78,17 +84,36 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let file = match &cli.config {
+        Some(path) => FileOptions::read(path)?,
+        None => FileOptions::default(),
+    };
+    // Checked when the file was read.
+    let file_bandwidth = file
+        .bandwidth
+        .as_deref()
+        .map(parse_bandwidth)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let options = Options {
-        listen: cli.listen,
-        data_dir: cli.data_dir,
-        files: cli.files,
+        listen: cli.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
+        remote_listen: cli
+            .remote_listen
+            .or(file.remote_listen)
+            .unwrap_or(DEFAULT_REMOTE_LISTEN),
+        data_dir: cli.data_dir.or(file.data_dir),
+        files: file.files.into_iter().chain(cli.files).collect(),
         faults: NetworkFaults {
-            latency: cli.latency_ms.map(Duration::from_millis),
-            bandwidth: cli.bandwidth,
+            latency: cli
+                .latency_ms
+                .or(file.latency_ms)
+                .map(Duration::from_millis),
+            bandwidth: cli.bandwidth.or(file_bandwidth),
         },
     };
+    let smoke_run = cli.smoke || file.smoke;
     let sandbox = Sandbox::start(options).await?;
-    if cli.smoke {
+    if smoke_run {
         let outcome = smoke::check(&sandbox).await;
         sandbox.shutdown().await?;
         println!("{}", outcome?);

@@ -5,9 +5,9 @@
 //! front-end — the demo user sends the film to the main bot and the bot's reply (with its
 //! download and watch links) is read back from the emulator.
 //!
-//! Called by [`crate::Sandbox::start`] in three steps: [`post_demo_files`] before the core
-//! starts, [`forget_stale_meta`] on the core's database before the core opens it, and
-//! [`upload_through_bot`] once the core runs. Knows each file's size and, except for the
+//! Called by [`crate::Sandbox::start`] in two steps: [`demo_files`] before the core
+//! starts (in a world kept from an earlier run, the posts that run made, linked again),
+//! and [`upload_through_bot`] once the core runs. Knows each file's size and, except for the
 //! generated 1 GiB file (hashing it would cost seconds at every start), its SHA-256, so
 //! `curl | sha256sum` and the smoke check have something to compare with.
 //! Never decides what a link looks like itself: links come from the bot, or from the
@@ -16,9 +16,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tgcdn_core::frontend::links::{download_link, watch_link};
-use tgcdn_core::store::Store;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::token::Keyring;
 use tgcdn_shared::token::LinkClaims;
@@ -89,39 +89,75 @@ impl Seeded {
     }
 }
 
+/// A built-in demo post, as a kept world remembers it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoPost {
+    pub name: String,
+    pub doc_id: i64,
+    pub size: u64,
+    pub file: FileRef,
+}
+
+impl DemoFile {
+    /// The post, if it is built in (a `--file` is posted again on every run).
+    pub fn post(&self) -> Option<DemoPost> {
+        self.source.is_none().then(|| DemoPost {
+            name: self.name.clone(),
+            doc_id: self.doc_id,
+            size: self.size,
+            file: self.file,
+        })
+    }
+}
+
 /// What the seeding needs from the sandbox.
 pub struct SeedContext<'a> {
     pub world: &'a DemoWorld,
     pub keyring: &'a Keyring,
     pub public_base: &'a str,
-    /// Where generated files (the text file) are written.
-    pub scratch: &'a Path,
+    /// Where the built-in files (film, text) are written for the emulator to read: inside
+    /// a kept `--data-dir`, since a kept world still serves them.
+    pub files_dir: &'a Path,
 }
 
-/// Posts the demo documents (the film first) to the storage channel.
-pub fn post_demo_files(
+/// The demo documents, the film first: in a new world posted to the storage channel; in a
+/// world kept from an earlier run the posts that run made ([`DemoFile::post`]), linked again
+/// (the base URL may have changed) but not posted again, so the earlier links stay valid.
+/// Every `--file` is posted on every run (it may have changed on disk).
+pub fn demo_files(
     context: &SeedContext<'_>,
+    kept: Option<&[DemoPost]>,
     extra: &[PathBuf],
 ) -> Result<Vec<DemoFile>, SandboxError> {
+    // The emulator reads these files; a kept world still points at them.
     let film_path = write_scratch(context, FILM_NAME, FILM)?;
     let text_path = write_scratch(context, TEXT_NAME, TEXT.as_bytes())?;
-    let mut sources = vec![
-        (FILM_NAME.to_owned(), Content::file(&film_path), None),
-        (
-            THROUGHPUT_NAME.to_owned(),
-            Content::pseudo(THROUGHPUT_SIZE),
-            None,
-        ),
-        (TEXT_NAME.to_owned(), Content::file(&text_path), None),
-    ];
+    let mut files = match kept {
+        Some(posts) => posts
+            .iter()
+            .map(|post| linked(context, post.clone(), None))
+            .collect(),
+        None => {
+            let built_in = [
+                (FILM_NAME, Content::file(&film_path)),
+                (THROUGHPUT_NAME, Content::pseudo(THROUGHPUT_SIZE)),
+                (TEXT_NAME, Content::file(&text_path)),
+            ];
+            built_in
+                .into_iter()
+                .map(|(name, content)| post(context, name.to_owned(), content, None))
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
     for path in extra {
-        let name = display_name(path);
-        sources.push((name, Content::file(path), Some(path.clone())));
+        files.push(post(
+            context,
+            display_name(path),
+            Content::file(path),
+            Some(path.clone()),
+        )?);
     }
-    sources
-        .into_iter()
-        .map(|(name, content, source)| post(context, name, content, source))
-        .collect()
+    Ok(files)
 }
 
 /// Release names for the Stremio catalogue demo, in the styles channels use: two films in
@@ -147,7 +183,11 @@ pub fn post_catalog_demo(context: &SeedContext<'_>) -> Result<usize, SandboxErro
     let world = context.world.emulator.world();
     for (name, caption) in CATALOG_POSTS {
         let doc = world.add_document(Content::file(&film_path), name, "video/mp4", MEDIA_DC);
-        world.post_document(context.world.catalog_channel.channel_id, doc.id, caption);
+        world.post_document(
+            context.world.cast.catalog_channel.channel_id,
+            doc.id,
+            caption,
+        );
     }
     Ok(CATALOG_POSTS.len())
 }
@@ -158,45 +198,12 @@ fn write_scratch(
     name: &str,
     bytes: &[u8],
 ) -> Result<PathBuf, SandboxError> {
-    let path = context.scratch.join(name);
+    let path = context.files_dir.join(name);
     std::fs::write(&path, bytes).map_err(|source| SandboxError::DemoFile {
         path: path.clone(),
         source,
     })?;
     Ok(path)
-}
-
-/// The message the bot's copy of the uploaded film will be: the emulated channel numbers
-/// its messages one by one, and nothing but the bot posts after the demo files.
-pub fn bot_copy_of(files: &[DemoFile]) -> Option<FileRef> {
-    let last = files
-        .iter()
-        .map(|file| file.file)
-        .max_by_key(|file| file.msg_id)?;
-    Some(FileRef {
-        chat_id: last.chat_id,
-        msg_id: last.msg_id.checked_add(1)?,
-    })
-}
-
-/// A `--data-dir` kept from an earlier run remembers the metadata of messages with the same
-/// ids (every emulated channel numbers its messages from 1), but the emulated world is new
-/// each run: forget it before the core opens the database, so neither its resolver's cache
-/// nor the front-end's check of the bot's copy can pick the old document up.
-pub async fn forget_stale_meta(data_dir: &Path, files: &[FileRef]) -> Result<(), SandboxError> {
-    let store = Store::open(data_dir).map_err(|source| SandboxError::Store {
-        dir: data_dir.to_owned(),
-        source,
-    })?;
-    for file in files {
-        store
-            .remove_file_meta(*file)
-            .map_err(|error| SandboxError::core("forgetting stale file metadata", error))?;
-    }
-    store
-        .flush()
-        .await
-        .map_err(|error| SandboxError::core("forgetting stale file metadata", error))
 }
 
 /// Checks a `--file` before anything starts: it must be a readable regular file.
@@ -238,26 +245,38 @@ fn post(
         .first_raw()
         .unwrap_or("application/octet-stream");
     let doc = world.add_document(content, &name, mime, MEDIA_DC);
-    let msg_id = world.post_document(context.world.channel.channel_id, doc.id, &name);
+    let msg_id = world.post_document(context.world.cast.channel.channel_id, doc.id, &name);
     let file = FileRef {
-        chat_id: context.world.channel.bot_api_id(),
+        chat_id: context.world.cast.channel.bot_api_id(),
         msg_id,
     };
-    let token = context.keyring.sign(file, None);
-    let sha256 = (name != THROUGHPUT_NAME)
-        .then(|| tokio::task::block_in_place(|| content_sha256(context.world, doc.id, doc.size)));
-    Ok(DemoFile {
-        name: name.clone(),
-        size: doc.size,
-        sha256,
+    let post = DemoPost {
+        name,
         doc_id: doc.id,
+        size: doc.size,
         file,
-        source,
+    };
+    Ok(linked(context, post, source))
+}
+
+/// A post's links and, except for the generated large file, its SHA-256.
+fn linked(context: &SeedContext<'_>, post: DemoPost, source: Option<PathBuf>) -> DemoFile {
+    let token = context.keyring.sign(post.file, None);
+    let sha256 = (post.name != THROUGHPUT_NAME).then(|| {
+        tokio::task::block_in_place(|| content_sha256(context.world, post.doc_id, post.size))
+    });
+    DemoFile {
         links: Links {
-            download: download_link(context.public_base, &token, &name),
+            download: download_link(context.public_base, &token, &post.name),
             watch: watch_link(context.public_base, &token),
         },
-    })
+        name: post.name,
+        size: post.size,
+        sha256,
+        doc_id: post.doc_id,
+        file: post.file,
+        source,
+    }
 }
 
 /// SHA-256 of a document's bytes as the emulator serves them.
@@ -276,18 +295,21 @@ fn content_sha256(world: &DemoWorld, doc_id: i64, size: u64) -> String {
 }
 
 /// The demo user sends the film to the main bot; returns everything seeded, with the bot's
-/// reply and links. `expected_copy` is the message [`forget_stale_meta`] cleared for the
-/// bot's copy: a copy anywhere else could meet stale metadata, so it is an error.
+/// reply and links. The links must verify and point into the storage channel.
 pub async fn upload_through_bot(
     context: &SeedContext<'_>,
     files: Vec<DemoFile>,
-    expected_copy: FileRef,
 ) -> Result<Seeded, SandboxError> {
     let uploaded = 0;
     let world = context.world.emulator.world();
-    let bot = context.world.main_bot.user_id;
+    let bot = context.world.cast.main_bot.user_id;
     let before = world.sent_by(bot).len();
-    world.user_sends_document(context.world.user.user_id, bot, files[uploaded].doc_id, "");
+    world.user_sends_document(
+        context.world.cast.user.user_id,
+        bot,
+        files[uploaded].doc_id,
+        "",
+    );
     let deadline = Instant::now() + REPLY_WAIT;
     let reply = loop {
         let sent = world.sent_by(bot);
@@ -300,14 +322,12 @@ pub async fn upload_through_bot(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let bot_links = links_in(&reply, context.public_base)?;
+    let channel = context.world.cast.channel.bot_api_id();
     let copy = token_of(&bot_links.watch)
         .and_then(|token| claims_of(context.keyring, token))
         .map(|claims| claims.file);
-    if copy != Some(expected_copy) {
-        return Err(SandboxError::UnexpectedCopy {
-            expected: expected_copy,
-            reply,
-        });
+    if copy.map(|file| file.chat_id) != Some(channel) {
+        return Err(SandboxError::UnexpectedCopy { channel, reply });
     }
     Ok(Seeded {
         files,

@@ -1,8 +1,8 @@
 //! The configuration an operator would write, generated: the `TGCDN_*` pairs of a one-box
-//! core (`tgcdn-core run --with-edge`), fed through the same two-stage reader the binary
-//! uses (`Settings::from_env_and_file` → `Config::from_settings`, which also reads the
-//! embedded edge's serving keys), so the sandbox runs on configuration that production
-//! validation accepted.
+//! core (`tgcdn-core run --with-edge`) and of a remote edge (`tgcdn-edge`), fed through the
+//! same two-stage readers the binaries use (`Settings::from_env_and_file` →
+//! `Config::from_settings` / `EdgeConfig::from_settings`), so the sandbox runs on
+//! configuration that production validation accepted.
 //!
 //! Called by [`crate::Sandbox::start`]. Pure apart from drawing fresh random secrets in
 //! [`Secrets::generate`]; never reads the process environment (the sandbox has embedded
@@ -13,6 +13,7 @@ use std::path::Path;
 
 use rand::RngCore;
 use tgcdn_core::config::Config;
+use tgcdn_edge::config::EdgeConfig;
 use tgcdn_shared::config::Settings;
 
 use crate::error::SandboxError;
@@ -24,7 +25,9 @@ const LINK_KEY_ID: u8 = 1;
 const API_ID: &str = "1";
 const API_HASH: &str = "00000000000000000000000000000000";
 
-/// Secrets core and edge share, fresh for every run (links die with the sandbox).
+/// Secrets core and edges share: fresh for every run, or kept with the world in a
+/// `--data-dir` (so earlier links keep working).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Secrets {
     cluster_secret: [u8; 32],
     link_key: [u8; 32],
@@ -66,19 +69,19 @@ pub fn core_config(
         ("TGCDN_WORKER_TOKENS", WORKER_BOT_TOKEN.to_owned()),
         (
             "TGCDN_STORAGE_CHANNEL",
-            world.channel.bot_api_id().to_string(),
+            world.cast.channel.bot_api_id().to_string(),
         ),
         ("TGCDN_QUIC_LISTEN", "127.0.0.1:0".to_owned()),
         ("TGCDN_CLUSTER_SECRET", hex(&secrets.cluster_secret)),
         ("TGCDN_LINK_KEY", secrets.link_key_setting()),
         ("TGCDN_PUBLIC_URL", public_base.to_owned()),
-        ("TGCDN_ADMINS", world.user.user_id.to_string()),
+        ("TGCDN_ADMINS", world.cast.user.user_id.to_string()),
         ("TGCDN_DC_ADDRS", world.dc_addrs_setting()),
-        ("TGCDN_DC_AUTH_KEY", hex(&world.base_auth_key)),
+        ("TGCDN_DC_AUTH_KEY", hex(&world.cast.base_auth_key)),
         ("TGCDN_ADMIN_LISTEN", "127.0.0.1:0".to_owned()),
         (
             "TGCDN_CATALOG_CHANNELS",
-            world.catalog_channel.bot_api_id().to_string(),
+            world.cast.catalog_channel.bot_api_id().to_string(),
         ),
         ("TGCDN_WITH_EDGE", "true".to_owned()),
         ("TGCDN_LISTEN", listen.to_string()),
@@ -86,6 +89,42 @@ pub fn core_config(
     ];
     let settings = settings_from(pairs)?;
     Ok(Config::from_settings(&settings)?)
+}
+
+/// Where a remote edge finds the core and how it proves itself: what `deploy/` puts in an
+/// edge's environment file.
+pub struct CoreAddress<'a> {
+    pub quic: SocketAddr,
+    /// The core certificate's SHA-256, as the core prints it.
+    pub fingerprint: &'a str,
+}
+
+/// A remote edge's configuration, as `tgcdn-edge` reads it: the core's QUIC address and
+/// pinned certificate, the cluster secret and link key the core holds, its own listener
+/// and public URL, and a region name the core's fleet view shows.
+pub fn edge_config(
+    secrets: &Secrets,
+    core: &CoreAddress<'_>,
+    listen: SocketAddr,
+    public_base: &str,
+    region: &str,
+) -> Result<EdgeConfig, SandboxError> {
+    let pairs = [
+        ("TGCDN_LISTEN", listen.to_string()),
+        // Unused (the sandbox never serves the edge's /metrics), but never a fixed port.
+        ("TGCDN_METRICS_LISTEN", "127.0.0.1:0".to_owned()),
+        ("TGCDN_PUBLIC_URL", public_base.to_owned()),
+        ("TGCDN_REGION", region.to_owned()),
+        ("TGCDN_EDGE_ID", format!("sandbox-{region}")),
+        ("TGCDN_CORE_ADDR", core.quic.to_string()),
+        ("TGCDN_CORE_CERT_SHA256", core.fingerprint.to_owned()),
+        ("TGCDN_CLUSTER_SECRET", hex(&secrets.cluster_secret)),
+        ("TGCDN_LINK_KEYS", secrets.link_key_setting()),
+        ("TGCDN_DRAIN_TIMEOUT", "2s".to_owned()),
+    ];
+    let settings = settings_from(pairs)?;
+    EdgeConfig::from_settings(&settings)
+        .map_err(|error| SandboxError::RemoteEdge(format!("configuration: {error}")))
 }
 
 fn settings_from<const N: usize>(pairs: [(&str, String); N]) -> Result<Settings, SandboxError> {

@@ -13,33 +13,17 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
-use sha2::{Digest, Sha256};
-use tokio::net::TcpStream;
+use http::StatusCode;
 
 use crate::Sandbox;
+use crate::client::{get, get_keeping};
 use crate::error::SandboxError;
 
-/// Longest a single smoke request may take (debug builds on a loaded machine included).
-const REQUEST_DEADLINE: Duration = Duration::from_secs(120);
 /// Longest the ffprobe run may take.
 const PROBE_DEADLINE: Duration = Duration::from_secs(60);
 const RANGE_LEN: u64 = 100;
 /// Longest the catalogue may take to show the demo releases (the back-fill's first walk).
 const CATALOG_DEADLINE: Duration = Duration::from_secs(60);
-
-/// What one GET returned.
-struct Fetched {
-    status: StatusCode,
-    content_range: Option<String>,
-    len: u64,
-    sha256: String,
-    /// The first bytes, for byte-exact comparisons of small bodies.
-    head: Vec<u8>,
-}
 
 /// Runs the checks; the summary line on success.
 pub async fn check(sandbox: &Sandbox) -> Result<String, SandboxError> {
@@ -100,16 +84,51 @@ pub async fn check(sandbox: &Sandbox) -> Result<String, SandboxError> {
             None => check_tail(sandbox, addr, other).await?,
         }
     }
+    check_regions(sandbox)?;
     let video = probe_video(&seeded.bot_links.download).await?;
     let addon = check_catalog(sandbox).await?;
     let mib_per_sec = film.size as f64 / (1 << 20) as f64 / elapsed.as_secs_f64().max(1e-6);
     Ok(format!(
         "OK: {} ({} bytes) via the bot's link: Range 0-99 exact, full sha256 {film_sha256} \
-         matches ({mib_per_sec:.1} MiB/s cold); {video}; {} more file(s) match; {addon}",
+         matches ({mib_per_sec:.1} MiB/s cold); {video}; {} more file(s) match; {addon}; \
+         both regions serve it byte-exact, region b's 2nd request all cache hits",
         film.name,
         film.size,
         seeded.files.len() - 1
     ))
+}
+
+/// The walk through both regions made at start: each edge served the film whole and
+/// byte-exact, and the second edge's second request never left its own cache.
+fn check_regions(sandbox: &Sandbox) -> Result<(), SandboxError> {
+    let film = sandbox.seeded().uploaded_file();
+    let expected = film.sha256.as_deref().unwrap_or_default();
+    let tour = sandbox.tour();
+    for visit in [
+        &tour.first_region,
+        &tour.second_region_cold,
+        &tour.second_region_warm,
+    ] {
+        expect(
+            visit.status == StatusCode::OK && visit.len == film.size && visit.sha256 == expected,
+            format!(
+                "{}: answered {} with {} bytes sha256 {}, expected {} bytes sha256 {expected}",
+                visit.url, visit.status, visit.len, visit.sha256, film.size
+            ),
+        )?;
+    }
+    let (cold, warm) = (
+        tour.second_region_cold.lookups,
+        tour.second_region_warm.lookups,
+    );
+    expect(
+        cold.misses > 0,
+        format!("region b's first request fetched nothing from the core: {cold:?}"),
+    )?;
+    expect(
+        warm.all_hits(),
+        format!("region b's second request was not served from its cache: {warm:?}"),
+    )
 }
 
 /// The Stremio addon lists the demo releases once the core's back-fill has walked the
@@ -240,89 +259,9 @@ fn expect(condition: bool, failure: String) -> Result<(), SandboxError> {
     }
 }
 
-/// GETs `url`'s path from the edge at `addr`, hashing the body as it streams.
-async fn get(addr: SocketAddr, url: &str, range: Option<String>) -> Result<Fetched, SandboxError> {
-    get_keeping(addr, url, range, RANGE_LEN as usize).await
-}
-
-/// [`get`], keeping the first `keep` bytes of the body in `head`.
-async fn get_keeping(
-    addr: SocketAddr,
-    url: &str,
-    range: Option<String>,
-    keep: usize,
-) -> Result<Fetched, SandboxError> {
-    let smoke = |what: &str, error: &dyn std::fmt::Display| {
-        SandboxError::Smoke(format!("GET {url}: {what}: {error}"))
-    };
-    let (authority, path) = split_url(url).ok_or_else(|| smoke("URL", &"not http://host/path"))?;
-    let request = async {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| smoke("connect", &e))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| smoke("handshake", &e))?;
-        let driver = tokio::spawn(connection);
-        let mut builder = Request::get(path).header(header::HOST, authority);
-        if let Some(range) = range {
-            builder = builder.header(header::RANGE, range);
-        }
-        let request = builder
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| smoke("request", &e))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| smoke("response", &e))?;
-        let status = response.status();
-        let content_range = response
-            .headers()
-            .get(header::CONTENT_RANGE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let mut body = response.into_body();
-        let (mut hasher, mut len, mut head) = (Sha256::new(), 0u64, Vec::new());
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| smoke("body", &e))?;
-            if let Ok(data) = frame.into_data() {
-                hasher.update(&data);
-                len += data.len() as u64;
-                if head.len() < keep {
-                    let room = keep - head.len();
-                    head.extend_from_slice(&data[..room.min(data.len())]);
-                }
-            }
-        }
-        driver.abort();
-        Ok(Fetched {
-            status,
-            content_range,
-            len,
-            sha256: crate::settings::hex(&hasher.finalize()),
-            head,
-        })
-    };
-    tokio::time::timeout(REQUEST_DEADLINE, request)
-        .await
-        .map_err(|_| {
-            smoke(
-                "deadline",
-                &format!("no complete answer within {REQUEST_DEADLINE:?}"),
-            )
-        })?
-}
-
-/// `http://host:port/path` → (`host:port`, `/path`).
-fn split_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("http://")?;
-    let slash = rest.find('/')?;
-    Some((&rest[..slash], &rest[slash..]))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{split_url, video_summary};
+    use super::video_summary;
 
     #[test]
     fn ffprobe_output_becomes_a_summary_only_for_a_video() {
@@ -333,15 +272,5 @@ mod tests {
         assert_eq!(video_summary("duration=N/A\n"), None);
         assert_eq!(video_summary("codec_name=h264\n"), None);
         assert_eq!(video_summary(""), None);
-    }
-
-    #[test]
-    fn urls_split_into_authority_and_path() {
-        assert_eq!(
-            split_url("http://127.0.0.1:8080/dl/t/a.mkv"),
-            Some(("127.0.0.1:8080", "/dl/t/a.mkv"))
-        );
-        assert_eq!(split_url("https://x/y"), None);
-        assert_eq!(split_url("http://host-only"), None);
     }
 }

@@ -2,6 +2,10 @@
 //! a main bot and a worker bot, a storage channel where both are admins, a demo user, and
 //! the auth keys the core will derive for each bot.
 //!
+//! With a kept [`Saved`] world (a `--data-dir` of an earlier run, see [`crate::persist`])
+//! the emulator starts on that world's snapshot and the same [`Cast`] instead of a new one,
+//! so the core's database and sessions, and links made before, still match it.
+//!
 //! Called by [`crate::Sandbox::start`] before the core exists. Owns the
 //! [`tgemu::EmulatorHandle`] (dropping it stops the DCs). Knows nothing of the core beyond
 //! what an operator would put in its configuration: tokens, the channel id, DC addresses
@@ -10,9 +14,12 @@
 use std::time::Duration;
 
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use tgcdn_core::config::bot_auth_key;
 use tgcdn_core::telegram::bot_id_from_token;
-use tgemu::{BotInfo, ChannelInfo, Emulator, EmulatorHandle, Latency, Scope, UserInfo};
+use tgemu::{
+    BotInfo, ChannelInfo, Emulator, EmulatorHandle, Latency, Scope, UserInfo, WorldSnapshot,
+};
 
 use crate::error::SandboxError;
 
@@ -33,9 +40,9 @@ pub struct NetworkFaults {
     pub bandwidth: Option<u64>,
 }
 
-/// The scripted world, running.
-pub struct DemoWorld {
-    pub emulator: EmulatorHandle,
+/// Who is who in the scripted world, and the key the core derives the bots' keys from.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Cast {
     pub main_bot: BotInfo,
     pub worker_bot: BotInfo,
     pub channel: ChannelInfo,
@@ -43,30 +50,42 @@ pub struct DemoWorld {
     /// core's back-fill catalogues them.
     pub catalog_channel: ChannelInfo,
     pub user: UserInfo,
-    /// The base the core derives every bot's key from (`TGCDN_DC_AUTH_KEY`).
-    pub base_auth_key: [u8; 256],
+    /// The base the core derives every bot's key from (`TGCDN_DC_AUTH_KEY`); 256 bytes.
+    pub base_auth_key: Vec<u8>,
+}
+
+/// A world kept from an earlier run.
+pub struct Saved {
+    pub snapshot: WorldSnapshot,
+    pub cast: Cast,
+}
+
+/// The scripted world, running.
+pub struct DemoWorld {
+    pub emulator: EmulatorHandle,
+    pub cast: Cast,
+    /// Whether the world was restored rather than created (its demo posts exist already).
+    pub restored: bool,
 }
 
 impl DemoWorld {
-    pub async fn start(faults: NetworkFaults) -> Result<DemoWorld, SandboxError> {
-        let emulator = Emulator::builder()
-            .dcs(&EMULATED_DCS)
-            .home_dc(HOME_DC)
-            .start()
-            .await?;
-        let world = emulator.world();
-        let channel = world.create_channel("tgcdn sandbox storage");
-        let main_bot = world.register_bot(MAIN_BOT_TOKEN, MAIN_BOT_NAME);
-        let worker_bot = world.register_bot(WORKER_BOT_TOKEN, WORKER_BOT_NAME);
-        let catalog_channel = world.create_channel("tgcdn sandbox films");
-        for bot in [&main_bot, &worker_bot] {
-            world.add_channel_member(channel.channel_id, bot.user_id, true);
-            world.add_channel_member(catalog_channel.channel_id, bot.user_id, true);
-        }
-        let user = world.register_user("Demo User");
-
-        let mut base_auth_key = [0u8; 256];
-        rand::thread_rng().fill_bytes(&mut base_auth_key);
+    pub async fn start(
+        faults: NetworkFaults,
+        saved: Option<Saved>,
+    ) -> Result<DemoWorld, SandboxError> {
+        let builder = Emulator::builder().dcs(&EMULATED_DCS).home_dc(HOME_DC);
+        let restored = saved.is_some();
+        let (emulator, cast) = match saved {
+            Some(saved) => (builder.restore(saved.snapshot).start().await?, saved.cast),
+            None => {
+                let emulator = builder.start().await?;
+                let cast = create_cast(&emulator);
+                (emulator, cast)
+            }
+        };
+        let base_auth_key: [u8; 256] = cast.base_auth_key.as_slice().try_into().map_err(|_| {
+            SandboxError::core("the kept world", "its base auth key is not 256 bytes")
+        })?;
         for token in [MAIN_BOT_TOKEN, WORKER_BOT_TOKEN] {
             // The tokens are constants above; a malformed one is a bug caught by the tests.
             let bot_id =
@@ -83,13 +102,17 @@ impl DemoWorld {
         }
         Ok(DemoWorld {
             emulator,
-            main_bot,
-            worker_bot,
-            channel,
-            catalog_channel,
-            user,
-            base_auth_key,
+            cast,
+            restored,
         })
+    }
+
+    /// The world and cast as they are now, to start the same world next time.
+    pub fn save(&self) -> Saved {
+        Saved {
+            snapshot: self.emulator.world().snapshot(),
+            cast: self.cast.clone(),
+        }
     }
 
     /// `dc=addr` pairs for `TGCDN_DC_ADDRS`.
@@ -100,5 +123,30 @@ impl DemoWorld {
             .map(|(dc, addr)| format!("{dc}={addr}"))
             .collect::<Vec<_>>()
             .join(",")
+    }
+}
+
+/// A new world: the bots, both channels with the bots as admins, the demo user, a fresh
+/// base auth key.
+fn create_cast(emulator: &EmulatorHandle) -> Cast {
+    let world = emulator.world();
+    let channel = world.create_channel("tgcdn sandbox storage");
+    let main_bot = world.register_bot(MAIN_BOT_TOKEN, MAIN_BOT_NAME);
+    let worker_bot = world.register_bot(WORKER_BOT_TOKEN, WORKER_BOT_NAME);
+    let catalog_channel = world.create_channel("tgcdn sandbox films");
+    for bot in [&main_bot, &worker_bot] {
+        world.add_channel_member(channel.channel_id, bot.user_id, true);
+        world.add_channel_member(catalog_channel.channel_id, bot.user_id, true);
+    }
+    let user = world.register_user("Demo User");
+    let mut base_auth_key = vec![0u8; 256];
+    rand::thread_rng().fill_bytes(&mut base_auth_key);
+    Cast {
+        main_bot,
+        worker_bot,
+        channel,
+        catalog_channel,
+        user,
+        base_auth_key,
     }
 }

@@ -1,7 +1,8 @@
 //! The `tgcdn-sandbox` binary as README runs it: `--smoke` starts the emulator, core and
 //! edge, downloads the bot's link over HTTP and verifies it; a busy port is one clear line.
-//! (`--listen 127.0.0.1:0` instead of the default 8080 so the test never collides with
-//! another process on the machine; everything else is the default run.)
+//! (`--listen 127.0.0.1:0 --remote-listen 127.0.0.1:0` instead of the default 8080 and 8081
+//! so the test never collides with another process on the machine; everything else is the
+//! default run.)
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,10 +15,14 @@ use tokio::process::Command;
 const SMOKE_BOUND: Duration = Duration::from_secs(300);
 const QUICK_BOUND: Duration = Duration::from_secs(30);
 
+/// Both edges on ports the system picks.
+const EPHEMERAL: [&str; 4] = ["--listen", "127.0.0.1:0", "--remote-listen", "127.0.0.1:0"];
+
 fn sandbox() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tgcdn-sandbox"));
     command
         .env_remove("TGCDN_SANDBOX_LISTEN")
+        .env_remove("TGCDN_SANDBOX_REMOTE_LISTEN")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -29,9 +34,7 @@ fn sandbox() -> Command {
 async fn smoke_run_downloads_and_verifies_the_bots_link() {
     let output = tokio::time::timeout(
         SMOKE_BOUND,
-        sandbox()
-            .args(["--smoke", "--listen", "127.0.0.1:0"])
-            .output(),
+        sandbox().arg("--smoke").args(EPHEMERAL).output(),
     )
     .await
     .expect("the smoke run took too long")
@@ -44,6 +47,10 @@ async fn smoke_run_downloads_and_verifies_the_bots_link() {
         output.status
     );
     assert!(stdout.starts_with("OK: film.mp4 ("), "{stdout}");
+    assert!(
+        stdout.contains("both regions serve it byte-exact, region b's 2nd request all cache hits"),
+        "{stdout}"
+    );
     // CI installs ffmpeg: there the film must be probed as a real video.
     if std::process::Command::new("ffprobe")
         .arg("-version")
@@ -60,7 +67,15 @@ async fn a_busy_port_is_one_clear_error_line() {
     let addr = taken.local_addr().unwrap().to_string();
     let output = tokio::time::timeout(
         QUICK_BOUND,
-        sandbox().args(["--smoke", "--listen", &addr]).output(),
+        sandbox()
+            .args([
+                "--smoke",
+                "--listen",
+                &addr,
+                "--remote-listen",
+                "127.0.0.1:0",
+            ])
+            .output(),
     )
     .await
     .expect("a busy port took too long to report")
@@ -76,7 +91,9 @@ async fn a_busy_port_is_one_clear_error_line() {
 }
 
 #[tokio::test]
-async fn a_missing_demo_file_is_reported_before_anything_starts() {
+async fn a_busy_second_region_port_names_its_own_flag() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
     let output = tokio::time::timeout(
         QUICK_BOUND,
         sandbox()
@@ -84,9 +101,73 @@ async fn a_missing_demo_file_is_reported_before_anything_starts() {
                 "--smoke",
                 "--listen",
                 "127.0.0.1:0",
-                "--file",
-                "/nonexistent/film.mkv",
+                "--remote-listen",
+                &addr,
             ])
+            .output(),
+    )
+    .await
+    .expect("a busy port took too long to report")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot listen on {addr} (choose another address with --remote-listen)"
+        )),
+        "{stderr}"
+    );
+}
+
+/// Everything the flags set can come from `--config`: this file alone makes a smoke run on
+/// ephemeral ports.
+#[tokio::test]
+async fn a_config_file_sets_what_the_flags_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sandbox.toml");
+    std::fs::write(
+        &config,
+        "smoke = true\nlisten = \"127.0.0.1:0\"\nremote_listen = \"127.0.0.1:0\"\ndata_dir = \"kept\"\n",
+    )
+    .unwrap();
+    let output = tokio::time::timeout(SMOKE_BOUND, sandbox().arg("--config").arg(&config).output())
+        .await
+        .expect("the smoke run took too long")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("OK: film.mp4 ("), "{stdout}");
+    assert!(dir.path().join("kept/world.state").is_file());
+}
+
+#[tokio::test]
+async fn a_typo_in_the_config_file_is_one_error_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sandbox.toml");
+    std::fs::write(&config, "lisen = \"127.0.0.1:0\"\n").unwrap();
+    let output = tokio::time::timeout(QUICK_BOUND, sandbox().arg("--config").arg(&config).output())
+        .await
+        .expect("a bad config file took too long to report")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: --config {}: ", config.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("lisen"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_missing_demo_file_is_reported_before_anything_starts() {
+    let output = tokio::time::timeout(
+        QUICK_BOUND,
+        sandbox()
+            .arg("--smoke")
+            .args(EPHEMERAL)
+            .args(["--file", "/nonexistent/film.mkv"])
             .output(),
     )
     .await
@@ -104,9 +185,63 @@ async fn a_missing_demo_file_is_reported_before_anything_starts() {
 /// answers a Range request on the printed link, and SIGTERM stops everything with exit 0.
 #[tokio::test]
 async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let (child, banner) = start_interactive(&[]).await;
+    for expected in [
+        "Download: http://127.0.0.1:",
+        "Watch: http://127.0.0.1:",
+        "curl -r 0-99 '",
+        "region b  http://127.0.0.1:",
+        "over QUIC at 127.0.0.1:",
+        "region b's 1st request fetched ",
+        "its 2nd served 2 of 2 chunk(s) from its own cache",
+    ] {
+        assert!(
+            banner.contains(expected),
+            "{expected:?} missing from:\n{banner}"
+        );
+    }
+    let link = bot_link(&banner);
+    let head = get_first_bytes(link).await;
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    stop(child).await;
+}
 
-    let mut child = sandbox().args(["--listen", "127.0.0.1:0"]).spawn().unwrap();
+/// Two runs on one `--data-dir`: the second is the same emulated Telegram with the same
+/// keys, so the first run's links (the bot's copy and the channel posts) work on its edge.
+#[tokio::test]
+async fn a_kept_data_dir_keeps_the_first_runs_links_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let (first, first_banner) = start_interactive(&["--data-dir", data_dir]).await;
+    let first_link = bot_link(&first_banner).to_owned();
+    let first_post = post_link(&first_banner).to_owned();
+    stop(first).await;
+
+    let (second, second_banner) = start_interactive(&["--data-dir", data_dir]).await;
+    let second_link = bot_link(&second_banner);
+    let on_second = |link: &str| {
+        let (_, path) = split(link);
+        let (authority, _) = split(second_link);
+        format!("http://{authority}/{path}")
+    };
+    // The same post is linked with the same token: it was not posted again.
+    assert_eq!(split(post_link(&second_banner)).1, split(&first_post).1);
+    for link in [&first_link, &first_post] {
+        let moved = on_second(link);
+        let head = get_first_bytes(&moved).await;
+        assert!(
+            head.starts_with("HTTP/1.1 206"),
+            "{link} in the second run: {head}"
+        );
+    }
+    stop(second).await;
+}
+
+/// Starts an interactive run on ephemeral ports and reads its banner up to its last line.
+async fn start_interactive(extra: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut child = sandbox().args(EPHEMERAL).args(extra).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = Vec::new();
     tokio::time::timeout(SMOKE_BOUND, async {
@@ -121,27 +256,43 @@ async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
     })
     .await
     .expect("the banner took too long");
-    let banner = banner.join("\n");
-    for expected in [
-        "Download: http://127.0.0.1:",
-        "Watch: http://127.0.0.1:",
-        "curl -r 0-99 '",
-    ] {
-        assert!(
-            banner.contains(expected),
-            "{expected:?} missing from:\n{banner}"
-        );
-    }
-    let link = banner
+    (child, banner.join("\n"))
+}
+
+/// The bot's download link, from the first `curl` line.
+fn bot_link(banner: &str) -> &str {
+    banner
         .split("curl -r 0-99 '")
         .nth(1)
         .and_then(|rest| rest.split('\'').next())
-        .unwrap();
-    let (authority, path) = link
-        .strip_prefix("http://")
-        .and_then(|rest| rest.split_once('/'))
-        .unwrap();
+        .unwrap()
+}
 
+/// The film's channel post's download link, from the file list.
+fn post_link(banner: &str) -> &str {
+    let files = banner
+        .split("Files in the storage channel:")
+        .nth(1)
+        .unwrap();
+    files
+        .split("download: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+}
+
+/// `http://authority/path` → (authority, path).
+fn split(link: &str) -> (&str, &str) {
+    link.strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .unwrap()
+}
+
+/// The first bytes of the answer to `Range: bytes=0-99` on `link`.
+async fn get_first_bytes(link: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (authority, path) = split(link);
     let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
     let request = format!(
         "GET /{path} HTTP/1.1\r\nHost: {authority}\r\nRange: bytes=0-99\r\nConnection: close\r\n\r\n"
@@ -152,9 +303,11 @@ async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
         .await
         .expect("the Range request took too long")
         .unwrap();
-    let head = String::from_utf8_lossy(&response[..response.len().min(200)]).into_owned();
-    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    String::from_utf8_lossy(&response[..response.len().min(200)]).into_owned()
+}
 
+/// SIGTERM, then a clean exit within the bound.
+async fn stop(mut child: tokio::process::Child) {
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

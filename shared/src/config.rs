@@ -55,8 +55,17 @@ pub enum ConfigError {
 /// Where a value came from, as the error line names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
-    Env { name: String },
-    File { key: String, path: PathBuf },
+    Env {
+        name: String,
+    },
+    File {
+        key: String,
+        path: PathBuf,
+    },
+    /// The default a binary's settings table declares (a bug in that table if invalid).
+    Table {
+        key: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -64,6 +73,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Env { name } => f.write_str(name),
             Origin::File { key, path } => write!(f, "{key} in {}", path.display()),
+            Origin::Table { key } => write!(f, "the settings table's default of {key}"),
         }
     }
 }
@@ -168,6 +178,62 @@ impl Settings {
         Ok(self.get(key)?.unwrap_or(default))
     }
 
+    /// [`Settings::get`], or else the default `table` declares for `key`: the one place a
+    /// binary writes a default. A key the table lacks, or declares without a default, is
+    /// treated as required.
+    pub fn get_default<T: FromSetting>(
+        &self,
+        table: &[SettingDoc],
+        key: &str,
+    ) -> Result<T, ConfigError> {
+        if let Some(value) = self.get(key)? {
+            return Ok(value);
+        }
+        match table
+            .iter()
+            .find(|doc| doc.key == key)
+            .and_then(|doc| doc.default)
+        {
+            Some(text) => T::from_text(text).ok_or_else(|| {
+                invalid::<T>(
+                    Origin::Table {
+                        key: key.to_owned(),
+                    },
+                    describe_text::<T>(text),
+                )
+            }),
+            None => self.require(key),
+        }
+    }
+
+    /// `check-config`'s listing: every row of `table` with the value in force and where it
+    /// came from (environment, file, the table's default), secrets ([`SettingDoc::is_secret`])
+    /// masked.
+    pub fn describe(&self, table: &[SettingDoc]) -> String {
+        let mut text = String::new();
+        for doc in table {
+            let name = env_name(doc.key);
+            let given = match self.env.get(&name) {
+                Some(value) => Some((value.clone(), "environment".to_owned())),
+                None => self.file.as_ref().and_then(|(path, file)| {
+                    let value = lookup(file, doc.key)?;
+                    let value = value
+                        .as_str()
+                        .map_or_else(|| value.to_string(), str::to_owned);
+                    Some((value, path.display().to_string()))
+                }),
+            };
+            let line = match (given, doc.default) {
+                (Some((_, from)), _) if doc.is_secret() => format!("(set, masked)  [{from}]"),
+                (Some((value, from)), _) => format!("{value}  [{from}]"),
+                (None, Some(default)) => format!("{}  [default]", shown(default)),
+                (None, None) => "(unset)".to_owned(),
+            };
+            text.push_str(&format!("  {name:<30} = {line}\n"));
+        }
+        text
+    }
+
     /// [`Settings::get`] for a key that must be present.
     pub fn require<T: FromSetting>(&self, key: &str) -> Result<T, ConfigError> {
         self.get(key)?.ok_or_else(|| {
@@ -202,6 +268,76 @@ impl Settings {
             );
         }
         unknown
+    }
+}
+
+/// One setting of a binary: a row of its settings table, the one place the setting is
+/// declared. `--help`, `check-config`, unknown-key warnings, the readers' defaults
+/// ([`Settings::get_default`]) and docs/CONFIG.md ([`reference_markdown`]) all come from the
+/// table, so adding a setting is adding a row (and reading it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingDoc {
+    /// TOML key (dotted = table); the variable is [`env_name`] of it.
+    pub key: &'static str,
+    /// The type as an operator writes it: `address`, `size`, `duration`, `count`, `bool`,
+    /// `url`, `path`, `secret`, `list`, `text`…; a kind containing `secret` or `key` is
+    /// masked by `check-config`.
+    pub kind: &'static str,
+    /// As an operator would write it; `None`: required, or unset unless given.
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+}
+
+impl SettingDoc {
+    /// Whether `check-config` masks the value: a kind naming a secret or a key.
+    pub fn is_secret(&self) -> bool {
+        self.kind.contains("secret") || self.kind.contains("key")
+    }
+}
+
+/// `--help` text for a table: one entry per setting, with its type and default.
+pub fn settings_help(intro: &str, table: &[SettingDoc]) -> String {
+    let mut text = format!("{intro}\n");
+    for doc in table {
+        let default = doc
+            .default
+            .map_or_else(String::new, |d| format!(" [default: {}]", shown(d)));
+        text.push_str(&format!(
+            "  {:<30} <{}> {}{default}\n",
+            env_name(doc.key),
+            doc.kind,
+            doc.help
+        ));
+    }
+    text
+}
+
+/// A Markdown section describing `table`: a heading, then one table row per setting.
+pub fn reference_markdown(heading: &str, intro: &str, table: &[SettingDoc]) -> String {
+    let mut text = format!(
+        "## {heading}\n\n{intro}\n\n| Variable | File key | Type | Default | Meaning |\n|---|---|---|---|---|\n"
+    );
+    let cell = |text: &str| text.replace('|', "\\|");
+    for doc in table {
+        text.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} |\n",
+            env_name(doc.key),
+            doc.key,
+            doc.kind,
+            doc.default
+                .map_or_else(|| "—".to_owned(), |d| format!("`{}`", cell(shown(d)))),
+            cell(doc.help)
+        ));
+    }
+    text
+}
+
+/// An empty default (an empty list) as the docs show it.
+fn shown(default: &str) -> &str {
+    if default.is_empty() {
+        "(empty)"
+    } else {
+        default
     }
 }
 

@@ -350,3 +350,143 @@ fn unknown_keys_are_reported() {
         ]
     );
 }
+
+const TABLE: &[SettingDoc] = &[
+    SettingDoc {
+        key: "cache_size",
+        kind: "size",
+        default: Some("256MiB"),
+        help: "chunk cache | in bytes",
+    },
+    SettingDoc {
+        key: "public_url",
+        kind: "url",
+        default: None,
+        help: "base URL",
+    },
+    SettingDoc {
+        key: "broken",
+        kind: "size",
+        default: Some("lots"),
+        help: "a bug in a table",
+    },
+];
+
+#[test]
+fn a_tables_default_applies_only_when_the_setting_is_absent() {
+    let none = Settings::from_env_and_file(Vec::<(String, String)>::new(), None).unwrap();
+    assert_eq!(
+        none.get_default::<ByteSize>(TABLE, "cache_size").unwrap(),
+        ByteSize(256 << 20)
+    );
+    let set =
+        Settings::from_env_and_file([("TGCDN_CACHE_SIZE".to_owned(), "1GiB".to_owned())], None)
+            .unwrap();
+    assert_eq!(
+        set.get_default::<ByteSize>(TABLE, "cache_size").unwrap(),
+        ByteSize(1 << 30)
+    );
+    // No default: required, and said so by name.
+    let missing = none
+        .get_default::<BaseUrl>(TABLE, "public_url")
+        .unwrap_err();
+    assert!(matches!(missing, ConfigError::Missing(_)), "{missing}");
+    // A default that does not parse names the table, not the operator's input.
+    let broken = none.get_default::<ByteSize>(TABLE, "broken").unwrap_err();
+    assert!(
+        broken
+            .to_string()
+            .starts_with("the settings table's default of broken: "),
+        "{broken}"
+    );
+}
+
+#[test]
+fn help_and_reference_list_every_row_with_type_and_default() {
+    let help = settings_help("intro", TABLE);
+    assert!(help.starts_with("intro\n"), "{help}");
+    assert!(
+        help.contains(
+            "TGCDN_CACHE_SIZE               <size> chunk cache | in bytes [default: 256MiB]"
+        ),
+        "{help}"
+    );
+    let markdown = reference_markdown("tgcdn-edge", "intro", TABLE);
+    assert!(
+        markdown.contains(
+            "| `TGCDN_CACHE_SIZE` | `cache_size` | size | `256MiB` | chunk cache \\| in bytes |"
+        ),
+        "{markdown}"
+    );
+    assert!(markdown.contains("| `TGCDN_PUBLIC_URL` | `public_url` | url | — | base URL |"));
+}
+
+#[test]
+fn check_config_lists_where_each_value_came_from_and_masks_secrets() {
+    const ROWS: &[SettingDoc] = &[
+        SettingDoc {
+            key: "cache_size",
+            kind: "size",
+            default: Some("256MiB"),
+            help: "",
+        },
+        SettingDoc {
+            key: "listen",
+            kind: "address",
+            default: Some("0.0.0.0:8080"),
+            help: "",
+        },
+        SettingDoc {
+            key: "cluster_secret",
+            kind: "secret",
+            default: None,
+            help: "",
+        },
+        SettingDoc {
+            key: "link_keys",
+            kind: "key list",
+            default: None,
+            help: "",
+        },
+        SettingDoc {
+            key: "region",
+            kind: "text",
+            default: None,
+            help: "",
+        },
+    ];
+    let settings = with_file(
+        &[
+            ("TGCDN_CACHE_SIZE", "1GiB"),
+            ("TGCDN_CLUSTER_SECRET", "s3cr3t-s3cr3t-s3cr3t"),
+        ],
+        "link_keys = \"1:abcdefabcdefabcdefabcdef\"\n",
+    );
+    let text = settings.describe(ROWS);
+    assert!(
+        text.contains("TGCDN_CACHE_SIZE               = 1GiB  [environment]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TGCDN_LISTEN                   = 0.0.0.0:8080  [default]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TGCDN_CLUSTER_SECRET           = (set, masked)  [environment]"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "TGCDN_LINK_KEYS                = (set, masked)  [{FILE}]"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("TGCDN_REGION                   = (unset)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("s3cr3t") && !text.contains("abcdef"),
+        "{text}"
+    );
+}

@@ -43,7 +43,9 @@ pub use api::files::{answer_body_len, check_part};
 pub use content::Content;
 pub use counters::{Counters, CountersSnapshot, GetMessagesCall};
 pub use faults::{Faults, Latency, Pacer, Scope};
-pub use world::{BotInfo, ChannelInfo, DocumentInfo, Peer, SentMessage, UserInfo, World};
+pub use world::{
+    BotInfo, ChannelInfo, DocumentInfo, Peer, SentMessage, UserInfo, World, WorldSnapshot,
+};
 
 use clock::Clock;
 use crypto::ServerKey;
@@ -69,6 +71,7 @@ impl Emulator {
             dcs: vec![1, 2, 4],
             home_dc: 2,
             grammers_safe: true,
+            restore: None,
         }
     }
 }
@@ -77,9 +80,19 @@ pub struct EmulatorBuilder {
     dcs: Vec<i32>,
     home_dc: i32,
     grammers_safe: bool,
+    restore: Option<world::WorldSnapshot>,
 }
 
 impl EmulatorBuilder {
+    /// Start with this world ([`World::snapshot`] of an earlier emulator) instead of an empty
+    /// one: the same accounts, channels, messages, documents and signed-in keys, so a client
+    /// that kept its session carries on. Auth keys themselves are registered again by the
+    /// caller ([`EmulatorHandle::register_auth_key`]).
+    pub fn restore(mut self, snapshot: world::WorldSnapshot) -> Self {
+        self.restore = Some(snapshot);
+        self
+    }
+
     /// The DC ids to emulate (default 1, 2, 4).
     pub fn dcs(mut self, dcs: &[i32]) -> Self {
         self.dcs = dcs.to_vec();
@@ -119,11 +132,15 @@ impl EmulatorBuilder {
                 .map_err(|source| EmulatorError::Bind { dc, source })?;
             listeners.push((dc, addr, listener));
         }
-        let secret = rand::thread_rng().next_u64();
         let addrs: Vec<(i32, SocketAddr)> = listeners.iter().map(|(dc, a, _)| (*dc, *a)).collect();
         let clock = Clock::default();
+        let world = match self.restore {
+            Some(snapshot) => World::restore(snapshot, clock.clone()),
+            None => World::new(rand::thread_rng().next_u64(), clock.clone()),
+        };
+        let secret = world.secret();
         let shared = Arc::new(Shared {
-            world: World::new(secret, clock.clone()),
+            world,
             faults: Faults::with_clock(clock.clone()),
             clock,
             counters: Counters::default(),

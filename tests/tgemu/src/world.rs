@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use grammers_tl_types::{self as tl, Serializable};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::api::render;
@@ -17,7 +18,7 @@ use crate::clock::Clock;
 use crate::content::Content;
 
 /// A registered bot.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BotInfo {
     pub user_id: i64,
     pub access_hash: i64,
@@ -26,14 +27,14 @@ pub struct BotInfo {
 }
 
 /// A registered (human) user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
     pub user_id: i64,
     pub access_hash: i64,
 }
 
 /// A channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelInfo {
     pub channel_id: i64,
     pub access_hash: i64,
@@ -47,7 +48,7 @@ impl ChannelInfo {
 }
 
 /// A document stored on one DC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentInfo {
     pub id: i64,
     pub access_hash: i64,
@@ -56,14 +57,14 @@ pub struct DocumentInfo {
 }
 
 /// A chat as the world sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Peer {
     User(i64),
     Channel(i64),
 }
 
 /// Something a bot sent (reply, media, forward), for tests to read back.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentMessage {
     pub peer: Peer,
     pub msg_id: i32,
@@ -72,6 +73,7 @@ pub struct SentMessage {
     pub forwarded_from: Option<(Peer, i32)>,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Account {
     pub(crate) info: UserInfo,
     pub(crate) name: String,
@@ -82,6 +84,7 @@ pub(crate) struct Account {
     pub(crate) mailbox: Mailbox,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Channel {
     pub(crate) info: ChannelInfo,
     pub(crate) title: String,
@@ -91,15 +94,17 @@ pub(crate) struct Channel {
     pub(crate) mailbox: Mailbox,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Document {
     pub(crate) info: DocumentInfo,
     pub(crate) name: String,
     pub(crate) mime: String,
     pub(crate) date: i32,
+    #[serde(with = "shared_content")]
     pub(crate) content: Arc<Content>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct StoredMessage {
     pub(crate) id: i32,
     pub(crate) from: Option<i64>,
@@ -112,7 +117,7 @@ pub(crate) struct StoredMessage {
     pub(crate) fwd_from: Option<Peer>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) enum Event {
     New(i32),
     Edited(i32),
@@ -120,7 +125,7 @@ pub(crate) enum Event {
 }
 
 /// Messages and the pts-numbered event log of one account or channel.
-#[derive(Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Mailbox {
     pub(crate) pts: i32,
     pub(crate) next_msg_id: i32,
@@ -179,6 +184,7 @@ pub(crate) struct Subscriber {
     pub(crate) tx: UnboundedSender<Vec<u8>>,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(crate) struct State {
     pub(crate) next_id: i64,
     pub(crate) accounts: HashMap<i64, Account>,
@@ -187,10 +193,43 @@ pub(crate) struct State {
     pub(crate) documents: HashMap<i64, Document>,
     /// (DC, auth key id) → the user that key is signed in as on that DC.
     pub(crate) authorizations: HashMap<(i32, u64), i64>,
-    /// Exported authorisation (id = user, bytes) → target DC.
+    /// Exported authorisation (id = user, bytes) → target DC. Not kept by a snapshot: an
+    /// export is imported within seconds.
+    #[serde(skip)]
     pub(crate) exported: HashMap<Vec<u8>, (i64, i32)>,
+    /// Connections, not world: a restored world has none.
+    #[serde(skip)]
     pub(crate) subscribers: HashMap<i64, Vec<Subscriber>>,
     pub(crate) sent: Vec<(i64, SentMessage)>,
+}
+
+/// The whole world, detached from any connection: what a restarted emulator needs to be the
+/// same Telegram (ids, access hashes, file references, messages, update logs, signed-in
+/// keys). Serialize it with any serde format; documents backed by files keep their paths.
+#[derive(Serialize, Deserialize)]
+pub struct WorldSnapshot {
+    secret: u64,
+    state: State,
+}
+
+/// `Arc<Content>` as its `Content` (serde's `rc` feature, for one field).
+mod shared_content {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::content::Content;
+
+    pub(super) fn serialize<S: Serializer>(
+        content: &Arc<Content>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        content.as_ref().serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Content>, D::Error> {
+        Content::deserialize(d).map(Arc::new)
+    }
 }
 
 /// Cheaply cloned, thread-safe handle to the world.
@@ -238,6 +277,39 @@ impl World {
             state: Arc::new(Mutex::new(state)),
             clock,
             secret,
+        }
+    }
+
+    /// A world restored from a snapshot: the snapshot's secret replaces a fresh one, so
+    /// access hashes and file references stay valid.
+    pub(crate) fn restore(snapshot: WorldSnapshot, clock: Clock) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(snapshot.state)),
+            clock,
+            secret: snapshot.secret,
+        }
+    }
+
+    pub(crate) fn secret(&self) -> u64 {
+        self.secret
+    }
+
+    /// The world as it is now (connections and pending exports left out).
+    pub fn snapshot(&self) -> WorldSnapshot {
+        let s = self.lock();
+        WorldSnapshot {
+            secret: self.secret,
+            state: State {
+                next_id: s.next_id,
+                accounts: s.accounts.iter().map(|(id, a)| (*id, a.clone())).collect(),
+                tokens: s.tokens.clone(),
+                channels: s.channels.iter().map(|(id, c)| (*id, c.clone())).collect(),
+                documents: s.documents.iter().map(|(id, d)| (*id, d.clone())).collect(),
+                authorizations: s.authorizations.clone(),
+                exported: HashMap::new(),
+                subscribers: HashMap::new(),
+                sent: s.sent.clone(),
+            },
         }
     }
 
@@ -773,6 +845,51 @@ pub(crate) fn updates_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A restarted emulator must be the same Telegram: same ids and access hashes, the
+    /// posts and their update log, the signed-in keys, file references that still verify,
+    /// and new ids that never reuse old ones.
+    #[test]
+    fn a_snapshot_restores_the_same_world_through_a_serde_format() {
+        let world = World::new(42, Clock::default());
+        let bot = world.register_bot("1:token", "bot");
+        let channel = world.create_channel("storage");
+        world.add_channel_member(channel.channel_id, bot.user_id, true);
+        let doc = world.add_document(Content::pseudo(3 << 20), "a.bin", "application/x", 4);
+        let msg_id = world.post_document(channel.channel_id, doc.id, "caption");
+        world.lock().authorizations.insert((2, 77), bot.user_id);
+        let reference = world.file_reference(doc.id, bot.user_id);
+
+        let bytes = postcard::to_stdvec(&world.snapshot()).unwrap();
+        let restored = World::restore(postcard::from_bytes(&bytes).unwrap(), Clock::default());
+
+        let s = restored.lock();
+        assert_eq!(s.tokens.get("1:token"), Some(&bot.user_id));
+        assert_eq!(
+            s.accounts[&bot.user_id].info,
+            UserInfo {
+                user_id: bot.user_id,
+                access_hash: bot.access_hash
+            }
+        );
+        let stored = &s.channels[&channel.channel_id];
+        assert_eq!(stored.info, channel);
+        assert_eq!(stored.mailbox.messages[&msg_id].doc, Some(doc.id));
+        assert_eq!(
+            stored.mailbox.pts,
+            world.lock().channels[&channel.channel_id].mailbox.pts
+        );
+        assert_eq!(s.documents[&doc.id].info, doc);
+        assert_eq!(s.authorizations.get(&(2, 77)), Some(&bot.user_id));
+        drop(s);
+        assert_eq!(restored.file_reference(doc.id, bot.user_id), reference);
+        assert_eq!(
+            restored.check_file_reference(doc.id, bot.user_id, &reference, None),
+            Ok(())
+        );
+        let next = restored.create_channel("another");
+        assert!(next.channel_id > doc.id, "a new id reused an old one");
+    }
 
     #[test]
     fn bot_api_id_is_minus_100_then_the_id() {
