@@ -7,8 +7,11 @@
 //! * [`health`] — the background prober that puts recovered bots back in rotation;
 //! * [`resolve`] — a file reference → its meta (persisted) and each bot's document
 //!   location (cached, refreshed when Telegram says the reference expired);
-//! * [`fetch`] — single-flight chunk downloads across the pool, retries by error class,
-//!   a small second-tier cache;
+//! * [`fetch`] — single-flight chunk downloads across the pool, retries by the shared
+//!   policy, a small second-tier cache;
+//! * [`ports`] — what the request path needs from Telegram (part downloader, document
+//!   source, prober), the failure type with its retry class and the one pure retry policy;
+//!   no grammers, so `quic → fetch → resolve → telegram` imports run one way;
 //! * [`quic`] — the server edges connect to: pinned TLS identity, Hello gate, one stream
 //!   per request, the edge registry;
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
@@ -39,6 +42,7 @@ pub mod fetch;
 pub mod frontend;
 pub mod health;
 pub mod onebox;
+pub mod ports;
 pub mod quic;
 pub mod report;
 pub mod resolve;

@@ -415,6 +415,7 @@ mod tests {
                 coalesced: 1,
                 downloads: 12,
                 failures: 0,
+                retries: 0,
             },
             ResolveSnapshot::default(),
         )

@@ -17,7 +17,7 @@ use tgcdn_core::frontend::commands::Access;
 use tgcdn_core::frontend::ratelimit::RateConfig;
 use tgcdn_core::frontend::{FrontEnd, FrontEndConfig};
 use tgcdn_core::health::Prober;
-use tgcdn_core::resolve::{ResolveConfig, ResolveError};
+use tgcdn_core::resolve::ResolveConfig;
 use tgcdn_core::store::Store;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
 use tgcdn_shared::FileRef;
@@ -241,7 +241,7 @@ async fn five_hundred_requests_for_a_deleted_message_cost_at_most_two_lookups() 
         while let Some(answer) = requests.join_next().await {
             assert!(matches!(
                 answer.expect("request task"),
-                Err(ResolveError::NotFound)
+                Err(error) if error.is_not_found()
             ));
         }
         let lookups = emu.counters().requests_for("channels.getMessages");

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::index::{BackfillProgress, IndexEvent, IndexStats, Indexer, Source};
-use crate::fetch::BoxFuture;
+use crate::ports::BoxFuture;
 use crate::store::{Store, StoreError, get, put};
 use crate::telegram::TelegramError;
 

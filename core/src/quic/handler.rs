@@ -21,7 +21,7 @@ use tgcdn_shared::wire::{
 
 use super::registry::EdgeRegistry;
 use crate::addon::{AddonError, AddonService};
-use crate::fetch::{FetchError, Fetcher};
+use crate::fetch::{FetchError, Fetcher, GiveUp};
 use crate::resolve::{ResolveError, Resolver, wire_meta};
 use crate::stats::DcCounters;
 use crate::store::StoreError;
@@ -74,6 +74,19 @@ pub enum ServeError {
     OversizedChunk { len: usize },
 }
 
+/// The wire form of the retry policy's reasons, for lookups and chunk fetches alike.
+fn give_up_wire(reason: &GiveUp) -> WireError {
+    match reason {
+        GiveUp::NotFound => WireError::NotFound,
+        GiveUp::FloodWait { secs } => WireError::FloodWait {
+            secs: saturate_secs(*secs),
+        },
+        GiveUp::Unavailable(_) => WireError::Unavailable,
+        // Retrying cannot help (a request Telegram refuses, an unknown failure).
+        GiveUp::Rejected(_) => WireError::Internal,
+    }
+}
+
 /// The wire form of every failure: the only place a [`ServeError`] becomes a [`WireError`].
 pub fn wire_error(error: &ServeError) -> WireError {
     match error {
@@ -94,23 +107,11 @@ pub fn wire_error(error: &ServeError) -> WireError {
             AddonError::Internal(_) => WireError::Internal,
         },
         ServeError::Resolve(resolve) => match resolve {
-            ResolveError::NotFound => WireError::NotFound,
             ResolveError::Revoked => WireError::Revoked,
-            ResolveError::FloodWait { secs } => WireError::FloodWait {
-                secs: saturate_secs(*secs),
-            },
-            ResolveError::Unavailable(_) => WireError::Unavailable,
+            ResolveError::Lookup(reason) => give_up_wire(reason),
             ResolveError::Store(_) => WireError::Internal,
         },
-        ServeError::Fetch(fetch) => match fetch {
-            FetchError::NotFound => WireError::NotFound,
-            FetchError::FloodWait { secs } => WireError::FloodWait {
-                secs: saturate_secs(*secs),
-            },
-            FetchError::Unavailable(_) => WireError::Unavailable,
-            // Retrying cannot help (a request Telegram refuses, an unknown failure).
-            FetchError::GaveUp(_) => WireError::Internal,
-        },
+        ServeError::Fetch(reason) => give_up_wire(reason),
         ServeError::Registry(_)
         | ServeError::OversizedChunk { .. }
         | ServeError::OversizedAddon { .. } => WireError::Internal,
@@ -352,10 +353,13 @@ mod tests {
                 ServeError::OversizedAddon { len: usize::MAX },
                 WireError::Internal,
             ),
-            (ResolveError::NotFound.into(), WireError::NotFound),
+            (
+                ResolveError::from(GiveUp::NotFound).into(),
+                WireError::NotFound,
+            ),
             (ResolveError::Revoked.into(), WireError::Revoked),
             (
-                ResolveError::FloodWait { secs: u64::MAX }.into(),
+                ResolveError::from(GiveUp::FloodWait { secs: u64::MAX }).into(),
                 WireError::FloodWait { secs: u32::MAX },
             ),
             (
@@ -366,7 +370,7 @@ mod tests {
                 FetchError::Unavailable("x".into()).into(),
                 WireError::Unavailable,
             ),
-            (FetchError::GaveUp("x".into()).into(), WireError::Internal),
+            (FetchError::Rejected("x".into()).into(), WireError::Internal),
         ];
         for (error, wire) in cases {
             assert_eq!(wire_error(&error), wire, "{error}");
