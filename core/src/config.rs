@@ -10,6 +10,8 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tgcdn_edge::app::EdgeOptions;
+use tgcdn_edge::config::{EdgeConfigError, edge_options};
 use tgcdn_shared::config::{BaseUrl, ByteSize, ConfigError as SettingsError, FromSetting, Secret};
 use tgcdn_shared::config::{Settings, env_name};
 use tgcdn_shared::token::{Keyring, LinkKey};
@@ -17,11 +19,42 @@ use tgcdn_shared::token::{Keyring, LinkKey};
 use crate::catalog::backfill::BackfillConfig;
 use crate::catalog::tmdb::{ApiKey, TmdbSettings};
 use crate::fetch::FetchConfig;
-use crate::onebox::OneBoxEdge;
 use crate::quic::QuicConfig;
 use crate::resolve::ResolveConfig;
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotConfig, bot_id_from_token};
+
+/// The embedded edge: where it listens and how it serves.
+#[derive(Debug, Clone)]
+pub struct OneBoxEdge {
+    /// TCP address viewers connect to (`TGCDN_LISTEN`, default 0.0.0.0:8080).
+    pub listen: SocketAddr,
+    /// Cache size, read-ahead, HTTP limits: the edge's `TGCDN_*` serving settings.
+    pub options: EdgeOptions,
+    /// Accept the seed design's readable links too (`TGCDN_LEGACY_LINKS`).
+    pub legacy_links: bool,
+}
+
+impl OneBoxEdge {
+    /// Reads the edge's serving keys (`listen`, `cache_size`, `readahead_max`, …) exactly as
+    /// a standalone edge would; the core link and token keys are the core's own.
+    pub fn from_settings(settings: &Settings) -> Result<Self, EdgeConfigError> {
+        Ok(OneBoxEdge {
+            listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+            options: edge_options(settings)?,
+            legacy_links: settings.get_or("legacy_links", false)?,
+        })
+    }
+
+    /// Defaults on `listen`: for programs that build the configuration themselves.
+    pub fn on(listen: SocketAddr) -> Self {
+        OneBoxEdge {
+            listen,
+            options: EdgeOptions::default(),
+            legacy_links: false,
+        }
+    }
+}
 
 /// Every key the core reads, with what it means. `key` is the TOML key (dotted = table);
 /// the environment variable is `TGCDN_` + the key upper-cased with `.` → `_`.

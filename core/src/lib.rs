@@ -29,7 +29,10 @@
 //! * [`admin`] — the admin HTTP listener (`/metrics`, `/admin/*`) and its client for
 //!   `tgcdn-core status`;
 //! * [`app`] — the wiring of bots, resolver and fetcher that `main` and the tests share;
-//! * [`config`] — `TGCDN_*` / TOML settings read, then validated into a typed `Config`;
+//! * [`config`] — `TGCDN_*` / TOML settings read, then validated into a typed `Config`
+//!   (the one-box edge's settings included, so `config` imports nothing above it);
+//! * [`clock`] — wall-clock seconds for records that outlive the process;
+//! * [`links`] — the download and watch links handed out, with safe file names;
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
 pub mod addon;
@@ -37,10 +40,12 @@ pub mod admin;
 pub mod app;
 pub mod bots;
 pub mod catalog;
+pub mod clock;
 pub mod config;
 pub mod fetch;
 pub mod frontend;
 pub mod health;
+pub mod links;
 pub mod onebox;
 pub mod ports;
 pub mod quic;

@@ -4,7 +4,7 @@
 //! address is free (so a busy port is the first and only error), the Telegram DC emulator
 //! ([`world`]: DCs 1, 2, 4, two bots, a storage channel, a demo user), the demo posts
 //! ([`seed`]), then the real core in one-box mode through the same library call
-//! `tgcdn-core run --with-edge` makes ([`tgcdn_core::onebox::run_one_box`]) on generated
+//! `tgcdn-core run --with-edge` makes ([`tgcdn_core::runtime::run_one_box`]) on generated
 //! but production-validated configuration ([`settings`]), and finally the demo upload
 //! through the bot. [`smoke`] checks it over HTTP; [`banner`] prints how to use it.
 //!
@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tgcdn_core::bots::select::Health;
-use tgcdn_core::onebox::run_one_box;
+use tgcdn_core::runtime::run_one_box;
 use tgcdn_core::runtime::{RunError, Running};
 use tokio::net::TcpListener;
 

@@ -21,7 +21,7 @@
 //! `BotClient` methods.
 
 pub mod commands;
-pub mod links;
+pub use crate::links;
 pub mod ratelimit;
 
 use std::sync::Arc;

@@ -9,7 +9,6 @@
 //! Every failure becomes a [`WireError`] in [`wire_error`], the one place that decides it.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
@@ -21,6 +20,7 @@ use tgcdn_shared::wire::{
 
 use super::registry::EdgeRegistry;
 use crate::addon::{AddonError, AddonService};
+use crate::clock::unix_now;
 use crate::fetch::{FetchError, Fetcher, GiveUp};
 use crate::resolve::{ResolveError, Resolver, wire_meta};
 use crate::stats::DcCounters;
@@ -304,14 +304,6 @@ pub fn chunk_header(bytes: &Bytes) -> Result<Response, ServeError> {
     let len =
         u32::try_from(bytes.len()).map_err(|_| ServeError::OversizedChunk { len: bytes.len() })?;
     Ok(Response::Chunk(ChunkHeader { len }))
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
 }
 
 #[cfg(test)]
