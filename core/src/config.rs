@@ -134,6 +134,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "Telegram user ids of operators (admin commands), comma-separated",
     ),
     (
+        "frontend_concurrency",
+        "messages of different users the bot handles at once (one user's stay in order), 1..=256",
+    ),
+    (
         "dc_addrs",
         "pin DC addresses, e.g. 1=127.0.0.1:4001,2=127.0.0.1:4002 (emulator/sandbox; default: Telegram's)",
     ),
@@ -287,6 +291,7 @@ pub struct RawConfig {
     pub public_url: Option<BaseUrl>,
     pub allowed_users: Vec<i64>,
     pub admins: Vec<i64>,
+    pub frontend_concurrency: usize,
     pub dc_addrs: Vec<DcAddr>,
     pub dc_auth_key: Option<Secret>,
     pub quic_enabled: bool,
@@ -331,6 +336,8 @@ impl RawConfig {
             public_url: settings.get("public_url")?,
             allowed_users: settings.get_or("allowed_users", Vec::new())?,
             admins: settings.get_or("admins", Vec::new())?,
+            frontend_concurrency: settings
+                .get_or("frontend_concurrency", crate::frontend::DEFAULT_CONCURRENCY)?,
             dc_addrs: settings.get_or("dc_addrs", Vec::new())?,
             dc_auth_key: settings.get("dc_auth_key")?,
             quic_enabled: settings.get_or("quic.enabled", true)?,
@@ -394,6 +401,9 @@ impl RawConfig {
         }
         if self.negative_cache_secs > 3600 {
             return Err(invalid("negative_cache_secs", "must be 0..=3600"));
+        }
+        if !(1..=256).contains(&self.frontend_concurrency) {
+            return Err(invalid("frontend_concurrency", "must be 1..=256"));
         }
         if !(1..=64).contains(&self.parts_per_connection) {
             return Err(invalid("parts_per_connection", "must be 1..=64"));
@@ -474,6 +484,7 @@ impl RawConfig {
             public_url,
             allowed_users: self.allowed_users,
             admins: self.admins,
+            frontend_concurrency: self.frontend_concurrency,
             dc_addrs: self.dc_addrs,
             dc_auth_key,
             quic_enabled: self.quic_enabled,
@@ -571,6 +582,8 @@ pub struct Config {
     pub public_url: BaseUrl,
     pub allowed_users: Vec<i64>,
     pub admins: Vec<i64>,
+    /// Messages of different users the front-end handles at once.
+    pub frontend_concurrency: usize,
     pub dc_addrs: Vec<DcAddr>,
     pub dc_auth_key: Option<[u8; 256]>,
     /// Whether remote edges can join over QUIC (one-box mode may turn it off).
@@ -697,6 +710,10 @@ impl Config {
             ("public_url", self.public_url.to_string()),
             ("allowed_users", ids(&self.allowed_users)),
             ("admins", ids(&self.admins)),
+            (
+                "frontend_concurrency",
+                self.frontend_concurrency.to_string(),
+            ),
             (
                 "dc_addrs",
                 self.dc_addrs

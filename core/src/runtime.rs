@@ -662,6 +662,7 @@ fn frontend(
     .map_err(RunError::FrontEnd)?
     .with_pool(Arc::clone(pool))
     .with_resolver(resolver)
+    .with_concurrency(config.frontend_concurrency)
     .with_stats_lines(stats))
 }
 
