@@ -19,18 +19,23 @@ use tgcdn_shared::FileRef;
 use tgcdn_shared::wire::{AddonRequest, ChunkRequest, FileMeta};
 
 use crate::bots::BotPool;
-use crate::bots::select::Health;
 use crate::quic::handler::{self, Handler};
 
 /// The core as an edge's upstream, without a network hop.
 pub struct InProcessUpstream {
     handler: Arc<Handler>,
     pool: Arc<BotPool>,
+    /// The channel links point into (Bot API id); readiness is about serving it.
+    storage_channel: i64,
 }
 
 impl InProcessUpstream {
-    pub fn new(handler: Arc<Handler>, pool: Arc<BotPool>) -> Self {
-        InProcessUpstream { handler, pool }
+    pub fn new(handler: Arc<Handler>, pool: Arc<BotPool>, storage_channel: i64) -> Self {
+        InProcessUpstream {
+            handler,
+            pool,
+            storage_channel,
+        }
     }
 }
 
@@ -66,11 +71,12 @@ impl Upstream for InProcessUpstream {
         })
     }
 
-    /// Ready while at least one bot is healthy (a FLOOD_WAIT ends by itself).
+    /// Ready while at least one bot can serve the storage channel (a FLOOD_WAIT ends by
+    /// itself; a bot denied only some other channel still serves links).
     fn ready(&self) -> bool {
         self.pool
             .report(Instant::now())
             .iter()
-            .any(|bot| bot.health == Health::Healthy)
+            .any(|bot| bot.serves(self.storage_channel))
     }
 }

@@ -533,6 +533,7 @@ fn serve_edge(
     let upstream = Arc::new(InProcessUpstream::new(
         Arc::clone(handler),
         Arc::clone(pool),
+        config.storage_channel,
     ));
     let verifier = tgcdn_shared::token::TokenVerifier::new(config.keyring.clone())
         .with_legacy(edge.legacy_links);

@@ -191,7 +191,7 @@ async fn addon_requests_reach_the_port_over_quic_and_in_process_alike() {
         check_answers_and_errors(&quic, &catalogue).await;
         let calls = catalogue.calls.load(Ordering::SeqCst);
         assert_eq!(calls, 7);
-        let one_box = InProcessUpstream::new(handler, pool);
+        let one_box = InProcessUpstream::new(handler, pool, -1_000_000_000_001);
         check_answers_and_errors(&one_box, &catalogue).await;
         assert_eq!(catalogue.calls.load(Ordering::SeqCst), 2 * calls);
         // A failed request does not hurt the connection: the next one is answered.
@@ -209,7 +209,7 @@ async fn a_core_without_an_addon_says_so_on_both_paths() {
         let quic = edge_link(&server).await;
         let disabled = Err(UpstreamError::Core(WireError::AddonDisabled));
         assert_eq!(quic.addon(request("/manifest.json")).await, disabled);
-        let one_box = InProcessUpstream::new(handler, pool);
+        let one_box = InProcessUpstream::new(handler, pool, -1_000_000_000_001);
         assert_eq!(one_box.addon(request("/manifest.json")).await, disabled);
     })
     .await;

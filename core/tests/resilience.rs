@@ -355,3 +355,54 @@ async fn one_user_sending_forty_files_does_not_delay_other_users_replies() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_bot_that_lost_its_home_dc_authorisation_is_benched_and_signs_in_again() {
+    bounded(async {
+        let emu = emulator().await;
+        let store = Store::temporary().expect("store");
+        let storage = emu.world().create_channel("storage");
+        let (lost, a) = signed_in_bot(&emu, &store, "4601:a", &[storage]).await;
+        let (_, b) = signed_in_bot(&emu, &store, "4602:b", &[storage]).await;
+        let path = path(&store, &[Arc::clone(&a), Arc::clone(&b)]);
+        path.pool.set_probe_backoff(Backoff {
+            first: Duration::from_millis(100),
+            max: Duration::from_millis(400),
+        });
+        assert_eq!(emu.world().revoke_authorization(2, lost.user_id), 1);
+        // Every lookup is served (bot b takes over) and bot a ends up benched for it.
+        for _ in 0..6 {
+            let (file, doc) = post_file(&emu, &storage);
+            let meta = path
+                .resolver
+                .meta(file)
+                .await
+                .expect("served by the other bot");
+            assert_eq!(meta.size, doc.size);
+        }
+        let benched =
+            |pool: &tgcdn_core::bots::BotPool| match &pool.report(Instant::now())[0].health {
+                Health::Unhealthy { reason } => reason.contains("home-DC authorisation"),
+                Health::Healthy => false,
+            };
+        assert!(
+            benched(&path.pool),
+            "{:?}",
+            path.pool.report(Instant::now())[0]
+        );
+
+        // The prober signs the bot in again and puts it back, without a restart.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let probers: Vec<Arc<dyn Prober>> = vec![a as Arc<dyn Prober>, b as Arc<dyn Prober>];
+        let prober = tokio::spawn(tgcdn_core::health::run(
+            Arc::clone(&path.pool),
+            probers,
+            stopped,
+        ));
+        wait_for(|| !benched(&path.pool)).await;
+        assert_eq!(path.pool.report(Instant::now())[0].health, Health::Healthy);
+        let _ = stop.send(true);
+        prober.await.expect("the prober stops");
+    })
+    .await
+}

@@ -117,10 +117,11 @@ impl Sandbox {
             .one_box
             .take()
             .ok_or_else(|| SandboxError::core("configuring the edge", "no one-box edge"))?;
+        let storage_channel = core_config.storage_channel;
         let core = run_one_box(core_config, edge)
             .await
             .map_err(|error| run_error(error, options.listen))?;
-        if let Err(error) = every_bot_healthy(&core) {
+        if let Err(error) = every_bot_serves(&core, storage_channel) {
             // The start error is the one worth reporting; a failed flush only adds noise.
             let _ = core.shutdown().await;
             return Err(error);
@@ -217,18 +218,23 @@ fn run_error(error: RunError, listen: SocketAddr) -> SandboxError {
 }
 
 /// Unlike `tgcdn-core run`, an unusable bot is an error: in the sandbox every bot is
-/// scripted to work, so one that does not is a bug worth stopping for.
-fn every_bot_healthy(core: &Running) -> Result<(), SandboxError> {
-    match core
-        .pool()
-        .report(Instant::now())
-        .into_iter()
-        .find_map(|bot| match bot.health {
-            Health::Healthy => None,
-            Health::Unhealthy { reason } => Some((bot.id, reason)),
-        }) {
-        Some((bot_id, reason)) => Err(SandboxError::Bot { bot_id, reason }),
+/// scripted to work, so one that cannot read the storage channel is a bug worth stopping
+/// for. A bot kept out of some other channel (a catalogue channel it is not admin of) still
+/// serves links.
+fn every_bot_serves(core: &Running, storage_channel: i64) -> Result<(), SandboxError> {
+    let report = core.pool().report(Instant::now());
+    match report.iter().find(|bot| !bot.serves(storage_channel)) {
         None => Ok(()),
+        Some(bot) => {
+            let reason = match &bot.health {
+                Health::Unhealthy { reason } => reason.clone(),
+                Health::Healthy => "cannot read the storage channel".to_owned(),
+            };
+            Err(SandboxError::Bot {
+                bot_id: bot.id,
+                reason,
+            })
+        }
     }
 }
 

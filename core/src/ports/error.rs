@@ -69,15 +69,20 @@ impl TelegramError {
     }
 
     /// What the failure means for the bot beyond this request, if anything: a flood wait,
-    /// out of rotation for everything (revoked token), or for the request's channel only (no
-    /// access to it; the bot still serves every other channel). `AuthKeyUnregistered` is not
-    /// here: in a media DC it only means "import again"; the caller decides when it comes
-    /// from the home DC.
+    /// out of rotation for everything (revoked token, lost home-DC authorisation), or for the
+    /// request's channel only (no access to it; the bot still serves every other channel).
+    /// `AuthKeyUnregistered` from a media DC never gets here: `telegram` imports the
+    /// authorisation again and retries once, so what reaches a caller is the home DC's (or an
+    /// import that failed because the home DC no longer knows the bot). The background
+    /// prober signs in again and puts the bot back.
     pub fn penalty(&self) -> Option<Penalty> {
         match self {
             Self::FloodWait { secs } => Some(Penalty::FloodWait { secs: *secs }),
             Self::AccessTokenInvalid => Some(Penalty::Bot {
                 reason: "bot token revoked or invalid",
+            }),
+            Self::AuthKeyUnregistered => Some(Penalty::Bot {
+                reason: "lost its home-DC authorisation",
             }),
             Self::ChannelPrivate => Some(Penalty::Channel {
                 reason: "bot cannot read this channel",

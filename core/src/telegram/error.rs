@@ -135,11 +135,11 @@ mod tests {
     }
 
     #[test]
-    fn unregistered_key_means_import_again_not_unhealthy() {
+    fn an_unregistered_key_benches_the_bot_until_a_probe_signs_it_in() {
         let error = classify(401, "AUTH_KEY_UNREGISTERED");
         assert_eq!(error, TelegramError::AuthKeyUnregistered);
         assert_eq!(error.retry_class(), RetryClass::MigrateAndRetry);
-        assert_eq!(error.penalty(), None);
+        assert!(matches!(error.penalty(), Some(Penalty::Bot { .. })));
     }
 
     #[test]
