@@ -17,7 +17,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{Deployment, MIB, http_get, keyring};
-use tgcdn_core::onebox::{OneBoxEdge, run_one_box};
+use tgcdn_core::config::OneBoxEdge;
+use tgcdn_core::runtime::run_one_box;
 use tgemu::{Content, Latency, Scope};
 
 const FILE_MIB: u64 = 48;

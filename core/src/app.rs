@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use crate::bots::BotPool;
 use crate::fetch::{FetchConfig, Fetcher, PartDownloader};
+use crate::resolve::download::BotDownloader;
 use crate::resolve::{DocumentSource, ResolveConfig, Resolver};
 use crate::store::Store;
 use crate::telegram::BotClient;
-use crate::telegram::download::BotDownloader;
 
 /// The download path over a set of bots.
 pub struct DownloadPath {

@@ -10,6 +10,8 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tgcdn_edge::app::EdgeOptions;
+use tgcdn_edge::config::{EdgeConfigError, edge_options};
 use tgcdn_shared::config::{BaseUrl, ByteSize, ConfigError as SettingsError, FromSetting, Secret};
 use tgcdn_shared::config::{SettingDoc, Settings, env_name, settings_help};
 use tgcdn_shared::token::{Keyring, LinkKey};
@@ -17,11 +19,42 @@ use tgcdn_shared::token::{Keyring, LinkKey};
 use crate::catalog::backfill::BackfillConfig;
 use crate::catalog::tmdb::{ApiKey, TmdbSettings};
 use crate::fetch::FetchConfig;
-use crate::onebox::OneBoxEdge;
 use crate::quic::QuicConfig;
 use crate::resolve::ResolveConfig;
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotConfig, bot_id_from_token};
+
+/// The embedded edge: where it listens and how it serves.
+#[derive(Debug, Clone)]
+pub struct OneBoxEdge {
+    /// TCP address viewers connect to (`TGCDN_LISTEN`, default 0.0.0.0:8080).
+    pub listen: SocketAddr,
+    /// Cache size, read-ahead, HTTP limits: the edge's `TGCDN_*` serving settings.
+    pub options: EdgeOptions,
+    /// Accept the seed design's readable links too (`TGCDN_LEGACY_LINKS`).
+    pub legacy_links: bool,
+}
+
+impl OneBoxEdge {
+    /// Reads the edge's serving keys (`listen`, `cache_size`, `readahead_max`, …) exactly as
+    /// a standalone edge would; the core link and token keys are the core's own.
+    pub fn from_settings(settings: &Settings) -> Result<Self, EdgeConfigError> {
+        Ok(OneBoxEdge {
+            listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+            options: edge_options(settings)?,
+            legacy_links: settings.get_or("legacy_links", false)?,
+        })
+    }
+
+    /// Defaults on `listen`: for programs that build the configuration themselves.
+    pub fn on(listen: SocketAddr) -> Self {
+        OneBoxEdge {
+            listen,
+            options: EdgeOptions::default(),
+            legacy_links: false,
+        }
+    }
+}
 
 /// Every key the core reads: key, type, default, meaning. `key` is the TOML key (dotted =
 /// table); the environment variable is `TGCDN_` + the key upper-cased with `.` → `_`. The one
@@ -147,6 +180,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         kind: "id list",
         default: Some(""),
         help: "Telegram user ids of operators (admin commands), comma-separated",
+    },
+    SettingDoc {
+        key: "frontend_concurrency",
+        kind: "count",
+        default: Some("8"),
+        help: "messages of different users the bot handles at once (one user's stay in order), 1..=256",
     },
     SettingDoc {
         key: "dc_addrs",
@@ -336,6 +375,7 @@ pub struct RawConfig {
     pub public_url: Option<BaseUrl>,
     pub allowed_users: Vec<i64>,
     pub admins: Vec<i64>,
+    pub frontend_concurrency: usize,
     pub dc_addrs: Vec<DcAddr>,
     pub dc_auth_key: Option<Secret>,
     pub quic_enabled: bool,
@@ -376,6 +416,7 @@ impl RawConfig {
             public_url: settings.get("public_url")?,
             allowed_users: settings.get_default(SETTINGS, "allowed_users")?,
             admins: settings.get_default(SETTINGS, "admins")?,
+            frontend_concurrency: settings.get_default(SETTINGS, "frontend_concurrency")?,
             dc_addrs: settings.get_default(SETTINGS, "dc_addrs")?,
             dc_auth_key: settings.get("dc_auth_key")?,
             quic_enabled: settings.get_default(SETTINGS, "quic.enabled")?,
@@ -434,6 +475,9 @@ impl RawConfig {
         }
         if self.negative_cache_secs > 3600 {
             return Err(invalid("negative_cache_secs", "must be 0..=3600"));
+        }
+        if !(1..=256).contains(&self.frontend_concurrency) {
+            return Err(invalid("frontend_concurrency", "must be 1..=256"));
         }
         if !(1..=64).contains(&self.parts_per_connection) {
             return Err(invalid("parts_per_connection", "must be 1..=64"));
@@ -514,6 +558,7 @@ impl RawConfig {
             public_url,
             allowed_users: self.allowed_users,
             admins: self.admins,
+            frontend_concurrency: self.frontend_concurrency,
             dc_addrs: self.dc_addrs,
             dc_auth_key,
             quic_enabled: self.quic_enabled,
@@ -611,6 +656,8 @@ pub struct Config {
     pub public_url: BaseUrl,
     pub allowed_users: Vec<i64>,
     pub admins: Vec<i64>,
+    /// Messages of different users the front-end handles at once.
+    pub frontend_concurrency: usize,
     pub dc_addrs: Vec<DcAddr>,
     pub dc_auth_key: Option<[u8; 256]>,
     /// Whether remote edges can join over QUIC (one-box mode may turn it off).
@@ -737,6 +784,10 @@ impl Config {
             ("public_url", self.public_url.to_string()),
             ("allowed_users", ids(&self.allowed_users)),
             ("admins", ids(&self.admins)),
+            (
+                "frontend_concurrency",
+                self.frontend_concurrency.to_string(),
+            ),
             (
                 "dc_addrs",
                 self.dc_addrs

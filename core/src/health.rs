@@ -16,17 +16,9 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::bots::BotPool;
-use crate::bots::health::{Probe, ProbeTarget};
-use crate::fetch::BoxFuture;
-
-/// Checks whether one bot can serve `target` again; the error is the reason shown.
-pub trait Prober: Send + Sync + 'static {
-    fn probe(
-        self: Arc<Self>,
-        target: ProbeTarget,
-        deadline: Instant,
-    ) -> BoxFuture<'static, Result<(), String>>;
-}
+use crate::bots::health::Probe;
+use crate::ports::BoxFuture;
+pub use crate::ports::Prober;
 
 /// Deadline of one probe; also how long a running probe is kept from being started again.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);

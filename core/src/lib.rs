@@ -7,8 +7,11 @@
 //! * [`health`] — the background prober that puts recovered bots back in rotation;
 //! * [`resolve`] — a file reference → its meta (persisted) and each bot's document
 //!   location (cached, refreshed when Telegram says the reference expired);
-//! * [`fetch`] — single-flight chunk downloads across the pool, retries by error class,
-//!   a small second-tier cache;
+//! * [`fetch`] — single-flight chunk downloads across the pool, retries by the shared
+//!   policy, a small second-tier cache;
+//! * [`ports`] — what the request path needs from Telegram (part downloader, document
+//!   source, prober), the failure type with its retry class and the one pure retry policy;
+//!   no grammers, so `quic → fetch → resolve → telegram` imports run one way;
 //! * [`quic`] — the server edges connect to: pinned TLS identity, Hello gate, one stream
 //!   per request, the edge registry;
 //! * [`telegram`] — the only module that uses grammers: bot sessions stored in sled, sender
@@ -26,7 +29,10 @@
 //! * [`admin`] — the admin HTTP listener (`/metrics`, `/admin/*`) and its client for
 //!   `tgcdn-core status`;
 //! * [`app`] — the wiring of bots, resolver and fetcher that `main` and the tests share;
-//! * [`config`] — `TGCDN_*` / TOML settings read, then validated into a typed `Config`;
+//! * [`config`] — `TGCDN_*` / TOML settings read, then validated into a typed `Config`
+//!   (the one-box edge's settings included, so `config` imports nothing above it);
+//! * [`clock`] — wall-clock seconds for records that outlive the process;
+//! * [`links`] — the download and watch links handed out, with safe file names;
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
 pub mod addon;
@@ -34,11 +40,14 @@ pub mod admin;
 pub mod app;
 pub mod bots;
 pub mod catalog;
+pub mod clock;
 pub mod config;
 pub mod fetch;
 pub mod frontend;
 pub mod health;
+pub mod links;
 pub mod onebox;
+pub mod ports;
 pub mod quic;
 pub mod report;
 pub mod resolve;

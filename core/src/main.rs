@@ -12,8 +12,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use tgcdn_core::config::OneBoxEdge;
 use tgcdn_core::config::{self, Config};
-use tgcdn_core::onebox::OneBoxEdge;
 use tgcdn_core::runtime::Running;
 use tgcdn_shared::config::Settings;
 

@@ -4,79 +4,38 @@
 //! [`InProcessUpstream`] implements the edge's [`Upstream`] on the same [`Handler`] the QUIC
 //! server uses, so a viewer of a one-box core gets exactly what a remote edge would: the same
 //! resolver, the same single-flight fetcher, and failures turned into [`WireError`] by the
-//! one map, [`handler::wire_error`]. [`OneBoxEdge`] is the embedded edge's configuration
-//! (read with the edge's own `TGCDN_*` serving keys); [`run_one_box`] is the entry point for
-//! programs that want a whole tgcdn in one process (the sandbox). Nothing here knows
-//! grammers or sled; the edge crate never depends on the core.
+//! one map, [`handler::wire_error`]. The embedded edge's settings are
+//! [`crate::config::OneBoxEdge`] and `runtime` starts it ([`crate::runtime::run_one_box`] is
+//! the entry point for programs that want a whole tgcdn in one process, the sandbox); this
+//! module is below both, so it imports neither. Nothing here knows grammers or sled; the
+//! edge crate never depends on the core.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tgcdn_edge::app::EdgeOptions;
-use tgcdn_edge::config::{EdgeConfigError, edge_options};
 use tgcdn_edge::upstream::{AddonReply, Upstream, UpstreamError, UpstreamFuture};
 use tgcdn_shared::FileRef;
-use tgcdn_shared::config::Settings;
 use tgcdn_shared::wire::{AddonRequest, ChunkRequest, FileMeta};
 
 use crate::bots::BotPool;
-use crate::bots::select::Health;
-use crate::config::Config;
 use crate::quic::handler::{self, Handler};
-use crate::runtime::{RunError, Running};
-
-/// The embedded edge: where it listens and how it serves.
-#[derive(Debug, Clone)]
-pub struct OneBoxEdge {
-    /// TCP address viewers connect to (`TGCDN_LISTEN`, default 0.0.0.0:8080).
-    pub listen: SocketAddr,
-    /// Cache size, read-ahead, HTTP limits: the edge's `TGCDN_*` serving settings.
-    pub options: EdgeOptions,
-    /// Accept the seed design's readable links too (`TGCDN_LEGACY_LINKS`).
-    pub legacy_links: bool,
-}
-
-impl OneBoxEdge {
-    /// Reads the edge's serving keys (`listen`, `cache_size`, `readahead_max`, …) exactly as
-    /// a standalone edge would; the core link and token keys are the core's own.
-    pub fn from_settings(settings: &Settings) -> Result<Self, EdgeConfigError> {
-        Ok(OneBoxEdge {
-            listen: settings.get_or("listen", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
-            options: edge_options(settings)?,
-            legacy_links: settings.get_or("legacy_links", false)?,
-        })
-    }
-
-    /// Defaults on `listen`: for programs that build the configuration themselves.
-    pub fn on(listen: SocketAddr) -> Self {
-        OneBoxEdge {
-            listen,
-            options: EdgeOptions::default(),
-            legacy_links: false,
-        }
-    }
-}
-
-/// Starts a whole tgcdn in this process: the core as `config` says (bots, front-end, admin
-/// listener, QUIC server unless `config.quic_enabled` is false) plus an HTTP edge serving
-/// viewers on `edge.listen` from the in-process core. Stop it with [`Running::shutdown`];
-/// [`Running::edge_addr`] tells where it listens (useful with port 0).
-pub async fn run_one_box(mut config: Config, edge: OneBoxEdge) -> Result<Running, RunError> {
-    config.one_box = Some(edge);
-    Running::start(&config).await
-}
 
 /// The core as an edge's upstream, without a network hop.
 pub struct InProcessUpstream {
     handler: Arc<Handler>,
     pool: Arc<BotPool>,
+    /// The channel links point into (Bot API id); readiness is about serving it.
+    storage_channel: i64,
 }
 
 impl InProcessUpstream {
-    pub fn new(handler: Arc<Handler>, pool: Arc<BotPool>) -> Self {
-        InProcessUpstream { handler, pool }
+    pub fn new(handler: Arc<Handler>, pool: Arc<BotPool>, storage_channel: i64) -> Self {
+        InProcessUpstream {
+            handler,
+            pool,
+            storage_channel,
+        }
     }
 }
 
@@ -112,11 +71,12 @@ impl Upstream for InProcessUpstream {
         })
     }
 
-    /// Ready while at least one bot is healthy (a FLOOD_WAIT ends by itself).
+    /// Ready while at least one bot can serve the storage channel (a FLOOD_WAIT ends by
+    /// itself; a bot denied only some other channel still serves links).
     fn ready(&self) -> bool {
         self.pool
             .report(Instant::now())
             .iter()
-            .any(|bot| bot.health == Health::Healthy)
+            .any(|bot| bot.serves(self.storage_channel))
     }
 }

@@ -153,7 +153,7 @@ impl Reporter {
         let edges = match self
             .handler
             .edges()
-            .list(crate::runtime::unix_now(), self.stale_after_secs)
+            .list(crate::clock::unix_now(), self.stale_after_secs)
         {
             Ok(edges) => edges,
             Err(error) => {
@@ -415,6 +415,7 @@ mod tests {
                 coalesced: 1,
                 downloads: 12,
                 failures: 0,
+                retries: 0,
             },
             ResolveSnapshot::default(),
         )

@@ -1,5 +1,5 @@
 //! A running core: everything `tgcdn-core run` starts, as a library value so the binary,
-//! the one-box entry point ([`crate::onebox::run_one_box`]) and tests start it the same way.
+//! the one-box entry point ([`run_one_box`]) and tests start it the same way.
 //!
 //! [`Running::start`] opens the sled store, starts every configured bot (signing in where
 //! the stored session is not authorised; a bot whose token is revoked or that cannot read
@@ -30,12 +30,13 @@ use crate::catalog::index::Indexer;
 use crate::catalog::library::{Library, LibraryError};
 use crate::catalog::posts::PostStore;
 use crate::catalog::tmdb::TmdbClient;
+use crate::config::OneBoxEdge;
 use crate::config::{self, Config};
 use crate::fetch::Fetcher;
 use crate::frontend::commands::Access;
 use crate::frontend::{FrontEnd, FrontEndConfig, FrontEndError, StatsLines};
 use crate::health::Prober;
-use crate::onebox::{InProcessUpstream, OneBoxEdge};
+use crate::onebox::InProcessUpstream;
 use crate::quic::handler::Handler;
 use crate::quic::{EdgeRegistry, QuicError, QuicServer, tls};
 use crate::report::{Reporter, summary_lines};
@@ -532,6 +533,7 @@ fn serve_edge(
     let upstream = Arc::new(InProcessUpstream::new(
         Arc::clone(handler),
         Arc::clone(pool),
+        config.storage_channel,
     ));
     let verifier = tgcdn_shared::token::TokenVerifier::new(config.keyring.clone())
         .with_legacy(edge.legacy_links);
@@ -661,6 +663,7 @@ fn frontend(
     .map_err(RunError::FrontEnd)?
     .with_pool(Arc::clone(pool))
     .with_resolver(resolver)
+    .with_concurrency(config.frontend_concurrency)
     .with_stats_lines(stats))
 }
 
@@ -676,10 +679,13 @@ async fn main_bot_username(bot: &BotClient, timeout: Duration) -> Option<String>
     }
 }
 
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+/// Starts a whole tgcdn in this process: the core as `config` says (bots, front-end, admin
+/// listener, QUIC server unless `config.quic_enabled` is false) plus an HTTP edge serving
+/// viewers on `edge.listen` from the in-process core. Stop it with [`Running::shutdown`];
+/// [`Running::edge_addr`] tells where it listens (useful with port 0).
+pub async fn run_one_box(mut config: Config, edge: OneBoxEdge) -> Result<Running, RunError> {
+    config.one_box = Some(edge);
+    Running::start(&config).await
 }
 
 /// Signs in if needed and checks the storage channel; the error says which failed and why.

@@ -22,6 +22,7 @@ pub struct FetchCounters {
     coalesced: AtomicU64,
     downloads: AtomicU64,
     failures: AtomicU64,
+    retries: AtomicU64,
 }
 
 /// A reading of [`FetchCounters`].
@@ -35,6 +36,9 @@ pub struct FetchSnapshot {
     pub downloads: u64,
     /// Downloads that ended in an error.
     pub failures: u64,
+    /// Failed attempts that the retry policy answered (another bot, a refresh, a wait).
+    #[serde(default)]
+    pub retries: u64,
 }
 
 impl FetchCounters {
@@ -50,12 +54,16 @@ impl FetchCounters {
     pub fn failure(&self) {
         bump(&self.failures);
     }
+    pub fn retry(&self) {
+        bump(&self.retries);
+    }
     pub fn snapshot(&self) -> FetchSnapshot {
         FetchSnapshot {
             cache_hits: self.cache_hits.load(Ordering::Relaxed),
             coalesced: self.coalesced.load(Ordering::Relaxed),
             downloads: self.downloads.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
         }
     }
 }
@@ -146,7 +154,8 @@ mod tests {
                 cache_hits: 1,
                 coalesced: 2,
                 downloads: 1,
-                failures: 0
+                failures: 0,
+                retries: 0,
             }
         );
         let dcs = DcCounters::default();

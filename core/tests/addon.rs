@@ -16,8 +16,9 @@ use bytes::Bytes;
 use support::{Deployment, bounded, http_get};
 use tgcdn_core::addon::{AddonAnswer, AddonError, AddonService, CacheHints};
 use tgcdn_core::bots::BotPool;
+use tgcdn_core::config::OneBoxEdge;
 use tgcdn_core::fetch::{FetchConfig, Fetcher};
-use tgcdn_core::onebox::{InProcessUpstream, OneBoxEdge};
+use tgcdn_core::onebox::InProcessUpstream;
 use tgcdn_core::quic::handler::Handler;
 use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, tls};
 use tgcdn_core::resolve::{ResolveConfig, Resolver};
@@ -190,7 +191,7 @@ async fn addon_requests_reach_the_port_over_quic_and_in_process_alike() {
         check_answers_and_errors(&quic, &catalogue).await;
         let calls = catalogue.calls.load(Ordering::SeqCst);
         assert_eq!(calls, 7);
-        let one_box = InProcessUpstream::new(handler, pool);
+        let one_box = InProcessUpstream::new(handler, pool, -1_000_000_000_001);
         check_answers_and_errors(&one_box, &catalogue).await;
         assert_eq!(catalogue.calls.load(Ordering::SeqCst), 2 * calls);
         // A failed request does not hurt the connection: the next one is answered.
@@ -208,7 +209,7 @@ async fn a_core_without_an_addon_says_so_on_both_paths() {
         let quic = edge_link(&server).await;
         let disabled = Err(UpstreamError::Core(WireError::AddonDisabled));
         assert_eq!(quic.addon(request("/manifest.json")).await, disabled);
-        let one_box = InProcessUpstream::new(handler, pool);
+        let one_box = InProcessUpstream::new(handler, pool, -1_000_000_000_001);
         assert_eq!(one_box.addon(request("/manifest.json")).await, disabled);
     })
     .await;

@@ -6,7 +6,8 @@
 //! Locations come from the resolver, wired exactly as `main` does (`app::download_path`).
 //! `emulator.rs` covers the QUIC path and the binary.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,61 +16,18 @@ use tgcdn_core::bots::select::Health;
 use tgcdn_core::fetch::{FetchConfig, Fetcher};
 use tgcdn_core::resolve::ResolveConfig;
 use tgcdn_core::store::Store;
-use tgcdn_core::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
+use tgcdn_core::telegram::BotClient;
 use tgcdn_shared::FileRef;
-use tgemu::{ChannelInfo, Content, Emulator, EmulatorHandle};
+use tgemu::{ChannelInfo, Content, EmulatorHandle};
 
-const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+use support::bots::{BotSpec, bot_config, deadline, emulator_with, provisioned, signed_in};
+use support::bounded;
+
 const CHUNK: u64 = 1024 * 1024;
 const PART: u32 = 512 * 1024;
 
-fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(10)
-}
-
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("emulator test took too long")
-}
-
 async fn emulator() -> EmulatorHandle {
-    Emulator::builder()
-        .dcs(&[1, 2, 4])
-        .home_dc(2)
-        .start()
-        .await
-        .expect("emulator starts")
-}
-
-fn config(token: &str, connections: usize) -> BotConfig {
-    BotConfig {
-        token: token.into(),
-        api_id: 1,
-        api_hash: "hash".into(),
-        connections,
-    }
-}
-
-/// The bot's sled session with every emulated DC pinned to its loopback address and `key`.
-async fn provisioned(
-    store: &Store,
-    emu: &EmulatorHandle,
-    token: &str,
-    key: [u8; 256],
-) -> Arc<SledSession> {
-    let bot_id = bot_id_from_token(token).expect("test token");
-    let session = SledSession::open(store.sessions_tree().clone(), bot_id).expect("session opens");
-    for (dc, addr) in emu.dc_options() {
-        let SocketAddr::V4(v4) = addr else {
-            panic!("ipv4 loopback expected")
-        };
-        session
-            .provision_dc(dc, v4, Some(key))
-            .await
-            .expect("provision");
-    }
-    Arc::new(session)
+    emulator_with(&[1, 2, 4]).await
 }
 
 /// A signed-in bot that is (or is not) a member of `channel`.
@@ -80,15 +38,12 @@ async fn signed_in_bot(
     channel: Option<ChannelInfo>,
     connections: usize,
 ) -> (tgemu::BotInfo, Arc<BotClient>) {
-    let info = emu.world().register_bot(token, token);
-    if let Some(channel) = channel {
-        emu.world()
-            .add_channel_member(channel.channel_id, info.user_id, true);
-    }
-    let session = provisioned(store, emu, token, emu.provision_auth_key()).await;
-    let client = BotClient::with_session(session, &config(token, connections));
-    client.sign_in_if_needed(deadline()).await.expect("sign in");
-    (info, Arc::new(client))
+    let channels: Vec<ChannelInfo> = channel.into_iter().collect();
+    let spec = BotSpec {
+        connections,
+        ..BotSpec::new(token, &channels)
+    };
+    signed_in(emu, store, spec).await
 }
 
 fn fetcher(store: &Store, clients: &[Arc<BotClient>]) -> Arc<Fetcher> {
@@ -129,7 +84,7 @@ async fn restart_reuses_the_session_and_downloads_from_a_media_dc() {
         let msg_id = world.post_document(channel.channel_id, doc.id, "");
         let key = emu.provision_auth_key();
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = config(TOKEN, 2);
+        let config = bot_config(TOKEN, 2);
 
         {
             let store = Store::open(dir.path()).expect("store");

@@ -7,7 +7,8 @@
 mod support;
 
 use support::{Deployment, MIB, bounded, http_get, keyring};
-use tgcdn_core::onebox::{OneBoxEdge, run_one_box};
+use tgcdn_core::config::OneBoxEdge;
+use tgcdn_core::runtime::run_one_box;
 use tgemu::Content;
 
 #[tokio::test]

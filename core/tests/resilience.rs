@@ -5,7 +5,8 @@
 //! however often it is requested. Every test runs under one overall timeout; waits are
 //! on the pool's state with a deadline.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,33 +18,20 @@ use tgcdn_core::frontend::commands::Access;
 use tgcdn_core::frontend::ratelimit::RateConfig;
 use tgcdn_core::frontend::{FrontEnd, FrontEndConfig};
 use tgcdn_core::health::Prober;
-use tgcdn_core::resolve::{ResolveConfig, ResolveError};
+use tgcdn_core::resolve::ResolveConfig;
 use tgcdn_core::store::Store;
-use tgcdn_core::telegram::{BotClient, BotConfig, SledSession, bot_id_from_token};
+use tgcdn_core::telegram::BotClient;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::token::{Keyring, LinkKey};
-use tgemu::{ChannelInfo, Content, Emulator, EmulatorHandle, Peer};
+use tgemu::{ChannelInfo, Content, EmulatorHandle, Latency, Peer, Scope};
 
-const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+use support::bots::{BotSpec, deadline, emulator_with, signed_in, wait_for};
+use support::bounded;
+
 const CHUNK: u64 = 1024 * 1024;
 
-fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(10)
-}
-
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("resilience test took too long")
-}
-
 async fn emulator() -> EmulatorHandle {
-    Emulator::builder()
-        .dcs(&[1, 2])
-        .home_dc(2)
-        .start()
-        .await
-        .expect("emulator starts")
+    emulator_with(&[1, 2]).await
 }
 
 /// A signed-in bot, a member of each of `channels`.
@@ -53,47 +41,21 @@ async fn signed_in_bot(
     token: &str,
     channels: &[ChannelInfo],
 ) -> (tgemu::BotInfo, Arc<BotClient>) {
-    bot_with_updates(emu, store, token, channels, false).await
+    signed_in(emu, store, BotSpec::new(token, channels)).await
 }
 
-/// Like [`signed_in_bot`], keeping its updates for a front-end when `updates` is set.
-async fn bot_with_updates(
+/// The front-end's main bot: receives updates.
+async fn main_bot(
     emu: &EmulatorHandle,
     store: &Store,
     token: &str,
     channels: &[ChannelInfo],
-    updates: bool,
 ) -> (tgemu::BotInfo, Arc<BotClient>) {
-    let info = emu.world().register_bot(token, token);
-    for channel in channels {
-        emu.world()
-            .add_channel_member(channel.channel_id, info.user_id, true);
-    }
-    let bot_id = bot_id_from_token(token).expect("test token");
-    let session = SledSession::open(store.sessions_tree().clone(), bot_id).expect("session");
-    let key = emu.provision_auth_key();
-    for (dc, addr) in emu.dc_options() {
-        let SocketAddr::V4(v4) = addr else {
-            panic!("ipv4 loopback expected")
-        };
-        session
-            .provision_dc(dc, v4, Some(key))
-            .await
-            .expect("provision");
-    }
-    let config = BotConfig {
-        token: token.into(),
-        api_id: 1,
-        api_hash: "hash".into(),
-        connections: 1,
+    let spec = BotSpec {
+        updates: true,
+        ..BotSpec::new(token, channels)
     };
-    let client = if updates {
-        BotClient::with_session_receiving_updates(Arc::new(session), &config)
-    } else {
-        BotClient::with_session(Arc::new(session), &config)
-    };
-    client.sign_in_if_needed(deadline()).await.expect("sign in");
-    (info, Arc::new(client))
+    signed_in(emu, store, spec).await
 }
 
 fn path(store: &Store, clients: &[Arc<BotClient>]) -> DownloadPath {
@@ -241,7 +203,7 @@ async fn five_hundred_requests_for_a_deleted_message_cost_at_most_two_lookups() 
         while let Some(answer) = requests.join_next().await {
             assert!(matches!(
                 answer.expect("request task"),
-                Err(ResolveError::NotFound)
+                Err(error) if error.is_not_found()
             ));
         }
         let lookups = emu.counters().requests_for("channels.getMessages");
@@ -274,7 +236,7 @@ async fn a_user_over_the_budget_is_told_once_and_others_are_answered() {
         let emu = emulator().await;
         let store = Store::temporary().expect("store");
         let storage = emu.world().create_channel("storage");
-        let (info, bot) = bot_with_updates(&emu, &store, "4401:main", &[storage], true).await;
+        let (info, bot) = main_bot(&emu, &store, "4401:main", &[storage]).await;
         let key = LinkKey::new(1, [7u8; 32]).expect("key");
         let keyring = Arc::new(Keyring::new(key, Vec::new()).expect("keyring"));
         let config = FrontEndConfig {
@@ -310,8 +272,9 @@ async fn a_user_over_the_budget_is_told_once_and_others_are_answered() {
                 .map(|m| m.text)
                 .collect()
         };
-        // Messages are handled in order: once Bob is answered, all of Alice's were seen.
-        wait_for(|| !replies_to(bob.user_id).is_empty()).await;
+        // One user's messages are answered in order; other users' do not wait for them.
+        wait_for(|| !replies_to(bob.user_id).is_empty() && replies_to(alice.user_id).len() >= 3)
+            .await;
         let alice_replies = replies_to(alice.user_id);
         assert_eq!(alice_replies.len(), 3, "{alice_replies:?}");
         assert!(alice_replies[..2].iter().all(|t| t.starts_with("Hi!")));
@@ -326,11 +289,120 @@ async fn a_user_over_the_budget_is_told_once_and_others_are_answered() {
     .await
 }
 
-/// Polls `done` until it holds, failing after ten seconds.
-async fn wait_for(mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < until, "condition not met within 10 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+#[tokio::test]
+async fn one_user_sending_forty_files_does_not_delay_other_users_replies() {
+    bounded(async {
+        let emu = emulator().await;
+        let store = Store::temporary().expect("store");
+        let storage = emu.world().create_channel("storage");
+        let (info, bot) = main_bot(&emu, &store, "4501:main", &[storage]).await;
+        let key = LinkKey::new(1, [7u8; 32]).expect("key");
+        let keyring = Arc::new(Keyring::new(key, Vec::new()).expect("keyring"));
+        let config = FrontEndConfig {
+            public_base: "https://cdn.example".into(),
+            storage_chat_id: storage.bot_api_id(),
+            access: Access {
+                allowed_users: None,
+                admins: Default::default(),
+            },
+            bot_username: None,
+        };
+        let frontend = FrontEnd::new(bot, keyring, config)
+            .expect("front-end")
+            .with_concurrency(4)
+            .spawn();
+        // Every call of the main bot is slow, so a file costs a noticeable time to store.
+        emu.faults().set_latency(
+            Scope::Bot(info.user_id),
+            Latency::Fixed(Duration::from_millis(150)),
+        );
+        let alice = emu.world().register_user("alice");
+        let bob = emu.world().register_user("bob");
+        for i in 0..40 {
+            let doc = emu.world().add_document(
+                Content::pseudo(1000 + i),
+                &format!("part{i}.pdf"),
+                "application/pdf",
+                2,
+            );
+            emu.world()
+                .user_sends_document(alice.user_id, info.user_id, doc.id, "");
+        }
+        emu.world()
+            .user_sends_text(bob.user_id, info.user_id, "/start");
+        let replies_to = |user: i64| -> Vec<String> {
+            emu.world()
+                .sent_by(info.user_id)
+                .into_iter()
+                .filter(|m| m.peer == Peer::User(user))
+                .map(|m| m.text)
+                .collect()
+        };
+        wait_for(|| !replies_to(bob.user_id).is_empty()).await;
+        let alice_before_bob = replies_to(alice.user_id).len();
+        // Handled one after another, Bob would wait for Alice's ten links and her
+        // slow-down notice (the default budget); side by side, for one of hers at most.
+        assert!(
+            alice_before_bob <= 2,
+            "{alice_before_bob} of Alice's replies came before Bob's"
+        );
+        // Alice still gets every link her budget allows, in order, then one notice.
+        wait_for(|| replies_to(alice.user_id).len() >= 11).await;
+        let alice_replies = replies_to(alice.user_id);
+        assert!(alice_replies[..10].iter().all(|t| t.contains("/dl/")));
+        assert!(alice_replies[10].contains("faster than I can take"));
+        frontend.abort();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_bot_that_lost_its_home_dc_authorisation_is_benched_and_signs_in_again() {
+    bounded(async {
+        let emu = emulator().await;
+        let store = Store::temporary().expect("store");
+        let storage = emu.world().create_channel("storage");
+        let (lost, a) = signed_in_bot(&emu, &store, "4601:a", &[storage]).await;
+        let (_, b) = signed_in_bot(&emu, &store, "4602:b", &[storage]).await;
+        let path = path(&store, &[Arc::clone(&a), Arc::clone(&b)]);
+        path.pool.set_probe_backoff(Backoff {
+            first: Duration::from_millis(100),
+            max: Duration::from_millis(400),
+        });
+        assert_eq!(emu.world().revoke_authorization(2, lost.user_id), 1);
+        // Every lookup is served (bot b takes over) and bot a ends up benched for it.
+        for _ in 0..6 {
+            let (file, doc) = post_file(&emu, &storage);
+            let meta = path
+                .resolver
+                .meta(file)
+                .await
+                .expect("served by the other bot");
+            assert_eq!(meta.size, doc.size);
+        }
+        let benched =
+            |pool: &tgcdn_core::bots::BotPool| match &pool.report(Instant::now())[0].health {
+                Health::Unhealthy { reason } => reason.contains("home-DC authorisation"),
+                Health::Healthy => false,
+            };
+        assert!(
+            benched(&path.pool),
+            "{:?}",
+            path.pool.report(Instant::now())[0]
+        );
+
+        // The prober signs the bot in again and puts it back, without a restart.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let probers: Vec<Arc<dyn Prober>> = vec![a as Arc<dyn Prober>, b as Arc<dyn Prober>];
+        let prober = tokio::spawn(tgcdn_core::health::run(
+            Arc::clone(&path.pool),
+            probers,
+            stopped,
+        ));
+        wait_for(|| !benched(&path.pool)).await;
+        assert_eq!(path.pool.report(Instant::now())[0].health, Health::Healthy);
+        let _ = stop.send(true);
+        prober.await.expect("the prober stops");
+    })
+    .await
 }

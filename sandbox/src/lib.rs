@@ -4,7 +4,7 @@
 //! address is free (so a busy port is the first and only error), the Telegram DC emulator
 //! ([`world`]: DCs 1, 2, 4, two bots, a storage channel, a demo user), the demo posts
 //! ([`seed`]), then the real core in one-box mode through the same library call
-//! `tgcdn-core run --with-edge` makes ([`tgcdn_core::onebox::run_one_box`]) on generated
+//! `tgcdn-core run --with-edge` makes ([`tgcdn_core::runtime::run_one_box`]) on generated
 //! but production-validated configuration ([`settings`]) — the first region's edge —, a
 //! second region's edge talking to the core over QUIC as a remote `tgcdn-edge` does
 //! ([`remote`]), the demo upload through the bot, and a walk of the film's link through both
@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tgcdn_core::bots::select::Health;
-use tgcdn_core::onebox::run_one_box;
+use tgcdn_core::runtime::run_one_box;
 use tgcdn_core::runtime::{RunError, Running};
 use tokio::net::TcpListener;
 
@@ -163,10 +163,11 @@ impl Sandbox {
             .one_box
             .take()
             .ok_or_else(|| SandboxError::core("configuring the edge", "no one-box edge"))?;
+        let storage_channel = core_config.storage_channel;
         let core = run_one_box(core_config, edge)
             .await
             .map_err(|error| run_error(error, options.listen))?;
-        if let Err(error) = every_bot_healthy(&core) {
+        if let Err(error) = every_bot_serves(&core, storage_channel) {
             // The start error is the one worth reporting; a failed flush only adds noise.
             let _ = core.shutdown().await;
             return Err(error);
@@ -330,18 +331,23 @@ fn run_error(error: RunError, listen: SocketAddr) -> SandboxError {
 }
 
 /// Unlike `tgcdn-core run`, an unusable bot is an error: in the sandbox every bot is
-/// scripted to work, so one that does not is a bug worth stopping for.
-fn every_bot_healthy(core: &Running) -> Result<(), SandboxError> {
-    match core
-        .pool()
-        .report(Instant::now())
-        .into_iter()
-        .find_map(|bot| match bot.health {
-            Health::Healthy => None,
-            Health::Unhealthy { reason } => Some((bot.id, reason)),
-        }) {
-        Some((bot_id, reason)) => Err(SandboxError::Bot { bot_id, reason }),
+/// scripted to work, so one that cannot read the storage channel is a bug worth stopping
+/// for. A bot kept out of some other channel (a catalogue channel it is not admin of) still
+/// serves links.
+fn every_bot_serves(core: &Running, storage_channel: i64) -> Result<(), SandboxError> {
+    let report = core.pool().report(Instant::now());
+    match report.iter().find(|bot| !bot.serves(storage_channel)) {
         None => Ok(()),
+        Some(bot) => {
+            let reason = match &bot.health {
+                Health::Unhealthy { reason } => reason.clone(),
+                Health::Healthy => "cannot read the storage channel".to_owned(),
+            };
+            Err(SandboxError::Bot {
+                bot_id: bot.id,
+                reason,
+            })
+        }
     }
 }
 

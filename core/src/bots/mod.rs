@@ -96,6 +96,19 @@ pub struct BotReport {
     pub flood_waits: u64,
 }
 
+impl BotReport {
+    /// Whether the bot can serve files of `channel` (its FLOOD_WAIT aside, which ends by
+    /// itself): healthy, and not denied that channel. Denials of other channels do not
+    /// count.
+    pub fn serves(&self, channel: i64) -> bool {
+        self.health == Health::Healthy
+            && !self
+                .denied_channels
+                .iter()
+                .any(|(denied, _)| *denied == channel)
+    }
+}
+
 /// A choice made by [`BotPool::pick`]: which bot, which connection, and the guard that counts
 /// the request on both until dropped.
 #[derive(Debug)]
@@ -509,6 +522,9 @@ mod tests {
         assert!(report.iter().all(|bot| bot.health == Health::Healthy));
         assert_eq!(report[0].denied_channels[0].0, OTHER);
         assert_eq!(report[0].denied_channels[0].1.next_probe_secs, 30);
+        // Readiness asks about the storage channel: an unrelated denial does not count.
+        assert!(report.iter().all(|bot| bot.serves(STORAGE)));
+        assert!(!report.iter().any(|bot| bot.serves(OTHER)));
     }
 
     #[test]

@@ -29,9 +29,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::index::{BackfillProgress, IndexEvent, IndexStats, Indexer, Source};
-use crate::fetch::BoxFuture;
+use crate::ports::BoxFuture;
+use crate::ports::TelegramError;
 use crate::store::{Store, StoreError, get, put};
-use crate::telegram::TelegramError;
 
 /// Name of the tree: channel (Bot API id) → [`Walk`].
 pub const TREE: &str = "catalog_backfill";

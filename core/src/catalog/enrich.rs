@@ -192,7 +192,7 @@ async fn video_hash(fetcher: &Arc<Fetcher>, file: &Unhashed) -> Result<u64, Fetc
     )
     .await?;
     opensubtitles_hash(file.size, &head, &tail)
-        .map_err(|error| FetchError::GaveUp(format!("video hash: {error}")))
+        .map_err(|error| FetchError::Rejected(format!("video hash: {error}")))
 }
 
 /// Bytes `[start, start + len)` of a file of `size` bytes, through the chunk cache.
@@ -215,9 +215,9 @@ async fn read(
             .unwrap_or(usize::MAX);
         let piece = chunk
             .get(from..to)
-            .ok_or_else(|| FetchError::GaveUp(format!("chunk {index} is short")))?;
+            .ok_or_else(|| FetchError::Rejected(format!("chunk {index} is short")))?;
         if piece.is_empty() {
-            return Err(FetchError::GaveUp(format!("chunk {index} is short")));
+            return Err(FetchError::Rejected(format!("chunk {index} is short")));
         }
         out.extend_from_slice(piece);
         at += piece.len() as u64;

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 use super::index::{CatalogSink, ChannelPost, SinkError};
 use super::posts::PostStore;
 use crate::addon::{AddonAnswer, AddonError, AddonService, CacheHints};
-use crate::frontend::links::download_link;
+use crate::links::download_link;
 use crate::store::{Store, StoreError};
 
 /// The sled tree of title records: Stremio id → JSON [`Title`].

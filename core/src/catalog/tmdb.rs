@@ -23,6 +23,7 @@ use tgcdn_shared::config::FromSetting;
 use self::cache::AnswerCache;
 use self::json::{Images, MovieDetails, SearchPage, SeasonDetails, TvDetails};
 use self::retry::{Next, Outcome, RetryPolicy};
+use crate::clock::unix_now;
 use crate::store::{Store, StoreError};
 
 /// Seasons fetched for one series at most: a name claiming season 4000 must not cost 4000
@@ -398,12 +399,4 @@ fn with_hint(error: TmdbError, hint: Option<Duration>) -> TmdbError {
         },
         other => other,
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
 }

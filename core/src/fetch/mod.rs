@@ -10,17 +10,17 @@
 //! connection carries at most `parts_per_connection` parts; a fetch finding every window full
 //! waits for a slot, so many chunks in flight form a sliding window per connection.
 //!
-//! Failures follow [`RetryClass`]: FLOOD_WAIT marks the bot and the request moves to another
-//! bot at once; a stale file reference is refreshed on the same bot once; lost connections and
-//! server errors try another bot; a missing message is `NotFound`; the rest give up. Attempts
-//! are bounded and every call has a deadline. When every bot waits the caller gets
-//! `FloodWait { secs }`.
+//! Failures go through the shared retry policy ([`crate::ports::retry`]): FLOOD_WAIT marks
+//! the bot and the request moves to another bot at once; a stale file reference is refreshed
+//! on the same bot once; lost connections and server errors try another bot; a missing
+//! message is `NotFound`; the rest give up. Attempts are bounded and every call has a
+//! deadline. When every bot waits the caller gets `FloodWait { secs }`.
 //!
-//! The Telegram side is behind [`PartDownloader`] (implemented over `telegram::BotClient`),
-//! so this module has no grammers type and its logic is tested with a fake.
+//! The Telegram side is behind the [`PartDownloader`] port (implemented by
+//! `resolve::download::BotDownloader`), so this module has no grammers type and its logic is
+//! tested with a fake.
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,25 +31,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::bots::BotPool;
-use crate::bots::select::SelectError;
+use crate::ports::TelegramError;
+pub use crate::ports::retry::GiveUp;
+use crate::ports::retry::{Action, Event, Retry, RetryPolicy};
+pub use crate::ports::{BoxFuture, PartDownloader};
 use crate::stats::{FetchCounters, FetchSnapshot};
-use crate::telegram::{RetryClass, TelegramError};
-
-/// A boxed future that can move between threads (the trait below is object safe).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Downloads `getFile` parts for one bot. `refresh` asks it to re-fetch the message first
-/// because the previous attempt's file reference expired.
-pub trait PartDownloader: Send + Sync + 'static {
-    fn download_part(
-        self: Arc<Self>,
-        connection: usize,
-        file: FileRef,
-        part: PartRequest,
-        refresh: bool,
-        deadline: Instant,
-    ) -> BoxFuture<'static, Result<Bytes, TelegramError>>;
-}
 
 /// Tunables of the fetch path.
 #[derive(Debug, Clone)]
@@ -70,6 +56,20 @@ pub struct FetchConfig {
     pub parts_per_connection: usize,
 }
 
+impl FetchConfig {
+    /// Attempts bound the fetch; rounds over the bots do not (each round costs an attempt).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts,
+            max_rounds: self.max_attempts,
+            saturated_poll: SATURATED_POLL,
+        }
+    }
+}
+
+/// How often a fetch waiting for a free connection slot looks again.
+const SATURATED_POLL: Duration = Duration::from_millis(2);
+
 impl Default for FetchConfig {
     fn default() -> Self {
         Self {
@@ -83,18 +83,8 @@ impl Default for FetchConfig {
     }
 }
 
-/// Why a chunk could not be fetched. Cloneable: every waiter of a shared download gets it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchError {
-    #[error("no such file or chunk")]
-    NotFound,
-    #[error("every bot is in flood wait for at least {secs} s")]
-    FloodWait { secs: u64 },
-    #[error("telegram unavailable: {0}")]
-    Unavailable(String),
-    #[error("giving up: {0}")]
-    GaveUp(String),
-}
+/// Why a chunk could not be fetched: the retry policy's reason for giving up.
+pub type FetchError = GiveUp;
 
 /// A chunk of a file: the unit of cache, wire and download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,9 +94,6 @@ pub struct ChunkKey {
 }
 
 type Outcome = Option<Result<Bytes, FetchError>>;
-
-/// How often a fetch waiting for a free connection slot looks again.
-const SATURATED_POLL: Duration = Duration::from_millis(2);
 
 /// The single-flight chunk fetcher over a bot pool.
 pub struct Fetcher {
@@ -220,47 +207,36 @@ impl Fetcher {
         let parts = chunk_parts(file_size, key.index, self.config.part_size)
             .map_err(|_| FetchError::NotFound)?;
         let expected = expected_lengths(&parts, file_size);
-        let started = Instant::now();
-        let total_deadline = started + self.config.total_timeout;
-        let mut tried = vec![false; self.pool.len()];
-        let mut refreshed = vec![false; self.pool.len()];
-        let mut refresh_next: Option<usize> = None;
-        let mut last_error = String::from("no attempt made");
-        let mut attempts = 0;
-        while attempts < self.config.max_attempts {
+        let total_deadline = Instant::now() + self.config.total_timeout;
+        let mut retry = Retry::new(self.pool.len(), self.config.retry_policy(), total_deadline);
+        let mut action = retry.start(Instant::now());
+        loop {
+            let refresh = match action {
+                Action::GiveUp(reason) => return Err(reason),
+                Action::SleepUntil(until) => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+                    action = retry.on(Instant::now(), Event::Woke);
+                    continue;
+                }
+                Action::NextBot => false,
+                Action::SameBot { refresh, .. } => refresh,
+            };
             let now = Instant::now();
-            if now >= total_deadline {
-                break;
-            }
             let cap = self.config.parts_per_connection.max(parts.len());
-            let picked = match self
-                .pool
-                .pick_parts(key.file.chat_id, now, &tried, parts.len(), cap)
-            {
+            let picked = match self.pool.pick_parts(
+                key.file.chat_id,
+                now,
+                &retry.excluded(),
+                parts.len(),
+                cap,
+            ) {
                 Ok(picked) => picked,
-                Err(SelectError::Saturated) => {
-                    // Every connection has its window full: the next finished part frees a
-                    // slot. Polling costs less than a wake-up list at these rates.
-                    last_error = "every download connection stayed at its in-flight cap".into();
-                    tokio::time::sleep(SATURATED_POLL).await;
+                Err(error) => {
+                    action = retry.on(now, Event::NoBot(error));
                     continue;
-                }
-                Err(SelectError::FloodWait { secs, .. }) => {
-                    return Err(FetchError::FloodWait { secs });
-                }
-                Err(SelectError::AllTried) => {
-                    // Every bot failed once; transient failures deserve another round. The
-                    // next pick cannot be AllTried again, so this does not loop.
-                    tried.iter_mut().for_each(|t| *t = false);
-                    continue;
-                }
-                Err(SelectError::NoHealthyBot) => {
-                    return Err(FetchError::Unavailable("no healthy bot".into()));
                 }
             };
-            attempts += 1;
             let bot = picked.bot;
-            let refresh = refresh_next.take() == Some(bot);
             let deadline = (now + self.config.attempt_timeout).min(total_deadline);
             let attempt = self.attempt(
                 bot,
@@ -284,26 +260,13 @@ impl Fetcher {
                 Err(error) => error,
             };
             tracing::debug!(file = %key.file, index = key.index, bot, %error, "chunk attempt failed");
-            last_error = error.to_string();
-            match error.retry_class() {
-                RetryClass::NotFound => return Err(FetchError::NotFound),
-                RetryClass::GiveUp => return Err(FetchError::GaveUp(last_error)),
-                RetryClass::RefreshAndRetry if !refreshed[bot] => {
-                    refreshed[bot] = true;
-                    refresh_next = Some(bot);
-                }
-                RetryClass::RefreshAndRetry
-                | RetryClass::MigrateAndRetry
-                | RetryClass::RetryOtherBot => {
-                    tried[bot] = true;
-                    if let Some(penalty) = error.penalty() {
-                        self.pool
-                            .penalise(bot, key.file.chat_id, penalty, Instant::now());
-                    }
-                }
+            self.counters.retry();
+            let now = Instant::now();
+            if let Some(penalty) = error.penalty() {
+                self.pool.penalise(bot, key.file.chat_id, penalty, now);
             }
+            action = retry.on(now, Event::Failed { bot, error: &error });
         }
-        Err(FetchError::Unavailable(last_error))
     }
 
     /// All parts of the chunk on one bot, requested together, part `i` on `connections[i]`.

@@ -9,27 +9,33 @@
 //!   every reply's text;
 //! * [`links`] — pure: link building and file-name sanitising;
 //! * [`ratelimit`] — pure: a message budget per user (token bucket, bounded table);
+//! * [`dispatch`] — pure: which user's message runs next, bounded slots and queue;
 //! * this file — [`FrontEnd`], the update-loop task over the main bot's update feed
 //!   (`telegram::chat`), which the core's `main.rs` spawns.
 //!
-//! One update at a time, in order; a user over their budget gets one polite "slow down" and
-//! is then skipped until it refills, so one flooding user costs no Telegram calls. A failure handling one message (Telegram error, even a
-//! panic) is logged and the loop goes on; it never ends the task. After each message the
-//! feed's state is committed to the bot's sled session, so a restarted core catches up
-//! through `getDifference` on what arrived while it was down and does not answer twice what
-//! it had already answered. This module holds no grammers type: Telegram calls go through
+//! Messages of different users are handled concurrently (up to `frontend_concurrency`), one
+//! user's in order ([`dispatch`]); a user over their budget gets one polite "slow down" and
+//! is then skipped until it refills, so one flooding user costs no Telegram calls and holds
+//! one slot, not all. A failure handling one message (Telegram error, even a panic) is
+//! logged and the loop goes on; it never ends the task. The feed's state is committed to
+//! the bot's sled session whenever every message read so far has been answered (and at a
+//! clean stop, after answering them), so a restarted core catches up through
+//! `getDifference` on what arrived while it was down and never loses a message; a crash
+//! while messages are in hand answers those again. This module holds no grammers type: Telegram calls go through
 //! `BotClient` methods.
 
 pub mod commands;
-pub mod links;
+pub mod dispatch;
+pub use crate::links;
 pub mod ratelimit;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tgcdn_shared::FileRef;
 use tgcdn_shared::token::Keyring;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use crate::bots::BotPool;
@@ -40,6 +46,7 @@ use crate::telegram::chat::{Incoming, IncomingMedia, IncomingMessage, MediaKind,
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotClient, TelegramError};
 use commands::{Access, Decision, Intent, StatsView};
+use dispatch::Dispatch;
 use ratelimit::{RateConfig, RateLimiter, Verdict};
 
 /// Time to open the update feed (its first `getState`/`getDifference` included).
@@ -47,6 +54,10 @@ const FEED_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time to handle one message: copy, sign, reply.
 const HANDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages of different users handled at once, unless configured.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Messages read ahead per slot while every slot is busy; beyond it the loop stops reading.
+const WAITING_PER_SLOT: usize = 16;
 /// Pause after the feed fails, so a dead connection does not spin the loop.
 const FEED_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -83,6 +94,7 @@ pub struct FrontEnd {
     stats_lines: Option<StatsLines>,
     resolver: Option<Arc<Resolver>>,
     rate: RateConfig,
+    concurrency: usize,
     catalog: Option<CatalogLink>,
 }
 
@@ -111,6 +123,7 @@ impl FrontEnd {
             stats_lines: None,
             resolver: None,
             rate: RateConfig::default(),
+            concurrency: DEFAULT_CONCURRENCY,
             catalog: None,
         })
     }
@@ -131,6 +144,12 @@ impl FrontEnd {
     /// Replaces the per-user message budget (tests use a small one).
     pub fn with_rate_limit(mut self, rate: RateConfig) -> Self {
         self.rate = rate;
+        self
+    }
+
+    /// Messages of different users handled at once (one user's stay in order).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
         self
     }
 
@@ -174,20 +193,41 @@ impl FrontEnd {
         };
         tracing::info!("front-end listening");
         let mut limiter = RateLimiter::new(self.rate);
+        let mut work = Work::new(self.concurrency);
+        let mut uncommitted = false;
         loop {
-            let next = tokio::select! {
-                () = &mut shutdown => {
-                    tracing::info!("front-end stopped");
-                    return;
+            // Only here is every update received so far handled, so only here may the state
+            // be saved: a message still in hand would be lost to a crash otherwise.
+            if uncommitted && work.dispatch.idle() {
+                self.commit(&feed).await;
+                uncommitted = false;
+            }
+            let next = {
+                // Never dropped mid-way except at shutdown: grammers' `next` is not
+                // cancel-safe once it has taken updates off the connection.
+                let mut reading = std::pin::pin!(feed.next());
+                loop {
+                    tokio::select! {
+                        () = &mut shutdown => break None,
+                        Some(done) = work.tasks.join_next_with_id(), if !work.tasks.is_empty() => {
+                            work.finished(done);
+                            work.start(&self);
+                        }
+                        next = &mut reading, if work.dispatch.has_room() => break Some(next),
+                    }
                 }
-                next = feed.next() => next,
+            };
+            let Some(next) = next else {
+                // Messages taken are answered, then the state saved: nothing twice, nothing lost.
+                work.drain(&self).await;
+                self.commit(&feed).await;
+                tracing::info!("front-end stopped");
+                return;
             };
             let message = match next {
                 Ok(Incoming::Message(message)) => message,
                 Ok(Incoming::Channel(event)) => {
-                    if self.index(event) {
-                        self.commit(&feed).await;
-                    }
+                    uncommitted |= self.index(event);
                     continue;
                 }
                 Ok(Incoming::Other) => continue,
@@ -197,28 +237,34 @@ impl FrontEnd {
                     continue;
                 }
             };
-            // Own task: a panic on one message is reported and the loop goes on. The guard
-            // aborts it if this loop is aborted mid-message: the state is not committed
-            // then, so the restarted front-end answers it instead of both answering.
-            let this = Arc::clone(&self);
-            let msg_id = message.msg_id;
-            let handling = match limiter.check(message.user_id, Instant::now()) {
-                Verdict::Allow => tokio::spawn(async move { this.handle(message).await }),
-                Verdict::SlowDown { retry_after_secs } => tokio::spawn(async move {
-                    let text = commands::slow_down_text(retry_after_secs);
-                    this.send_reply(&message, &text, Instant::now() + HANDLE_TIMEOUT)
-                        .await;
-                }),
+            uncommitted = true;
+            match limiter.check(message.user_id, Instant::now()) {
+                Verdict::Allow => work.dispatch.push(message.user_id, Job::Handle(message)),
+                Verdict::SlowDown { retry_after_secs } => work
+                    .dispatch
+                    .push(message.user_id, Job::SlowDown(message, retry_after_secs)),
                 Verdict::Ignore => {
-                    tracing::debug!(user_id = message.user_id, msg_id, "over budget: skipped");
-                    tokio::spawn(async {})
+                    tracing::debug!(
+                        user_id = message.user_id,
+                        msg_id = message.msg_id,
+                        "over budget: skipped"
+                    );
                 }
-            };
-            let mut task = AbortOnDrop(handling);
-            if let Err(error) = (&mut task.0).await {
-                tracing::error!(msg_id, %error, "handling a message failed");
             }
-            self.commit(&feed).await;
+            work.start(&self);
+        }
+    }
+
+    /// One message's work, in its own task: a panic on one message is reported and the
+    /// loop goes on.
+    async fn run_job(self: Arc<Self>, job: Job) {
+        match job {
+            Job::Handle(message) => self.handle(message).await,
+            Job::SlowDown(message, retry_after_secs) => {
+                let text = commands::slow_down_text(retry_after_secs);
+                self.send_reply(&message, &text, Instant::now() + HANDLE_TIMEOUT)
+                    .await;
+            }
         }
     }
 
@@ -377,11 +423,57 @@ impl FrontEnd {
 }
 
 /// Aborts a spawned task when dropped (a dropped `JoinHandle` only detaches it).
-struct AbortOnDrop(JoinHandle<()>);
+/// What a message asks of the front-end once the rate limit has had its say.
+enum Job {
+    Handle(IncomingMessage),
+    SlowDown(IncomingMessage, u64),
+}
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+/// Messages in hand: the pure [`Dispatch`] and the tasks running its jobs. Dropping it (the
+/// update loop aborted) aborts them; their updates were not committed, so a restarted
+/// front-end answers them instead of both answering.
+struct Work {
+    dispatch: Dispatch<Job>,
+    tasks: JoinSet<()>,
+    owners: HashMap<tokio::task::Id, i64>,
+}
+
+impl Work {
+    fn new(concurrency: usize) -> Self {
+        Self {
+            dispatch: Dispatch::new(concurrency, concurrency.saturating_mul(WAITING_PER_SLOT)),
+            tasks: JoinSet::new(),
+            owners: HashMap::new(),
+        }
+    }
+
+    fn start(&mut self, frontend: &Arc<FrontEnd>) {
+        while let Some((user, job)) = self.dispatch.start_next() {
+            let this = Arc::clone(frontend);
+            let task = self.tasks.spawn(this.run_job(job).in_current_span());
+            self.owners.insert(task.id(), user);
+        }
+    }
+
+    fn finished(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(error) => {
+                tracing::error!(%error, "handling a message failed");
+                error.id()
+            }
+        };
+        if let Some(user) = self.owners.remove(&id) {
+            self.dispatch.finished(user);
+        }
+    }
+
+    /// Runs every message taken to its end (each under its own deadline).
+    async fn drain(&mut self, frontend: &Arc<FrontEnd>) {
+        while let Some(done) = self.tasks.join_next_with_id().await {
+            self.finished(done);
+            self.start(frontend);
+        }
     }
 }
 

@@ -9,7 +9,6 @@
 //! Every failure becomes a [`WireError`] in [`wire_error`], the one place that decides it.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
@@ -21,7 +20,8 @@ use tgcdn_shared::wire::{
 
 use super::registry::EdgeRegistry;
 use crate::addon::{AddonError, AddonService};
-use crate::fetch::{FetchError, Fetcher};
+use crate::clock::unix_now;
+use crate::fetch::{FetchError, Fetcher, GiveUp};
 use crate::resolve::{ResolveError, Resolver, wire_meta};
 use crate::stats::DcCounters;
 use crate::store::StoreError;
@@ -74,6 +74,19 @@ pub enum ServeError {
     OversizedChunk { len: usize },
 }
 
+/// The wire form of the retry policy's reasons, for lookups and chunk fetches alike.
+fn give_up_wire(reason: &GiveUp) -> WireError {
+    match reason {
+        GiveUp::NotFound => WireError::NotFound,
+        GiveUp::FloodWait { secs } => WireError::FloodWait {
+            secs: saturate_secs(*secs),
+        },
+        GiveUp::Unavailable(_) => WireError::Unavailable,
+        // Retrying cannot help (a request Telegram refuses, an unknown failure).
+        GiveUp::Rejected(_) => WireError::Internal,
+    }
+}
+
 /// The wire form of every failure: the only place a [`ServeError`] becomes a [`WireError`].
 pub fn wire_error(error: &ServeError) -> WireError {
     match error {
@@ -94,23 +107,11 @@ pub fn wire_error(error: &ServeError) -> WireError {
             AddonError::Internal(_) => WireError::Internal,
         },
         ServeError::Resolve(resolve) => match resolve {
-            ResolveError::NotFound => WireError::NotFound,
             ResolveError::Revoked => WireError::Revoked,
-            ResolveError::FloodWait { secs } => WireError::FloodWait {
-                secs: saturate_secs(*secs),
-            },
-            ResolveError::Unavailable(_) => WireError::Unavailable,
+            ResolveError::Lookup(reason) => give_up_wire(reason),
             ResolveError::Store(_) => WireError::Internal,
         },
-        ServeError::Fetch(fetch) => match fetch {
-            FetchError::NotFound => WireError::NotFound,
-            FetchError::FloodWait { secs } => WireError::FloodWait {
-                secs: saturate_secs(*secs),
-            },
-            FetchError::Unavailable(_) => WireError::Unavailable,
-            // Retrying cannot help (a request Telegram refuses, an unknown failure).
-            FetchError::GaveUp(_) => WireError::Internal,
-        },
+        ServeError::Fetch(reason) => give_up_wire(reason),
         ServeError::Registry(_)
         | ServeError::OversizedChunk { .. }
         | ServeError::OversizedAddon { .. } => WireError::Internal,
@@ -305,14 +306,6 @@ pub fn chunk_header(bytes: &Bytes) -> Result<Response, ServeError> {
     Ok(Response::Chunk(ChunkHeader { len }))
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,10 +345,13 @@ mod tests {
                 ServeError::OversizedAddon { len: usize::MAX },
                 WireError::Internal,
             ),
-            (ResolveError::NotFound.into(), WireError::NotFound),
+            (
+                ResolveError::from(GiveUp::NotFound).into(),
+                WireError::NotFound,
+            ),
             (ResolveError::Revoked.into(), WireError::Revoked),
             (
-                ResolveError::FloodWait { secs: u64::MAX }.into(),
+                ResolveError::from(GiveUp::FloodWait { secs: u64::MAX }).into(),
                 WireError::FloodWait { secs: u32::MAX },
             ),
             (
@@ -366,7 +362,7 @@ mod tests {
                 FetchError::Unavailable("x".into()).into(),
                 WireError::Unavailable,
             ),
-            (FetchError::GaveUp("x".into()).into(), WireError::Internal),
+            (FetchError::Rejected("x".into()).into(), WireError::Internal),
         ];
         for (error, wire) in cases {
             assert_eq!(wire_error(&error), wire, "{error}");

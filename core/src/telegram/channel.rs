@@ -17,7 +17,7 @@ use super::download::channel_bare_id;
 use super::{BotClient, TelegramError, within};
 use crate::catalog::backfill::{ChannelReader, MAX_BATCH};
 use crate::catalog::index::{ChannelPost, IndexEvent};
-use crate::fetch::BoxFuture;
+use crate::ports::BoxFuture;
 
 /// The Bot API id (`-100…`) of a bare channel id.
 pub fn channel_bot_api_id(bare_id: i64) -> i64 {

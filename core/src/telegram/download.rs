@@ -1,68 +1,17 @@
-//! The Telegram ends of the fetch path: [`BotDownloader`] is the fetch layer's
-//! [`PartDownloader`] for one bot, and [`BotClient`] is the resolver's [`DocumentSource`]
-//! and the health prober's [`Prober`].
-//!
-//! Locations (access hash and file reference are per bot and expire) are the resolver's:
-//! a part download asks it for this bot's location and lets it refresh a stale reference
-//! through the same bot and retry once (`Resolver::with_location`). Nothing here caches.
+//! The Telegram ends of the ports: [`BotClient`] is the resolver's [`DocumentSource`] and
+//! the health prober's [`Prober`]; [`channel_bare_id`] maps Bot API chat ids to channels.
+//! (The fetch's `PartDownloader` is `resolve::download::BotDownloader`: a part download
+//! needs the resolver's location first.) Nothing here caches.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use grammers_session::types::{PeerId, PeerKind};
 use tgcdn_shared::FileRef;
-use tgcdn_shared::chunk::PartRequest;
 
-use super::{BotClient, DocumentInfo, TelegramError};
+use super::BotClient;
 use crate::bots::health::ProbeTarget;
-use crate::fetch::{BoxFuture, PartDownloader};
-use crate::health::Prober;
-use crate::resolve::{DocumentSource, Resolver};
-
-/// Downloads parts for bot `bot` of the pool, with locations from the shared resolver.
-pub struct BotDownloader {
-    bot: usize,
-    client: Arc<BotClient>,
-    resolver: Arc<Resolver>,
-}
-
-impl BotDownloader {
-    /// `bot` is the client's index in the pool the resolver and fetcher share.
-    pub fn new(bot: usize, client: Arc<BotClient>, resolver: Arc<Resolver>) -> Arc<Self> {
-        Arc::new(Self {
-            bot,
-            client,
-            resolver,
-        })
-    }
-
-    pub fn client(&self) -> &Arc<BotClient> {
-        &self.client
-    }
-}
-
-impl PartDownloader for BotDownloader {
-    fn download_part(
-        self: Arc<Self>,
-        connection: usize,
-        file: FileRef,
-        part: PartRequest,
-        refresh: bool,
-        deadline: Instant,
-    ) -> BoxFuture<'static, Result<Bytes, TelegramError>> {
-        Box::pin(async move {
-            let client = &self.client;
-            self.resolver
-                .with_location(self.bot, file, refresh, deadline, |location| async move {
-                    client
-                        .get_file_part(connection, &location, part.offset, part.limit, deadline)
-                        .await
-                })
-                .await
-        })
-    }
-}
+use crate::ports::{BoxFuture, DocumentInfo, DocumentSource, Prober, TelegramError};
 
 impl DocumentSource for BotClient {
     fn lookup_document(

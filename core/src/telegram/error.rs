@@ -1,59 +1,11 @@
-//! Telegram failures as one typed enum with a retry class, so the fetch path decides what to do
-//! with a match instead of string comparisons scattered through the code.
-//!
-//! [`TelegramError::from_invocation`] is the one place that reads grammers' `InvocationError`
-//! (RPC name/code/value, I/O, transport, dropped pool…). Everything above `telegram/` sees only
-//! [`TelegramError`] and [`RetryClass`]. Pure: no I/O, no clock.
+//! Classifies grammers' failures into the ports' [`TelegramError`]: the one place that reads
+//! `InvocationError` (RPC name/code/value, I/O, transport, dropped pool…). Everything above
+//! `telegram/` sees only [`TelegramError`] and its [`crate::ports::RetryClass`]. Pure: no
+//! I/O, no clock.
 
 use grammers_mtsender::{InvocationError, RpcError};
 
-use crate::bots::Penalty;
-
-/// What a caller should do after a failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryClass {
-    /// This bot can't serve the request now (flood wait, lost connection, server hiccup, not a
-    /// member): try the same request on another bot at once.
-    RetryOtherBot,
-    /// The file reference went stale: fetch the message again, then retry once.
-    RefreshAndRetry,
-    /// The file lives in (or the bot is not yet authorised in) another DC: export/import the
-    /// authorisation, then retry there.
-    MigrateAndRetry,
-    /// The message or its document does not exist: answer "not found".
-    NotFound,
-    /// Retrying cannot help (a request we built wrongly, an unknown failure).
-    GiveUp,
-}
-
-/// A Telegram call's failure, classified.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TelegramError {
-    #[error("flood wait: this bot must not call for {secs} s")]
-    FloodWait { secs: u32 },
-    #[error("the file lives in dc {dc}")]
-    FileMigrate { dc: i32 },
-    #[error("the file reference expired")]
-    FileReferenceExpired,
-    #[error("the auth key is not authorised in this dc")]
-    AuthKeyUnregistered,
-    #[error("the bot token is invalid or revoked")]
-    AccessTokenInvalid,
-    #[error("the bot cannot read this channel")]
-    ChannelPrivate,
-    #[error("no such message")]
-    MessageNotFound,
-    #[error("getFile offset or limit rejected")]
-    LimitOrOffsetInvalid,
-    #[error("no answer before the deadline")]
-    Timeout,
-    #[error("connection to telegram lost: {0}")]
-    ConnectionLost(String),
-    #[error("telegram internal error: {0}")]
-    Internal(String),
-    #[error("telegram error: {0}")]
-    Other(String),
-}
+use crate::ports::TelegramError;
 
 impl TelegramError {
     /// Classifies a grammers failure.
@@ -118,43 +70,6 @@ impl TelegramError {
             code => Self::Other(format!("{code} {name}")),
         }
     }
-
-    pub fn retry_class(&self) -> RetryClass {
-        match self {
-            Self::FloodWait { .. }
-            | Self::ChannelPrivate
-            | Self::AccessTokenInvalid
-            | Self::Timeout
-            | Self::ConnectionLost(_)
-            | Self::Internal(_) => RetryClass::RetryOtherBot,
-            Self::FileReferenceExpired => RetryClass::RefreshAndRetry,
-            Self::FileMigrate { .. } | Self::AuthKeyUnregistered => RetryClass::MigrateAndRetry,
-            Self::MessageNotFound => RetryClass::NotFound,
-            Self::LimitOrOffsetInvalid | Self::Other(_) => RetryClass::GiveUp,
-        }
-    }
-
-    /// What the failure means for the bot beyond this request, if anything: a flood wait,
-    /// out of rotation for everything (revoked token), or for the request's channel only (no
-    /// access to it; the bot still serves every other channel). `AuthKeyUnregistered` is not
-    /// here: in a media DC it only means "import again"; the caller decides when it comes
-    /// from the home DC.
-    pub fn penalty(&self) -> Option<Penalty> {
-        match self {
-            Self::FloodWait { secs } => Some(Penalty::FloodWait { secs: *secs }),
-            Self::AccessTokenInvalid => Some(Penalty::Bot {
-                reason: "bot token revoked or invalid",
-            }),
-            Self::ChannelPrivate => Some(Penalty::Channel {
-                reason: "bot cannot read this channel",
-            }),
-            _ => None,
-        }
-    }
-
-    pub fn is_flood_wait(&self) -> bool {
-        matches!(self, Self::FloodWait { .. })
-    }
 }
 
 impl From<InvocationError> for TelegramError {
@@ -166,6 +81,8 @@ impl From<InvocationError> for TelegramError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bots::Penalty;
+    use crate::ports::RetryClass;
     use grammers_tl_types as tl;
 
     /// Builds the RpcError grammers would build from a raw `rpc_error` message.
@@ -218,11 +135,11 @@ mod tests {
     }
 
     #[test]
-    fn unregistered_key_means_import_again_not_unhealthy() {
+    fn an_unregistered_key_benches_the_bot_until_a_probe_signs_it_in() {
         let error = classify(401, "AUTH_KEY_UNREGISTERED");
         assert_eq!(error, TelegramError::AuthKeyUnregistered);
         assert_eq!(error.retry_class(), RetryClass::MigrateAndRetry);
-        assert_eq!(error.penalty(), None);
+        assert!(matches!(error.penalty(), Some(Penalty::Bot { .. })));
     }
 
     #[test]

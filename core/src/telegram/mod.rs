@@ -1,11 +1,11 @@
 //! The only module that uses grammers types; nothing outside `telegram/` names one.
 //!
 //! * [`session`] — each bot's grammers `Session` stored in sled, plus the per-pool views;
-//! * [`download`] — [`download::BotDownloader`] (the fetch layer's part source for one bot,
-//!   locations from the resolver) and `BotClient` as the resolver's `DocumentSource`;
+//! * [`download`] — `BotClient` as the resolver's `DocumentSource` and the prober's
+//!   `Prober` (the ports in `crate::ports`; `telegram/` imports nothing above them);
 //! * [`channel`] — catalogue channels: channel messages → catalogue events, and the
 //!   back-fill's reader (newest message id, batches of `channels.getMessages`);
-//! * [`error`] — grammers failures classified into [`TelegramError`] and a [`RetryClass`];
+//! * [`error`] — grammers failures classified into the ports' [`TelegramError`];
 //! * this file — [`BotClient`]: one bot token, N grammers `SenderPool`s (one TCP connection
 //!   per DC each), sign-in only when the stored session is not authorised, `upload.getFile`
 //!   parts with a deadline, export/import of the authorisation into a media DC once per bot
@@ -41,7 +41,7 @@ use grammers_tl_types as tl;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use error::{RetryClass, TelegramError};
+pub use crate::ports::{DocumentInfo, DocumentLocation, RetryClass, TelegramError};
 pub use session::{PoolSession, SessionError, SledSession};
 
 /// Largest part grammers 0.11 can receive: a 1 MiB answer trips its message-size assert and
@@ -56,27 +56,6 @@ pub struct BotConfig {
     pub api_hash: String,
     /// Download connections (sender pools) for this bot; at least one.
     pub connections: usize,
-}
-
-/// Where a document's bytes are, as one bot sees them (`access_hash` and `file_reference`
-/// are per bot; the reference expires).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocumentLocation {
-    pub id: i64,
-    pub access_hash: i64,
-    pub file_reference: Vec<u8>,
-    pub dc_id: i32,
-}
-
-/// A message's document: its location for this bot and what the edge needs to describe it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocumentInfo {
-    pub location: DocumentLocation,
-    pub size: u64,
-    pub mime_type: String,
-    pub file_name: Option<String>,
-    /// Message date, seconds since the Unix epoch.
-    pub date: i64,
 }
 
 /// Why a bot could not be set up.

@@ -17,6 +17,8 @@ use tgcdn_shared::token::{Keyring, LinkKey};
 use tgemu::{BotInfo, ChannelInfo, Emulator, EmulatorHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod bots;
+
 pub const MIB: u64 = 1 << 20;
 pub const TOKEN: &str = "123456:test-token";
 pub const WORKER: &str = "654321:worker-token";

@@ -399,6 +399,18 @@ impl World {
         }
     }
 
+    /// Forgets `user_id`'s authorisation in `dc`, as Telegram does when it drops a session:
+    /// the account's next call there answers `AUTH_KEY_UNREGISTERED` until it signs in
+    /// again. Returns how many keys were unbound.
+    pub fn revoke_authorization(&self, dc: i32, user_id: i64) -> usize {
+        let mut state = self.lock();
+        let before = state.authorizations.len();
+        state
+            .authorizations
+            .retain(|(key_dc, _), user| *key_dc != dc || *user != user_id);
+        before - state.authorizations.len()
+    }
+
     /// Stores a document on `dc`. A file's size is read now; an unreadable file has size 0.
     pub fn add_document(&self, content: Content, name: &str, mime: &str, dc: i32) -> DocumentInfo {
         let size = match &content {

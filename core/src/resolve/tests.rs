@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::ports::BoxFuture;
 use crate::store::Revocation;
 
 const FILE: FileRef = FileRef {
@@ -162,7 +163,7 @@ async fn a_deleted_message_is_not_found_and_forgotten() {
     let resolver = resolver(&store, &[Arc::clone(&bot)]);
     assert!(matches!(
         bounded(resolver.meta(FILE)).await,
-        Err(ResolveError::NotFound)
+        Err(ResolveError::Lookup(GiveUp::NotFound))
     ));
     assert_eq!(store.file_meta(FILE).unwrap(), None);
 
@@ -182,7 +183,7 @@ async fn a_deleted_message_is_not_found_and_forgotten() {
     let calls = bot.calls();
     assert!(matches!(
         bounded(resolver.meta(other)).await,
-        Err(ResolveError::NotFound)
+        Err(ResolveError::Lookup(GiveUp::NotFound))
     ));
     assert_eq!(bot.calls(), calls);
 }
@@ -206,7 +207,7 @@ async fn flood_wait_moves_the_lookup_to_another_bot() {
     let resolver = self::resolver(&store2, &both);
     assert!(matches!(
         bounded(resolver.meta(other)).await,
-        Err(ResolveError::FloodWait { secs: 12 })
+        Err(ResolveError::Lookup(GiveUp::FloodWait { secs: 12 }))
     ));
 }
 
@@ -325,7 +326,7 @@ async fn a_missing_file_is_remembered_for_the_negative_ttl() {
     for _ in 0..50 {
         assert!(matches!(
             resolver.meta(FILE).await,
-            Err(ResolveError::NotFound)
+            Err(ResolveError::Lookup(GiveUp::NotFound))
         ));
     }
     assert_eq!(bot.calls(), 1);

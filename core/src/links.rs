@@ -1,7 +1,8 @@
 //! Building the links the bot hands out: `{public_base}/dl/{token}/{file name}` and
 //! `{public_base}/watch/{token}`, and making a user's file name safe for a URL path segment.
 //!
-//! Pure: no I/O, no Telegram. Called by the front-end's reply formatting. The file name in a
+//! Pure: no I/O, no Telegram. Called by the front-end's reply formatting and the catalogue's
+//! stream URLs (a leaf, so the catalogue does not import the front-end). The file name in a
 //! link is cosmetic (the token decides what is served), so sanitising favours a name a
 //! person can read — spaces become `_`, path separators and control characters go — and
 //! percent-encodes whatever is still not URL-safe (non-ASCII letters stay readable in a

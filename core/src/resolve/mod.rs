@@ -2,9 +2,9 @@
 //! persisted) and where its bytes are for one bot ([`DocumentLocation`], in memory).
 //!
 //! Called by the QUIC handler (`Meta`, and the file size before every `Chunk`) and by
-//! `telegram::download::BotDownloader` (the location of every `getFile`). Telegram is behind
-//! [`DocumentSource`] (one per bot, implemented by `telegram::BotClient`), so this module
-//! holds no grammers type and is tested with a fake.
+//! [`download::BotDownloader`] (the location of every `getFile`). Telegram is behind the
+//! [`DocumentSource`] port (one per bot, implemented by `telegram::BotClient`), so this
+//! module holds no grammers type and is tested with a fake.
 //!
 //! * Revocations are checked on every call, before any cache: an operator's revoke takes
 //!   effect at once.
@@ -23,6 +23,8 @@
 //!
 //! Never does I/O other than through [`DocumentSource`] and the [`Store`].
 
+pub mod download;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,20 +32,11 @@ use tgcdn_shared::FileRef;
 use tgcdn_shared::wire;
 
 use crate::bots::BotPool;
-use crate::bots::select::SelectError;
-use crate::fetch::BoxFuture;
+pub use crate::ports::DocumentSource;
+use crate::ports::retry::{Action, Event, GiveUp, Retry, RetryPolicy};
+use crate::ports::{DocumentInfo, DocumentLocation, TelegramError};
 use crate::stats::{ResolveCounters, ResolveSnapshot};
 use crate::store::{self, Store, StoreError};
-use crate::telegram::{DocumentInfo, DocumentLocation, RetryClass, TelegramError};
-
-/// Looks a channel message's document up as one bot sees it.
-pub trait DocumentSource: Send + Sync + 'static {
-    fn lookup_document(
-        self: Arc<Self>,
-        file: FileRef,
-        deadline: Instant,
-    ) -> BoxFuture<'static, Result<DocumentInfo, TelegramError>>;
-}
 
 /// Tunables of the resolver.
 #[derive(Debug, Clone)]
@@ -77,19 +70,31 @@ impl Default for ResolveConfig {
     }
 }
 
+/// How a message lookup retries: no attempt cap (the lookup deadline bounds it), two rounds
+/// over the bots, so that bots now all in flood wait answer `FloodWait` with the soonest end
+/// rather than `Unavailable`.
+const LOOKUP_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: u32::MAX,
+    max_rounds: 2,
+    // `pick` has no in-flight cap, so a lookup is never saturated; any short poll will do.
+    saturated_poll: Duration::from_millis(2),
+};
+
 /// Why a file could not be resolved. Cloneable: concurrent callers of one lookup share it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ResolveError {
-    #[error("no such message or no document in it")]
-    NotFound,
     #[error("the link was revoked")]
     Revoked,
-    #[error("every bot is in flood wait for at least {secs} s")]
-    FloodWait { secs: u64 },
-    #[error("telegram unavailable: {0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Lookup(#[from] GiveUp),
     #[error("database error")]
     Store(#[source] Arc<StoreError>),
+}
+
+impl ResolveError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Lookup(GiveUp::NotFound))
+    }
 }
 
 impl From<StoreError> for ResolveError {
@@ -161,7 +166,7 @@ impl Resolver {
         }
         if self.missing.contains_key(&file) {
             self.counters.negative_hit();
-            return Err(ResolveError::NotFound);
+            return Err(GiveUp::NotFound.into());
         }
         self.metas
             .try_get_with(file, self.load_meta(file))
@@ -286,7 +291,7 @@ impl Resolver {
         // caller's check and this fill.
         if self.missing.contains_key(&file) {
             self.counters.negative_hit();
-            return Err(ResolveError::NotFound);
+            return Err(GiveUp::NotFound.into());
         }
         self.counters.telegram_lookup();
         let deadline = Instant::now() + self.config.lookup_timeout;
@@ -295,36 +300,37 @@ impl Resolver {
     }
 
     /// `channels.getMessages` on the least busy bot, moving to another on failures that are
-    /// the bot's (flood wait, lost connection, no access).
+    /// the bot's (flood wait, lost connection, no access), as the retry policy says.
     async fn lookup_on_any_bot(
         &self,
         file: FileRef,
         deadline: Instant,
     ) -> Result<DocumentInfo, ResolveError> {
-        let mut tried = vec![false; self.pool.len()];
-        let mut last_error = String::from("no bot tried");
-        let mut second_round = false;
-        while Instant::now() < deadline {
-            let picked = match self.pool.pick(Some(file.chat_id), Instant::now(), &tried) {
-                Ok(picked) => picked,
-                Err(SelectError::FloodWait { secs, .. }) => {
-                    return Err(ResolveError::FloodWait { secs });
+        let mut retry = Retry::new(self.pool.len(), LOOKUP_RETRY, deadline);
+        let mut action = retry.start(Instant::now());
+        loop {
+            match action {
+                Action::GiveUp(reason) => {
+                    if reason == GiveUp::NotFound {
+                        self.forget_stored(file).await;
+                    }
+                    return Err(reason.into());
                 }
-                Err(SelectError::NoHealthyBot) => {
-                    return Err(ResolveError::Unavailable("no healthy bot".into()));
-                }
-                // `pick` has no in-flight cap; kept for exhaustiveness.
-                Err(SelectError::Saturated) => {
-                    return Err(ResolveError::Unavailable("every bot is saturated".into()));
-                }
-                // Every bot failed once. One more round, so that bots now all in flood
-                // wait answer FloodWait (with the soonest end) rather than Unavailable.
-                Err(SelectError::AllTried) if !second_round => {
-                    second_round = true;
-                    tried.iter_mut().for_each(|t| *t = false);
+                Action::SleepUntil(until) => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+                    action = retry.on(Instant::now(), Event::Woke);
                     continue;
                 }
-                Err(SelectError::AllTried) => break,
+                // A lookup has no reference to refresh: the same bot just asks again.
+                Action::NextBot | Action::SameBot { .. } => {}
+            }
+            let now = Instant::now();
+            let picked = match self.pool.pick(Some(file.chat_id), now, &retry.excluded()) {
+                Ok(picked) => picked,
+                Err(error) => {
+                    action = retry.on(now, Event::NoBot(error));
+                    continue;
+                }
             };
             let bot = picked.bot;
             let result = self.fetch_info(bot, file, deadline).await;
@@ -334,25 +340,12 @@ impl Resolver {
                 Err(error) => error,
             };
             tracing::debug!(%file, bot, %error, "message lookup failed");
-            last_error = error.to_string();
-            match error.retry_class() {
-                RetryClass::NotFound => {
-                    self.forget_stored(file).await;
-                    return Err(ResolveError::NotFound);
-                }
-                RetryClass::GiveUp => return Err(ResolveError::Unavailable(last_error)),
-                RetryClass::RetryOtherBot
-                | RetryClass::RefreshAndRetry
-                | RetryClass::MigrateAndRetry => {
-                    tried[bot] = true;
-                    if let Some(penalty) = error.penalty() {
-                        self.pool
-                            .penalise(bot, file.chat_id, penalty, Instant::now());
-                    }
-                }
+            let now = Instant::now();
+            if let Some(penalty) = error.penalty() {
+                self.pool.penalise(bot, file.chat_id, penalty, now);
             }
+            action = retry.on(now, Event::Failed { bot, error: &error });
         }
-        Err(ResolveError::Unavailable(last_error))
     }
 
     async fn lookup_location(
@@ -441,5 +434,4 @@ fn truncate_to(mut text: String, max: usize) -> String {
 }
 
 #[cfg(test)]
-#[path = "resolve_tests.rs"]
 mod tests;
