@@ -27,6 +27,8 @@
 //!   `tgcdn-core status`;
 //! * [`app`] — the wiring of bots, resolver and fetcher that `main` and the tests share;
 //! * [`config`] — `TGCDN_*` / TOML settings read, then validated into a typed `Config`;
+//! * [`revoke`] — revoking a file (every link to it) durably and announcing it to edges,
+//!   and the operator's link commands (mint, inspect);
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
 pub mod addon;
@@ -42,6 +44,7 @@ pub mod onebox;
 pub mod quic;
 pub mod report;
 pub mod resolve;
+pub mod revoke;
 pub mod runtime;
 pub mod stats;
 pub mod store;

@@ -6,7 +6,9 @@
 //! resolver, the same single-flight fetcher, and failures turned into [`WireError`] by the
 //! one map, [`handler::wire_error`]. [`OneBoxEdge`] is the embedded edge's configuration
 //! (read with the edge's own `TGCDN_*` serving keys); [`run_one_box`] is the entry point for
-//! programs that want a whole tgcdn in one process (the sandbox). Nothing here knows
+//! programs that want a whole tgcdn in one process (the sandbox). Revocations reach the
+//! embedded edge in-process ([`apply_revocations`]), exactly as a remote edge applies the
+//! pushes it receives over QUIC. Nothing here knows
 //! grammers or sled; the edge crate never depends on the core.
 
 use std::net::SocketAddr;
@@ -19,7 +21,7 @@ use tgcdn_edge::config::{EdgeConfigError, edge_options};
 use tgcdn_edge::upstream::{AddonReply, Upstream, UpstreamError, UpstreamFuture};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::config::Settings;
-use tgcdn_shared::wire::{AddonRequest, ChunkRequest, FileMeta};
+use tgcdn_shared::wire::{AddonRequest, ChunkRequest, FileMeta, Push};
 
 use crate::bots::BotPool;
 use crate::bots::select::Health;
@@ -66,6 +68,23 @@ impl OneBoxEdge {
 pub async fn run_one_box(mut config: Config, edge: OneBoxEdge) -> Result<Running, RunError> {
     config.one_box = Some(edge);
     Running::start(&config).await
+}
+
+/// Applies every revocation announced by the core to the embedded edge's caches, until the
+/// core's announcer is gone; a lag (over the announcement queue) forgets every meta.
+pub async fn apply_revocations(
+    mut revoked: tokio::sync::broadcast::Receiver<FileRef>,
+    state: Arc<tgcdn_edge::http::AppState>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let push = match revoked.recv().await {
+            Ok(file) => Push::Revoked(file),
+            Err(RecvError::Lagged(_)) => Push::ForgetAll,
+            Err(RecvError::Closed) => return,
+        };
+        tgcdn_edge::push::apply(&state, &push).await;
+    }
 }
 
 /// The core as an edge's upstream, without a network hop.

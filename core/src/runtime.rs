@@ -542,6 +542,10 @@ fn serve_edge(
         .base_url
         .get_or_insert_with(|| config.public_url.to_string());
     let state = tgcdn_edge::app::build_state(upstream, verifier, options);
+    tokio::spawn(crate::onebox::apply_revocations(
+        handler.revocations().subscribe(),
+        Arc::clone(&state),
+    ));
     let task = tokio::spawn(tgcdn_edge::http::serve(listener, state, async move {
         // An error means the sender is gone, which is a stop too.
         let _ = stopped.wait_for(|stop| *stop).await;
