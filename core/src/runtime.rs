@@ -240,10 +240,19 @@ impl Running {
             probers,
             stopped.clone(),
         ));
+        let admin_state = crate::admin::AdminState {
+            reporter,
+            backfill: catalog.as_ref().map(|catalog| catalog.handle.clone()),
+            links: Some(crate::admin::links::LinkAdmin {
+                keyring: config.keyring.clone(),
+                revocations: Arc::clone(handler.revocations()),
+                public_base: config.public_url.to_string(),
+            }),
+            access: crate::admin::access::AdminAccess::new(config.admin_token.clone()),
+        };
         let admin = tokio::spawn(crate::admin::serve_with(
             admin_listener,
-            reporter,
-            catalog.as_ref().map(|catalog| catalog.handle.clone()),
+            Arc::new(admin_state),
             stopped.clone(),
         ));
         let catalog =
