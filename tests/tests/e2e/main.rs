@@ -16,3 +16,4 @@ mod frontend;
 mod hostile;
 mod media;
 mod restart;
+mod revocation;
