@@ -211,6 +211,7 @@ impl Running {
                 &bots[0],
                 &pool,
                 Arc::clone(handler.resolver()),
+                Arc::clone(handler.revocations()),
                 &reporter,
             ) {
                 Ok(frontend) => Some(match &catalog {
@@ -650,6 +651,7 @@ fn frontend(
     main_bot: &Arc<BotClient>,
     pool: &Arc<BotPool>,
     resolver: Arc<Resolver>,
+    revocations: Arc<crate::revoke::Revocations>,
     reporter: &Reporter,
 ) -> Result<FrontEnd, RunError> {
     let access = Access {
@@ -674,6 +676,8 @@ fn frontend(
     .map_err(RunError::FrontEnd)?
     .with_pool(Arc::clone(pool))
     .with_resolver(resolver)
+    .with_revocations(revocations)
+    .with_link_expiry(config.link_expiry)
     .with_stats_lines(stats))
 }
 
