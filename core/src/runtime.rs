@@ -258,6 +258,11 @@ impl Running {
         ));
         let catalog =
             catalog.map(|catalog| catalog.spawn(Arc::clone(handler.fetcher()), stopped.clone()));
+        tokio::spawn(prune_edges(
+            handler.edges().clone(),
+            config.edge_retention,
+            stopped.clone(),
+        ));
         let edge = match (edge_listener, &config.one_box) {
             (Some(listener), Some(edge)) => Some(serve_edge(
                 listener,
@@ -689,6 +694,27 @@ async fn main_bot_username(bot: &BotClient, timeout: Duration) -> Option<String>
         Err(error) => {
             tracing::warn!(%error, "cannot read the main bot's username; @-addressed commands are all taken as ours");
             None
+        }
+    }
+}
+
+/// Forgets edges silent past `retention`, checked at start and then every tenth of it (at
+/// most hourly), until `stopped`.
+async fn prune_edges(
+    registry: EdgeRegistry,
+    retention: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        match registry.prune(unix_now(), retention.as_secs()) {
+            Ok(pruned) if !pruned.is_empty() => tracing::info!(?pruned, "forgot silent edges"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot prune the edges tree"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
         }
     }
 }
