@@ -149,8 +149,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     },
     SettingDoc {
         key: "cache_max_age",
-        default: Some("1d"),
-        help: "Cache-Control max-age of file responses (capped by link expiry)",
+        default: Some("1h"),
+        help: "Cache-Control max-age of file responses (capped by link expiry); a revoked file may keep playing from browser/CDN caches this long",
     },
     SettingDoc {
         key: "drain_timeout",
@@ -315,7 +315,10 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
             .get_or("h2_keepalive_timeout", defaults.h2_keepalive_timeout)?,
         readahead: WindowLimits::with_max(readahead_max),
         cache_max_age_secs: settings
-            .get_or("cache_max_age", Duration::from_secs(86_400))?
+            .get_or(
+                "cache_max_age",
+                Duration::from_secs(crate::http::DEFAULT_CACHE_MAX_AGE_SECS),
+            )?
             .as_secs(),
         drain_timeout: settings.get_or("drain_timeout", Duration::from_secs(10))?,
         trust_forwarded_for: settings.get_or("trust_forwarded_for", false)?,
