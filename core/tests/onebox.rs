@@ -153,12 +153,11 @@ async fn a_one_box_core_can_run_without_quic() {
     .await;
 }
 
-/// Sends `GET /admin/report` with the given `Host` to the admin endpoint; returns the status.
-async fn admin_status_with_host(addr: std::net::SocketAddr, host: &str) -> u16 {
+/// Sends `GET path` with the given `Host` to the admin endpoint; returns the status.
+async fn admin_status_with_host(addr: std::net::SocketAddr, path: &str, host: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request =
-        format!("GET /admin/report HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
@@ -187,11 +186,20 @@ async fn a_one_box_core_honours_revocation_and_refuses_foreign_hosts() {
         let addr = core.edge_addr().expect("the edge listens");
         let admin = core.admin_addr();
 
+        let foreign = "evil.example:9180";
         assert_eq!(
-            admin_status_with_host(admin, "evil.example:9180").await,
+            admin_status_with_host(admin, "/admin/report", foreign).await,
             403
         );
-        assert_eq!(admin_status_with_host(admin, "localhost").await, 200);
+        assert_eq!(
+            admin_status_with_host(admin, "/admin/report", "localhost").await,
+            200
+        );
+        // Probes and scrapers reach /metrics by any name: it holds counters only.
+        assert_eq!(
+            admin_status_with_host(admin, "/metrics", foreign).await,
+            200
+        );
 
         let path = format!(
             "/dl/{}/clip.mp4",

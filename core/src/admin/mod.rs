@@ -5,8 +5,9 @@
 //! `POST /admin/links/{mint,inspect,revoke,unrevoke}` ([`links`], `tgcdn-core link …`).
 //!
 //! Started by [`crate::runtime::Running`] on `TGCDN_ADMIN_LISTEN` (loopback by default).
-//! Every request passes [`access`] first: a bearer token when one is configured (required
-//! beyond loopback), else a loopback `Host` (against DNS rebinding). [`fetch_report`] is
+//! Every request but `GET /metrics` (counters only; probes and Prometheus scrape it) passes
+//! [`access`] first: a bearer token when one is configured (required beyond loopback), else
+//! a loopback `Host` (against DNS rebinding). [`fetch_report`] is
 //! what `tgcdn-core status` uses — the running core holds the sled lock, so the command
 //! cannot open the database itself. HTTP/1.1 only, one task per connection, every read and
 //! write under a deadline, request bodies bounded; an error ends that connection, never the
@@ -118,6 +119,12 @@ async fn handle(
             .get(name)
             .and_then(|value: &hyper::header::HeaderValue| value.to_str().ok())
     };
+    // Probes and Prometheus scrape /metrics without credentials; it holds counters only,
+    // nothing that revokes, re-indexes or names the fleet.
+    let open = request.uri().path() == "/metrics" && request.method() == hyper::Method::GET;
+    if open {
+        return route(&request, &state.reporter, state.backfill.as_ref());
+    }
     if let Err(denied) = state.access.check(
         header(hyper::header::HOST),
         header(hyper::header::AUTHORIZATION),
