@@ -56,6 +56,9 @@ impl OneBoxEdge {
     }
 }
 
+/// How long an edge that stopped sending heartbeats stays in the admin list.
+pub const DEFAULT_EDGE_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+
 /// Every key the core reads: key, type, default, meaning. `key` is the TOML key (dotted =
 /// table); the environment variable is `TGCDN_` + the key upper-cased with `.` → `_`. The one
 /// place a core setting is declared: `--help`, unknown-key warnings, the defaults
@@ -210,6 +213,24 @@ pub const SETTINGS: &[SettingDoc] = &[
         kind: "address",
         default: Some("127.0.0.1:9180"),
         help: "TCP address of the admin HTTP listener (/metrics, /admin/*)",
+    },
+    SettingDoc {
+        key: "admin_token",
+        kind: "secret",
+        default: None,
+        help: "bearer token the admin endpoint requires (hex or base64, 16+ bytes); required when admin_listen is not loopback; unset = loopback clients with a loopback Host only",
+    },
+    SettingDoc {
+        key: "edge_retention",
+        kind: "duration",
+        default: Some("7d"),
+        help: "forget an edge in the admin list (sled `edges`) after this long without a heartbeat",
+    },
+    SettingDoc {
+        key: "link_expiry",
+        kind: "duration",
+        default: None,
+        help: "lifetime of the links the bot hands out (7d, 12h…); unset = they never expire (revoking still works)",
     },
     SettingDoc {
         key: "catalog_channels",
@@ -380,6 +401,9 @@ pub struct RawConfig {
     pub dc_auth_key: Option<Secret>,
     pub quic_enabled: bool,
     pub admin_listen: SocketAddr,
+    pub admin_token: Option<Secret>,
+    pub edge_retention: Duration,
+    pub link_expiry: Option<Duration>,
     /// Present when `with_edge` is set: the embedded edge's listener and serving knobs.
     pub one_box: Option<OneBoxEdge>,
     pub catalog_channels: Vec<i64>,
@@ -421,6 +445,9 @@ impl RawConfig {
             dc_auth_key: settings.get("dc_auth_key")?,
             quic_enabled: settings.get_default(SETTINGS, "quic.enabled")?,
             admin_listen: settings.get_default(SETTINGS, "admin_listen")?,
+            admin_token: settings.get("admin_token")?,
+            edge_retention: settings.get_default(SETTINGS, "edge_retention")?,
+            link_expiry: settings.get("link_expiry")?,
             one_box: if settings.get_default(SETTINGS, "with_edge")? {
                 Some(OneBoxEdge::from_settings(settings)?)
             } else {
@@ -532,6 +559,21 @@ impl RawConfig {
             language: self.tmdb_language,
             ..defaults
         };
+        if !self.admin_listen.ip().is_loopback() && self.admin_token.is_none() {
+            return Err(invalid(
+                "admin_token",
+                "required when admin_listen is not a loopback address (the admin endpoint can revoke links)",
+            ));
+        }
+        if self.edge_retention < Duration::from_secs(60) {
+            return Err(invalid("edge_retention", "must be at least 1m"));
+        }
+        if self
+            .link_expiry
+            .is_some_and(|expiry| expiry < Duration::from_secs(60))
+        {
+            return Err(invalid("link_expiry", "must be at least 1m"));
+        }
         let socket_buffer = usize::try_from(self.socket_buffer.0)
             .map_err(|_| invalid("quic.socket_buffer", "too large"))?;
         Ok(Config {
@@ -563,6 +605,9 @@ impl RawConfig {
             dc_auth_key,
             quic_enabled: self.quic_enabled,
             admin_listen: self.admin_listen,
+            admin_token: self.admin_token,
+            edge_retention: self.edge_retention,
+            link_expiry: self.link_expiry,
             one_box: self.one_box,
             catalog,
         })
@@ -663,6 +708,12 @@ pub struct Config {
     /// Whether remote edges can join over QUIC (one-box mode may turn it off).
     pub quic_enabled: bool,
     pub admin_listen: SocketAddr,
+    /// Bearer token of the admin endpoint; `None` = loopback clients by loopback Host only.
+    pub admin_token: Option<Secret>,
+    /// How long an edge stays in the `edges` tree without a heartbeat.
+    pub edge_retention: Duration,
+    /// Lifetime of the links the bot hands out; `None` = no expiry.
+    pub link_expiry: Option<Duration>,
     /// One-box mode: the edge served by this process.
     pub one_box: Option<OneBoxEdge>,
     pub catalog: CatalogConfig,
@@ -798,6 +849,24 @@ impl Config {
             ),
             ("quic.enabled", self.quic_enabled.to_string()),
             ("admin_listen", self.admin_listen.to_string()),
+            (
+                "admin_token",
+                if self.admin_token.is_some() {
+                    "(set)"
+                } else {
+                    "(unset)"
+                }
+                .to_owned(),
+            ),
+            (
+                "edge_retention",
+                format!("{}s", self.edge_retention.as_secs()),
+            ),
+            (
+                "link_expiry",
+                self.link_expiry
+                    .map_or("never".to_owned(), |d| format!("{}s", d.as_secs())),
+            ),
             (
                 "with_edge",
                 self.one_box.as_ref().map_or("false".to_owned(), |edge| {

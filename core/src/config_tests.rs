@@ -202,3 +202,36 @@ fn config_reference_matches_the_settings_tables() {
          UPDATE_CONFIG_REFERENCE=1 cargo test -p tgcdn-core --lib config_reference"
     );
 }
+
+#[test]
+fn an_admin_endpoint_beyond_loopback_needs_a_token_and_the_token_stays_masked() {
+    let open = message(from(
+        &[("TGCDN_ADMIN_LISTEN", "0.0.0.0:9180")],
+        Some(EXAMPLE),
+    ));
+    assert!(open.contains("TGCDN_ADMIN_TOKEN"), "{open}");
+    let token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    let config = from(
+        &[
+            ("TGCDN_ADMIN_LISTEN", "0.0.0.0:9180"),
+            ("TGCDN_ADMIN_TOKEN", token),
+            ("TGCDN_EDGE_RETENTION", "2d"),
+            ("TGCDN_LINK_EXPIRY", "30d"),
+        ],
+        Some(EXAMPLE),
+    )
+    .unwrap();
+    assert!(config.admin_token.is_some());
+    assert_eq!(config.edge_retention.as_secs(), 2 * 86_400);
+    assert_eq!(config.link_expiry.map(|d| d.as_secs()), Some(30 * 86_400));
+    let text = config.describe();
+    assert!(!text.contains(token), "{text}");
+    assert!(text.contains("TGCDN_ADMIN_TOKEN = (set)"), "{text}");
+    let short = message(from(&[("TGCDN_LINK_EXPIRY", "5s")], Some(EXAMPLE)));
+    assert!(short.contains("TGCDN_LINK_EXPIRY"), "{short}");
+    // Loopback needs no token, and the defaults hold.
+    let config = from(&[], Some(EXAMPLE)).unwrap();
+    assert!(config.admin_token.is_none());
+    assert_eq!(config.edge_retention.as_secs(), 7 * 86_400);
+    assert_eq!(config.link_expiry, None);
+}

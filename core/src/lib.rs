@@ -33,6 +33,8 @@
 //!   (the one-box edge's settings included, so `config` imports nothing above it);
 //! * [`clock`] — wall-clock seconds for records that outlive the process;
 //! * [`links`] — the download and watch links handed out, with safe file names;
+//! * [`revoke`] — revoking a file (every link to it) durably and announcing it to edges,
+//!   and the operator's link commands (mint, inspect);
 //! * [`store`] — the sled database (sessions, file meta, settings, revocations, edges).
 
 pub mod addon;
@@ -51,6 +53,7 @@ pub mod ports;
 pub mod quic;
 pub mod report;
 pub mod resolve;
+pub mod revoke;
 pub mod runtime;
 pub mod stats;
 pub mod store;

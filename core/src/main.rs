@@ -4,7 +4,9 @@
 //! server, with `--with-edge` the one-box HTTP edge), prints where it listens and the
 //! certificate fingerprint, then waits for SIGINT/SIGTERM and shuts it down in order.
 //! `status` prints the running core's report, read from its admin endpoint; `reindex` asks
-//! it (through the same endpoint) to walk the catalogue channels again. `check-config` validates
+//! it (through the same endpoint) to walk the catalogue channels again; `link mint|inspect|
+//! revoke|unrevoke` manage links through it too (a revocation reaches every connected edge
+//! at once). Each sends `TGCDN_ADMIN_TOKEN` as a bearer token when set. `check-config` validates
 //! the configuration and prints it with secrets masked. The only file that uses anyhow: the
 //! library's typed errors become one chained message and an exit code here.
 
@@ -13,6 +15,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tgcdn_core::config::OneBoxEdge;
+use tgcdn_core::admin::AdminClient;
+use tgcdn_core::admin::links::{LinkRequest, MintRequest, parse_expiry};
 use tgcdn_core::config::{self, Config};
 use tgcdn_core::runtime::Running;
 use tgcdn_shared::config::Settings;
@@ -57,6 +61,45 @@ enum Command {
         #[arg(long)]
         admin: Option<String>,
     },
+    /// Mint, inspect, revoke or unrevoke links on the running core (through its admin
+    /// endpoint). Revoking a link revokes the file: every link to that message answers 410.
+    Link {
+        #[command(subcommand)]
+        action: LinkCommand,
+        /// Admin endpoint base URL; default from TGCDN_ADMIN_LISTEN, else 127.0.0.1:9180.
+        #[arg(long, global = true)]
+        admin: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LinkCommand {
+    /// Sign a link to a message of a channel, optionally expiring.
+    Mint {
+        /// Channel (Bot API id, -100…).
+        #[arg(long, allow_hyphen_values = true)]
+        chat: i64,
+        /// Message id in that channel.
+        #[arg(long)]
+        msg: i32,
+        /// Lifetime such as 7d, 12h or 30m; default never expires.
+        #[arg(long)]
+        expires: Option<String>,
+        /// The file name shown at the end of the link.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print what a link points at, when it expires and whether it is revoked.
+    Inspect { link: String },
+    /// Revoke the file a link points at (every link to it), at every edge within a second.
+    Revoke {
+        link: String,
+        /// Kept with the revocation.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Make a revoked file servable again.
+    Unrevoke { link: String },
 }
 
 #[tokio::main]
@@ -76,6 +119,7 @@ async fn main() -> ExitCode {
         Command::CheckConfig => check_config(),
         Command::Status { admin } => status(admin).await,
         Command::Reindex { channel, admin } => reindex(channel, admin).await,
+        Command::Link { action, admin } => link(action, admin).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -116,9 +160,57 @@ fn admin_base(admin: Option<String>) -> Result<String> {
     })
 }
 
-async fn reindex(channel: Option<i64>, admin: Option<String>) -> Result<()> {
+/// The admin client for `--admin` (or the configured address), with TGCDN_ADMIN_TOKEN.
+fn admin_client(admin: Option<String>) -> Result<(String, AdminClient)> {
     let base = admin_base(admin)?;
-    let answer = tgcdn_core::admin::request_reindex(&base, channel)
+    let settings = Settings::from_process_env().context("reading settings")?;
+    let token: Option<String> = settings.get("admin_token").context("TGCDN_ADMIN_TOKEN")?;
+    Ok((base.clone(), AdminClient::new(base, token)))
+}
+
+async fn link(action: LinkCommand, admin: Option<String>) -> Result<()> {
+    let (base, client) = admin_client(admin)?;
+    let request = |link: String, reason: Option<String>| LinkRequest { link, reason };
+    let info = match action {
+        LinkCommand::Mint {
+            chat,
+            msg,
+            expires,
+            name,
+        } => {
+            let expires_in_secs = match expires {
+                Some(text) => Some(
+                    parse_expiry(&text)
+                        .with_context(|| format!("--expires {text:?}: use 7d, 12h, 30m…"))?
+                        .as_secs(),
+                ),
+                None => None,
+            };
+            let mint = MintRequest {
+                chat_id: chat,
+                msg_id: msg,
+                expires_in_secs,
+                name,
+            };
+            client.mint(&mint).await
+        }
+        LinkCommand::Inspect { link } => client.link_action("inspect", &request(link, None)).await,
+        LinkCommand::Revoke { link, reason } => {
+            client.link_action("revoke", &request(link, reason)).await
+        }
+        LinkCommand::Unrevoke { link } => {
+            client.link_action("unrevoke", &request(link, None)).await
+        }
+    }
+    .with_context(|| format!("asking the core at {base}"))?;
+    print!("{}", info.lines());
+    Ok(())
+}
+
+async fn reindex(channel: Option<i64>, admin: Option<String>) -> Result<()> {
+    let (base, client) = admin_client(admin)?;
+    let answer = client
+        .reindex(channel)
         .await
         .with_context(|| format!("asking the core at {base}"))?;
     println!("re-index queued for {} channel(s)", answer.queued.len());
@@ -136,8 +228,9 @@ async fn reindex(channel: Option<i64>, admin: Option<String>) -> Result<()> {
 }
 
 async fn status(admin: Option<String>) -> Result<()> {
-    let base = admin_base(admin)?;
-    let report = tgcdn_core::admin::fetch_report(&base)
+    let (base, client) = admin_client(admin)?;
+    let report = client
+        .report()
         .await
         .with_context(|| format!("asking the core at {base}"))?;
     print!("{}", tgcdn_core::report::table(&report));

@@ -7,8 +7,10 @@
 //! one map, [`handler::wire_error`]. The embedded edge's settings are
 //! [`crate::config::OneBoxEdge`] and `runtime` starts it ([`crate::runtime::run_one_box`] is
 //! the entry point for programs that want a whole tgcdn in one process, the sandbox); this
-//! module is below both, so it imports neither. Nothing here knows grammers or sled; the
-//! edge crate never depends on the core.
+//! module is below both, so it imports neither. Revocations reach the embedded edge
+//! in-process ([`apply_revocations`]), exactly as a remote edge applies the pushes it
+//! receives over QUIC. Nothing here knows grammers or sled; the edge crate never depends on
+//! the core.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,10 +18,27 @@ use std::time::Instant;
 use bytes::Bytes;
 use tgcdn_edge::upstream::{AddonReply, Upstream, UpstreamError, UpstreamFuture};
 use tgcdn_shared::FileRef;
-use tgcdn_shared::wire::{AddonRequest, ChunkRequest, FileMeta};
+use tgcdn_shared::wire::{AddonRequest, ChunkRequest, FileMeta, Push};
 
 use crate::bots::BotPool;
 use crate::quic::handler::{self, Handler};
+
+/// Applies every revocation announced by the core to the embedded edge's caches, until the
+/// core's announcer is gone; a lag (over the announcement queue) forgets every meta.
+pub async fn apply_revocations(
+    mut revoked: tokio::sync::broadcast::Receiver<FileRef>,
+    state: Arc<tgcdn_edge::http::AppState>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let push = match revoked.recv().await {
+            Ok(file) => Push::Revoked(file),
+            Err(RecvError::Lagged(_)) => Push::ForgetAll,
+            Err(RecvError::Closed) => return,
+        };
+        tgcdn_edge::push::apply(&state, &push).await;
+    }
+}
 
 /// The core as an edge's upstream, without a network hop.
 pub struct InProcessUpstream {

@@ -212,6 +212,7 @@ impl Running {
                 &bots[0],
                 &pool,
                 Arc::clone(handler.resolver()),
+                Arc::clone(handler.revocations()),
                 &reporter,
             ) {
                 Ok(frontend) => Some(match &catalog {
@@ -241,14 +242,28 @@ impl Running {
             probers,
             stopped.clone(),
         ));
+        let admin_state = crate::admin::AdminState {
+            reporter,
+            backfill: catalog.as_ref().map(|catalog| catalog.handle.clone()),
+            links: Some(crate::admin::links::LinkAdmin {
+                keyring: config.keyring.clone(),
+                revocations: Arc::clone(handler.revocations()),
+                public_base: config.public_url.to_string(),
+            }),
+            access: crate::admin::access::AdminAccess::new(config.admin_token.clone()),
+        };
         let admin = tokio::spawn(crate::admin::serve_with(
             admin_listener,
-            reporter,
-            catalog.as_ref().map(|catalog| catalog.handle.clone()),
+            Arc::new(admin_state),
             stopped.clone(),
         ));
         let catalog =
             catalog.map(|catalog| catalog.spawn(Arc::clone(handler.fetcher()), stopped.clone()));
+        tokio::spawn(prune_edges(
+            handler.edges().clone(),
+            config.edge_retention,
+            stopped.clone(),
+        ));
         let edge = match (edge_listener, &config.one_box) {
             (Some(listener), Some(edge)) => Some(serve_edge(
                 listener,
@@ -544,6 +559,10 @@ fn serve_edge(
         .base_url
         .get_or_insert_with(|| config.public_url.to_string());
     let state = tgcdn_edge::app::build_state(upstream, verifier, options);
+    tokio::spawn(crate::onebox::apply_revocations(
+        handler.revocations().subscribe(),
+        Arc::clone(&state),
+    ));
     let task = tokio::spawn(tgcdn_edge::http::serve(listener, state, async move {
         // An error means the sender is gone, which is a stop too.
         let _ = stopped.wait_for(|stop| *stop).await;
@@ -639,6 +658,7 @@ fn frontend(
     main_bot: &Arc<BotClient>,
     pool: &Arc<BotPool>,
     resolver: Arc<Resolver>,
+    revocations: Arc<crate::revoke::Revocations>,
     reporter: &Reporter,
 ) -> Result<FrontEnd, RunError> {
     let access = Access {
@@ -664,6 +684,8 @@ fn frontend(
     .with_pool(Arc::clone(pool))
     .with_resolver(resolver)
     .with_concurrency(config.frontend_concurrency)
+    .with_revocations(revocations)
+    .with_link_expiry(config.link_expiry)
     .with_stats_lines(stats))
 }
 
@@ -686,6 +708,27 @@ async fn main_bot_username(bot: &BotClient, timeout: Duration) -> Option<String>
 pub async fn run_one_box(mut config: Config, edge: OneBoxEdge) -> Result<Running, RunError> {
     config.one_box = Some(edge);
     Running::start(&config).await
+}
+
+/// Forgets edges silent past `retention`, checked at start and then every tenth of it (at
+/// most hourly), until `stopped`.
+async fn prune_edges(
+    registry: EdgeRegistry,
+    retention: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        match registry.prune(crate::clock::unix_now(), retention.as_secs()) {
+            Ok(pruned) if !pruned.is_empty() => tracing::info!(?pruned, "forgot silent edges"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot prune the edges tree"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+    }
 }
 
 /// Signs in if needed and checks the storage channel; the error says which failed and why.

@@ -260,6 +260,12 @@ impl Store {
         put(&self.edges, EDGES, edge_id.as_bytes(), record)
     }
 
+    /// Not flushed: a removed record that comes back after a crash is pruned again.
+    pub fn remove_edge(&self, edge_id: &str) -> Result<(), StoreError> {
+        self.edges.remove(edge_id.as_bytes())?;
+        Ok(())
+    }
+
     /// Every known edge, ordered by id.
     pub fn edges(&self) -> Result<Vec<(String, EdgeRecord)>, StoreError> {
         self.edges

@@ -397,3 +397,78 @@ async fn a_failed_resend_falls_back_to_forwarding() {
     })
     .await
 }
+
+/// `/revoke <link>` from an admin revokes the file (stored, announced to edges) and gives
+/// the bot's links an expiry when one is configured; a non-admin is refused and revokes
+/// nothing.
+#[tokio::test]
+async fn an_admin_revokes_a_link_from_the_bot_and_links_carry_the_expiry() {
+    bounded(async {
+        let w = world().await;
+        let alice = w.emu.world().register_user("alice");
+        let admin = w.emu.world().register_user("admin");
+        let store = Store::temporary().expect("store");
+        let bot = w.main_bot(&store).await;
+        let revocations = Arc::new(tgcdn_core::revoke::Revocations::new(store.clone()));
+        let mut announced = revocations.subscribe();
+        let access = Access {
+            allowed_users: None,
+            admins: HashSet::from([admin.user_id]),
+        };
+        let frontend = FrontEnd::new(Arc::clone(&bot), keyring(), w.config(access))
+            .expect("front-end")
+            .with_revocations(Arc::clone(&revocations))
+            .with_link_expiry(Some(Duration::from_secs(7 * 86_400)))
+            .spawn();
+
+        let doc = w
+            .emu
+            .world()
+            .add_document(Content::pseudo(1000), "a.pdf", "application/pdf", 2);
+        w.emu
+            .world()
+            .user_sends_document(alice.user_id, w.bot.user_id, doc.id, "");
+        let reply = w.wait_replies(alice.user_id, 1).await.remove(0);
+        let (token, _) = download_token(&reply.text);
+        let claims = keyring().verify(token, now_unix()).expect("token verifies");
+        let expires_at = claims.expires_at.expect("the link expires");
+        assert!(
+            expires_at.abs_diff(now_unix() + 7 * 86_400) < 60,
+            "{expires_at}"
+        );
+        let link = format!("{BASE}/dl/{token}/a.pdf");
+
+        w.emu
+            .world()
+            .user_sends_text(alice.user_id, w.bot.user_id, &format!("/revoke {link}"));
+        let refused = w.wait_replies(alice.user_id, 2).await.remove(1);
+        assert!(refused.text.contains("/revoke"), "{}", refused.text);
+        assert_eq!(store.revocation(claims.file).expect("store"), None);
+
+        w.emu
+            .world()
+            .user_sends_text(admin.user_id, w.bot.user_id, "/revoke");
+        w.emu
+            .world()
+            .user_sends_text(admin.user_id, w.bot.user_id, &format!("/revoke {link}"));
+        let replies = w.wait_replies(admin.user_id, 2).await;
+        assert!(
+            replies[0].text.starts_with("Usage: /revoke"),
+            "{}",
+            replies[0].text
+        );
+        assert!(
+            replies[1].text.starts_with("Revoked:"),
+            "{}",
+            replies[1].text
+        );
+        let revocation = store
+            .revocation(claims.file)
+            .expect("store")
+            .expect("revoked");
+        assert!(revocation.reason.contains(&admin.user_id.to_string()));
+        assert_eq!(announced.try_recv(), Ok(claims.file));
+        frontend.abort();
+    })
+    .await
+}

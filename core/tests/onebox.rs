@@ -153,3 +153,87 @@ async fn a_one_box_core_can_run_without_quic() {
     })
     .await;
 }
+
+/// Sends `GET path` with the given `Host` to the admin endpoint; returns the status.
+async fn admin_status_with_host(addr: std::net::SocketAddr, path: &str, host: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A revocation made through the admin endpoint reaches the embedded edge in-process: the
+/// file it had cached answers 410 at once, without a Telegram call. The admin endpoint
+/// refuses a request naming a non-loopback host (DNS rebinding).
+#[tokio::test]
+async fn a_one_box_core_honours_revocation_and_refuses_foreign_hosts() {
+    bounded(async {
+        let deployment = Deployment::start().await;
+        let world = deployment.emu.world();
+        let size = MIB + 99;
+        let doc = world.add_document(Content::pseudo(size), "clip.mp4", "video/mp4", 2);
+        let msg = world.post_document(deployment.channel.channel_id, doc.id, "");
+        let dir = tempfile::tempdir().unwrap();
+        deployment.provision(dir.path()).await;
+        let config = deployment.config(dir.path(), &[]);
+        let edge = OneBoxEdge::on("127.0.0.1:0".parse().unwrap());
+        let core = run_one_box(config, edge)
+            .await
+            .expect("one-box core starts");
+        let addr = core.edge_addr().expect("the edge listens");
+        let admin = core.admin_addr();
+
+        let foreign = "evil.example:9180";
+        assert_eq!(
+            admin_status_with_host(admin, "/admin/report", foreign).await,
+            403
+        );
+        assert_eq!(
+            admin_status_with_host(admin, "/admin/report", "localhost").await,
+            200
+        );
+        // Probes and scrapers reach /metrics by any name: it holds counters only.
+        assert_eq!(
+            admin_status_with_host(admin, "/metrics", foreign).await,
+            200
+        );
+
+        let path = format!(
+            "/dl/{}/clip.mp4",
+            keyring().sign(deployment.file(msg), None)
+        );
+        assert_eq!(http_get(addr, &path, &[]).await.status, 200);
+        let getfiles = deployment.emu.counters().requests_for("upload.getFile");
+        let client = tgcdn_core::admin::AdminClient::new(format!("http://{admin}"), None);
+        let revoked = client
+            .link_action(
+                "revoke",
+                &tgcdn_core::admin::links::LinkRequest {
+                    link: format!("http://{addr}{path}"),
+                    reason: None,
+                },
+            )
+            .await
+            .expect("revoked");
+        assert_eq!(revoked.state(), "revoked (410)");
+        // Applied by a task in the same process: await it under the test's deadline.
+        loop {
+            let status = http_get(addr, &path, &[]).await.status;
+            if status == 410 {
+                break;
+            }
+            assert_eq!(status, 200);
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            deployment.emu.counters().requests_for("upload.getFile"),
+            getfiles
+        );
+        core.shutdown().await.expect("clean shutdown");
+    })
+    .await;
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use bytes::Bytes;
-use common::{MIB, bounded, call, call_raw, connect, hello_for};
+use common::{MIB, bounded, call, call_raw, connect, connect_with_alpn, hello_for};
 use tgcdn_core::bots::BotPool;
 use tgcdn_core::fetch::{BoxFuture, FetchConfig, Fetcher, PartDownloader};
 use tgcdn_core::quic::admission::AdmissionLimits;
@@ -129,6 +129,7 @@ impl PartDownloader for FakeTelegram {
 
 struct Core {
     server: QuicServer,
+    handler: Arc<Handler>,
     telegram: Arc<FakeTelegram>,
     edges: EdgeRegistry,
     _store: Store,
@@ -166,9 +167,10 @@ async fn start_core_configured(configure: impl FnOnce(&mut QuicConfig)) -> Core 
         ..QuicConfig::default()
     };
     configure(&mut config);
-    let server = QuicServer::bind(config, identity, handler).unwrap();
+    let server = QuicServer::bind(config, identity, Arc::clone(&handler)).unwrap();
     Core {
         server,
+        handler,
         telegram,
         edges,
         _store: store,
@@ -529,4 +531,53 @@ async fn garbage_datagrams_are_ignored_while_an_edge_is_served() {
     let (response, _) = call(&edge, &Request::Meta(FILM)).await.unwrap();
     assert!(matches!(response, Response::Meta(_)), "{response:?}");
     let _fresh = welcomed(&core).await;
+}
+
+/// Protocol 3: a revocation is pushed to every authenticated edge on a unidirectional
+/// stream of its own, one push frame each; an unauthenticated peer hears nothing.
+#[tokio::test]
+async fn a_revocation_is_pushed_to_every_welcomed_edge() {
+    let core = start_core().await;
+    let first = welcomed(&core).await;
+    let second = welcomed(&core).await;
+    let anonymous = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    let file = FileRef {
+        chat_id: -1_001_234_567_890,
+        msg_id: 77,
+    };
+    core.handler
+        .revocations()
+        .revoke(file, "test", 1)
+        .await
+        .unwrap();
+    for connection in [&first, &second] {
+        let mut recv = bounded(connection.accept_uni()).await.unwrap();
+        let frame = bounded(recv.read_to_end(1024)).await.unwrap();
+        assert_eq!(
+            tgcdn_shared::wire::decode_push(&frame),
+            Ok(Some((tgcdn_shared::wire::Push::Revoked(file), frame.len())))
+        );
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), anonymous.accept_uni())
+            .await
+            .is_err(),
+        "a peer without a Hello must not be told anything"
+    );
+}
+
+/// An edge of protocol 2 would never read pushes, so it is refused at the TLS handshake.
+#[tokio::test]
+async fn a_protocol_two_edge_is_refused_at_the_handshake() {
+    let core = start_core().await;
+    let refused = connect_with_alpn(
+        core.server.local_addr(),
+        core.server.fingerprint(),
+        b"tgcdn/2",
+    )
+    .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(welcomed(&core).await.close_reason().is_none());
 }

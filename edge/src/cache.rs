@@ -142,6 +142,23 @@ impl ChunkCache {
         self.entries.run_pending_tasks();
     }
 
+    /// Drops every cached chunk of `file` (a revocation); returns how many. Walks the whole
+    /// cache — at most capacity ÷ 1 MiB entries — which is fine for a rare operator action
+    /// and needs no invalidation-closure machinery on the hot path. A fetch in flight still
+    /// lands, but nothing serves a chunk without the file's metadata, which is gone too.
+    pub fn drop_file(&self, file: FileRef) -> usize {
+        let keys: Vec<ChunkKey> = self
+            .entries
+            .iter()
+            .filter(|(key, _)| key.file == file)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in &keys {
+            self.entries.invalidate(key);
+        }
+        keys.len()
+    }
+
     /// Whether the chunk is cached now (no recency update).
     pub fn contains(&self, key: ChunkKey) -> bool {
         self.entries.contains_key(&key)

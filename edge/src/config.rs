@@ -168,8 +168,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         key: "cache_max_age",
         kind: "duration",
-        default: Some("1d"),
-        help: "Cache-Control max-age of file responses (capped by link expiry)",
+        default: Some("1h"),
+        help: "Cache-Control max-age of file responses (capped by link expiry); a revoked file may keep playing from browser/CDN caches this long",
     },
     SettingDoc {
         key: "drain_timeout",

@@ -27,7 +27,8 @@ use tgcdn_shared::wire::{FileMeta, WireError};
 pub const CHUNK_DEADLINE: Duration = Duration::from_secs(60);
 /// How long one metadata request may take.
 pub const META_DEADLINE: Duration = Duration::from_secs(20);
-/// How long metadata stays cached; a revoked file keeps serving cached chunks only this long.
+/// How long metadata stays cached. A revocation the core pushes drops it at once; this only
+/// bounds how stale the metadata of a file can get otherwise.
 pub const META_TTL: Duration = Duration::from_secs(300);
 /// How long a "not found" or "revoked" answer is remembered, so a flood of requests for a
 /// dead link reaches the core once per this period (short: a revoke may be undone).
@@ -198,6 +199,19 @@ impl<T: Send + Sync + 'static> MetaSource<T> {
         }
     }
 
+    /// The core revoked `file`: forget its metadata and answer "revoked" from the negative
+    /// cache (then from the core, which keeps saying so) without serving another byte.
+    pub async fn revoked(&self, file: FileRef) {
+        self.missing.insert(file, WireError::Revoked).await;
+        self.metas.invalidate(&file).await;
+    }
+
+    /// Forgets every cached metadata, so each file is asked for again: after a reconnection
+    /// to the core, which may have revoked files meanwhile.
+    pub fn forget_all(&self) {
+        self.metas.invalidate_all();
+    }
+
     pub async fn meta(&self, file: FileRef) -> Result<Arc<T>, UpstreamError> {
         // The common case first: a plain lookup builds no fill future.
         if let Some(known) = self.metas.get(&file).await {
@@ -234,6 +248,30 @@ impl<T: Send + Sync + 'static> MetaSource<T> {
 mod tests {
     use super::*;
     use crate::testing::MemoryUpstream;
+
+    #[tokio::test]
+    async fn a_revoked_file_is_refused_without_asking_the_core() {
+        let file = FileRef {
+            chat_id: -1_000_000_000_001,
+            msg_id: 3,
+        };
+        let upstream = Arc::new(
+            MemoryUpstream::new().with_file(file, crate::testing::test_meta(1000, "a", "b/c")),
+        );
+        let metas = MetaSource::new(
+            Arc::clone(&upstream) as Arc<dyn Upstream>,
+            latency_histogram(),
+        );
+        assert!(metas.meta(file).await.is_ok());
+        metas.revoked(file).await;
+        for _ in 0..10 {
+            assert_eq!(
+                metas.meta(file).await.map(|_| ()),
+                Err(UpstreamError::Core(WireError::Revoked))
+            );
+        }
+        assert_eq!(upstream.meta_calls(), 1);
+    }
 
     #[tokio::test]
     async fn a_missing_file_reaches_the_core_once_per_negative_ttl() {

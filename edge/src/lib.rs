@@ -12,7 +12,7 @@
 //! 5. [`cache`] — moka by bytes, LRU, one spawned fetch per missing chunk;
 //! 6. [`upstream`] — the core, over QUIC or in-process.
 //!
-//! Beside the path: [`app`] wires the parts, [`config`] reads `TGCDN_*`, [`metrics`] exports
+//! Beside the path: [`push`] applies what the core pushes (revocations), [`app`] wires the parts, [`config`] reads `TGCDN_*`, [`metrics`] exports
 //! Prometheus text, [`testing`] is an in-memory upstream for tests and benches.
 
 pub mod app;
@@ -22,6 +22,7 @@ pub mod config;
 pub mod fetch;
 pub mod http;
 pub mod metrics;
+pub mod push;
 pub mod range;
 pub mod readahead;
 pub mod testing;

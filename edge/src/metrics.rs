@@ -53,6 +53,8 @@ pub struct EdgeMetrics {
     /// Connections closed at accept because a connection cap was reached.
     pub connections_refused: Counter,
     pub upstream_latency: Histogram,
+    /// Messages the core pushed (revocations), applied.
+    pub pushes_received: Counter,
     cache_bytes: Gauge,
     cache: ChunkCache,
     /// The addon answer cache's lookups.
@@ -69,6 +71,7 @@ impl EdgeMetrics {
             connections_open: Gauge::default(),
             connections_refused: Counter::default(),
             upstream_latency: latency_histogram(),
+            pushes_received: Counter::default(),
             cache_bytes: Gauge::default(),
             cache,
             addon: AnswerCounters::default(),
@@ -124,6 +127,11 @@ impl EdgeMetrics {
             "upstream_latency_seconds",
             "Latency of meta and chunk requests to the core",
             self.upstream_latency.clone(),
+        );
+        registry.register(
+            "pushes_received",
+            "Revocations and other messages the core pushed, applied",
+            self.pushes_received.clone(),
         );
         let counters = self.cache.counters();
         registry.register("cache_hits", "Chunk cache hits", counters.hits.clone());

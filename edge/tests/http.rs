@@ -162,7 +162,7 @@ async fn full_get_is_byte_exact_with_headers() {
     assert_eq!(header(&reply, "last-modified"), FILM_DATE);
     assert_eq!(
         header(&reply, "cache-control"),
-        "public, max-age=86400, immutable"
+        "public, max-age=3600, immutable"
     );
     assert_eq!(
         header(&reply, "content-disposition"),

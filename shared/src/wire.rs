@@ -15,6 +15,10 @@
 //! for responses where [`Response::payload_len`] is `Some(len)` — exactly `len` raw bytes,
 //! and finishes. The payload (a chunk of a file, an addon JSON body) is never re-serialised.
 //!
+//! The core also speaks first: once an edge is authenticated, it opens a unidirectional
+//! stream per [`Push`] (a revocation) and writes exactly one push frame, then finishes.
+//! The edge accepts unidirectional streams only from the core and never answers them.
+//!
 //! # Frame layout
 //!
 //! ```text
@@ -63,20 +67,23 @@ pub use auth::{
     verify_hello_proof,
 };
 pub use codec::{
-    LEN_PREFIX, MAX_FRAME_LEN, decode_request, decode_response, encode_request, encode_response,
-    frame_len,
+    LEN_PREFIX, MAX_FRAME_LEN, decode_push, decode_request, decode_response, encode_push,
+    encode_request, encode_response, frame_len,
 };
 pub use error::{FrameError, WireError};
 pub use message::{
-    AddonHeader, AddonRequest, ChunkHeader, ChunkRequest, FileMeta, Heartbeat, Hello, Request,
-    Response, Welcome,
+    AddonHeader, AddonRequest, ChunkHeader, ChunkRequest, FileMeta, Heartbeat, Hello, Push,
+    Request, Response, Welcome,
 };
 
 /// QUIC ALPN of this protocol; the version lives here so a mismatched edge fails the TLS
 /// handshake instead of misreading frames.
-pub const ALPN: &[u8] = b"tgcdn/2";
+pub const ALPN: &[u8] = b"tgcdn/3";
 
 /// The protocol version carried in [`Hello`]; must match the digit in [`ALPN`].
 ///
 /// 2: [`AddonHeader`] gained its cache lifetimes and [`WireError::AddonDisabled`] was added.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// 3: the core pushes [`Push`] frames on unidirectional streams (revocations). A version-2
+/// edge would never read them, so it is refused at the TLS handshake (ALPN) instead of
+/// serving revoked files from its cache.
+pub const PROTOCOL_VERSION: u16 = 3;

@@ -36,6 +36,8 @@ const LINK_KEY_ID: u8 = 1;
 const LINK_SECRET_HEX: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
 /// Marks the line the core prints once it serves edges.
 const FINGERPRINT_PREFIX: &str = "certificate sha256 (edges pin it): ";
+/// Marks the line with the core's admin endpoint.
+const ADMIN_PREFIX: &str = "admin endpoint on ";
 
 /// What a stack is made of. `Default` is one worker bot and no extra settings.
 #[derive(Debug, Clone)]
@@ -362,6 +364,32 @@ impl Stack {
             )));
         }
         Ok(())
+    }
+
+    /// The running core's admin endpoint (`http://127.0.0.1:port`), from the line the core
+    /// printed at start.
+    pub fn core_admin_url(&self) -> Result<String, StackError> {
+        let start = *lock(&self.core_starts);
+        let out_path = self.dir.path().join(format!("core-{start}.log"));
+        let output =
+            std::fs::read_to_string(&out_path).map_err(io_error("reading the core's log"))?;
+        output
+            .lines()
+            .find_map(|line| line.strip_prefix(ADMIN_PREFIX))
+            .map(|url| url.trim().to_owned())
+            .ok_or_else(|| StackError::Unexpected("the core printed no admin endpoint".to_owned()))
+    }
+
+    /// The core binary as an operator runs its commands against this stack's core
+    /// (`tgcdn-core link …`, `status`): `--admin` is appended by the caller.
+    pub fn core_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binaries().core);
+        command
+            .args(args)
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        command
     }
 
     /// Process id of the running core, if any.

@@ -20,6 +20,8 @@ pub enum Intent {
     Stats,
     /// Admin: walk the catalogue channels (or one, `/reindex -100…`) again.
     Reindex,
+    /// Admin: revoke the file a link points at (`/revoke <link>`), at every edge.
+    Revoke,
     /// The message carries a file: store it and answer with links.
     Upload,
     /// Text that is not a known command (or a command for another bot).
@@ -50,6 +52,7 @@ pub fn parse(text: &str, has_file: bool, bot_username: Option<&str>) -> Intent {
         "help" => Intent::Help,
         "stats" => Intent::Stats,
         "reindex" => Intent::Reindex,
+        "revoke" => Intent::Revoke,
         _ => Intent::Unknown,
     }
 }
@@ -82,7 +85,7 @@ impl Access {
                 .is_none_or(|users| users.contains(&user_id));
         if !allowed {
             Decision::NotAllowed
-        } else if matches!(intent, Intent::Stats | Intent::Reindex) && !admin {
+        } else if matches!(intent, Intent::Stats | Intent::Reindex | Intent::Revoke) && !admin {
             Decision::AdminOnly
         } else {
             Decision::Allow
@@ -102,7 +105,8 @@ pub fn help_text() -> String {
      • Send or forward a file to me (up to 2 GiB; 4 GiB if the uploader allowed it).\n\
      • I keep a copy and reply with two links: /dl/… downloads the file (resumable, \
      seekable), /watch/… plays it in the browser.\n\
-     • Links keep working for as long as the file is stored.\n\n\
+     • Links keep working for as long as the file is stored, unless the server gives \
+     them an expiry or its operator revokes the file.\n\n\
      Commands: /start, /help."
         .to_owned()
 }
@@ -122,7 +126,7 @@ pub fn not_allowed_text() -> String {
 }
 
 pub fn admin_only_text() -> String {
-    "Sorry, /stats and /reindex are only available to the bot's administrators.".to_owned()
+    "Sorry, /stats, /reindex and /revoke are only available to the bot's administrators.".to_owned()
 }
 
 pub fn unknown_text() -> String {
@@ -182,6 +186,24 @@ pub fn reindex_channel(text: &str) -> Result<Option<i64>, String> {
             .parse()
             .map(Some)
             .map_err(|_| format!("{word:?} is not a channel id; use /reindex or /reindex -100…")),
+    }
+}
+
+/// The link `/revoke` names, or the usage line when it names none.
+pub fn revoke_argument(text: &str) -> Result<&str, String> {
+    text.split_whitespace()
+        .nth(1)
+        .ok_or_else(|| "Usage: /revoke <link> — revokes the file: every link to it stops working at every edge.".to_owned())
+}
+
+/// The answer to `/revoke`: what was revoked, or why not.
+pub fn revoke_text(result: &Result<crate::revoke::LinkInfo, String>) -> String {
+    match result {
+        Ok(info) => format!(
+            "Revoked: message {} of {}. Every link to this file now answers 410 Gone at every edge.",
+            info.msg_id, info.chat_id
+        ),
+        Err(why) => format!("Not revoked: {why}"),
     }
 }
 
@@ -302,6 +324,19 @@ mod tests {
         );
         assert_eq!(parse("/stats", false, None), Intent::Stats);
         assert_eq!(parse("/reindex -1001", false, None), Intent::Reindex);
+        assert_eq!(
+            parse("/revoke https://x/dl/a/b", false, None),
+            Intent::Revoke
+        );
+        assert_eq!(
+            revoke_argument("/revoke  https://x/dl/a/b "),
+            Ok("https://x/dl/a/b")
+        );
+        assert!(
+            revoke_argument("/revoke")
+                .unwrap_err()
+                .starts_with("Usage: /revoke")
+        );
         assert_eq!(parse("/nope", false, None), Intent::Unknown);
         assert_eq!(parse("hello", false, None), Intent::Unknown);
         assert_eq!(parse("/", false, None), Intent::Unknown);
@@ -319,6 +354,8 @@ mod tests {
         assert_eq!(open.decide(1, Intent::Stats), Decision::Allow);
         assert_eq!(open.decide(5, Intent::Reindex), Decision::AdminOnly);
         assert_eq!(open.decide(1, Intent::Reindex), Decision::Allow);
+        assert_eq!(open.decide(5, Intent::Revoke), Decision::AdminOnly);
+        assert_eq!(open.decide(1, Intent::Revoke), Decision::Allow);
 
         let closed = Access {
             allowed_users: Some([2].into()),

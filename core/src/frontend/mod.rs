@@ -42,6 +42,7 @@ use crate::bots::BotPool;
 use crate::catalog::backfill::BackfillHandle;
 use crate::catalog::index::{IndexEvent, Indexer, Source};
 use crate::resolve::Resolver;
+use crate::revoke::Revocations;
 use crate::telegram::chat::{Incoming, IncomingMedia, IncomingMessage, MediaKind, UpdateFeed};
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotClient, TelegramError};
@@ -77,6 +78,10 @@ pub struct FrontEndConfig {
     pub bot_username: Option<String>,
 }
 
+fn unix_now() -> u64 {
+    crate::clock::unix_now().max(0).unsigned_abs()
+}
+
 /// Why the front-end cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum FrontEndError {
@@ -96,6 +101,10 @@ pub struct FrontEnd {
     rate: RateConfig,
     concurrency: usize,
     catalog: Option<CatalogLink>,
+    /// Lifetime of the links handed out; `None` never expire.
+    link_expiry: Option<Duration>,
+    /// `/revoke`; `None` answers that revoking is not available here.
+    revocations: Option<Arc<Revocations>>,
 }
 
 /// The indexer and back-fill the front-end talks to.
@@ -125,6 +134,8 @@ impl FrontEnd {
             rate: RateConfig::default(),
             concurrency: DEFAULT_CONCURRENCY,
             catalog: None,
+            link_expiry: None,
+            revocations: None,
         })
     }
 
@@ -138,6 +149,18 @@ impl FrontEnd {
     /// the bot acknowledged answers `Meta` from sled even if the core dies right after.
     pub fn with_resolver(mut self, resolver: Arc<Resolver>) -> Self {
         self.resolver = Some(resolver);
+        self
+    }
+
+    /// Links handed out from now on expire this long after they are made.
+    pub fn with_link_expiry(mut self, expiry: Option<Duration>) -> Self {
+        self.link_expiry = expiry;
+        self
+    }
+
+    /// Lets admins revoke files with `/revoke <link>`.
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.revocations = Some(revocations);
         self
     }
 
@@ -323,6 +346,7 @@ impl FrontEnd {
             Intent::Unknown => commands::unknown_text(),
             Intent::Stats => commands::stats_text(&self.stats()),
             Intent::Reindex => self.reindex(&message.text),
+            Intent::Revoke => self.revoke(message).await,
             Intent::Upload => {
                 if let Some(refusal) = message
                     .media
@@ -361,7 +385,10 @@ impl FrontEnd {
             msg_id: stored,
         };
         self.persist_meta(file).await;
-        let token = self.keyring.sign(file, None);
+        let expires_at = self
+            .link_expiry
+            .map(|expiry| unix_now().saturating_add(expiry.as_secs()));
+        let token = self.keyring.sign(file, expires_at);
         let (name, size) = match &message.media {
             Some(media) => (file_name(media, stored), media.size),
             None => (links::default_file_name("file", stored, None), None),
@@ -373,6 +400,34 @@ impl FrontEnd {
             &links::download_link(&self.config.public_base, &token, &name),
             &links::watch_link(&self.config.public_base, &token),
         ))
+    }
+
+    /// `/revoke <link>` from an admin: the file is revoked durably and pushed to the edges.
+    async fn revoke(&self, message: &IncomingMessage) -> String {
+        let Some(revocations) = &self.revocations else {
+            return commands::revoke_text(&Err("revoking is not set up on this server".into()));
+        };
+        let link = match commands::revoke_argument(&message.text) {
+            Ok(link) => link,
+            Err(usage) => return usage,
+        };
+        let now = unix_now();
+        let result = match crate::revoke::inspect(&self.keyring, revocations, link, now) {
+            Ok(info) => {
+                let file = FileRef {
+                    chat_id: info.chat_id,
+                    msg_id: info.msg_id,
+                };
+                let reason = format!("revoked by admin {} with /revoke", message.user_id);
+                let now = i64::try_from(now).unwrap_or(i64::MAX);
+                match revocations.revoke(file, &reason, now).await {
+                    Ok(_) => Ok(info),
+                    Err(error) => Err(format!("the revocation could not be stored ({error})")),
+                }
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        commands::revoke_text(&result)
     }
 
     /// Best effort: a failure only means the first viewer's `Meta` asks Telegram.

@@ -23,6 +23,7 @@ use crate::addon::{AddonError, AddonService};
 use crate::clock::unix_now;
 use crate::fetch::{FetchError, Fetcher, GiveUp};
 use crate::resolve::{ResolveError, Resolver, wire_meta};
+use crate::revoke::Revocations;
 use crate::stats::DcCounters;
 use crate::store::StoreError;
 
@@ -132,6 +133,9 @@ pub struct Handler {
     dc_requests: DcCounters,
     /// The Stremio addon port; `None` answers every addon request `AddonDisabled`.
     addon: Option<Arc<dyn AddonService>>,
+    /// Over the resolver's store, so whoever serves through this handler hears every
+    /// revocation made through it.
+    revocations: Arc<Revocations>,
 }
 
 impl Handler {
@@ -162,7 +166,9 @@ impl Handler {
         heartbeat_interval_secs: u32,
         addon: Option<Arc<dyn AddonService>>,
     ) -> Arc<Self> {
+        let revocations = Arc::new(Revocations::new(resolver.store().clone()));
         Arc::new(Self {
+            revocations,
             resolver,
             fetcher,
             edges,
@@ -175,6 +181,11 @@ impl Handler {
 
     pub fn edges(&self) -> &EdgeRegistry {
         &self.edges
+    }
+
+    /// Revoking files, and the announcements the QUIC server pushes to edges.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.revocations
     }
 
     pub fn resolver(&self) -> &Arc<Resolver> {

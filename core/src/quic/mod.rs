@@ -12,7 +12,9 @@
 //!   its first stream (under a deadline, before any Telegram work; refused → error frame,
 //!   connection closed), then serves one request per bidirectional stream: read one frame
 //!   (bounded by the frame limit, under a deadline), answer, finish. Chunks go out as a
-//!   header frame plus the fetched `Bytes` in one `write_all_chunks`.
+//!   header frame plus the fetched `Bytes` in one `write_all_chunks`. Each authenticated
+//!   connection also gets a pusher task that opens one unidirectional stream per
+//!   revocation ([`wire::Push`]), so every connected edge drops a revoked file at once.
 //!
 //! Shutdown drains ([`QuicServer::shutdown`]): no new connection or stream, replies in
 //! progress delivered (up to a grace period), then the endpoint closes.
@@ -502,6 +504,13 @@ async fn serve_connection(
     };
     tracing::Span::current().record("edge", edge_id.as_str());
     tracing::info!("edge connected");
+    // Subscribed only now: revocations before this Hello are in the store, which the
+    // edge's first request for the file meets (it forgets its metas on every connection).
+    let revoked = handler.revocations().subscribe();
+    tokio::spawn(
+        push_revocations(connection.clone(), revoked, config.write_timeout)
+            .instrument(tracing::debug_span!("pushes")),
+    );
     let edge_id: Arc<str> = Arc::from(edge_id);
     loop {
         // Streams already accepted keep the connection open until they are answered.
@@ -530,6 +539,59 @@ async fn serve_connection(
             .instrument(stream),
         );
     }
+}
+
+/// Pushes every revocation to one edge, one unidirectional stream each, until the
+/// connection ends. A pusher that fell behind the announcements pushes `ForgetAll`.
+async fn push_revocations(
+    connection: Connection,
+    mut revoked: tokio::sync::broadcast::Receiver<tgcdn_shared::FileRef>,
+    write_timeout: Duration,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let push = tokio::select! {
+            received = revoked.recv() => match received {
+                Ok(file) => wire::Push::Revoked(file),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "revocations fell behind; the edge forgets all metas");
+                    wire::Push::ForgetAll
+                }
+                Err(RecvError::Closed) => return,
+            },
+            _ = connection.closed() => return,
+        };
+        match tokio::time::timeout(write_timeout, send_push(&connection, &push)).await {
+            Ok(Ok(())) => tracing::debug!(kind = push.kind(), "pushed"),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "push not delivered");
+                if connection.close_reason().is_some() {
+                    return;
+                }
+            }
+            Err(_) => tracing::warn!(kind = push.kind(), "push timed out"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PushError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Connection(#[from] quinn::ConnectionError),
+    #[error(transparent)]
+    Write(#[from] quinn::WriteError),
+}
+
+async fn send_push(connection: &Connection, push: &wire::Push) -> Result<(), PushError> {
+    let mut frame = Vec::with_capacity(16);
+    wire::encode_push(push, &mut frame)?;
+    let mut send = connection.open_uni().await?;
+    send.write_all(&frame).await?;
+    // Finishing only fails on a stream the edge already stopped.
+    let _ = send.finish();
+    Ok(())
 }
 
 fn log_connection_end(error: &quinn::ConnectionError) {

@@ -4,7 +4,10 @@
 //! Written by the QUIC handler (on an accepted Hello and on every heartbeat, keyed by the
 //! edge id the connection authenticated with — never by anything a later frame claims),
 //! read by the admin command. Records live in sled's `edges` tree so the view survives a
-//! restart; ages are computed from a `now` the caller passes in. No network I/O here.
+//! restart; ages are computed from a `now` the caller passes in. [`EdgeRegistry::prune`]
+//! forgets edges silent longer than the retention (`TGCDN_EDGE_RETENTION`), so a fleet that
+//! churns through ids (autoscaled containers) does not grow the tree forever. No network
+//! I/O here.
 
 use tgcdn_shared::wire::{Heartbeat, Hello};
 
@@ -68,6 +71,20 @@ impl EdgeRegistry {
         self.store.put_edge(edge_id, &record)
     }
 
+    /// Removes every edge last heard from more than `retention_secs` before `now_unix`;
+    /// returns their ids. An edge still connected keeps heartbeating, so it is never pruned.
+    pub fn prune(&self, now_unix: i64, retention_secs: u64) -> Result<Vec<String>, StoreError> {
+        let retention = i64::try_from(retention_secs).unwrap_or(i64::MAX);
+        let mut pruned = Vec::new();
+        for (id, record) in self.store.edges()? {
+            if now_unix.saturating_sub(record.last_seen_unix) > retention {
+                self.store.remove_edge(&id)?;
+                pruned.push(id);
+            }
+        }
+        Ok(pruned)
+    }
+
     /// Every known edge, ordered by id; `live` when heard from within `stale_after_secs`.
     pub fn list(&self, now_unix: i64, stale_after_secs: u64) -> Result<Vec<EdgeView>, StoreError> {
         Ok(self
@@ -129,5 +146,38 @@ mod tests {
         assert_eq!(edges[0].load, Some(load));
         // Clock going backwards is age 0, not a panic.
         assert_eq!(registry.list(0, 60).unwrap()[0].last_heartbeat_age_secs, 0);
+    }
+
+    #[test]
+    fn edges_silent_past_the_retention_are_pruned_and_no_others() {
+        let registry = EdgeRegistry::new(Store::temporary().unwrap());
+        registry.record_hello(&hello("gone"), 1_000).unwrap();
+        registry.record_hello(&hello("quiet"), 1_000).unwrap();
+        registry.record_hello(&hello("beating"), 1_000).unwrap();
+        registry
+            .record_heartbeat("quiet", Heartbeat::default(), 1_500)
+            .unwrap();
+        registry
+            .record_heartbeat("beating", Heartbeat::default(), 4_000)
+            .unwrap();
+        // Exactly at the retention an edge stays; one second past it goes.
+        assert_eq!(registry.prune(4_000, 3_000).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            registry.prune(4_001, 3_000).unwrap(),
+            vec!["gone".to_owned()]
+        );
+        let left: Vec<String> = registry
+            .list(4_001, 60)
+            .unwrap()
+            .into_iter()
+            .map(|edge| edge.id)
+            .collect();
+        assert_eq!(left, vec!["beating".to_owned(), "quiet".to_owned()]);
+        assert_eq!(
+            registry.prune(7_000, 3_000).unwrap(),
+            vec!["quiet".to_owned()]
+        );
+        // A clock that went backwards prunes nothing.
+        assert_eq!(registry.prune(0, 3_000).unwrap(), Vec::<String>::new());
     }
 }

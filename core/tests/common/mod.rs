@@ -47,6 +47,15 @@ pub async fn serve_quic(store: &Store, path: DownloadPath, cluster_secret: &[u8]
 }
 
 pub async fn connect(addr: SocketAddr, fingerprint: &str) -> Result<quinn::Connection, String> {
+    connect_with_alpn(addr, fingerprint, ALPN).await
+}
+
+/// [`connect`] offering `alpn` (an older protocol version, say).
+pub async fn connect_with_alpn(
+    addr: SocketAddr,
+    fingerprint: &str,
+    alpn: &[u8],
+) -> Result<quinn::Connection, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // The edge's own verifier: these tests connect exactly as an edge does.
     let verifier = PinnedCertVerifier::new(fingerprint_bytes(fingerprint), Arc::clone(&provider));
@@ -56,7 +65,7 @@ pub async fn connect(addr: SocketAddr, fingerprint: &str) -> Result<quinn::Conne
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    crypto.alpn_protocols = vec![ALPN.to_vec()];
+    crypto.alpn_protocols = vec![alpn.to_vec()];
     let client = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(crypto).unwrap()));
     let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     endpoint.set_default_client_config(client);

@@ -53,6 +53,10 @@ pub use scrape::serve_metrics;
 use tgcdn_shared::token::TokenVerifier;
 use tls::TlsIdentity;
 
+/// Default `max-age` of file responses: an hour, not a day, because a revoked file keeps
+/// playing from browser and CDN caches for up to this long (edges drop it within a second).
+pub const DEFAULT_CACHE_MAX_AGE_SECS: u64 = 3_600;
+
 /// HTTP behaviour knobs (validated configuration).
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -74,7 +78,9 @@ pub struct HttpSettings {
     pub h2_keepalive_timeout: Duration,
     /// Read-ahead bounds of one response body.
     pub readahead: WindowLimits,
-    /// `Cache-Control: max-age` of file responses (capped by a link's expiry).
+    /// `Cache-Control: max-age` of file responses (capped by a link's expiry). Every link is
+    /// revocable and a revocation cannot reach browser or CDN caches, so this bounds how
+    /// long a revoked file may still play from them.
     pub cache_max_age_secs: u64,
     /// After shutdown is signalled, how long responses in flight may take to finish.
     pub drain_timeout: Duration,
@@ -95,7 +101,7 @@ impl Default for HttpSettings {
             h2_keepalive_interval: Some(Duration::from_secs(30)),
             h2_keepalive_timeout: Duration::from_secs(20),
             readahead: WindowLimits::default(),
-            cache_max_age_secs: 86_400,
+            cache_max_age_secs: DEFAULT_CACHE_MAX_AGE_SECS,
             drain_timeout: Duration::from_secs(10),
             trust_forwarded_for: false,
         }

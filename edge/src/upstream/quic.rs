@@ -10,6 +10,12 @@
 //! of times within its deadline; typed core errors are never retried here (the core already
 //! routes around FLOOD_WAIT).
 //!
+//! The core also pushes: once authenticated, it opens a unidirectional stream per
+//! [`Push`] (a revocation). The supervisor reads them, one frame per stream under a
+//! deadline, and hands each to the push sink `main` set ([`QuicUpstream::set_push_sink`]).
+//! After a *re*connection the sink first gets `ForgetAll`: revocations made while the
+//! edge was away were never pushed, so no cached metadata is trusted across a gap.
+//!
 //! Addon answers are read the same way (one stream each, under the same deadline and
 //! retries): the JSON length is checked against the wire limit when the header decodes, and
 //! the stream must end right after it.
@@ -32,7 +38,7 @@ use quinn::{
 use tgcdn_shared::FileRef;
 use tgcdn_shared::wire::{
     self, AddonRequest, ChunkRequest, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, FileMeta,
-    FrameError, Heartbeat, Hello, LEN_PREFIX, PROTOCOL_VERSION, Request, Response, Welcome,
+    FrameError, Heartbeat, Hello, LEN_PREFIX, PROTOCOL_VERSION, Push, Request, Response, Welcome,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -96,6 +102,13 @@ impl std::fmt::Debug for QuicSettings {
 /// What the edge reports in each heartbeat; set by `main` from its metrics.
 pub type LoadReport = Arc<dyn Fn() -> Heartbeat + Send + Sync>;
 
+/// Where pushed messages go; set by `main` to [`crate::push::apply`] on its state.
+pub type PushSink =
+    Arc<dyn Fn(Push) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// How long the core may take to deliver one push frame on its stream.
+const PUSH_READ_DEADLINE: Duration = Duration::from_secs(5);
+
 /// Why the QUIC client could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum QuicSetupError {
@@ -115,6 +128,7 @@ struct Shared {
     ready: AtomicBool,
     connect_attempts: AtomicUsize,
     load: Mutex<Option<LoadReport>>,
+    pushes: Mutex<Option<PushSink>>,
     started: Instant,
 }
 
@@ -149,6 +163,7 @@ impl QuicUpstream {
             ready: AtomicBool::new(false),
             connect_attempts: AtomicUsize::new(0),
             load: Mutex::new(None),
+            pushes: Mutex::new(None),
             started: Instant::now(),
         });
         let stop = CancellationToken::new();
@@ -164,6 +179,15 @@ impl QuicUpstream {
             .load
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(report);
+    }
+
+    /// Sets where the core's pushes (revocations) go.
+    pub fn set_push_sink(&self, sink: PushSink) {
+        *self
+            .shared
+            .pushes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(sink);
     }
 
     /// Waits until connected (or `wait` passes); for start-up logs and tests.
@@ -319,6 +343,7 @@ fn client_config(settings: &QuicSettings) -> Result<quinn::ClientConfig, QuicSet
 async fn supervise(shared: Arc<Shared>, stop: CancellationToken) {
     const FIRST_BACKOFF: Duration = Duration::from_millis(100);
     let mut backoff = FIRST_BACKOFF;
+    let mut connected_before = false;
     loop {
         let attempt = tokio::select! {
             attempt = connect(&shared) => attempt,
@@ -328,12 +353,17 @@ async fn supervise(shared: Arc<Shared>, stop: CancellationToken) {
             Ok((connection, welcome)) => {
                 tracing::info!(core_version = %welcome.core_version, "connected to core");
                 backoff = FIRST_BACKOFF;
+                if connected_before {
+                    deliver(&shared, Push::ForgetAll).await;
+                }
+                connected_before = true;
                 shared.current.send_replace(Some(connection.clone()));
                 shared.ready.store(true, Ordering::SeqCst);
                 let interval = Duration::from_secs(welcome.heartbeat_interval_secs.max(1).into());
                 let reason = tokio::select! {
                     reason = connection.closed() => reason.to_string(),
                     reason = heartbeats(&shared, &connection, interval) => reason,
+                    reason = pushes(&shared, &connection) => reason,
                     () = stop.cancelled() => {
                         connection.close(0u32.into(), b"edge shutting down");
                         shared.ready.store(false, Ordering::SeqCst);
@@ -437,6 +467,50 @@ async fn heartbeats(shared: &Shared, connection: &Connection, interval: Duration
             Err(UpstreamError::Unreachable { reason }) => return reason,
             Err(error) => tracing::debug!(%error, "heartbeat failed"),
         }
+    }
+}
+
+/// Reads the core's pushes, one unidirectional stream each, until the connection ends;
+/// returns why. A bad push is logged and skipped: the connection itself is fine.
+async fn pushes(shared: &Shared, connection: &Connection) -> String {
+    loop {
+        let mut recv = match connection.accept_uni().await {
+            Ok(recv) => recv,
+            Err(error) => return error.to_string(),
+        };
+        let read = tokio::time::timeout(
+            PUSH_READ_DEADLINE,
+            recv.read_to_end(LEN_PREFIX + wire::MAX_FRAME_LEN as usize),
+        )
+        .await;
+        let frame = match read {
+            Ok(Ok(frame)) => frame,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "unreadable push");
+                continue;
+            }
+            Err(_) => {
+                tracing::warn!("push not delivered within {PUSH_READ_DEADLINE:?}");
+                continue;
+            }
+        };
+        match wire::decode_push(&frame) {
+            Ok(Some((push, consumed))) if consumed == frame.len() => deliver(shared, push).await,
+            Ok(_) => tracing::warn!(len = frame.len(), "push frame did not decode whole"),
+            Err(error) => tracing::warn!(%error, "malformed push"),
+        }
+    }
+}
+
+async fn deliver(shared: &Shared, push: Push) {
+    let sink = shared
+        .pushes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    match sink {
+        Some(sink) => sink(push).await,
+        None => tracing::debug!(kind = push.kind(), "push ignored: no sink set"),
     }
 }
 

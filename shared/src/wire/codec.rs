@@ -9,7 +9,7 @@ use postcard::ser_flavors::Flavor;
 use serde::{Deserialize, Serialize};
 
 use super::error::FrameError;
-use super::message::{REQUEST_KINDS, RESPONSE_KINDS, Request, Response};
+use super::message::{PUSH_KINDS, Push, REQUEST_KINDS, RESPONSE_KINDS, Request, Response};
 
 /// Bytes of the length prefix in front of every frame body.
 pub const LEN_PREFIX: usize = 4;
@@ -29,6 +29,22 @@ pub fn encode_request(req: &Request, out: &mut Vec<u8>) -> Result<(), FrameError
 pub fn encode_response(resp: &Response, out: &mut Vec<u8>) -> Result<(), FrameError> {
     resp.validate()?;
     encode_frame(resp, out)
+}
+
+/// Append one push frame to `out`. Pushes have no variable-length field, so this only
+/// fails if postcard does.
+pub fn encode_push(push: &Push, out: &mut Vec<u8>) -> Result<(), FrameError> {
+    encode_frame(push, out)
+}
+
+/// Decode the push frame at the start of `buf`, as [`decode_request`].
+pub fn decode_push(buf: &[u8]) -> Result<Option<(Push, usize)>, FrameError> {
+    let Some((body, consumed)) = split_frame(buf)? else {
+        return Ok(None);
+    };
+    check_tag(body, PUSH_KINDS, "push")?;
+    let push: Push = decode_body(body)?;
+    Ok(Some((push, consumed)))
 }
 
 /// Decode the request frame at the start of `buf`: `Ok(None)` if `buf` does not hold the

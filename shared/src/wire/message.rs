@@ -48,6 +48,30 @@ pub enum Response {
 /// Number of [`Response`] variants this build knows.
 pub(super) const RESPONSE_KINDS: u32 = 6;
 
+/// A message the core sends unasked, alone on a unidirectional stream it opens to an
+/// authenticated edge (one push per stream, then finish). Only ever core → edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Push {
+    /// Every link to this file was revoked: drop its metadata and chunks, answer 410.
+    Revoked(FileRef),
+    /// The core may have revoked files this edge was not told about (its push queue
+    /// overflowed): drop every cached metadata, so each file is asked for again.
+    ForgetAll,
+}
+
+/// Number of [`Push`] variants this build knows.
+pub(super) const PUSH_KINDS: u32 = 2;
+
+impl Push {
+    /// Short name for logs and metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Push::Revoked(_) => "revoked",
+            Push::ForgetAll => "forget_all",
+        }
+    }
+}
+
 /// An edge introducing itself. `auth_proof` is [`hello_proof`](super::hello_proof) over
 /// the cluster secret, `edge_id` and the connection's exported keying material.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

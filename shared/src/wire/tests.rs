@@ -146,8 +146,41 @@ fn addon_header_has_the_documented_layout() {
         decode_response(&raw_frame(&[4, 5])),
         Err(FrameError::Truncated)
     );
-    assert_eq!(ALPN, b"tgcdn/2");
-    assert_eq!(PROTOCOL_VERSION, 2);
+}
+
+/// Pins the version 3 push layout and the version bump that came with it: a push is a
+/// tagged frame like the others, and a tag this build does not know is refused by name.
+#[test]
+fn pushes_round_trip_and_have_the_documented_layout() {
+    let file = FileRef {
+        chat_id: -100,
+        msg_id: 7,
+    };
+    let mut frame = Vec::new();
+    encode_push(&Push::Revoked(file), &mut frame).unwrap();
+    // len=4 LE | tag 0 | zigzag varint(-100)=199 | zigzag(7)=14
+    assert_eq!(frame, [4, 0, 0, 0, 0, 0xC7, 0x01, 0x0E]);
+    assert_eq!(
+        decode_push(&frame),
+        Ok(Some((Push::Revoked(file), frame.len())))
+    );
+    let mut forget = Vec::new();
+    encode_push(&Push::ForgetAll, &mut forget).unwrap();
+    assert_eq!(decode_push(&forget), Ok(Some((Push::ForgetAll, 5))));
+    assert_eq!(
+        decode_push(&raw_frame(&[2])),
+        Err(FrameError::UnknownMessage {
+            direction: "push",
+            tag: 2
+        })
+    );
+    assert_eq!(
+        decode_push(&raw_frame(&[0, 0xC7])),
+        Err(FrameError::Truncated)
+    );
+    assert_eq!(decode_push(&frame[..6]), Ok(None));
+    assert_eq!(ALPN, b"tgcdn/3");
+    assert_eq!(PROTOCOL_VERSION, 3);
 }
 
 /// Guards the hand-kept variant counts: each sample's tag is below them, every tag below

@@ -17,3 +17,4 @@ mod hostile;
 mod media;
 mod restart;
 mod soak;
+mod revocation;

@@ -1,21 +1,29 @@
 //! The admin HTTP listener and its client: `/metrics` (Prometheus text), `/admin/bots`,
 //! `/admin/edges`, `/admin/dcs` and `/admin/report` (JSON), all rendered from one
-//! [`CoreReport`] per request; and `POST /admin/reindex[?channel=ID]`, which queues a
-//! catalogue back-fill (`tgcdn-core reindex` calls it through [`request_reindex`]).
+//! [`CoreReport`] per request; `POST /admin/reindex[?channel=ID]`, which queues a
+//! catalogue back-fill (`tgcdn-core reindex` calls it through [`request_reindex`]); and
+//! `POST /admin/links/{mint,inspect,revoke,unrevoke}` ([`links`], `tgcdn-core link …`).
 //!
-//! Started by [`crate::runtime::Running`] on `TGCDN_ADMIN_LISTEN` (loopback by default: it
-//! has no authentication, so it must never face the internet). [`fetch_report`] is what
-//! `tgcdn-core status` uses — the running core holds the sled lock, so the command cannot
-//! open the database itself. HTTP/1.1 only, one task per connection, every read and write
-//! under a deadline; an error ends that connection, never the accept loop.
+//! Started by [`crate::runtime::Running`] on `TGCDN_ADMIN_LISTEN` (loopback by default).
+//! Every request but `GET /metrics` (counters only; probes and Prometheus scrape it) passes
+//! [`access`] first: a bearer token when one is configured (required beyond loopback), else
+//! a loopback `Host` (against DNS rebinding). [`fetch_report`] is
+//! what `tgcdn-core status` uses — the running core holds the sled lock, so the command
+//! cannot open the database itself. HTTP/1.1 only, one task per connection, every read and
+//! write under a deadline, request bodies bounded; an error ends that connection, never the
+//! accept loop.
+
+pub mod access;
+pub mod links;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -32,20 +40,38 @@ use crate::catalog::backfill::{BackfillHandle, ReindexError};
 use crate::catalog::enrich::LibrarySnapshot;
 use crate::catalog::index::{BackfillProgress, IndexSnapshot};
 use crate::report::{CoreReport, Reporter};
+use crate::revoke::LinkInfo;
+use access::AdminAccess;
+use links::{LinkAdmin, LinkRequest, MintRequest};
 
 /// How long one admin request may take end to end, and the client's overall deadline.
 const ADMIN_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Serves the admin routes on `listener` until `stopped` turns true.
-pub async fn serve(listener: TcpListener, reporter: Reporter, stopped: watch::Receiver<bool>) {
-    serve_with(listener, reporter, None, stopped).await;
+/// Everything the admin routes answer from.
+pub struct AdminState {
+    pub reporter: Reporter,
+    /// The catalogue back-fill, for `/admin/reindex`; `None` without a catalogue.
+    pub backfill: Option<BackfillHandle>,
+    /// The link routes; `None` answers them 404.
+    pub links: Option<LinkAdmin>,
+    pub access: AdminAccess,
 }
 
-/// [`serve`], plus `POST /admin/reindex[?channel=ID]` answered by the catalogue back-fill.
+/// Serves the report routes only (no re-index, no links), loopback names only.
+pub async fn serve(listener: TcpListener, reporter: Reporter, stopped: watch::Receiver<bool>) {
+    let state = AdminState {
+        reporter,
+        backfill: None,
+        links: None,
+        access: AdminAccess::default(),
+    };
+    serve_with(listener, Arc::new(state), stopped).await;
+}
+
+/// Serves every admin route `state` enables until `stopped` turns true.
 pub async fn serve_with(
     listener: TcpListener,
-    reporter: Reporter,
-    backfill: Option<BackfillHandle>,
+    state: Arc<AdminState>,
     mut stopped: watch::Receiver<bool>,
 ) {
     // The guard `wait_for` returns is not Send: drop it inside this future.
@@ -65,13 +91,11 @@ pub async fn serve_with(
             },
             () = &mut stop => break,
         };
-        let reporter = reporter.clone();
-        let backfill = backfill.clone();
+        let state = Arc::clone(&state);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let reporter = reporter.clone();
-                let backfill = backfill.clone();
-                async move { Ok::<_, Infallible>(route(&request, &reporter, backfill.as_ref())) }
+                let state = Arc::clone(&state);
+                async move { Ok::<_, Infallible>(handle(request, &state).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -81,6 +105,73 @@ pub async fn serve_with(
                 Err(_) => tracing::debug!(%peer, "admin connection timed out"),
             }
         });
+    }
+}
+
+/// Access check, then the route.
+async fn handle(
+    request: Request<hyper::body::Incoming>,
+    state: &AdminState,
+) -> Response<Full<Bytes>> {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value: &hyper::header::HeaderValue| value.to_str().ok())
+    };
+    // Probes and Prometheus scrape /metrics without credentials; it holds counters only,
+    // nothing that revokes, re-indexes or names the fleet.
+    let open = request.uri().path() == "/metrics" && request.method() == hyper::Method::GET;
+    if open {
+        return route(&request, &state.reporter, state.backfill.as_ref());
+    }
+    if let Err(denied) = state.access.check(
+        header(hyper::header::HOST),
+        header(hyper::header::AUTHORIZATION),
+    ) {
+        return text(denied.status(), format!("{denied}\n"));
+    }
+    if let Some(action) = request.uri().path().strip_prefix("/admin/links/") {
+        let action = action.to_owned();
+        return link_route(request, &action, state.links.as_ref()).await;
+    }
+    route(&request, &state.reporter, state.backfill.as_ref())
+}
+
+/// `POST /admin/links/{action}` with a JSON body of at most [`links::MAX_BODY`] bytes.
+async fn link_route(
+    request: Request<hyper::body::Incoming>,
+    action: &str,
+    links: Option<&LinkAdmin>,
+) -> Response<Full<Bytes>> {
+    let Some(links) = links else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "link routes not enabled\n".to_owned(),
+        );
+    };
+    if request.method() != hyper::Method::POST {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "POST only\n".to_owned());
+    }
+    let body = match Limited::new(request.into_body(), links::MAX_BODY)
+        .collect()
+        .await
+    {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body over {} bytes or unreadable\n", links::MAX_BODY),
+            );
+        }
+    };
+    let now = crate::clock::unix_now().max(0).unsigned_abs();
+    match links::answer(links, action, &body, now).await {
+        (status, Ok(info)) => match serde_json::to_vec(&info) {
+            Ok(json) => respond(status, "application/json", json),
+            Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
+        },
+        (status, Err(message)) => text(status, message),
     }
 }
 
@@ -524,49 +615,111 @@ pub enum AdminClientError {
     Json(#[from] serde_json::Error),
 }
 
-/// The running core's report from `base` (`http://127.0.0.1:9180`).
+/// The running core's report from `base` (`http://127.0.0.1:9180`), without a token.
 pub async fn fetch_report(base: &str) -> Result<CoreReport, AdminClientError> {
-    tokio::time::timeout(ADMIN_DEADLINE, fetch_report_inner(base))
-        .await
-        .map_err(|_| AdminClientError::Timeout)?
+    AdminClient::new(base, None).report().await
 }
 
-async fn fetch_report_inner(base: &str) -> Result<CoreReport, AdminClientError> {
-    let (status, body) = call(base, hyper::Method::GET, "/admin/report").await?;
-    if status != StatusCode::OK {
-        return Err(AdminClientError::Status(status));
-    }
-    Ok(serde_json::from_slice(&body)?)
-}
-
-/// Asks the running core at `base` to re-index `channel` (or every catalogue channel):
-/// what `tgcdn-core reindex` does. A refusal comes back as `Status` with the core's reason.
+/// [`AdminClient::reindex`] without a token.
 pub async fn request_reindex(
     base: &str,
     channel: Option<i64>,
 ) -> Result<ReindexAnswer, AdminClientError> {
-    let path = match channel {
-        Some(channel) => format!("/admin/reindex?channel={channel}"),
-        None => "/admin/reindex".to_owned(),
-    };
-    let (status, body) =
-        tokio::time::timeout(ADMIN_DEADLINE, call(base, hyper::Method::POST, &path))
-            .await
-            .map_err(|_| AdminClientError::Timeout)??;
-    if status != StatusCode::ACCEPTED {
-        return Err(AdminClientError::Refused {
-            status,
-            reason: String::from_utf8_lossy(&body).trim().to_owned(),
-        });
+    AdminClient::new(base, None).reindex(channel).await
+}
+
+/// What the `tgcdn-core` commands use to reach a running core's admin endpoint.
+#[derive(Clone)]
+pub struct AdminClient {
+    base: String,
+    /// Sent as `Authorization: Bearer …` when set (`TGCDN_ADMIN_TOKEN`).
+    token: Option<String>,
+}
+
+impl AdminClient {
+    /// `base` is `http://host:port`.
+    pub fn new(base: impl Into<String>, token: Option<String>) -> Self {
+        AdminClient {
+            base: base.into(),
+            token,
+        }
     }
-    Ok(serde_json::from_slice(&body)?)
+
+    /// The core's report: what `tgcdn-core status` prints.
+    pub async fn report(&self) -> Result<CoreReport, AdminClientError> {
+        let (status, body) = self.call(hyper::Method::GET, "/admin/report", None).await?;
+        if status != StatusCode::OK {
+            return Err(AdminClientError::Status(status));
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// Asks the core to re-index `channel` (or every catalogue channel): what
+    /// `tgcdn-core reindex` does. A refusal comes back as `Refused` with the core's reason.
+    pub async fn reindex(&self, channel: Option<i64>) -> Result<ReindexAnswer, AdminClientError> {
+        let path = match channel {
+            Some(channel) => format!("/admin/reindex?channel={channel}"),
+            None => "/admin/reindex".to_owned(),
+        };
+        let (status, body) = self.call(hyper::Method::POST, &path, None).await?;
+        expect(status, StatusCode::ACCEPTED, &body)?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// Mints a link: `tgcdn-core link mint`.
+    pub async fn mint(&self, request: &MintRequest) -> Result<LinkInfo, AdminClientError> {
+        self.link("mint", serde_json::to_vec(request)?).await
+    }
+
+    /// `action` is `inspect`, `revoke` or `unrevoke`: `tgcdn-core link …`.
+    pub async fn link_action(
+        &self,
+        action: &str,
+        request: &LinkRequest,
+    ) -> Result<LinkInfo, AdminClientError> {
+        self.link(action, serde_json::to_vec(request)?).await
+    }
+
+    async fn link(&self, action: &str, body: Vec<u8>) -> Result<LinkInfo, AdminClientError> {
+        let path = format!("/admin/links/{action}");
+        let (status, body) = self.call(hyper::Method::POST, &path, Some(body)).await?;
+        expect(status, StatusCode::OK, &body)?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    async fn call(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes), AdminClientError> {
+        tokio::time::timeout(
+            ADMIN_DEADLINE,
+            call(&self.base, self.token.as_deref(), method, path, body),
+        )
+        .await
+        .map_err(|_| AdminClientError::Timeout)?
+    }
+}
+
+/// `Refused` with the core's reason unless the status is `wanted`.
+fn expect(status: StatusCode, wanted: StatusCode, body: &[u8]) -> Result<(), AdminClientError> {
+    if status == wanted {
+        return Ok(());
+    }
+    Err(AdminClientError::Refused {
+        status,
+        reason: String::from_utf8_lossy(body).trim().to_owned(),
+    })
 }
 
 /// One request to the admin endpoint: its status and whole body.
 async fn call(
     base: &str,
+    token: Option<&str>,
     method: hyper::Method,
     path: &str,
+    body: Option<Vec<u8>>,
 ) -> Result<(StatusCode, Bytes), AdminClientError> {
     let authority = base
         .strip_prefix("http://")
@@ -582,11 +735,18 @@ async fn call(
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let driver = tokio::spawn(connection);
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(method)
         .uri(path)
-        .header(hyper::header::HOST, authority)
-        .body(Full::new(Bytes::new()))
+        .header(hyper::header::HOST, authority);
+    if let Some(token) = token {
+        request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if body.is_some() {
+        request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(|_| AdminClientError::BadUrl(base.to_owned()))?;
     let response = sender.send_request(request).await?;
     let status = response.status();
