@@ -308,8 +308,8 @@ impl Body for ChunkBody {
 
 impl Drop for ChunkBody {
     fn drop(&mut self) {
-        // Aborting a waiter never cancels the chunk fetch itself (the cache runs it on its
-        // own task), so read-ahead of an abandoned stream still lands in the cache.
+        // Aborting a waiter uncounts it at the cache: a fill another request also waits
+        // for keeps going, read-ahead only this body wanted is cancelled there.
         for task in self.in_flight.iter().filter_map(|slot| slot.task.as_ref()) {
             task.abort();
         }
@@ -457,6 +457,90 @@ mod tests {
         let summary = summary.lock().unwrap().clone().unwrap();
         assert!(!summary.completed);
         assert_eq!(summary.bytes_sent, 0);
+    }
+
+    /// Polls `body` once, so it starts its window, without waiting for a frame.
+    async fn poll_once(body: &mut ChunkBody) {
+        std::future::poll_fn(|cx| {
+            let _ = Pin::new(&mut *body).poll_frame(cx);
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !done() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    }
+
+    #[tokio::test]
+    async fn dropped_body_cancels_read_ahead_nobody_else_waits_for() {
+        const BIG: u64 = 40 * CHUNK_SIZE;
+        let gate = Arc::new(Semaphore::new(0));
+        let upstream = Arc::new(
+            MemoryUpstream::new()
+                .with_file(FILE, test_meta(BIG, "f", ""))
+                .with_gate(gate.clone()),
+        );
+        let source = source(upstream.clone(), 64);
+        let whole = || {
+            ChunkPlan::new(
+                BIG,
+                ByteRange {
+                    start: 0,
+                    end: BIG - 1,
+                },
+            )
+            .unwrap()
+            .slices()
+            .map(Segment::Slice)
+            .collect::<Vec<_>>()
+        };
+        let limits = WindowLimits {
+            initial_sequential: 4,
+            ..WindowLimits::default()
+        };
+        let (on_finish, _) = summary_sink();
+        let mut leaver = ChunkBody::new(source.clone(), FILE, BIG, whole(), limits, on_finish);
+        poll_once(&mut leaver).await;
+        until("four fetches at the core", || {
+            upstream.chunks_in_flight() == 4
+        })
+        .await;
+        // A second viewer of the first chunk only: chunk 0 has another waiter, 1..4 do not.
+        let (on_finish, _) = summary_sink();
+        let plan = ChunkPlan::new(BIG, ByteRange { start: 0, end: 9 }).unwrap();
+        let stayer = ChunkBody::new(
+            source.clone(),
+            FILE,
+            BIG,
+            plan.slices().map(Segment::Slice).collect(),
+            limits,
+            on_finish,
+        );
+        let stayer = tokio::spawn(collect(stayer));
+        until("the second viewer joins chunk 0", || {
+            source.cache().counters().coalesced.get() == 1
+        })
+        .await;
+        drop(leaver);
+        let counters = source.cache().counters().clone();
+        until("three fills cancelled", || counters.cancelled.get() == 3).await;
+        until("the core sees one fetch left", || {
+            upstream.chunks_in_flight() == 1
+        })
+        .await;
+        assert_eq!(source.cache().fills_in_progress(), (1, 1));
+        assert_eq!(source.free_fetch_permits(), 63);
+        gate.add_permits(1);
+        assert_eq!(stayer.await.unwrap(), pattern(0, 10));
+        assert_eq!(upstream.chunk_calls(), 4);
+        assert_eq!(counters.cancelled.get(), 3);
     }
 
     #[tokio::test]

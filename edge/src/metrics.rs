@@ -131,6 +131,11 @@ impl EdgeMetrics {
             counters.fetch_errors.clone(),
         );
         registry.register(
+            "cache_fills_cancelled",
+            "Chunk fills aborted because every request waiting for them went away",
+            counters.cancelled.clone(),
+        );
+        registry.register(
             "cache_fetches_in_flight",
             "Chunk fetches to the core in flight",
             counters.in_flight.clone(),
