@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::budget::{DEFAULT_INFLIGHT_MAX, InflightBudget};
 use crate::cache::ChunkCache;
 use crate::fetch::{ChunkSource, MetaSource};
 use crate::http::addon::{AddonEdge, AddonSettings};
@@ -22,6 +23,8 @@ pub struct EdgeOptions {
     pub cache_bytes: u64,
     /// Chunk fetches in flight to the upstream, edge-wide.
     pub fetch_cap: usize,
+    /// Bytes of chunks response bodies may hold outside the cache, edge-wide.
+    pub inflight_max: u64,
     pub http: HttpSettings,
     /// The Stremio addon routes: base URL, secret, answer cache.
     pub addon: AddonSettings,
@@ -32,6 +35,7 @@ impl Default for EdgeOptions {
         EdgeOptions {
             cache_bytes: 256 << 20,
             fetch_cap: 64,
+            inflight_max: DEFAULT_INFLIGHT_MAX,
             http: HttpSettings::default(),
             addon: AddonSettings::default(),
         }
@@ -46,12 +50,14 @@ pub fn build_state(
 ) -> Arc<AppState> {
     let addon = AddonEdge::new(upstream.clone(), options.addon);
     let cache = ChunkCache::new(options.cache_bytes);
-    let metrics = EdgeMetrics::new(cache.clone());
-    let chunks = ChunkSource::new(
+    let budget = InflightBudget::new(options.inflight_max);
+    let metrics = EdgeMetrics::new(cache.clone()).with_budget(budget.counters().clone());
+    let chunks = ChunkSource::with_budget(
         cache,
         upstream.clone(),
         options.fetch_cap,
         metrics.upstream_latency.clone(),
+        budget,
     );
     let metas =
         MetaSource::with_derive(upstream, metrics.upstream_latency.clone(), FileHeaders::new);

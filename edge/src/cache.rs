@@ -176,6 +176,12 @@ impl ChunkCache {
         self.entries.get(&key)
     }
 
+    /// The chunk if cached, counted nowhere and with no recency update: for a body taking
+    /// a chunk it already counted when it was read ahead.
+    pub fn peek(&self, key: ChunkKey) -> Option<Bytes> {
+        self.entries.get(&key)
+    }
+
     /// The chunk if cached, counted as a hit: the synchronous fast path of
     /// [`Self::get_or_fetch`] for callers that can skip building a future on a hit.
     pub fn hit(&self, key: ChunkKey) -> Option<Bytes> {

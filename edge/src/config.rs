@@ -17,10 +17,12 @@ use tgcdn_shared::config::{
 use tgcdn_shared::token::{KeyError, Keyring, LinkKey, TokenVerifier};
 
 use crate::app::EdgeOptions;
+use crate::budget::DEFAULT_INFLIGHT_MAX;
 use crate::http::HttpSettings;
 use crate::http::addon::{AddonSecret, AddonSettings};
 use crate::http::tls::{TlsFiles, TlsIdentity};
 use crate::readahead::WindowLimits;
+use tgcdn_shared::chunk::CHUNK_SIZE;
 
 /// One documented setting: key (`TGCDN_` + upper-case key in the environment), default,
 /// meaning.
@@ -111,6 +113,11 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "fetch_cap",
         default: Some("64"),
         help: "most chunk fetches in flight to the core, edge-wide",
+    },
+    SettingDoc {
+        key: "inflight_max",
+        default: Some("128MiB"),
+        help: "chunk bytes responses may hold outside the cache, edge-wide (read-ahead being fetched, chunks a slow client is draining); edge memory stays near cache_size + this; beyond it streams read ahead less and send small copies (at least 1MiB)",
     },
     SettingDoc {
         key: "per_ip_limit",
@@ -295,6 +302,15 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
             reason: "must be at least 16MiB (a few streams' read-ahead)".to_owned(),
         });
     }
+    let inflight_max = settings
+        .get_or("inflight_max", ByteSize(DEFAULT_INFLIGHT_MAX))?
+        .0;
+    if inflight_max < CHUNK_SIZE {
+        return Err(EdgeConfigError::Invalid {
+            key: "inflight_max",
+            reason: "must be at least 1MiB (one chunk)".to_owned(),
+        });
+    }
     let defaults = HttpSettings::default();
     let http = HttpSettings {
         header_read_timeout: settings.get_or("header_read_timeout", Duration::from_secs(10))?,
@@ -323,6 +339,7 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
     Ok(EdgeOptions {
         cache_bytes: cache_size,
         fetch_cap: settings.get_or("fetch_cap", 64)?,
+        inflight_max,
         http,
         addon: addon_settings(settings)?,
     })
@@ -540,6 +557,7 @@ mod tests {
             ("TGCDN_CACHE_SIZE", "1GiB"),
             ("TGCDN_READAHEAD_MAX", "48"),
             ("TGCDN_FETCH_CAP", "8"),
+            ("TGCDN_INFLIGHT_MAX", "32MiB"),
             ("TGCDN_LISTEN", "127.0.0.1:9000"),
             ("TGCDN_IDLE_TIMEOUT", "5m"),
             ("TGCDN_LEGACY_LINKS", "yes"),
@@ -554,6 +572,7 @@ mod tests {
         assert_eq!(config.options.cache_bytes, 1 << 30);
         assert_eq!(config.options.http.readahead.max, 48);
         assert_eq!(config.options.fetch_cap, 8);
+        assert_eq!(config.options.inflight_max, 32 << 20);
         assert_eq!(config.options.http.idle_timeout, Duration::from_secs(300));
         assert!(config.verifier.accepts_legacy());
         assert_eq!(
@@ -599,6 +618,13 @@ mod tests {
             .collect();
         let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
         assert!(error.to_string().contains("TGCDN_CORE_ADDR"), "{error}");
+        let mut pairs = minimal();
+        pairs.push(("TGCDN_INFLIGHT_MAX", "64KiB"));
+        let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+        assert!(
+            error.to_string().starts_with("TGCDN_INFLIGHT_MAX"),
+            "{error}"
+        );
         let mut pairs = minimal();
         pairs.push(("TGCDN_READAHEAD_MAX", "0"));
         let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();

@@ -17,6 +17,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use tgcdn_shared::FileRef;
 use tokio::sync::Semaphore;
 
+use crate::budget::{DEFAULT_INFLIGHT_MAX, InflightBudget};
 use crate::cache::{CacheOutcome, ChunkCache, ChunkKey};
 use tgcdn_shared::chunk::chunk_len;
 
@@ -49,22 +50,37 @@ pub struct ChunkSource {
 
 struct SourceInner {
     cache: ChunkCache,
+    budget: InflightBudget,
     upstream: Arc<dyn Upstream>,
     fetch_permits: Arc<Semaphore>,
     latency: Histogram,
 }
 
 impl ChunkSource {
-    /// `fetch_cap` bounds the chunk fetches in flight to the core across all streams.
+    /// `fetch_cap` bounds the chunk fetches in flight to the core across all streams; the
+    /// in-flight budget is the default one.
     pub fn new(
         cache: ChunkCache,
         upstream: Arc<dyn Upstream>,
         fetch_cap: usize,
         latency: Histogram,
     ) -> Self {
+        let budget = InflightBudget::new(DEFAULT_INFLIGHT_MAX);
+        ChunkSource::with_budget(cache, upstream, fetch_cap, latency, budget)
+    }
+
+    /// Like [`Self::new`], with `budget` bounding the chunk bytes bodies hold.
+    pub fn with_budget(
+        cache: ChunkCache,
+        upstream: Arc<dyn Upstream>,
+        fetch_cap: usize,
+        latency: Histogram,
+        budget: InflightBudget,
+    ) -> Self {
         ChunkSource {
             inner: Arc::new(SourceInner {
                 cache,
+                budget,
                 upstream,
                 fetch_permits: Arc::new(Semaphore::new(fetch_cap.max(1))),
                 latency,
@@ -74,6 +90,11 @@ impl ChunkSource {
 
     pub fn cache(&self) -> &ChunkCache {
         &self.inner.cache
+    }
+
+    /// The bytes response bodies may hold outside the cache.
+    pub fn budget(&self) -> &InflightBudget {
+        &self.inner.budget
     }
 
     /// Fetch permits free right now (tests, metrics).

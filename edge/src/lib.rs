@@ -17,6 +17,7 @@
 
 pub mod app;
 pub mod body;
+pub mod budget;
 pub mod cache;
 pub mod config;
 pub mod fetch;

@@ -14,6 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::budget::BudgetCounters;
 use crate::cache::ChunkCache;
 use crate::fetch::latency_histogram;
 
@@ -41,6 +42,7 @@ pub struct EdgeMetrics {
     pub upstream_latency: Histogram,
     cache_bytes: Gauge,
     cache: ChunkCache,
+    budget: Option<BudgetCounters>,
 }
 
 impl EdgeMetrics {
@@ -55,7 +57,14 @@ impl EdgeMetrics {
             upstream_latency: latency_histogram(),
             cache_bytes: Gauge::default(),
             cache,
+            budget: None,
         }
+    }
+
+    /// Also reports the in-flight budget's counters.
+    pub fn with_budget(mut self, counters: BudgetCounters) -> Self {
+        self.budget = Some(counters);
+        self
     }
 
     /// Counts one finished request by status code.
@@ -149,6 +158,18 @@ impl EdgeMetrics {
             "Bytes held by the chunk cache",
             self.cache_bytes.clone(),
         );
+        if let Some(budget) = &self.budget {
+            registry.register(
+                "inflight_bytes",
+                "Chunk bytes response bodies hold outside the cache (TGCDN_INFLIGHT_MAX bounds it)",
+                budget.held.clone(),
+            );
+            registry.register(
+                "inflight_refused",
+                "Chunk leases refused because the in-flight budget was spent",
+                budget.refused.clone(),
+            );
+        }
         let mut text = String::new();
         if let Err(error) = encode(&mut text, &registry) {
             tracing::error!(%error, "metrics encoding failed");
