@@ -13,6 +13,7 @@ use crate::http::addon::{AddonEdge, AddonSettings};
 use crate::http::headers::FileHeaders;
 use crate::http::{AppState, HttpSettings};
 use crate::metrics::EdgeMetrics;
+use crate::slots::FetchSlots;
 use crate::upstream::Upstream;
 use tgcdn_shared::token::TokenVerifier;
 
@@ -23,6 +24,8 @@ pub struct EdgeOptions {
     pub cache_bytes: u64,
     /// Chunk fetches in flight to the upstream, edge-wide.
     pub fetch_cap: usize,
+    /// Of `fetch_cap`, the most fetches one client's requests may have in flight.
+    pub fetch_per_client: usize,
     /// Bytes of chunks response bodies may hold outside the cache, edge-wide.
     pub inflight_max: u64,
     pub http: HttpSettings,
@@ -35,6 +38,7 @@ impl Default for EdgeOptions {
         EdgeOptions {
             cache_bytes: 256 << 20,
             fetch_cap: 64,
+            fetch_per_client: 16,
             inflight_max: DEFAULT_INFLIGHT_MAX,
             http: HttpSettings::default(),
             addon: AddonSettings::default(),
@@ -52,12 +56,12 @@ pub fn build_state(
     let cache = ChunkCache::new(options.cache_bytes);
     let budget = InflightBudget::new(options.inflight_max);
     let metrics = EdgeMetrics::new(cache.clone()).with_budget(budget.counters().clone());
-    let chunks = ChunkSource::with_budget(
+    let chunks = ChunkSource::with_limits(
         cache,
         upstream.clone(),
-        options.fetch_cap,
-        metrics.upstream_latency.clone(),
+        FetchSlots::new(options.fetch_cap, options.fetch_per_client),
         budget,
+        metrics.upstream_latency.clone(),
     );
     let metas =
         MetaSource::with_derive(upstream, metrics.upstream_latency.clone(), FileHeaders::new);

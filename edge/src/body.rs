@@ -23,6 +23,7 @@
 //!   goes on, slower, rather than waiting for budget other slow clients hold.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -151,6 +152,8 @@ fn settle(
 /// The streaming body. See the module docs.
 pub struct ChunkBody {
     source: ChunkSource,
+    /// Whose fetch slots the fills this body starts take ([`crate::slots`]).
+    client: Option<IpAddr>,
     file: FileRef,
     file_size: u64,
     /// Output order; a `Slice` here is produced by the front of `in_flight`.
@@ -199,6 +202,7 @@ impl ChunkBody {
         let remaining = segments.iter().map(Segment::len).sum();
         ChunkBody {
             source,
+            client: None,
             file,
             file_size,
             order: segments.into(),
@@ -209,6 +213,12 @@ impl ChunkBody {
             summary: BodySummary::default(),
             on_finish: Some(on_finish),
         }
+    }
+
+    /// Fills this body starts count against `client`'s fetch slots.
+    pub fn for_client(mut self, client: IpAddr) -> Self {
+        self.client = Some(client);
+        self
     }
 
     /// Exact number of bytes this body will produce (its `Content-Length`).
@@ -269,12 +279,13 @@ impl ChunkBody {
     /// Starts the fetch of `slice`'s chunk, `lease` covering it while it is held.
     fn start(&mut self, slice: ChunkSlice, lease: Option<Lease>, cx: &mut Context<'_>) -> InFlight {
         let source = self.source.clone();
-        let (file, file_size) = (self.file, self.file_size);
+        let (client, file, file_size) = (self.client, self.file, self.file_size);
         let key = ChunkKey {
             file,
             index: slice.index,
         };
-        let mut fetch = Box::pin(async move { source.chunk(file, file_size, slice.index).await });
+        let mut fetch =
+            Box::pin(async move { source.chunk_for(client, file, file_size, slice.index).await });
         match fetch.as_mut().poll(cx) {
             Poll::Ready(result) => {
                 let at = Instant::now();
@@ -719,12 +730,12 @@ mod tests {
     }
 
     fn budgeted(upstream: Arc<MemoryUpstream>, cache_bytes: u64, budget: u64) -> ChunkSource {
-        ChunkSource::with_budget(
+        ChunkSource::with_limits(
             ChunkCache::new(cache_bytes),
             upstream,
-            64,
-            latency_histogram(),
+            crate::slots::FetchSlots::new(64, 64),
             crate::budget::InflightBudget::new(budget),
+            latency_histogram(),
         )
     }
 

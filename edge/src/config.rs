@@ -115,6 +115,11 @@ pub const SETTINGS: &[SettingDoc] = &[
         help: "most chunk fetches in flight to the core, edge-wide",
     },
     SettingDoc {
+        key: "fetch_per_client",
+        default: Some("16"),
+        help: "of fetch_cap, the most chunk fetches one client address (IPv6: /64) may have in flight; its other fetches wait behind its own, so other viewers still find free slots (at most fetch_cap)",
+    },
+    SettingDoc {
         key: "inflight_max",
         default: Some("128MiB"),
         help: "chunk bytes responses may hold outside the cache, edge-wide (read-ahead being fetched, chunks a slow client is draining); edge memory stays near cache_size + this; beyond it streams read ahead less and send small copies (at least 1MiB)",
@@ -302,6 +307,14 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
             reason: "must be at least 16MiB (a few streams' read-ahead)".to_owned(),
         });
     }
+    let fetch_cap = positive(settings, "fetch_cap", 64)?;
+    let fetch_per_client = positive(settings, "fetch_per_client", 16.min(fetch_cap))?;
+    if fetch_per_client > fetch_cap {
+        return Err(EdgeConfigError::Invalid {
+            key: "fetch_per_client",
+            reason: format!("must be at most fetch_cap ({fetch_cap})"),
+        });
+    }
     let inflight_max = settings
         .get_or("inflight_max", ByteSize(DEFAULT_INFLIGHT_MAX))?
         .0;
@@ -338,7 +351,8 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
     };
     Ok(EdgeOptions {
         cache_bytes: cache_size,
-        fetch_cap: settings.get_or("fetch_cap", 64)?,
+        fetch_cap,
+        fetch_per_client,
         inflight_max,
         http,
         addon: addon_settings(settings)?,

@@ -486,7 +486,8 @@ pub async fn handle(
                 segments,
                 state.settings.readahead,
                 Box::new(move |summary| log.finish(status, summary)),
-            );
+            )
+            .for_client(client);
             *response.body_mut() = EdgeBody::Chunks(Box::new(body));
         }
         PreparedBody::Fixed(bytes) => {
