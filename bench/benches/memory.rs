@@ -86,20 +86,24 @@ async fn run() {
     let (cache_size, inflight_max) = (parse_size(&cache_setting), parse_size(&inflight_setting));
     let config = ChainConfig::default();
     let chain = Chain::start(config).await.expect("chain");
-    let edge = EdgeProcess::start(
-        chain.core_addr(),
-        chain.fingerprint(),
-        &[
-            // Smaller than what the readers fetch: evicted chunks still held by slow
-            // responses are what the in-flight budget must bound.
-            ("TGCDN_CACHE_SIZE", cache_setting.clone()),
-            ("TGCDN_INFLIGHT_MAX", inflight_setting.clone()),
-            ("TGCDN_PER_IP_LIMIT", (streams * 2).to_string()),
-            ("TGCDN_MAX_CONNECTIONS_PER_IP", (streams * 2).to_string()),
-        ],
-    )
-    .await
-    .expect("edge binary");
+    let mut env = vec![
+        // Smaller than what the readers fetch: evicted chunks still held by slow
+        // responses are what the in-flight budget must bound.
+        ("TGCDN_CACHE_SIZE", cache_setting.clone()),
+        ("TGCDN_INFLIGHT_MAX", inflight_setting.clone()),
+        ("TGCDN_PER_IP_LIMIT", (streams * 2).to_string()),
+        ("TGCDN_MAX_CONNECTIONS_PER_IP", (streams * 2).to_string()),
+    ];
+    // glibc raises its mmap threshold past 1 MiB after the first chunk is freed, after which
+    // chunks come from fragmenting heap arenas; a fixed threshold keeps each chunk its own
+    // mapping. Set to compare the cache's slack with and without.
+    let mmap_threshold = std::env::var("BENCH_MMAP_THRESHOLD").ok();
+    if let Some(threshold) = &mmap_threshold {
+        env.push(("MALLOC_MMAP_THRESHOLD_", threshold.clone()));
+    }
+    let edge = EdgeProcess::start(chain.core_addr(), chain.fingerprint(), &env)
+        .await
+        .expect("edge binary");
     let pid = edge.pid().expect("pid");
     let paths: Vec<String> = (0..=streams)
         .map(|i| chain.add_file(FILE_SIZE, &format!("slow{i}.mkv")).0)
@@ -144,9 +148,10 @@ async fn run() {
     let bound = cache_size as f64 + inflight_max as f64 + 64.0 * kib * n;
     println!(
         "memory under slow readers: {streams} slow clients ({} KiB/s each, distinct {} MiB files), edge binary, \
-         cache {cache_setting}, in-flight budget {inflight_setting}, {} bots x {} connections, {seconds} s",
+         cache {cache_setting}, in-flight budget {inflight_setting}, glibc mmap threshold {}, {} bots x {} connections, {seconds} s",
         READ_PER_SECOND / 1024,
         FILE_SIZE / MIB,
+        mmap_threshold.as_deref().unwrap_or("default"),
         config.bots,
         config.connections_per_bot
     );
