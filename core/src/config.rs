@@ -19,6 +19,7 @@ use crate::catalog::tmdb::{ApiKey, TmdbSettings};
 use crate::fetch::FetchConfig;
 use crate::onebox::OneBoxEdge;
 use crate::quic::QuicConfig;
+use crate::quic::admission::AdmissionLimits;
 use crate::resolve::ResolveConfig;
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotConfig, bot_id_from_token};
@@ -75,6 +76,18 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "quic.socket_buffer",
         "SO_RCVBUF/SO_SNDBUF asked for the UDP socket; default 8MiB (capped by net.core.rmem_max/wmem_max)",
+    ),
+    (
+        "quic.max_unauthenticated",
+        "QUIC connections without a judged Hello at once, at most (more are refused at accept; half of it in use makes new peers pass a Retry); default 64",
+    ),
+    (
+        "quic.handshakes_per_sec",
+        "QUIC handshakes started per second, sustained (a token bucket; beyond it peers are refused, and a low bucket asks for a Retry); default 50",
+    ),
+    (
+        "quic.handshake_burst",
+        "QUIC handshakes that may start back to back (the bucket's size); default 100",
     ),
     (
         "cluster_secret",
@@ -248,6 +261,7 @@ pub struct RawConfig {
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub socket_buffer: ByteSize,
+    pub admission: AdmissionLimits,
     pub cluster_secret: Option<Secret>,
     pub link_key: Option<LinkKeySetting>,
     pub old_link_keys: Vec<LinkKeySetting>,
@@ -292,6 +306,18 @@ impl RawConfig {
                 "quic.socket_buffer",
                 ByteSize(defaults.socket_buffer_bytes as u64),
             )?,
+            admission: AdmissionLimits {
+                max_unauthenticated: settings.get_or(
+                    "quic.max_unauthenticated",
+                    defaults.admission.max_unauthenticated,
+                )?,
+                handshakes_per_sec: settings.get_or(
+                    "quic.handshakes_per_sec",
+                    defaults.admission.handshakes_per_sec,
+                )?,
+                handshake_burst: settings
+                    .get_or("quic.handshake_burst", defaults.admission.handshake_burst)?,
+            },
             cluster_secret: settings.get("cluster_secret")?,
             link_key: settings.get("link_key")?,
             old_link_keys: settings.get_or("old_link_keys", Vec::new())?,
@@ -417,6 +443,25 @@ impl RawConfig {
         };
         let socket_buffer = usize::try_from(self.socket_buffer.0)
             .map_err(|_| invalid("quic.socket_buffer", "too large"))?;
+        let admission = self.admission;
+        for (key, value) in [
+            (
+                "quic.max_unauthenticated",
+                admission.max_unauthenticated as u64,
+            ),
+            (
+                "quic.handshakes_per_sec",
+                u64::from(admission.handshakes_per_sec),
+            ),
+            ("quic.handshake_burst", u64::from(admission.handshake_burst)),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    key,
+                    "must be at least 1: 0 would refuse every edge",
+                ));
+            }
+        }
         Ok(Config {
             data_dir: self.data_dir,
             api_id,
@@ -430,6 +475,7 @@ impl RawConfig {
             quic: QuicConfig {
                 listen: self.quic_listen,
                 socket_buffer_bytes: socket_buffer,
+                admission,
                 ..QuicConfig::default()
             },
             tls_pem,
@@ -647,6 +693,18 @@ impl Config {
             (
                 "quic.socket_buffer",
                 format!("{} bytes", self.quic.socket_buffer_bytes),
+            ),
+            (
+                "quic.max_unauthenticated",
+                self.quic.admission.max_unauthenticated.to_string(),
+            ),
+            (
+                "quic.handshakes_per_sec",
+                self.quic.admission.handshakes_per_sec.to_string(),
+            ),
+            (
+                "quic.handshake_burst",
+                self.quic.admission.handshake_burst.to_string(),
             ),
             (
                 "cluster_secret",
