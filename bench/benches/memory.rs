@@ -1,12 +1,14 @@
-//! Memory per stream: the real `tgcdn-edge` binary (a child process, against the core and
-//! emulator in this process) with N concurrent slow clients on N distinct files, each
-//! reading a few KiB per second. Per stream = (edge VmRSS under load − idle VmRSS − growth
-//! of the chunk cache) / N, the cache being shared and bounded by its own setting. Target:
-//! under 64 KiB per stream beyond the cache. The baseline printed beside it is the cache's
-//! own growth per stream, measured in the same run.
+//! Memory under slow readers: the real `tgcdn-edge` binary (a child process, against the
+//! core and emulator in this process) with N concurrent slow clients on N distinct files,
+//! each reading a few KiB per second, with a bounded cache and in-flight budget. Printed:
+//! RSS − idle at the peak, the cache's bytes and the in-flight bytes (both from the edge's
+//! metrics), the bound cache size + budget + 64 KiB × streams, and the per-stream excess =
+//! (RSS − idle − cache growth − in-flight bytes) / N. Targets (#17): RSS − idle within the
+//! bound (ratio ≤ 1), per-stream excess < 64 KiB.
 //!
 //! `cargo bench -p tgcdn-bench --bench memory` (env BENCH_STREAMS default 500,
-//! BENCH_SECONDS default 12; needs `target/release/tgcdn-edge`, built by `bash bench/run`).
+//! BENCH_SECONDS default 12, BENCH_CACHE default 256MiB, BENCH_INFLIGHT default 128MiB;
+//! needs `target/release/tgcdn-edge`, built by `bash bench/run`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,29 +55,55 @@ async fn slow_client(addr: SocketAddr, path: String, seconds: u64, received: Arc
     }
 }
 
-async fn cache_bytes(edge: &EdgeProcess) -> f64 {
+/// The cache's and the in-flight budget's bytes, as the edge reports them.
+async fn held_bytes(edge: &EdgeProcess) -> (f64, f64) {
     let text = edge.metrics().await.expect("metrics");
-    metric(&text, "tgcdn_edge_cache_bytes").unwrap_or(0.0)
+    (
+        metric(&text, "tgcdn_edge_cache_bytes").unwrap_or(0.0),
+        metric(&text, "tgcdn_edge_inflight_bytes").unwrap_or(0.0),
+    )
+}
+
+/// A size such as `256MiB` in bytes (MiB and GiB only: all this bench needs).
+fn parse_size(text: &str) -> u64 {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let number: u64 = number.parse().expect("a size such as 256MiB");
+    match unit {
+        "GiB" => number << 30,
+        "MiB" | "" => number << 20,
+        other => panic!("unit {other}: use MiB or GiB"),
+    }
 }
 
 async fn run() {
     let streams = env_or("BENCH_STREAMS", 500);
     let seconds = env_or("BENCH_SECONDS", 12);
+    let cache_setting = std::env::var("BENCH_CACHE").unwrap_or_else(|_| "256MiB".to_owned());
+    let inflight_setting = std::env::var("BENCH_INFLIGHT").unwrap_or_else(|_| "128MiB".to_owned());
+    let (cache_size, inflight_max) = (parse_size(&cache_setting), parse_size(&inflight_setting));
     let config = ChainConfig::default();
     let chain = Chain::start(config).await.expect("chain");
-    let edge = EdgeProcess::start(
-        chain.core_addr(),
-        chain.fingerprint(),
-        &[
-            // Big enough that nothing is evicted: chunks held by slow responses then stay
-            // counted as cache, and what is left is the per-stream cost.
-            ("TGCDN_CACHE_SIZE", "4GiB".to_owned()),
-            ("TGCDN_PER_IP_LIMIT", (streams * 2).to_string()),
-            ("TGCDN_MAX_CONNECTIONS_PER_IP", (streams * 2).to_string()),
-        ],
-    )
-    .await
-    .expect("edge binary");
+    let mut env = vec![
+        // Smaller than what the readers fetch: evicted chunks still held by slow
+        // responses are what the in-flight budget must bound.
+        ("TGCDN_CACHE_SIZE", cache_setting.clone()),
+        ("TGCDN_INFLIGHT_MAX", inflight_setting.clone()),
+        ("TGCDN_PER_IP_LIMIT", (streams * 2).to_string()),
+        ("TGCDN_MAX_CONNECTIONS_PER_IP", (streams * 2).to_string()),
+    ];
+    // glibc raises its mmap threshold past 1 MiB after the first chunk is freed, after which
+    // chunks come from fragmenting heap arenas; a fixed threshold keeps each chunk its own
+    // mapping. Set to compare the cache's slack with and without.
+    let mmap_threshold = std::env::var("BENCH_MMAP_THRESHOLD").ok();
+    if let Some(threshold) = &mmap_threshold {
+        env.push(("MALLOC_MMAP_THRESHOLD_", threshold.clone()));
+    }
+    let edge = EdgeProcess::start(chain.core_addr(), chain.fingerprint(), &env)
+        .await
+        .expect("edge binary");
     let pid = edge.pid().expect("pid");
     let paths: Vec<String> = (0..=streams)
         .map(|i| chain.add_file(FILE_SIZE, &format!("slow{i}.mkv")).0)
@@ -87,7 +115,7 @@ async fn run() {
         .expect("warm-up");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_bytes(pid).expect("rss");
-    let idle_cache = cache_bytes(&edge).await;
+    let (idle_cache, _) = held_bytes(&edge).await;
 
     let received = Arc::new(AtomicU64::new(0));
     let mut clients = tokio::task::JoinSet::new();
@@ -100,44 +128,51 @@ async fn run() {
         ));
     }
     // Sample while the clients trickle; keep the peak.
-    let (mut peak_rss, mut cache_at_peak) = (0u64, 0f64);
+    let (mut peak_rss, mut cache_at_peak, mut inflight_at_peak) = (0u64, 0f64, 0f64);
     for _ in 0..seconds.saturating_sub(2) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let rss = rss_bytes(pid).expect("rss");
         if rss > peak_rss {
             peak_rss = rss;
-            cache_at_peak = cache_bytes(&edge).await;
+            (cache_at_peak, inflight_at_peak) = held_bytes(&edge).await;
         }
     }
     let open = clients.len();
     while clients.join_next().await.is_some() {}
     let n = streams as f64;
+    let kib = 1024.0;
+    let mib = MIB as f64;
     let growth = peak_rss.saturating_sub(idle_rss) as f64;
     let cache_growth = (cache_at_peak - idle_cache).max(0.0);
-    let per_stream = (growth - cache_growth) / n;
+    let per_stream = (growth - cache_growth - inflight_at_peak) / n;
+    let bound = cache_size as f64 + inflight_max as f64 + 64.0 * kib * n;
     println!(
-        "memory per stream: {streams} slow clients ({} KiB/s each, distinct {} MiB files), edge binary, \
-         {} bots x {} connections, {seconds} s",
+        "memory under slow readers: {streams} slow clients ({} KiB/s each, distinct {} MiB files), edge binary, \
+         cache {cache_setting}, in-flight budget {inflight_setting}, glibc mmap threshold {}, {} bots x {} connections, {seconds} s",
         READ_PER_SECOND / 1024,
         FILE_SIZE / MIB,
+        mmap_threshold.as_deref().unwrap_or("default"),
         config.bots,
         config.connections_per_bot
     );
     println!(
-        "  idle RSS {:.1} MiB, peak RSS {:.1} MiB, cache {:.1} -> {:.1} MiB, clients open at peak {open}, received {:.1} MiB",
-        idle_rss as f64 / MIB as f64,
-        peak_rss as f64 / MIB as f64,
-        idle_cache / MIB as f64,
-        cache_at_peak / MIB as f64,
-        received.load(Ordering::Relaxed) as f64 / MIB as f64
+        "  idle RSS {:.1} MiB, peak RSS {:.1} MiB (RSS - idle {:.1} MiB), cache {:.1} -> {:.1} MiB, \
+         in-flight {:.1} MiB, clients open at peak {open}, received {:.1} MiB",
+        idle_rss as f64 / mib,
+        peak_rss as f64 / mib,
+        growth / mib,
+        idle_cache / mib,
+        cache_at_peak / mib,
+        inflight_at_peak / mib,
+        received.load(Ordering::Relaxed) as f64 / mib
     );
     println!(
-        "RESULT memory: {:.1} KiB per stream beyond the cache (target < 64), \
-         raw RSS growth {:.1} KiB/stream, cache growth {:.1} KiB/stream (baseline), ratio beyond-cache/cache {:.3}",
-        per_stream / 1024.0,
-        growth / n / 1024.0,
-        cache_growth / n / 1024.0,
-        per_stream / (cache_growth / n).max(1.0)
+        "RESULT memory: RSS - idle {:.1} MiB vs bound cache + budget + 64 KiB x streams {:.1} MiB: \
+         ratio {:.3} (target <= 1); {:.1} KiB per stream beyond cache and in-flight bytes (target < 64)",
+        growth / mib,
+        bound / mib,
+        growth / bound,
+        per_stream / kib
     );
     chain.shutdown().await;
 }

@@ -20,6 +20,7 @@ use crate::catalog::backfill::BackfillConfig;
 use crate::catalog::tmdb::{ApiKey, TmdbSettings};
 use crate::fetch::FetchConfig;
 use crate::quic::QuicConfig;
+use crate::quic::admission::AdmissionLimits;
 use crate::resolve::ResolveConfig;
 use crate::telegram::download::channel_bare_id;
 use crate::telegram::{BotConfig, bot_id_from_token};
@@ -147,6 +148,24 @@ pub const SETTINGS: &[SettingDoc] = &[
         kind: "size",
         default: Some("8MiB"),
         help: "SO_RCVBUF/SO_SNDBUF asked for the UDP socket (capped by net.core.rmem_max/wmem_max)",
+    },
+    SettingDoc {
+        key: "quic.max_unauthenticated",
+        kind: "count",
+        default: Some("64"),
+        help: "QUIC connections without a judged Hello at once, at most (more are refused at accept; half of it in use makes new peers pass a Retry)",
+    },
+    SettingDoc {
+        key: "quic.handshakes_per_sec",
+        kind: "count",
+        default: Some("50"),
+        help: "QUIC handshakes started per second, sustained (a token bucket; beyond it peers are refused, and a low bucket asks for a Retry)",
+    },
+    SettingDoc {
+        key: "quic.handshake_burst",
+        kind: "count",
+        default: Some("100"),
+        help: "QUIC handshakes that may start back to back (the bucket's size)",
     },
     SettingDoc {
         key: "cluster_secret",
@@ -390,6 +409,7 @@ pub struct RawConfig {
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub socket_buffer: ByteSize,
+    pub admission: AdmissionLimits,
     pub cluster_secret: Option<Secret>,
     pub link_key: Option<LinkKeySetting>,
     pub old_link_keys: Vec<LinkKeySetting>,
@@ -434,6 +454,11 @@ impl RawConfig {
             cert_file: settings.get("quic.cert_file")?,
             key_file: settings.get("quic.key_file")?,
             socket_buffer: settings.get_default(SETTINGS, "quic.socket_buffer")?,
+            admission: AdmissionLimits {
+                max_unauthenticated: settings.get_default(SETTINGS, "quic.max_unauthenticated")?,
+                handshakes_per_sec: settings.get_default(SETTINGS, "quic.handshakes_per_sec")?,
+                handshake_burst: settings.get_default(SETTINGS, "quic.handshake_burst")?,
+            },
             cluster_secret: settings.get("cluster_secret")?,
             link_key: settings.get("link_key")?,
             old_link_keys: settings.get_default(SETTINGS, "old_link_keys")?,
@@ -576,6 +601,25 @@ impl RawConfig {
         }
         let socket_buffer = usize::try_from(self.socket_buffer.0)
             .map_err(|_| invalid("quic.socket_buffer", "too large"))?;
+        let admission = self.admission;
+        for (key, value) in [
+            (
+                "quic.max_unauthenticated",
+                admission.max_unauthenticated as u64,
+            ),
+            (
+                "quic.handshakes_per_sec",
+                u64::from(admission.handshakes_per_sec),
+            ),
+            ("quic.handshake_burst", u64::from(admission.handshake_burst)),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    key,
+                    "must be at least 1: 0 would refuse every edge",
+                ));
+            }
+        }
         Ok(Config {
             data_dir: self.data_dir,
             api_id,
@@ -589,6 +633,7 @@ impl RawConfig {
             quic: QuicConfig {
                 listen: self.quic_listen,
                 socket_buffer_bytes: socket_buffer,
+                admission,
                 ..QuicConfig::default()
             },
             tls_pem,
@@ -818,6 +863,18 @@ impl Config {
             (
                 "quic.socket_buffer",
                 format!("{} bytes", self.quic.socket_buffer_bytes),
+            ),
+            (
+                "quic.max_unauthenticated",
+                self.quic.admission.max_unauthenticated.to_string(),
+            ),
+            (
+                "quic.handshakes_per_sec",
+                self.quic.admission.handshakes_per_sec.to_string(),
+            ),
+            (
+                "quic.handshake_burst",
+                self.quic.admission.handshake_burst.to_string(),
             ),
             (
                 "cluster_secret",

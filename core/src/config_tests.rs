@@ -35,6 +35,8 @@ fn the_example_file_is_valid_and_has_no_unknown_keys() {
     assert_eq!(config.keyring.current_key_id(), 2);
     assert_eq!(config.chunk_cache_bytes, 64 << 20);
     assert_eq!(config.quic.socket_buffer_bytes, 8 << 20);
+    assert_eq!(config.quic.admission.max_unauthenticated, 64);
+    assert_eq!(config.quic.admission.handshake_burst, 100);
     assert!(config.tls_pem.is_none());
     assert_eq!(config.bot_configs()[1].connections, 2);
     // Every documented key is in the example (commented-out ones included).
@@ -97,7 +99,11 @@ fn required_values_are_named_by_their_variable() {
 
 #[test]
 fn values_that_do_not_fit_together_are_refused() {
-    let cases: [(&[(&str, &str)], &str); 7] = [
+    let cases: [(&[(&str, &str)], &str); 8] = [
+        (
+            &[("TGCDN_QUIC_HANDSHAKES_PER_SEC", "0")],
+            "TGCDN_QUIC_HANDSHAKES_PER_SEC",
+        ),
         (&[("TGCDN_QUIC_CERT_FILE", "/c.pem")], "TGCDN_QUIC_KEY_FILE"),
         (
             &[("TGCDN_WORKER_TOKENS", "111111:other")],

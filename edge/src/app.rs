@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use tgcdn_shared::wire::Heartbeat;
 
+use crate::budget::{DEFAULT_INFLIGHT_MAX, InflightBudget};
 use crate::cache::ChunkCache;
 use crate::fetch::{ChunkSource, MetaSource};
 use crate::http::addon::{AddonEdge, AddonSettings};
 use crate::http::headers::FileHeaders;
 use crate::http::{AppState, HttpSettings};
 use crate::metrics::EdgeMetrics;
+use crate::slots::FetchSlots;
 use crate::upstream::Upstream;
 use crate::upstream::quic::LoadReport;
 use tgcdn_shared::token::TokenVerifier;
@@ -26,6 +28,10 @@ pub struct EdgeOptions {
     pub cache_bytes: u64,
     /// Chunk fetches in flight to the upstream, edge-wide.
     pub fetch_cap: usize,
+    /// Of `fetch_cap`, the most fetches one client's requests may have in flight.
+    pub fetch_per_client: usize,
+    /// Bytes of chunks response bodies may hold outside the cache, edge-wide.
+    pub inflight_max: u64,
     pub http: HttpSettings,
     /// The Stremio addon routes: base URL, secret, answer cache.
     pub addon: AddonSettings,
@@ -36,6 +42,8 @@ impl Default for EdgeOptions {
         EdgeOptions {
             cache_bytes: 256 << 20,
             fetch_cap: 64,
+            fetch_per_client: 16,
+            inflight_max: DEFAULT_INFLIGHT_MAX,
             http: HttpSettings::default(),
             addon: AddonSettings::default(),
         }
@@ -49,12 +57,14 @@ pub fn build_state(
     options: EdgeOptions,
 ) -> Arc<AppState> {
     let cache = ChunkCache::new(options.cache_bytes);
-    let metrics = EdgeMetrics::new(cache.clone());
+    let budget = InflightBudget::new(options.inflight_max);
+    let metrics = EdgeMetrics::new(cache.clone()).with_budget(budget.counters().clone());
     let addon = AddonEdge::new(upstream.clone(), options.addon, metrics.addon.clone());
-    let chunks = ChunkSource::new(
+    let chunks = ChunkSource::with_limits(
         cache,
         upstream.clone(),
-        options.fetch_cap,
+        FetchSlots::new(options.fetch_cap, options.fetch_per_client),
+        budget,
         metrics.upstream_latency.clone(),
     );
     let metas =

@@ -10,21 +10,34 @@
 //! It never buffers beyond that and never panics on a failed fetch: the error ends the
 //! stream (hyper then aborts the connection, so a truncated body is never mistaken for a
 //! complete one).
+//!
+//! Memory is bounded by the edge's [`crate::budget`], not by how fast clients read:
+//! * a read-ahead fetch starts only with a lease of its chunk's bytes, and once the chunk
+//!   has landed in the cache the body lets go of it (bytes and lease): what is read ahead
+//!   lives in the cache, counted there, and a client that stops reading holds nothing
+//!   beyond the chunk it is about to send;
+//! * the chunk being sent travels to hyper as a [`ChunkFrame`] carrying its lease, released
+//!   when hyper drops the frame — a chunk evicted while a slow client drains it is counted;
+//! * when the budget is spent, the next chunk is sent as copies of at most
+//!   [`COPY_PIECE`] bytes taken from the cache, holding no chunk between polls; the stream
+//!   goes on, slower, rather than waiting for budget other slow clients hold.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures_util::FutureExt;
 use http_body::{Body, Frame, SizeHint};
 use tgcdn_shared::FileRef;
-use tgcdn_shared::chunk::{CHUNK_SIZE, ChunkSlice};
+use tgcdn_shared::chunk::{CHUNK_SIZE, ChunkSlice, chunk_len};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::cache::CacheOutcome;
+use crate::budget::Lease;
+use crate::cache::{CacheOutcome, ChunkKey};
 use crate::fetch::ChunkSource;
 use crate::range::Segment;
 use crate::readahead::{ReadaheadWindow, WindowLimits};
@@ -58,18 +71,89 @@ impl BodySummary {
 /// Called once when the body is dropped, however the response ended.
 pub type OnFinish = Box<dyn FnOnce(BodySummary) + Send>;
 
-type FetchOutput = (Result<(Bytes, CacheOutcome), UpstreamError>, Instant);
+/// Largest copy sent when the budget is spent: small enough that a stalled client holds
+/// little (hyper's HTTP/1 write buffer is capped to a few of these, see [`crate::http`]).
+pub const COPY_PIECE: usize = 16 * 1024;
+
+/// A data frame of a response: bytes, and the budget lease covering the chunk they are a
+/// slice of, released when hyper has written (or dropped) the frame.
+#[derive(Debug)]
+pub struct ChunkFrame {
+    bytes: Bytes,
+    _lease: Option<Lease>,
+}
+
+impl From<Bytes> for ChunkFrame {
+    fn from(bytes: Bytes) -> Self {
+        ChunkFrame {
+            bytes,
+            _lease: None,
+        }
+    }
+}
+
+impl Buf for ChunkFrame {
+    fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn chunk(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn advance(&mut self, count: usize) {
+        self.bytes.advance(count);
+    }
+}
+
+/// A finished fetch. `bytes` is kept only when the cache did not hold the chunk when it
+/// landed, and then `lease` (if any) covers it; otherwise the chunk is taken from the cache
+/// when it is sent.
+struct Ready {
+    result: Result<(Option<Bytes>, CacheOutcome), UpstreamError>,
+    at: Instant,
+    lease: Option<Lease>,
+}
 
 struct InFlight {
     slice: ChunkSlice,
     /// The waiter task of a fetch that was not ready at once; `None` for cache hits.
-    task: Option<JoinHandle<FetchOutput>>,
-    done: Option<FetchOutput>,
+    task: Option<JoinHandle<Ready>>,
+    done: Option<Ready>,
+}
+
+/// What is left of a fetch result once it landed: the bytes only if the cache lacks them.
+fn settle(
+    source: &ChunkSource,
+    key: ChunkKey,
+    result: Result<(Bytes, CacheOutcome), UpstreamError>,
+    at: Instant,
+    lease: Option<Lease>,
+) -> Ready {
+    match result {
+        Ok((_, outcome)) if source.cache().contains(key) => Ready {
+            result: Ok((None, outcome)),
+            at,
+            lease: None,
+        },
+        Ok((bytes, outcome)) => Ready {
+            result: Ok((Some(bytes), outcome)),
+            at,
+            lease,
+        },
+        Err(error) => Ready {
+            result: Err(error),
+            at,
+            lease: None,
+        },
+    }
 }
 
 /// The streaming body. See the module docs.
 pub struct ChunkBody {
     source: ChunkSource,
+    /// Whose fetch slots the fills this body starts take ([`crate::slots`]).
+    client: Option<IpAddr>,
     file: FileRef,
     file_size: u64,
     /// Output order; a `Slice` here is produced by the front of `in_flight`.
@@ -118,6 +202,7 @@ impl ChunkBody {
         let remaining = segments.iter().map(Segment::len).sum();
         ChunkBody {
             source,
+            client: None,
             file,
             file_size,
             order: segments.into(),
@@ -128,6 +213,12 @@ impl ChunkBody {
             summary: BodySummary::default(),
             on_finish: Some(on_finish),
         }
+    }
+
+    /// Fills this body starts count against `client`'s fetch slots.
+    pub fn for_client(mut self, client: IpAddr) -> Self {
+        self.client = Some(client);
+        self
     }
 
     /// Exact number of bytes this body will produce (its `Content-Length`).
@@ -144,48 +235,83 @@ impl ChunkBody {
         self.in_flight.len()
     }
 
-    /// Starts fetches until the window is full. A cache hit is taken synchronously and
-    /// needs nothing more (neither does a fetch that completes on its first poll); any other fetch is awaited on its own task, so that its completion
-    /// time is known even while hyper is not polling us (the stall signal).
+    /// Starts fetches until the window is full or the budget is spent. A cache hit needs
+    /// no fetch and holds nothing until it is sent; any other fetch is awaited on its own
+    /// task (unless it completes on its first poll), so that its completion time is known
+    /// even while hyper is not polling us (the stall signal). The chunk to send next is
+    /// fetched even without budget (it is then sent as copies); read-ahead never is.
     fn top_up(&mut self, cx: &mut Context<'_>) {
         while self.in_flight.len() < self.window.size() {
-            let Some(slice) = self.unstarted.pop_front() else {
+            let Some(&slice) = self.unstarted.front() else {
                 return;
             };
-            if let Some(chunk) = self.source.cached(self.file, slice.index) {
-                let now = Instant::now();
-                self.window.on_chunk_ready(slice.index, now);
-                let done = Some((Ok((chunk, CacheOutcome::Hit)), now));
+            if self.source.cached(self.file, slice.index).is_some() {
+                self.unstarted.pop_front();
+                let at = Instant::now();
+                self.window.on_chunk_ready(slice.index, at);
+                let done = Ready {
+                    result: Ok((None, CacheOutcome::Hit)),
+                    at,
+                    lease: None,
+                };
                 self.in_flight.push_back(InFlight {
                     slice,
                     task: None,
-                    done,
+                    done: Some(done),
                 });
                 continue;
             }
-            let source = self.source.clone();
-            let (file, file_size) = (self.file, self.file_size);
-            let mut fetch =
-                Box::pin(async move { source.chunk(file, file_size, slice.index).await });
-            let (task, done) = match fetch.as_mut().poll(cx) {
-                Poll::Ready(result) => {
-                    let now = Instant::now();
-                    self.window.on_chunk_ready(slice.index, now);
-                    (None, Some((result, now)))
+            let lease = self.lease_for(slice.index);
+            if lease.is_none() && !self.in_flight.is_empty() {
+                return;
+            }
+            self.unstarted.pop_front();
+            let slot = self.start(slice, lease, cx);
+            self.in_flight.push_back(slot);
+        }
+    }
+
+    fn lease_for(&self, index: u64) -> Option<Lease> {
+        let bytes = chunk_len(self.file_size, index).unwrap_or(CHUNK_SIZE);
+        self.source.budget().try_lease(bytes)
+    }
+
+    /// Starts the fetch of `slice`'s chunk, `lease` covering it while it is held.
+    fn start(&mut self, slice: ChunkSlice, lease: Option<Lease>, cx: &mut Context<'_>) -> InFlight {
+        let source = self.source.clone();
+        let (client, file, file_size) = (self.client, self.file, self.file_size);
+        let key = ChunkKey {
+            file,
+            index: slice.index,
+        };
+        let mut fetch =
+            Box::pin(async move { source.chunk_for(client, file, file_size, slice.index).await });
+        match fetch.as_mut().poll(cx) {
+            Poll::Ready(result) => {
+                let at = Instant::now();
+                self.window.on_chunk_ready(slice.index, at);
+                InFlight {
+                    slice,
+                    task: None,
+                    done: Some(settle(&self.source, key, result, at, lease)),
                 }
-                Poll::Pending => {
-                    let span = tracing::trace_span!("chunk_wait", index = slice.index);
-                    let task = tokio::spawn(
-                        async move {
-                            let result = fetch.await;
-                            (result, Instant::now())
-                        }
-                        .instrument(span),
-                    );
-                    (Some(task), None)
+            }
+            Poll::Pending => {
+                let source = self.source.clone();
+                let span = tracing::trace_span!("chunk_wait", index = slice.index);
+                let task = tokio::spawn(
+                    async move {
+                        let result = fetch.await;
+                        settle(&source, key, result, Instant::now(), lease)
+                    }
+                    .instrument(span),
+                );
+                InFlight {
+                    slice,
+                    task: Some(task),
+                    done: None,
                 }
-            };
-            self.in_flight.push_back(InFlight { slice, task, done });
+            }
         }
     }
 
@@ -196,66 +322,122 @@ impl ChunkBody {
                 continue;
             };
             if let Poll::Ready(joined) = task.poll_unpin(cx) {
-                let output = joined.unwrap_or_else(|join_error| {
-                    let error = UpstreamError::unreachable(format!("chunk task: {join_error}"));
-                    (Err(error), Instant::now())
+                let ready = joined.unwrap_or_else(|join_error| Ready {
+                    result: Err(UpstreamError::unreachable(format!(
+                        "chunk task: {join_error}"
+                    ))),
+                    at: Instant::now(),
+                    lease: None,
                 });
-                self.window.on_chunk_ready(slot.slice.index, output.1);
-                slot.done = Some(output);
+                self.window.on_chunk_ready(slot.slice.index, ready.at);
+                slot.task = None;
+                slot.done = Some(ready);
             }
         }
     }
 
-    fn take_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, UpstreamError>>> {
-        self.top_up(cx);
+    /// The next frame of the front slice, and whether it finishes that slice.
+    fn take_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<(ChunkFrame, bool), UpstreamError>>> {
+        // The chunk to send comes first: read-ahead tops up only once it is taken (or while
+        // it is awaited), so it never spends the budget the next frame needs.
+        if self.in_flight.is_empty() {
+            self.top_up(cx);
+        }
         self.collect_ready(cx);
         let Some(front) = self.in_flight.front_mut() else {
             // `order` says a slice is next, so one was started: unreachable in practice,
             // but a typed error beats a panic.
             return Poll::Ready(Some(Err(UpstreamError::protocol("body lost a chunk"))));
         };
-        let Some((result, _)) = front.done.take() else {
+        let Some(ready) = front.done.take() else {
+            self.top_up(cx);
             return Poll::Pending;
         };
         let slice = front.slice;
-        self.in_flight.pop_front();
-        self.window.on_consumed(slice.index, Instant::now());
-        self.top_up(cx);
-        let (chunk, outcome) = match result {
+        let (kept, outcome) = match ready.result {
             Ok(found) => found,
             Err(error) => return Poll::Ready(Some(Err(error))),
         };
+        let key = ChunkKey {
+            file: self.file,
+            index: slice.index,
+        };
+        let (chunk, lease) = match kept {
+            Some(chunk) => (chunk, ready.lease),
+            None => match self.source.cache().peek(key) {
+                Some(chunk) => (chunk, None),
+                None => {
+                    // Evicted between landing and being sent: fetch it again.
+                    let lease = self.lease_for(slice.index);
+                    let slot = self.start(slice, lease, cx);
+                    if let Some(front) = self.in_flight.front_mut() {
+                        *front = slot;
+                    }
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            },
+        };
+        let (start, end) = match usize::try_from(slice.start)
+            .ok()
+            .zip(usize::try_from(slice.end).ok())
+        {
+            Some((start, end)) if start <= end && end <= chunk.len() => (start, end),
+            _ => {
+                return Poll::Ready(Some(Err(UpstreamError::protocol(format!(
+                    "chunk {} has {} bytes, slice wants {}..{}",
+                    slice.index,
+                    chunk.len(),
+                    slice.start,
+                    slice.end
+                )))));
+            }
+        };
+        let lease = lease.or_else(|| self.source.budget().try_lease(chunk.len() as u64));
+        let frame = match lease {
+            Some(lease) => ChunkFrame {
+                bytes: chunk.slice(start..end),
+                _lease: Some(lease),
+            },
+            None => {
+                // Budget spent: a small copy, and the chunk stays only in the cache.
+                let piece_end = end.min(start + COPY_PIECE);
+                let frame = ChunkFrame::from(Bytes::copy_from_slice(&chunk[start..piece_end]));
+                if piece_end < end {
+                    front.slice.start = piece_end as u64;
+                    front.done = Some(Ready {
+                        result: Ok((None, outcome)),
+                        at: ready.at,
+                        lease: None,
+                    });
+                    return Poll::Ready(Some(Ok((frame, false))));
+                }
+                frame
+            }
+        };
+        self.in_flight.pop_front();
+        self.window.on_consumed(slice.index, Instant::now());
+        self.top_up(cx);
         match outcome {
             CacheOutcome::Hit => self.summary.hits += 1,
             CacheOutcome::Miss => self.summary.misses += 1,
             CacheOutcome::Coalesced => self.summary.coalesced += 1,
         }
-        let range = usize::try_from(slice.start)
-            .ok()
-            .zip(usize::try_from(slice.end).ok());
-        match range {
-            Some((start, end)) if start <= end && end <= chunk.len() => {
-                Poll::Ready(Some(Ok(chunk.slice(start..end))))
-            }
-            _ => Poll::Ready(Some(Err(UpstreamError::protocol(format!(
-                "chunk {} has {} bytes, slice wants {}..{}",
-                slice.index,
-                chunk.len(),
-                slice.start,
-                slice.end
-            ))))),
-        }
+        Poll::Ready(Some(Ok((frame, true))))
     }
 }
 
 impl Body for ChunkBody {
-    type Data = Bytes;
+    type Data = ChunkFrame;
     type Error = UpstreamError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, UpstreamError>>> {
+    ) -> Poll<Option<Result<Frame<ChunkFrame>, UpstreamError>>> {
         let this = self.get_mut();
         let next = match this.order.front() {
             None => {
@@ -265,20 +447,24 @@ impl Body for ChunkBody {
             Some(Segment::Fixed(bytes)) => {
                 let bytes = bytes.clone();
                 this.order.pop_front();
-                Poll::Ready(Some(Ok(bytes)))
+                Poll::Ready(Some(Ok(ChunkFrame::from(bytes))))
             }
             Some(Segment::Slice(_)) => match this.take_chunk(cx) {
-                Poll::Ready(Some(Ok(bytes))) => {
-                    this.order.pop_front();
-                    Poll::Ready(Some(Ok(bytes)))
+                Poll::Ready(Some(Ok((frame, finished)))) => {
+                    if finished {
+                        this.order.pop_front();
+                    }
+                    Poll::Ready(Some(Ok(frame)))
                 }
-                other => other,
+                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
             },
         };
         match next {
             Poll::Ready(Some(Ok(bytes))) => {
-                this.remaining = this.remaining.saturating_sub(bytes.len() as u64);
-                this.summary.bytes_sent += bytes.len() as u64;
+                this.remaining = this.remaining.saturating_sub(bytes.remaining() as u64);
+                this.summary.bytes_sent += bytes.remaining() as u64;
                 if this.order.is_empty() {
                     this.summary.completed = true;
                 }
@@ -308,8 +494,8 @@ impl Body for ChunkBody {
 
 impl Drop for ChunkBody {
     fn drop(&mut self) {
-        // Aborting a waiter never cancels the chunk fetch itself (the cache runs it on its
-        // own task), so read-ahead of an abandoned stream still lands in the cache.
+        // Aborting a waiter uncounts it at the cache: a fill another request also waits
+        // for keeps going, read-ahead only this body wanted is cancelled there.
         for task in self.in_flight.iter().filter_map(|slot| slot.task.as_ref()) {
             task.abort();
         }
@@ -457,6 +643,221 @@ mod tests {
         let summary = summary.lock().unwrap().clone().unwrap();
         assert!(!summary.completed);
         assert_eq!(summary.bytes_sent, 0);
+    }
+
+    /// Polls `body` once, so it starts its window, without waiting for a frame.
+    async fn poll_once(body: &mut ChunkBody) {
+        std::future::poll_fn(|cx| {
+            let _ = Pin::new(&mut *body).poll_frame(cx);
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !done() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    }
+
+    #[tokio::test]
+    async fn dropped_body_cancels_read_ahead_nobody_else_waits_for() {
+        const BIG: u64 = 40 * CHUNK_SIZE;
+        let gate = Arc::new(Semaphore::new(0));
+        let upstream = Arc::new(
+            MemoryUpstream::new()
+                .with_file(FILE, test_meta(BIG, "f", ""))
+                .with_gate(gate.clone()),
+        );
+        let source = source(upstream.clone(), 64);
+        let whole = || {
+            ChunkPlan::new(
+                BIG,
+                ByteRange {
+                    start: 0,
+                    end: BIG - 1,
+                },
+            )
+            .unwrap()
+            .slices()
+            .map(Segment::Slice)
+            .collect::<Vec<_>>()
+        };
+        let limits = WindowLimits {
+            initial_sequential: 4,
+            ..WindowLimits::default()
+        };
+        let (on_finish, _) = summary_sink();
+        let mut leaver = ChunkBody::new(source.clone(), FILE, BIG, whole(), limits, on_finish);
+        poll_once(&mut leaver).await;
+        until("four fetches at the core", || {
+            upstream.chunks_in_flight() == 4
+        })
+        .await;
+        // A second viewer of the first chunk only: chunk 0 has another waiter, 1..4 do not.
+        let (on_finish, _) = summary_sink();
+        let plan = ChunkPlan::new(BIG, ByteRange { start: 0, end: 9 }).unwrap();
+        let stayer = ChunkBody::new(
+            source.clone(),
+            FILE,
+            BIG,
+            plan.slices().map(Segment::Slice).collect(),
+            limits,
+            on_finish,
+        );
+        let stayer = tokio::spawn(collect(stayer));
+        until("the second viewer joins chunk 0", || {
+            source.cache().counters().coalesced.get() == 1
+        })
+        .await;
+        drop(leaver);
+        let counters = source.cache().counters().clone();
+        until("three fills cancelled", || counters.cancelled.get() == 3).await;
+        until("the core sees one fetch left", || {
+            upstream.chunks_in_flight() == 1
+        })
+        .await;
+        assert_eq!(source.cache().fills_in_progress(), (1, 1));
+        assert_eq!(source.free_fetch_permits(), 63);
+        gate.add_permits(1);
+        assert_eq!(stayer.await.unwrap(), pattern(0, 10));
+        assert_eq!(upstream.chunk_calls(), 4);
+        assert_eq!(counters.cancelled.get(), 3);
+    }
+
+    fn budgeted(upstream: Arc<MemoryUpstream>, cache_bytes: u64, budget: u64) -> ChunkSource {
+        ChunkSource::with_limits(
+            ChunkCache::new(cache_bytes),
+            upstream,
+            crate::slots::FetchSlots::new(64, 64),
+            crate::budget::InflightBudget::new(budget),
+            latency_histogram(),
+        )
+    }
+
+    async fn next_frame(body: &mut ChunkBody) -> ChunkFrame {
+        tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("frame timed out")
+            .expect("body ended")
+            .expect("body failed")
+            .into_data()
+            .unwrap_or_else(|_| panic!("not a data frame"))
+    }
+
+    #[tokio::test]
+    async fn stalled_reader_holds_only_the_frame_it_is_sending() {
+        const BIG: u64 = 40 * CHUNK_SIZE;
+        let upstream = Arc::new(MemoryUpstream::new().with_file(FILE, test_meta(BIG, "f", "")));
+        // A cache of two chunks: read-ahead is evicted behind the stalled reader's back.
+        let source = budgeted(upstream.clone(), 2 * CHUNK_SIZE, 64 * CHUNK_SIZE);
+        let limits = WindowLimits {
+            initial_sequential: 8,
+            ..WindowLimits::default()
+        };
+        let whole = ChunkPlan::new(
+            BIG,
+            ByteRange {
+                start: 0,
+                end: BIG - 1,
+            },
+        )
+        .unwrap();
+        let (on_finish, _) = summary_sink();
+        let mut body = ChunkBody::new(
+            source.clone(),
+            FILE,
+            BIG,
+            whole.slices().map(Segment::Slice).collect(),
+            limits,
+            on_finish,
+        );
+        let frame = next_frame(&mut body).await;
+        assert_eq!(frame.remaining() as u64, CHUNK_SIZE);
+        // The client stops reading; its read-ahead lands in the cache (and is evicted).
+        until("read-ahead landed", || upstream.chunk_calls() >= 8).await;
+        until("read-ahead settled", || {
+            source.cache().fills_in_progress().0 == 0
+        })
+        .await;
+        let budget = source.budget().clone();
+        until("leases of landed read-ahead returned", || {
+            budget.held() == CHUNK_SIZE
+        })
+        .await;
+        // hyper writes the frame and drops it: nothing is held any more.
+        drop(frame);
+        assert_eq!(budget.held(), 0);
+        assert_eq!(budget.counters().held.get(), 0);
+        // Evicted read-ahead is fetched again when it is the client's turn, bytes exact.
+        let frame = next_frame(&mut body).await;
+        assert_eq!(frame.chunk(), &pattern(CHUNK_SIZE, 2 * CHUNK_SIZE)[..]);
+    }
+
+    #[tokio::test]
+    async fn spent_budget_sends_exact_small_copies() {
+        const BIG: u64 = 6 * CHUNK_SIZE + 777;
+        const OTHER: FileRef = FileRef {
+            chat_id: -1_002,
+            msg_id: 10,
+        };
+        let upstream = Arc::new(
+            MemoryUpstream::new()
+                .with_file(FILE, test_meta(BIG, "f", ""))
+                .with_file(OTHER, test_meta(BIG, "g", "")),
+        );
+        let source = budgeted(upstream.clone(), 64 << 20, CHUNK_SIZE);
+        let whole = ChunkPlan::new(
+            BIG,
+            ByteRange {
+                start: 0,
+                end: BIG - 1,
+            },
+        )
+        .unwrap();
+        let body = |file| {
+            let (on_finish, _) = summary_sink();
+            ChunkBody::new(
+                source.clone(),
+                file,
+                BIG,
+                whole.slices().map(Segment::Slice).collect(),
+                WindowLimits::default(),
+                on_finish,
+            )
+        };
+        // One client holds the whole budget in a frame it does not finish sending.
+        let mut holder = body(FILE);
+        let held = next_frame(&mut holder).await;
+        assert_eq!(source.budget().held(), CHUNK_SIZE);
+        // Another still gets every byte, as copies no bigger than a piece.
+        let mut copier = body(OTHER);
+        let mut bytes = Vec::new();
+        let mut largest = 0;
+        while let Some(frame) = tokio::time::timeout(Duration::from_secs(10), copier.frame())
+            .await
+            .unwrap()
+        {
+            let data = frame
+                .unwrap()
+                .into_data()
+                .unwrap_or_else(|_| panic!("data"));
+            largest = largest.max(data.remaining());
+            bytes.extend_from_slice(data.chunk());
+        }
+        assert_eq!(bytes, pattern(0, BIG));
+        assert!(
+            largest <= COPY_PIECE,
+            "a {largest}-byte frame without budget"
+        );
+        assert!(source.budget().counters().refused.get() > 0);
+        assert_eq!(source.budget().held(), CHUNK_SIZE);
+        drop((held, holder));
+        assert_eq!(source.budget().held(), 0);
     }
 
     #[tokio::test]

@@ -15,6 +15,11 @@
 //!   spawned (not run in the first caller's future, as moka's `get_with` would), a viewer
 //!   that disconnects does not abandon a fetch other viewers wait on, and the chunk still
 //!   lands in the cache for the next one.
+//! * A fill nobody waits for is cancelled: each caller awaiting a fill holds a [`Waiter`]
+//!   counted on its in-flight entry, and when the last one is dropped before the fill
+//!   finishes (a viewer who hung up, read-ahead of a body that went away) the fill task is
+//!   aborted, so its fetch slot and the core's work go to someone who still wants bytes.
+//!   Without this, `Range: bytes=N-` and a hang-up costs a whole chunk from Telegram.
 //! * Ordering that keeps it one fetch: the task inserts into moka *before* it removes its
 //!   in-flight entry, and a new task first re-checks moka, so a caller that missed moka just
 //!   before the insert finds the bytes instead of fetching again.
@@ -31,6 +36,7 @@ use moka::sync::Cache;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tgcdn_shared::FileRef;
+use tokio::task::AbortHandle;
 use tracing::Instrument;
 
 use crate::upstream::UpstreamError;
@@ -73,16 +79,34 @@ pub struct CacheCounters {
     pub evictions: Counter,
     pub fetch_errors: Counter,
     pub in_flight: Gauge,
+    /// Fills aborted because every caller waiting for them went away.
+    pub cancelled: Counter,
 }
 
 type FetchResult = Result<Bytes, UpstreamError>;
 type SharedFetch = Shared<BoxFuture<'static, FetchResult>>;
 
+/// A fill in progress: the handle its waiters await, how many callers await it, and the
+/// task to abort when that count drops to zero. `generation` tells this fill from a later
+/// one for the same key, so a late waiter never uncounts a fill it did not join.
+struct Flight {
+    shared: SharedFetch,
+    waiters: usize,
+    generation: u64,
+    task: AbortHandle,
+}
+
+#[derive(Default)]
+struct Flights {
+    by_key: HashMap<ChunkKey, Flight>,
+    next_generation: u64,
+}
+
 /// The chunk cache. Cheap to clone; clones share the same entries.
 #[derive(Clone)]
 pub struct ChunkCache {
     entries: Cache<ChunkKey, Bytes>,
-    in_flight: Arc<Mutex<HashMap<ChunkKey, SharedFetch>>>,
+    in_flight: Arc<Mutex<Flights>>,
     counters: CacheCounters,
     capacity_bytes: u64,
 }
@@ -169,6 +193,12 @@ impl ChunkCache {
         self.entries.get(&key)
     }
 
+    /// The chunk if cached, counted nowhere and with no recency update: for a body taking
+    /// a chunk it already counted when it was read ahead.
+    pub fn peek(&self, key: ChunkKey) -> Option<Bytes> {
+        self.entries.get(&key)
+    }
+
     /// The chunk if cached, counted as a hit: the synchronous fast path of
     /// [`Self::get_or_fetch`] for callers that can skip building a future on a hit.
     pub fn hit(&self, key: ChunkKey) -> Option<Bytes> {
@@ -192,32 +222,53 @@ impl ChunkCache {
         if let Some(bytes) = self.hit(key) {
             return Ok((bytes, CacheOutcome::Hit));
         }
-        let (shared, outcome) = self.join_or_start(key, fetch);
+        let (shared, outcome, _waiter) = self.join_or_start(key, fetch);
         match outcome {
             CacheOutcome::Coalesced => self.counters.coalesced.inc(),
             _ => self.counters.misses.inc(),
         };
+        // `_waiter` lives until the fill has answered; dropped earlier (this future
+        // cancelled), it may cancel the fill.
         shared.await.map(|bytes| (bytes, outcome))
     }
 
-    fn join_or_start<F, Fut>(&self, key: ChunkKey, fetch: F) -> (SharedFetch, CacheOutcome)
+    /// Fills in progress and callers awaiting them (tests, metrics).
+    pub fn fills_in_progress(&self) -> (usize, usize) {
+        let flights = self.flights();
+        let waiters = flights.by_key.values().map(|flight| flight.waiters).sum();
+        (flights.by_key.len(), waiters)
+    }
+
+    fn flights(&self) -> std::sync::MutexGuard<'_, Flights> {
+        // The map is only touched for short, non-async sections; a poisoned lock means a
+        // panic elsewhere mid-insert/remove, which leaves the map itself consistent.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn join_or_start<F, Fut>(&self, key: ChunkKey, fetch: F) -> (SharedFetch, CacheOutcome, Waiter)
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = FetchResult> + Send + 'static,
     {
-        // The map is only touched for short, non-async sections; a poisoned lock means a
-        // panic elsewhere mid-insert/remove, which leaves the map itself consistent.
-        let mut in_flight = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(shared) = in_flight.get(&key) {
-            return (shared.clone(), CacheOutcome::Coalesced);
+        let mut flights = self.flights();
+        if let Some(flight) = flights.by_key.get_mut(&key) {
+            flight.waiters += 1;
+            let waiter = Waiter {
+                cache: self.clone(),
+                key,
+                generation: flight.generation,
+            };
+            return (flight.shared.clone(), CacheOutcome::Coalesced, waiter);
         }
+        let generation = flights.next_generation;
+        flights.next_generation += 1;
         let task =
-            tokio::spawn(self.clone().fill(key, fetch()).instrument(
+            tokio::spawn(self.clone().fill(key, generation, fetch()).instrument(
                 tracing::debug_span!("chunk_fetch", file = %key.file, index = key.index),
             ));
+        let abort = task.abort_handle();
         let shared = async move {
             match task.await {
                 Ok(result) => result,
@@ -230,13 +281,32 @@ impl ChunkCache {
         }
         .boxed()
         .shared();
-        in_flight.insert(key, shared.clone());
-        (shared, CacheOutcome::Miss)
+        flights.by_key.insert(
+            key,
+            Flight {
+                shared: shared.clone(),
+                waiters: 1,
+                generation,
+                task: abort,
+            },
+        );
+        let waiter = Waiter {
+            cache: self.clone(),
+            key,
+            generation,
+        };
+        (shared, CacheOutcome::Miss, waiter)
     }
 
     /// The spawned half of a miss: fetch, insert on success, then retire the in-flight entry.
-    async fn fill(self, key: ChunkKey, fetch: impl Future<Output = FetchResult>) -> FetchResult {
-        self.counters.in_flight.inc();
+    async fn fill(
+        self,
+        key: ChunkKey,
+        generation: u64,
+        fetch: impl Future<Output = FetchResult>,
+    ) -> FetchResult {
+        // A guard, so an aborted fill leaves the gauge right too.
+        let _counted = GaugeGuard::inc(&self.counters.in_flight);
         let result = match self.entries.get(&key) {
             // A fill for this key finished between our caller's miss and our start.
             Some(bytes) => Ok(bytes),
@@ -249,12 +319,66 @@ impl ChunkCache {
                 tracing::debug!(%error, "chunk fetch failed");
             }
         }
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&key);
-        self.counters.in_flight.dec();
+        let mut flights = self.flights();
+        if flights
+            .by_key
+            .get(&key)
+            .is_some_and(|flight| flight.generation == generation)
+        {
+            flights.by_key.remove(&key);
+        }
         result
+    }
+
+    /// A waiter of fill `generation` for `key` went away (answered or cancelled).
+    fn leave(&self, key: ChunkKey, generation: u64) {
+        let mut flights = self.flights();
+        let Some(flight) = flights.by_key.get_mut(&key) else {
+            return; // the fill has finished and retired its entry
+        };
+        if flight.generation != generation {
+            return;
+        }
+        flight.waiters = flight.waiters.saturating_sub(1);
+        if flight.waiters == 0 {
+            // Nobody wants these bytes any more. Aborting a task that has just inserted
+            // them is harmless: the insert happened before the entry was retired.
+            if let Some(flight) = flights.by_key.remove(&key) {
+                flight.task.abort();
+                self.counters.cancelled.inc();
+                tracing::debug!(file = %key.file, index = key.index, "chunk fill cancelled: no waiter left");
+            }
+        }
+    }
+}
+
+/// One caller's interest in a fill; dropping it uncounts the caller, and the last one
+/// dropped before the fill ends cancels it.
+struct Waiter {
+    cache: ChunkCache,
+    key: ChunkKey,
+    generation: u64,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.cache.leave(self.key, self.generation);
+    }
+}
+
+/// Increments a gauge now and decrements it on drop, whichever way the holder ends.
+struct GaugeGuard<'a>(&'a Gauge);
+
+impl<'a> GaugeGuard<'a> {
+    fn inc(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -371,6 +495,70 @@ mod tests {
         assert_eq!(outcome, CacheOutcome::Coalesced);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(cache.contains(key(0)));
+        assert_eq!(cache.counters().cancelled.get(), 0);
+    }
+
+    /// Sets a flag when dropped: tells a test the fetch future was dropped unfinished.
+    struct DropFlag(Arc<AtomicUsize>);
+
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn fill_is_cancelled_when_its_only_waiter_goes_away() {
+        let cache = ChunkCache::new(64 << 20);
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(Notify::new());
+        let waiter = {
+            let (cache, dropped, started) = (cache.clone(), dropped.clone(), started.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch(key(5), move || async move {
+                        let _flag = DropFlag(dropped);
+                        started.notify_one();
+                        std::future::pending::<FetchResult>().await
+                    })
+                    .await
+            })
+        };
+        within(started.notified()).await;
+        assert_eq!(cache.fills_in_progress(), (1, 1));
+        waiter.abort();
+        assert!(within(waiter).await.unwrap_err().is_cancelled());
+        // The fetch future is dropped by the aborted task: await that, not a sleep.
+        within(async {
+            while dropped.load(Ordering::SeqCst) == 0 || cache.counters().in_flight.get() != 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert_eq!(cache.counters().cancelled.get(), 1);
+        assert_eq!(cache.fills_in_progress(), (0, 0));
+        // The next caller starts a fresh fill rather than joining the cancelled one.
+        let (bytes, outcome) =
+            within(cache.get_or_fetch(key(5), || async { Ok(Bytes::from_static(b"again")) }))
+                .await
+                .unwrap();
+        assert_eq!((&bytes[..], outcome), (&b"again"[..], CacheOutcome::Miss));
+        assert_eq!(cache.counters().cancelled.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn answered_waiters_never_cancel_a_later_fill() {
+        let cache = ChunkCache::new(64 << 20);
+        for round in 0..3 {
+            let (bytes, _) = cache
+                .get_or_fetch(key(6), || async { Ok(Bytes::from_static(b"six")) })
+                .await
+                .unwrap();
+            assert_eq!(&bytes[..], b"six", "round {round}");
+            cache.entries.invalidate(&key(6));
+        }
+        assert_eq!(cache.counters().cancelled.get(), 0);
+        assert_eq!(cache.fills_in_progress(), (0, 0));
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ use crate::http::addon::{AddonSecret, AddonSettings};
 use crate::http::tls::{TlsFiles, TlsIdentity};
 use crate::readahead::WindowLimits;
 use crate::upstream::quic::QuicSettings;
+use tgcdn_shared::chunk::CHUNK_SIZE;
 
 pub use tgcdn_shared::config::SettingDoc;
 
@@ -122,6 +123,18 @@ pub const SETTINGS: &[SettingDoc] = &[
         kind: "count",
         default: Some("64"),
         help: "most chunk fetches in flight to the core, edge-wide",
+    },
+    SettingDoc {
+        key: "fetch_per_client",
+        kind: "count",
+        default: Some("16"),
+        help: "of fetch_cap, the most chunk fetches one client address (IPv6: /64) may have in flight; its other fetches wait behind its own, so other viewers still find free slots (at most fetch_cap)",
+    },
+    SettingDoc {
+        key: "inflight_max",
+        kind: "size",
+        default: Some("128MiB"),
+        help: "chunk bytes responses may hold outside the cache, edge-wide (read-ahead being fetched, chunks a slow client is draining); edge memory stays near cache_size + this; beyond it streams read ahead less and send small copies (at least 1MiB)",
     },
     SettingDoc {
         key: "per_ip_limit",
@@ -323,6 +336,29 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
             reason: "must be at least 16MiB (a few streams' read-ahead)".to_owned(),
         });
     }
+    let fetch_cap = positive(settings, "fetch_cap")?;
+    // Unset: 16, or all of a smaller fetch_cap.
+    let fetch_per_client = match settings.get::<usize>("fetch_per_client")? {
+        Some(value) => value,
+        None => settings
+            .get_default::<usize>(SETTINGS, "fetch_per_client")?
+            .min(fetch_cap),
+    };
+    if fetch_per_client == 0 || fetch_per_client > fetch_cap {
+        return Err(EdgeConfigError::Invalid {
+            key: "fetch_per_client",
+            reason: format!("must be 1..=fetch_cap ({fetch_cap})"),
+        });
+    }
+    let inflight_max = settings
+        .get_default::<ByteSize>(SETTINGS, "inflight_max")?
+        .0;
+    if inflight_max < CHUNK_SIZE {
+        return Err(EdgeConfigError::Invalid {
+            key: "inflight_max",
+            reason: "must be at least 1MiB (one chunk)".to_owned(),
+        });
+    }
     let http = HttpSettings {
         header_read_timeout: settings.get_default(SETTINGS, "header_read_timeout")?,
         idle_timeout: settings.get_default(SETTINGS, "idle_timeout")?,
@@ -343,7 +379,9 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
     };
     Ok(EdgeOptions {
         cache_bytes: cache_size,
-        fetch_cap: settings.get_default(SETTINGS, "fetch_cap")?,
+        fetch_cap,
+        fetch_per_client,
+        inflight_max,
         http,
         addon: addon_settings(settings)?,
     })
@@ -567,6 +605,7 @@ mod tests {
             ("TGCDN_CACHE_SIZE", "1GiB"),
             ("TGCDN_READAHEAD_MAX", "48"),
             ("TGCDN_FETCH_CAP", "8"),
+            ("TGCDN_INFLIGHT_MAX", "32MiB"),
             ("TGCDN_LISTEN", "127.0.0.1:9000"),
             ("TGCDN_IDLE_TIMEOUT", "5m"),
             ("TGCDN_LEGACY_LINKS", "yes"),
@@ -581,6 +620,7 @@ mod tests {
         assert_eq!(config.options.cache_bytes, 1 << 30);
         assert_eq!(config.options.http.readahead.max, 48);
         assert_eq!(config.options.fetch_cap, 8);
+        assert_eq!(config.options.inflight_max, 32 << 20);
         assert_eq!(config.options.http.idle_timeout, Duration::from_secs(300));
         assert!(config.verifier.accepts_legacy());
         assert_eq!(
@@ -626,6 +666,13 @@ mod tests {
             .collect();
         let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
         assert!(error.to_string().contains("TGCDN_CORE_ADDR"), "{error}");
+        let mut pairs = minimal();
+        pairs.push(("TGCDN_INFLIGHT_MAX", "64KiB"));
+        let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+        assert!(
+            error.to_string().starts_with("TGCDN_INFLIGHT_MAX"),
+            "{error}"
+        );
         let mut pairs = minimal();
         pairs.push(("TGCDN_READAHEAD_MAX", "0"));
         let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();

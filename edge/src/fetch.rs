@@ -5,9 +5,11 @@
 //! through [`crate::cache`], whose misses run the fetch built here against
 //! [`crate::upstream`]. This is where the protection of the core lives: at most
 //! `fetch_cap` chunk fetches are in flight towards the core at once, edge-wide, however
-//! many viewers read ahead; every fetch has a deadline; a chunk of the wrong length is
-//! refused, never cached.
+//! many viewers read ahead, and at most `fetch_per_client` of them for one client
+//! ([`crate::slots`]); every fetch has a deadline; a chunk of the wrong length is refused,
+//! never cached.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,9 +17,10 @@ use bytes::Bytes;
 use moka::future::Cache;
 use prometheus_client::metrics::histogram::Histogram;
 use tgcdn_shared::FileRef;
-use tokio::sync::Semaphore;
 
+use crate::budget::{DEFAULT_INFLIGHT_MAX, InflightBudget};
 use crate::cache::{CacheOutcome, ChunkCache, ChunkKey};
+use crate::slots::FetchSlots;
 use tgcdn_shared::chunk::chunk_len;
 
 use crate::upstream::{Upstream, UpstreamError};
@@ -50,24 +53,46 @@ pub struct ChunkSource {
 
 struct SourceInner {
     cache: ChunkCache,
+    budget: InflightBudget,
     upstream: Arc<dyn Upstream>,
-    fetch_permits: Arc<Semaphore>,
+    slots: FetchSlots,
     latency: Histogram,
 }
 
 impl ChunkSource {
-    /// `fetch_cap` bounds the chunk fetches in flight to the core across all streams.
+    /// `fetch_cap` bounds the chunk fetches in flight to the core across all streams (and
+    /// for one client); the in-flight budget is the default one.
     pub fn new(
         cache: ChunkCache,
         upstream: Arc<dyn Upstream>,
         fetch_cap: usize,
         latency: Histogram,
     ) -> Self {
+        let budget = InflightBudget::new(DEFAULT_INFLIGHT_MAX);
+        ChunkSource::with_limits(
+            cache,
+            upstream,
+            FetchSlots::new(fetch_cap, fetch_cap),
+            budget,
+            latency,
+        )
+    }
+
+    /// Like [`Self::new`], with `slots` bounding fetches to the core (in all and per
+    /// client) and `budget` the chunk bytes bodies hold.
+    pub fn with_limits(
+        cache: ChunkCache,
+        upstream: Arc<dyn Upstream>,
+        slots: FetchSlots,
+        budget: InflightBudget,
+        latency: Histogram,
+    ) -> Self {
         ChunkSource {
             inner: Arc::new(SourceInner {
                 cache,
+                budget,
                 upstream,
-                fetch_permits: Arc::new(Semaphore::new(fetch_cap.max(1))),
+                slots,
                 latency,
             }),
         }
@@ -77,9 +102,19 @@ impl ChunkSource {
         &self.inner.cache
     }
 
+    /// The bytes response bodies may hold outside the cache.
+    pub fn budget(&self) -> &InflightBudget {
+        &self.inner.budget
+    }
+
     /// Fetch permits free right now (tests, metrics).
     pub fn free_fetch_permits(&self) -> usize {
-        self.inner.fetch_permits.available_permits()
+        self.inner.slots.free()
+    }
+
+    /// The fetch slots (in all and per client).
+    pub fn slots(&self) -> &FetchSlots {
+        &self.inner.slots
     }
 
     /// Chunk `index` of `file` if it is cached (counted as a hit); never touches the
@@ -88,9 +123,21 @@ impl ChunkSource {
         self.inner.cache.hit(ChunkKey { file, index })
     }
 
-    /// Chunk `index` of `file`, whose size is `file_size`.
+    /// Chunk `index` of `file`, whose size is `file_size`, for no particular client.
     pub async fn chunk(
         &self,
+        file: FileRef,
+        file_size: u64,
+        index: u64,
+    ) -> Result<(Bytes, CacheOutcome), UpstreamError> {
+        self.chunk_for(None, file, file_size, index).await
+    }
+
+    /// Chunk `index` of `file` for `client`: a fill this call starts takes one of that
+    /// client's fetch slots (a fill it joins keeps the slot of whoever started it).
+    pub async fn chunk_for(
+        &self,
+        client: Option<IpAddr>,
         file: FileRef,
         file_size: u64,
         index: u64,
@@ -106,15 +153,14 @@ impl ChunkSource {
             .cache
             .get_or_fetch(key, || {
                 let upstream = inner.upstream.clone();
-                let permits = inner.fetch_permits.clone();
+                let slots = inner.slots.clone();
                 let latency = inner.latency.clone();
                 async move {
                     tokio::time::timeout(CHUNK_DEADLINE, async move {
-                        // The semaphore is never closed, so acquire only fails if it were.
-                        let _permit = permits
-                            .acquire_owned()
+                        let _slot = slots
+                            .acquire(client)
                             .await
-                            .map_err(|_| UpstreamError::unreachable("fetch cap closed"))?;
+                            .map_err(|closed| UpstreamError::unreachable(closed.to_string()))?;
                         let started = Instant::now();
                         let bytes = upstream.chunk(file, index).await?;
                         latency.observe(started.elapsed().as_secs_f64());

@@ -7,17 +7,21 @@
 //!    [`range::ResponsePlan`] (status, spans, multipart layout, length);
 //! 3. [`body`] — streams the plan's spans in order with a sliding read-ahead window
 //!    ([`readahead`] is its pure window controller);
-//! 4. [`fetch`] — the edge's data sources: chunks through the cache under the global fetch
-//!    cap and a deadline, and cached file metadata;
+//! 4. [`fetch`] — the edge's data sources: chunks through the cache under the fetch slots
+//!    ([`slots`]: edge-wide and per [`client`]) and a deadline, and cached file metadata;
 //! 5. [`cache`] — moka by bytes, LRU, one spawned fetch per missing chunk;
 //! 6. [`upstream`] — the core, over QUIC or in-process.
 //!
-//! Beside the path: [`push`] applies what the core pushes (revocations), [`app`] wires the parts, [`config`] reads `TGCDN_*`, [`metrics`] exports
+//! Beside the path: [`push`] applies what the core pushes (revocations), [`budget`] bounds
+//! the chunk bytes bodies hold outside the cache, [`app`] wires the parts, [`config`] reads
+//! `TGCDN_*`, [`metrics`] exports
 //! Prometheus text, [`testing`] is an in-memory upstream for tests and benches.
 
 pub mod app;
 pub mod body;
+pub mod budget;
 pub mod cache;
+pub mod client;
 pub mod config;
 pub mod fetch;
 pub mod http;
@@ -25,5 +29,6 @@ pub mod metrics;
 pub mod push;
 pub mod range;
 pub mod readahead;
+pub mod slots;
 pub mod testing;
 pub mod upstream;

@@ -14,6 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::budget::BudgetCounters;
 use crate::cache::ChunkCache;
 use crate::fetch::latency_histogram;
 
@@ -59,6 +60,7 @@ pub struct EdgeMetrics {
     cache: ChunkCache,
     /// The addon answer cache's lookups.
     pub addon: AnswerCounters,
+    budget: Option<BudgetCounters>,
 }
 
 impl EdgeMetrics {
@@ -75,7 +77,14 @@ impl EdgeMetrics {
             cache_bytes: Gauge::default(),
             cache,
             addon: AnswerCounters::default(),
+            budget: None,
         }
+    }
+
+    /// Also reports the in-flight budget's counters.
+    pub fn with_budget(mut self, counters: BudgetCounters) -> Self {
+        self.budget = Some(counters);
+        self
     }
 
     /// Counts one finished request by status code.
@@ -156,6 +165,11 @@ impl EdgeMetrics {
             counters.fetch_errors.clone(),
         );
         registry.register(
+            "cache_fills_cancelled",
+            "Chunk fills aborted because every request waiting for them went away",
+            counters.cancelled.clone(),
+        );
+        registry.register(
             "cache_fetches_in_flight",
             "Chunk fetches to the core in flight",
             counters.in_flight.clone(),
@@ -190,6 +204,18 @@ impl EdgeMetrics {
             "Addon lookups whose core call failed",
             addon.errors.clone(),
         );
+        if let Some(budget) = &self.budget {
+            registry.register(
+                "inflight_bytes",
+                "Chunk bytes response bodies hold outside the cache (TGCDN_INFLIGHT_MAX bounds it)",
+                budget.held.clone(),
+            );
+            registry.register(
+                "inflight_refused",
+                "Chunk leases refused because the in-flight budget was spent",
+                budget.refused.clone(),
+            );
+        }
         let mut text = String::new();
         if let Err(error) = encode(&mut text, &registry) {
             tracing::error!(%error, "metrics encoding failed");

@@ -921,3 +921,113 @@ async fn malformed_requests_get_no_5xx_and_panic_nothing() {
         tgcdn_edge::testing::pattern(10, 20).as_slice()
     );
 }
+
+/// Opens a connection from `source` (any 127/8 address is loopback) and sends `head`.
+async fn send_from(source: &str, edge: SocketAddr, head: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut stream = tokio::time::timeout(STEP, socket.connect(edge))
+        .await
+        .expect("connect timed out")
+        .unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn aborted_range_flood_from_one_address_neither_starves_nor_costs_another_viewer() {
+    const ATTACKER: &str = "127.0.0.1";
+    const VIEWER: &str = "127.0.0.2";
+    const FLOOD: FileRef = FileRef {
+        chat_id: -1_001_234,
+        msg_id: 46,
+    };
+    const FLOOD_CHUNKS: u64 = 600;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let upstream = upstream()
+        .with_file(
+            FLOOD,
+            test_meta(FLOOD_CHUNKS * CHUNK_SIZE, "flood.mkv", "video/x-matroska"),
+        )
+        .with_gate(gate.clone());
+    let edge = start_with(upstream, HttpSettings::default()).await;
+    let (chunks, slots) = (&edge.state.chunks, edge.state.chunks.slots());
+    let attacker: std::net::IpAddr = ATTACKER.parse().unwrap();
+    let viewer: std::net::IpAddr = VIEWER.parse().unwrap();
+    let flood_head = |index: u64| {
+        format!(
+            "GET /dl/{}/flood.mkv HTTP/1.1\r\nHost: edge\r\nRange: bytes={}-\r\n\r\n",
+            token(FLOOD),
+            index * CHUNK_SIZE
+        )
+    };
+
+    // As many requests as the address may have open, each reading from its own chunk.
+    let mut open = Vec::new();
+    for index in 0..64 {
+        open.push(send_from(ATTACKER, edge.addr, &flood_head(index)).await);
+    }
+    wait_for("the attacker to fill its share of slots", || {
+        slots.held_by(attacker) == slots.per_client()
+    })
+    .await;
+    assert!(slots.per_client() < slots.capacity());
+
+    // A viewer from elsewhere reaches the core at once, not behind the attacker's queue.
+    let film = format!(
+        "GET /dl/{}/film.mp4 HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n",
+        token(FILM)
+    );
+    let mut watcher = send_from(VIEWER, edge.addr, &film).await;
+    wait_for("the viewer's fetch to reach the core", || {
+        slots.held_by(viewer) >= 1
+    })
+    .await;
+    assert_eq!(slots.held_by(attacker), slots.per_client());
+    assert_eq!(
+        edge.upstream.chunks_in_flight(),
+        slots.per_client() + slots.held_by(viewer)
+    );
+
+    // The attacker hangs up, and sends 436 more requests it abandons at once.
+    drop(open);
+    for index in 64..500 {
+        drop(send_from(ATTACKER, edge.addr, &flood_head(index)).await);
+    }
+    wait_for("every abandoned fill to be cancelled", || {
+        slots.held_by(attacker) == 0 && chunks.cache().fills_in_progress().0 <= 3
+    })
+    .await;
+    let calls_when_attacker_left = edge.upstream.chunk_calls();
+    let cancelled = chunks.cache().counters().cancelled.get();
+    assert!(
+        cancelled >= slots.per_client() as u64,
+        "{cancelled} cancelled"
+    );
+
+    // The viewer's film arrives whole, and no abandoned chunk is fetched afterwards.
+    gate.add_permits(1_000);
+    let mut reply = Vec::new();
+    tokio::time::timeout(STEP, watcher.read_to_end(&mut reply))
+        .await
+        .expect("the viewer was never served")
+        .unwrap();
+    let body_at = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    assert!(reply.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(
+        &reply[body_at..],
+        &tgcdn_edge::testing::pattern(0, FILM_SIZE)[..]
+    );
+    let after = edge.upstream.chunk_calls() - calls_when_attacker_left;
+    assert!(after <= 3, "{after} chunk calls after the attacker left");
+    println!(
+        "aborted flood: 500 requests from one address, {cancelled} fills cancelled, \
+         {calls_when_attacker_left} chunk calls reached the core (fetch slots {} per client of {})",
+        slots.per_client(),
+        slots.capacity()
+    );
+}

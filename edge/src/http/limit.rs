@@ -20,20 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// The address a limit counts `ip` under: an IPv4 address as is (also when written as an
-/// IPv4-mapped IPv6 address), an IPv6 address as its /64.
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = v6.to_bits() & !((1u128 << 64) - 1);
-                IpAddr::V6(std::net::Ipv6Addr::from_bits(prefix))
-            }
-        },
-    }
-}
+pub use crate::client::client_key;
 
 /// Counts concurrent holders (requests or connections) per client ([`client_key`]).
 #[derive(Debug)]

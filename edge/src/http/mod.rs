@@ -319,7 +319,10 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout);
+        .header_read_timeout(settings.header_read_timeout)
+        // What hyper queues per connection before it stops polling the body: a stalled
+        // client then holds one frame and a few budget-less copies, not ~400 KB of them.
+        .max_buf_size(HTTP1_MAX_BUF);
     // PINGs find a dead peer quickly; they are too small to count as activity for the idle
     // watchdog (see `limit::IDLE_NOISE_BYTES`), so they never keep an idle connection open.
     builder
@@ -356,6 +359,10 @@ where
 /// Status logged for a request whose client went away before a response existed (the
 /// handler's future was dropped), as nginx does.
 const CLIENT_CLOSED: u16 = 499;
+
+/// hyper's HTTP/1 write queue per connection (it stops polling a body beyond it); also the
+/// largest request head it reads, far above any real one.
+const HTTP1_MAX_BUF: usize = 64 * 1024;
 
 /// What one request's log line and metrics need; recorded exactly once, by `finish` or, if
 /// hyper drops the request before that, by `Drop` (so gauges never drift).
@@ -485,7 +492,8 @@ pub async fn handle(
                 segments,
                 state.settings.readahead,
                 Box::new(move |summary| log.finish(status, summary)),
-            );
+            )
+            .for_client(client);
             *response.body_mut() = EdgeBody::Chunks(Box::new(body));
         }
         PreparedBody::Fixed(bytes) => {

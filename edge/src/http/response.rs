@@ -12,7 +12,7 @@ use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RETRY_AFT
 use http::{HeaderValue, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
-use crate::body::ChunkBody;
+use crate::body::{ChunkBody, ChunkFrame};
 use tgcdn_shared::range::{RangeError, unsatisfied_content_range};
 
 use crate::upstream::UpstreamError;
@@ -58,16 +58,18 @@ impl EdgeBody {
 }
 
 impl Body for EdgeBody {
-    type Data = Bytes;
+    type Data = ChunkFrame;
     type Error = UpstreamError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, UpstreamError>>> {
+    ) -> Poll<Option<Result<Frame<ChunkFrame>, UpstreamError>>> {
         match self.get_mut() {
             EdgeBody::Empty => Poll::Ready(None),
-            EdgeBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            EdgeBody::Full(bytes) => {
+                Poll::Ready(bytes.take().map(|b| Ok(Frame::data(ChunkFrame::from(b)))))
+            }
             EdgeBody::Chunks(body) => Pin::new(body.as_mut()).poll_frame(cx),
         }
     }
