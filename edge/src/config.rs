@@ -173,6 +173,11 @@ pub const SETTINGS: &[SettingDoc] = &[
         help: "addon requests in flight to the core, edge-wide (503 beyond)",
     },
     SettingDoc {
+        key: "token_cache",
+        default: Some("8192"),
+        help: "verified link tokens remembered, so a link's later requests skip the HMAC (0: verify every request; expiry is still checked)",
+    },
+    SettingDoc {
         key: "trust_forwarded_for",
         default: Some("false"),
         help: "behind a proxy: per-IP limits use the last X-Forwarded-For address",
@@ -277,6 +282,9 @@ impl EdgeConfig {
     }
 }
 
+/// Most `token_cache` slots: about 200 MiB of tokens at worst, far past any useful size.
+const MAX_TOKEN_CACHE_ENTRIES: usize = 1 << 20;
+
 /// The serving knobs alone (cache, read-ahead, fetch cap, HTTP limits), without anything
 /// about the core link or tokens. `EdgeConfig` uses it; so can the core's one-box mode, which
 /// embeds the edge with an in-process upstream and the same `TGCDN_*` tunables.
@@ -319,7 +327,17 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
             .as_secs(),
         drain_timeout: settings.get_or("drain_timeout", Duration::from_secs(10))?,
         trust_forwarded_for: settings.get_or("trust_forwarded_for", false)?,
+        token_cache_entries: settings.get_or("token_cache", defaults.token_cache_entries)?,
     };
+    if http.token_cache_entries > MAX_TOKEN_CACHE_ENTRIES {
+        return Err(EdgeConfigError::Invalid {
+            key: "token_cache",
+            reason: format!(
+                "must be at most {MAX_TOKEN_CACHE_ENTRIES}, got {}",
+                http.token_cache_entries
+            ),
+        });
+    }
     Ok(EdgeOptions {
         cache_bytes: cache_size,
         fetch_cap: settings.get_or("fetch_cap", 64)?,
@@ -521,6 +539,7 @@ mod tests {
         assert_eq!(config.options.http.readahead.max, 32);
         assert_eq!(config.options.http.max_connections, 20_000);
         assert_eq!(config.options.http.max_connections_per_ip, 256);
+        assert_eq!(config.options.http.token_cache_entries, 8192);
         assert_eq!(
             config.options.http.h2_keepalive_interval,
             Some(Duration::from_secs(30))
@@ -546,8 +565,10 @@ mod tests {
             ("TGCDN_MAX_CONNECTIONS", "100"),
             ("TGCDN_MAX_CONNECTIONS_PER_IP", "7"),
             ("TGCDN_H2_KEEPALIVE_INTERVAL", "0s"),
+            ("TGCDN_TOKEN_CACHE", "0"),
         ]);
         let config = EdgeConfig::from_settings(&settings(&pairs)).unwrap();
+        assert_eq!(config.options.http.token_cache_entries, 0);
         assert_eq!(config.options.http.max_connections, 100);
         assert_eq!(config.options.http.max_connections_per_ip, 7);
         assert_eq!(config.options.http.h2_keepalive_interval, None);
@@ -604,6 +625,13 @@ mod tests {
         let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
         assert!(
             error.to_string().starts_with("TGCDN_READAHEAD_MAX"),
+            "{error}"
+        );
+        let mut pairs = minimal();
+        pairs.push(("TGCDN_TOKEN_CACHE", "100000000"));
+        let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+        assert!(
+            error.to_string().starts_with("TGCDN_TOKEN_CACHE"),
             "{error}"
         );
         let mut pairs = minimal();
