@@ -2,6 +2,8 @@
 //! serving the same bytes from a local file (sendfile, page cache warm) and against a bare
 //! hyper server streaming the same `Bytes` from memory. Same machine, same client tools:
 //! curl for one full GET of the file, wrk for 64 KiB random ranges over 32 connections.
+//! A second edge with the verified-token table off (`TGCDN_TOKEN_CACHE=0`) shows what the
+//! token check costs per request.
 //!
 //! `cargo bench -p tgcdn-bench --bench cache_hit` (env BENCH_FILE_MIB, default 256;
 //! BENCH_ROUNDS, default 3). Each figure is the best of the rounds, the servers taking
@@ -15,6 +17,7 @@ use tgcdn_bench::{MIB, bare, client, external};
 use tgcdn_edge::app::{EdgeOptions, build_state};
 use tgcdn_edge::http::serve;
 use tgcdn_edge::testing::{MemoryUpstream, pattern, test_meta};
+use tgcdn_edge::tokens::DEFAULT_TOKEN_CACHE_ENTRIES;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
 use tokio::net::TcpListener;
@@ -50,23 +53,33 @@ async fn run() {
     let upstream = Arc::new(
         MemoryUpstream::new().with_file(FILE, test_meta(size, "bench.mkv", "video/x-matroska")),
     );
-    let mut options = EdgeOptions {
-        cache_bytes: 2 * size,
-        ..EdgeOptions::default()
-    };
-    options.http.per_ip_limit = 4096;
-    // Every bench client is 127.0.0.1.
-    options.http.max_connections_per_ip = 4096;
-    let state = build_state(upstream, TokenVerifier::new(keyring), options);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let edge_addr = listener.local_addr().expect("addr");
-    tokio::spawn(serve(listener, state, std::future::pending()));
-    let edge_url = format!("http://{edge_addr}/dl/{token}/bench.mkv");
-    // Warm the cache: every chunk is a hit from here on.
-    let warm = client::get(edge_addr, &format!("/dl/{token}/bench.mkv"), None)
-        .await
-        .expect("warming the edge cache");
-    assert_eq!(warm.body_bytes, size);
+    let mut urls = Vec::new();
+    for token_cache in [DEFAULT_TOKEN_CACHE_ENTRIES, 0] {
+        let mut options = EdgeOptions {
+            cache_bytes: 2 * size,
+            ..EdgeOptions::default()
+        };
+        options.http.per_ip_limit = 4096;
+        // Every bench client is 127.0.0.1.
+        options.http.max_connections_per_ip = 4096;
+        options.http.token_cache_entries = token_cache;
+        let state = build_state(
+            upstream.clone(),
+            TokenVerifier::new(keyring.clone()),
+            options,
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let edge_addr = listener.local_addr().expect("addr");
+        tokio::spawn(serve(listener, state, std::future::pending()));
+        // Warm the cache: every chunk is a hit from here on.
+        let warm = client::get(edge_addr, &format!("/dl/{token}/bench.mkv"), None)
+            .await
+            .expect("warming the edge cache");
+        assert_eq!(warm.body_bytes, size);
+        urls.push(format!("http://{edge_addr}/dl/{token}/bench.mkv"));
+    }
+    let edge_no_token_cache_url = urls.pop();
+    let edge_url = urls.pop();
 
     let bare_addr = bare::start(chunks.clone()).await.expect("bare hyper");
     let bare_url = format!("http://{bare_addr}/file");
@@ -89,7 +102,8 @@ async fn run() {
     let servers: Vec<(&str, String)> = [
         Some(("nginx", nginx_url.clone())),
         Some(("bare hyper", Some(bare_url))),
-        Some(("edge", Some(edge_url))),
+        Some(("edge", edge_url)),
+        Some(("edge, no token cache", edge_no_token_cache_url)),
     ]
     .into_iter()
     .flatten()
@@ -122,15 +136,15 @@ async fn run() {
             .map(|i| table[i])
     };
     println!(
-        "{:<12} {:>14} {:>22}",
+        "{:<22} {:>14} {:>22}",
         "server", "full GET MiB/s", "64 KiB ranges req/s"
     );
     for (i, (name, _)) in servers.iter().enumerate() {
-        println!("{name:<12} {:>14.0} {:>22.0}", full[i], ranges[i]);
+        println!("{name:<22} {:>14.0} {:>22.0}", full[i], ranges[i]);
     }
     let edge_full = by_name(&full, "edge").unwrap_or(0.0);
     let edge_ranges = by_name(&ranges, "edge").unwrap_or(0.0);
-    for baseline in ["nginx", "bare hyper"] {
+    for baseline in ["nginx", "bare hyper", "edge, no token cache"] {
         if let (Some(f), Some(r)) = (by_name(&full, baseline), by_name(&ranges, baseline)) {
             println!(
                 "RESULT cache_hit edge/{baseline}: full GET {:.2}x, 64 KiB ranges x{RANGE_CONNECTIONS} {:.2}x",

@@ -1,8 +1,10 @@
 //! Time to first byte of a 64 KiB range through emulator → core → QUIC → edge, with the
 //! emulator adding 0 ms and 50 ms per answer: a cached range (against bare hyper serving the
 //! same bytes from memory), an uncached range of a known file (against the core's chunk
-//! fetch over QUIC alone, the floor the edge adds its work to) and the first range of a
-//! file never seen (meta lookup + chunk).
+//! fetch over QUIC alone, the floor the edge adds its work to), the first range of a file
+//! never seen (meta lookup + chunk) and the first range of a link the core made itself (its
+//! bot looked the meta and every bot's location up before replying, `prepare_link`). At
+//! +50 ms the uncached and new-link figures are also printed as RTT + x ms.
 //!
 //! `cargo bench -p tgcdn-bench --bench ttfb` (env BENCH_SAMPLES, default 30). Each sample
 //! is one request on a new connection; the edge and the baselines take turns.
@@ -63,8 +65,14 @@ async fn run() {
         client::get(edge, &path, Some((MIB, MIB + RANGE - 1)))
             .await
             .expect("warm-up");
-        let (mut cached, mut bare_samples, mut uncached, mut core_only, mut fresh) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut cached, mut bare_samples, mut uncached, mut core_only, mut fresh, mut made) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         for sample in 0..samples {
             let start = MIB + (sample % 8) * RANGE;
             let range = Some((start, start + RANGE - 1));
@@ -98,6 +106,16 @@ async fn run() {
                 client::get(edge, &new_path, Some((0, RANGE - 1)))
                     .await
                     .expect("fresh")
+                    .first_byte,
+            );
+            let (made_path, _) = chain
+                .add_linked_file(4 * MIB, &format!("made{latency_ms}-{sample}.mkv"))
+                .await
+                .expect("link made by the core");
+            made.push(
+                client::get(edge, &made_path, Some((0, RANGE - 1)))
+                    .await
+                    .expect("made")
                     .first_byte,
             );
         }
@@ -134,15 +152,32 @@ async fn run() {
         let (u50, u90) = row("uncached range (known file), edge", &uncached);
         let (q50, q90) = row("one chunk over QUIC from the core alone", &core_only);
         let (f50, f90) = row("first range of a new file (meta + chunk)", &fresh);
+        let (m50, m90) = row("first range of a link the core made", &made);
+        let rtt = latency_ms as f64;
+        println!(
+            "  against RTT: uncached RTT + {:.1} ms median (target 8), RTT + {:.1} p90 (target 15); \
+             link the core made RTT + {:.1} median, RTT + {:.1} p90 (target 15)",
+            u50 - rtt,
+            u90 - rtt,
+            m50 - rtt,
+            m90 - rtt
+        );
         println!(
             "RESULT ttfb +{latency_ms}ms: cached edge/bare hyper median {:.2}x p90 {:.2}x; \
-             uncached edge/core-over-QUIC median {:.2}x p90 {:.2}x; new file/uncached median {:.2}x p90 {:.2}x",
+             uncached edge/core-over-QUIC median {:.2}x p90 {:.2}x; new file/uncached median {:.2}x p90 {:.2}x; \
+             link made by the core/new file median {:.2}x p90 {:.2}x; uncached RTT+{:.1}/{:.1} ms, made RTT+{:.1}/{:.1} ms",
             c50 / b50,
             c90 / b90,
             u50 / q50,
             u90 / q90,
             f50 / u50,
-            f90 / u90
+            f90 / u90,
+            m50 / f50,
+            m90 / f90,
+            u50 - rtt,
+            u90 - rtt,
+            m50 - rtt,
+            m90 - rtt
         );
     }
     chain.shutdown().await;

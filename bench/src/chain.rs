@@ -16,7 +16,7 @@ use tgcdn_core::app::download_path;
 use tgcdn_core::fetch::{FetchConfig, Fetcher};
 use tgcdn_core::quic::handler::Handler;
 use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, tls};
-use tgcdn_core::resolve::ResolveConfig;
+use tgcdn_core::resolve::{ResolveConfig, Resolver};
 use tgcdn_core::store::Store;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession};
 use tgcdn_edge::app::{EdgeOptions, build_state};
@@ -66,6 +66,7 @@ pub struct Chain {
     fingerprint: String,
     keyring: Keyring,
     fetcher: Arc<Fetcher>,
+    resolver: Arc<Resolver>,
     _bots: Vec<Arc<BotClient>>,
     emulator: mpsc::UnboundedSender<oneshot::Sender<EmulatorReport>>,
 }
@@ -132,6 +133,7 @@ impl Chain {
             },
         );
         let fetcher = Arc::clone(&path.fetcher);
+        let resolver = Arc::clone(&path.resolver);
         let handler = Handler::new(
             path.resolver,
             path.fetcher,
@@ -156,6 +158,7 @@ impl Chain {
             fingerprint,
             keyring,
             fetcher,
+            resolver,
             _bots: bots,
             emulator,
         })
@@ -202,6 +205,17 @@ impl Chain {
             format!("/dl/{}/{name}", self.keyring.sign(file, None)),
             file,
         )
+    }
+
+    /// Like [`Chain::add_file`], then readied as the core's bot readies a link it made
+    /// before replying to the uploader (`Resolver::prepare_link`).
+    pub async fn add_linked_file(&self, size: u64, name: &str) -> Result<(String, FileRef)> {
+        let (path, file) = self.add_file(size, name);
+        self.resolver
+            .prepare_link(file)
+            .await
+            .map_err(|error| anyhow!("readying {file}: {error}"))?;
+        Ok((path, file))
     }
 
     pub fn core_addr(&self) -> SocketAddr {

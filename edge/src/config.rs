@@ -209,6 +209,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         help: "addon requests in flight to the core, edge-wide (503 beyond)",
     },
     SettingDoc {
+        key: "token_cache",
+        kind: "count",
+        default: Some("8192"),
+        help: "verified link tokens remembered, so a link's later requests skip the HMAC (0: verify every request; expiry is still checked)",
+    },
+    SettingDoc {
         key: "trust_forwarded_for",
         kind: "bool",
         default: Some("false"),
@@ -318,6 +324,9 @@ impl EdgeConfig {
     }
 }
 
+/// Most `token_cache` slots: about 200 MiB of tokens at worst, far past any useful size.
+const MAX_TOKEN_CACHE_ENTRIES: usize = 1 << 20;
+
 /// The serving knobs alone (cache, read-ahead, fetch cap, HTTP limits), without anything
 /// about the core link or tokens. `EdgeConfig` uses it; so can the core's one-box mode, which
 /// embeds the edge with an in-process upstream and the same `TGCDN_*` tunables.
@@ -376,7 +385,17 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
             .as_secs(),
         drain_timeout: settings.get_default(SETTINGS, "drain_timeout")?,
         trust_forwarded_for: settings.get_default(SETTINGS, "trust_forwarded_for")?,
+        token_cache_entries: settings.get_default(SETTINGS, "token_cache")?,
     };
+    if http.token_cache_entries > MAX_TOKEN_CACHE_ENTRIES {
+        return Err(EdgeConfigError::Invalid {
+            key: "token_cache",
+            reason: format!(
+                "must be at most {MAX_TOKEN_CACHE_ENTRIES}, got {}",
+                http.token_cache_entries
+            ),
+        });
+    }
     Ok(EdgeOptions {
         cache_bytes: cache_size,
         fetch_cap,
@@ -575,6 +594,7 @@ mod tests {
         assert_eq!(config.options.http.readahead.max, 32);
         assert_eq!(config.options.http.max_connections, 20_000);
         assert_eq!(config.options.http.max_connections_per_ip, 256);
+        assert_eq!(config.options.http.token_cache_entries, 8192);
         assert_eq!(
             config.options.http.h2_keepalive_interval,
             Some(Duration::from_secs(30))
@@ -612,8 +632,10 @@ mod tests {
             ("TGCDN_MAX_CONNECTIONS", "100"),
             ("TGCDN_MAX_CONNECTIONS_PER_IP", "7"),
             ("TGCDN_H2_KEEPALIVE_INTERVAL", "0s"),
+            ("TGCDN_TOKEN_CACHE", "0"),
         ]);
         let config = EdgeConfig::from_settings(&settings(&pairs)).unwrap();
+        assert_eq!(config.options.http.token_cache_entries, 0);
         assert_eq!(config.options.http.max_connections, 100);
         assert_eq!(config.options.http.max_connections_per_ip, 7);
         assert_eq!(config.options.http.h2_keepalive_interval, None);
@@ -678,6 +700,13 @@ mod tests {
         let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
         assert!(
             error.to_string().starts_with("TGCDN_READAHEAD_MAX"),
+            "{error}"
+        );
+        let mut pairs = minimal();
+        pairs.push(("TGCDN_TOKEN_CACHE", "100000000"));
+        let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+        assert!(
+            error.to_string().starts_with("TGCDN_TOKEN_CACHE"),
             "{error}"
         );
         let mut pairs = minimal();

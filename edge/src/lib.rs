@@ -1,8 +1,9 @@
 //! tgcdn-edge: the stateless HTTP server near viewers.
 //!
 //! The request path reads as the module names, in order:
-//! 1. [`http`] — accept, timeouts, per-IP limit, route, token check, response headers, the
-//!    one error→status map and the one log line per request;
+//! 1. [`http`] — accept, timeouts, per-IP limit, route, token check (through [`tokens`], a
+//!    bounded memory of verified tokens), response headers, the one error→status map and
+//!    the one log line per request;
 //! 2. [`range`] — pure: conditional headers and `Range` against the file → a
 //!    [`range::ResponsePlan`] (status, spans, multipart layout, length);
 //! 3. [`body`] — streams the plan's spans in order with a sliding read-ahead window
@@ -31,4 +32,5 @@ pub mod range;
 pub mod readahead;
 pub mod slots;
 pub mod testing;
+pub mod tokens;
 pub mod upstream;

@@ -146,7 +146,8 @@ impl FrontEnd {
     }
 
     /// Resolve each stored copy before replying and flush its meta to disk, so that a link
-    /// the bot acknowledged answers `Meta` from sled even if the core dies right after.
+    /// the bot acknowledged answers `Meta` from sled even if the core dies right after;
+    /// every serving bot's location is looked up too, so the first range skips that.
     pub fn with_resolver(mut self, resolver: Arc<Resolver>) -> Self {
         self.resolver = Some(resolver);
         self
@@ -435,7 +436,7 @@ impl FrontEnd {
         let Some(resolver) = &self.resolver else {
             return;
         };
-        if let Err(error) = resolver.meta(file).await {
+        if let Err(error) = resolver.prepare_link(file).await {
             tracing::warn!(%file, %error, "the stored copy did not resolve yet");
             return;
         }

@@ -174,6 +174,37 @@ impl Resolver {
             .map_err(|shared| (*shared).clone())
     }
 
+    /// Readies a link the core has just made (the front-end's copy into the storage
+    /// channel) while the uploader waits for the reply: its meta, and the location of every
+    /// bot that may serve it now (healthy, not in flood wait, can read the channel), so the
+    /// first viewer's first range costs only its `getFile` calls instead of a
+    /// `channels.getMessages` on whichever bot serves it. The bot that looked the meta up
+    /// already holds its location; the others ask concurrently, one lookup each, counted
+    /// as load on their pool entry. A bot whose lookup fails is only logged: its first
+    /// chunk looks the location up as before.
+    pub async fn prepare_link(
+        self: &Arc<Self>,
+        file: FileRef,
+    ) -> Result<store::FileMeta, ResolveError> {
+        let meta = self.meta(file).await?;
+        let deadline = Instant::now() + self.config.lookup_timeout;
+        let mut tried = vec![false; self.pool.len()];
+        let mut lookups = tokio::task::JoinSet::new();
+        while let Ok(picked) = self.pool.pick(Some(file.chat_id), Instant::now(), &tried) {
+            tried[picked.bot] = true;
+            let this = Arc::clone(self);
+            lookups.spawn(async move {
+                let result = this.location(picked.bot, file, deadline).await;
+                drop(picked.guard);
+                if let Err(error) = result {
+                    tracing::debug!(%file, bot = picked.bot, %error, "warming a new link's location failed");
+                }
+            });
+        }
+        while lookups.join_next().await.is_some() {}
+        Ok(meta)
+    }
+
     /// This bot's location of `file`, looked up once per TTL.
     pub async fn location(
         &self,

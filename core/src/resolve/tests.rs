@@ -332,3 +332,36 @@ async fn a_missing_file_is_remembered_for_the_negative_ttl() {
     assert_eq!(bot.calls(), 1);
     assert_eq!(resolver.counters().negative_hits, 49);
 }
+
+#[tokio::test]
+async fn a_new_link_is_ready_on_every_serving_bot_before_the_reply() {
+    let store = Store::temporary().unwrap();
+    let bots = [
+        FakeSource::new(1, vec![]),
+        FakeSource::new(2, vec![]),
+        FakeSource::new(3, vec![]),
+    ];
+    let resolver = resolver(&store, &bots);
+    // A bot in flood wait is left alone: a lookup would only prolong its wait.
+    resolver.pool.mark_flood_wait(2, Instant::now(), 60);
+    let meta = bounded(resolver.prepare_link(FILE)).await.unwrap();
+    assert_eq!(meta.size, 3 << 20);
+    let calls: Vec<usize> = bots.iter().map(|bot| bot.calls()).collect();
+    assert_eq!(calls, [1, 1, 0], "one lookup per serving bot, none twice");
+    // The first chunk on either serving bot finds its location without Telegram.
+    for bot in 0..2 {
+        let hash =
+            bounded(
+                resolver.with_location(bot, FILE, false, deadline(), |location| async move {
+                    Ok::<_, TelegramError>(location.access_hash)
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(hash, bot as i64 + 1);
+    }
+    assert_eq!(
+        bots.iter().map(|bot| bot.calls()).collect::<Vec<_>>(),
+        [1, 1, 0]
+    );
+}

@@ -41,6 +41,7 @@ use crate::body::{BodySummary, ChunkBody};
 use crate::fetch::{ChunkSource, MetaSource};
 use crate::metrics::EdgeMetrics;
 use crate::readahead::WindowLimits;
+use crate::tokens::{DEFAULT_TOKEN_CACHE_ENTRIES, TokenCheck};
 use download::{DownloadFlags, PreparedBody};
 use headers::FileHeaders;
 pub use limit::{
@@ -88,6 +89,8 @@ pub struct HttpSettings {
     /// (the one the trusted proxy in front added). Only for edges behind such a proxy:
     /// otherwise any client could pick its own address.
     pub trust_forwarded_for: bool,
+    /// Verified link tokens remembered (one slot each); 0 verifies every request.
+    pub token_cache_entries: usize,
 }
 
 impl Default for HttpSettings {
@@ -104,13 +107,14 @@ impl Default for HttpSettings {
             cache_max_age_secs: DEFAULT_CACHE_MAX_AGE_SECS,
             drain_timeout: Duration::from_secs(10),
             trust_forwarded_for: false,
+            token_cache_entries: DEFAULT_TOKEN_CACHE_ENTRIES,
         }
     }
 }
 
 /// Everything a request handler needs, shared by all connections.
 pub struct AppState {
-    pub verifier: TokenVerifier,
+    pub verifier: TokenCheck,
     pub addon: addon::AddonEdge,
     pub chunks: ChunkSource,
     pub metas: MetaSource<FileHeaders>,
@@ -146,7 +150,7 @@ impl AppState {
                 settings.max_connections,
                 (!settings.trust_forwarded_for).then_some(settings.max_connections_per_ip),
             ),
-            verifier,
+            verifier: TokenCheck::new(verifier, settings.token_cache_entries),
             addon,
             chunks,
             metas,
