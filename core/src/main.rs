@@ -14,9 +14,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use tgcdn_core::config::OneBoxEdge;
 use tgcdn_core::admin::AdminClient;
 use tgcdn_core::admin::links::{LinkRequest, MintRequest, parse_expiry};
+use tgcdn_core::config::OneBoxEdge;
 use tgcdn_core::config::{self, Config};
 use tgcdn_core::runtime::Running;
 use tgcdn_shared::config::Settings;

@@ -16,5 +16,5 @@ mod frontend;
 mod hostile;
 mod media;
 mod restart;
-mod soak;
 mod revocation;
+mod soak;
