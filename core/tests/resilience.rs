@@ -230,6 +230,22 @@ async fn the_bot_knows_its_own_username_for_the_addressee_check() {
     .await
 }
 
+/// A front-end for everyone (no admins, no @-name) storing into `storage_chat_id`.
+fn open_front_end(bot: Arc<BotClient>, storage_chat_id: i64) -> FrontEnd {
+    let key = LinkKey::new(1, [7u8; 32]).expect("key");
+    let keyring = Arc::new(Keyring::new(key, Vec::new()).expect("keyring"));
+    let config = FrontEndConfig {
+        public_base: "https://cdn.example".into(),
+        storage_chat_id,
+        access: Access {
+            allowed_users: None,
+            admins: Default::default(),
+        },
+        bot_username: None,
+    };
+    FrontEnd::new(bot, keyring, config).expect("front-end")
+}
+
 #[tokio::test]
 async fn a_user_over_the_budget_is_told_once_and_others_are_answered() {
     bounded(async {
@@ -237,19 +253,7 @@ async fn a_user_over_the_budget_is_told_once_and_others_are_answered() {
         let store = Store::temporary().expect("store");
         let storage = emu.world().create_channel("storage");
         let (info, bot) = main_bot(&emu, &store, "4401:main", &[storage]).await;
-        let key = LinkKey::new(1, [7u8; 32]).expect("key");
-        let keyring = Arc::new(Keyring::new(key, Vec::new()).expect("keyring"));
-        let config = FrontEndConfig {
-            public_base: "https://cdn.example".into(),
-            storage_chat_id: storage.bot_api_id(),
-            access: Access {
-                allowed_users: None,
-                admins: Default::default(),
-            },
-            bot_username: None,
-        };
-        let frontend = FrontEnd::new(bot, keyring, config)
-            .expect("front-end")
+        let frontend = open_front_end(bot, storage.bot_api_id())
             .with_rate_limit(RateConfig {
                 burst: 2,
                 refill: Duration::from_secs(600),
@@ -296,19 +300,7 @@ async fn one_user_sending_forty_files_does_not_delay_other_users_replies() {
         let store = Store::temporary().expect("store");
         let storage = emu.world().create_channel("storage");
         let (info, bot) = main_bot(&emu, &store, "4501:main", &[storage]).await;
-        let key = LinkKey::new(1, [7u8; 32]).expect("key");
-        let keyring = Arc::new(Keyring::new(key, Vec::new()).expect("keyring"));
-        let config = FrontEndConfig {
-            public_base: "https://cdn.example".into(),
-            storage_chat_id: storage.bot_api_id(),
-            access: Access {
-                allowed_users: None,
-                admins: Default::default(),
-            },
-            bot_username: None,
-        };
-        let frontend = FrontEnd::new(bot, keyring, config)
-            .expect("front-end")
+        let frontend = open_front_end(bot, storage.bot_api_id())
             .with_concurrency(4)
             .spawn();
         // Every call of the main bot is slow, so a file costs a noticeable time to store.
