@@ -655,6 +655,7 @@ impl RawConfig {
             link_expiry: self.link_expiry,
             one_box: self.one_box,
             catalog,
+            description: String::new(),
         })
     }
 }
@@ -762,6 +763,8 @@ pub struct Config {
     /// One-box mode: the edge served by this process.
     pub one_box: Option<OneBoxEdge>,
     pub catalog: CatalogConfig,
+    /// [`Config::describe`]'s text, made from the settings this was read from.
+    description: String,
 }
 
 impl Config {
@@ -771,7 +774,9 @@ impl Config {
     }
 
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        RawConfig::read(settings)?.validate()
+        let mut config = RawConfig::read(settings)?.validate()?;
+        config.description = settings.describe(SETTINGS) + &config.derived_lines();
+        Ok(config)
     }
 
     /// Keys that are set but unknown (typos), as their error lines would name them.
@@ -817,160 +822,34 @@ impl Config {
         Duration::from_secs(30)
     }
 
-    /// The effective configuration, one `TGCDN_NAME = value` line per setting, with
-    /// secrets masked (token ids and key ids stay visible so operators can tell them apart).
-    pub fn describe(&self) -> String {
-        let tokens: Vec<String> = self.bot_tokens.iter().map(|t| mask_token(t)).collect();
-        let ids = |ids: &[i64]| {
-            if ids.is_empty() {
-                "(none)".to_owned()
-            } else {
-                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-            }
-        };
-        let lines: Vec<(&str, String)> = vec![
-            ("data_dir", self.data_dir.display().to_string()),
-            ("api_id", self.api_id.to_string()),
-            ("api_hash", "*** (set)".to_owned()),
-            ("bot_token", tokens[0].clone()),
-            ("worker_tokens", tokens[1..].join(",")),
-            ("storage_channel", self.storage_channel.to_string()),
-            ("connections_per_bot", self.connections_per_bot.to_string()),
-            (
-                "parts_per_connection",
-                self.parts_per_connection.to_string(),
-            ),
-            ("chunk_cache", format!("{} bytes", self.chunk_cache_bytes)),
-            (
-                "negative_cache_secs",
-                self.negative_cache.as_secs().to_string(),
-            ),
-            ("quic.listen", self.quic.listen.to_string()),
-            (
-                "quic.cert_file",
-                self.tls_pem
-                    .as_ref()
-                    .map_or("(generated, kept in the database)".to_owned(), |(c, _)| {
-                        c.display().to_string()
-                    }),
-            ),
-            (
-                "quic.key_file",
-                self.tls_pem
-                    .as_ref()
-                    .map_or("(generated)".to_owned(), |(_, k)| k.display().to_string()),
-            ),
-            (
-                "quic.socket_buffer",
-                format!("{} bytes", self.quic.socket_buffer_bytes),
-            ),
-            (
-                "quic.max_unauthenticated",
-                self.quic.admission.max_unauthenticated.to_string(),
-            ),
-            (
-                "quic.handshakes_per_sec",
-                self.quic.admission.handshakes_per_sec.to_string(),
-            ),
-            (
-                "quic.handshake_burst",
-                self.quic.admission.handshake_burst.to_string(),
-            ),
-            (
-                "cluster_secret",
-                format!("*** ({} bytes)", self.cluster_secret.bytes().len()),
-            ),
-            ("link_key", format!("{}:***", self.link_key_ids[0])),
-            (
-                "old_link_keys",
-                self.link_key_ids[1..]
-                    .iter()
-                    .map(|id| format!("{id}:***"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            ("public_url", self.public_url.to_string()),
-            ("allowed_users", ids(&self.allowed_users)),
-            ("admins", ids(&self.admins)),
-            (
-                "frontend_concurrency",
-                self.frontend_concurrency.to_string(),
-            ),
-            (
-                "dc_addrs",
-                self.dc_addrs
-                    .iter()
-                    .map(|d| format!("{}={}", d.dc, d.addr))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            ("quic.enabled", self.quic_enabled.to_string()),
-            ("admin_listen", self.admin_listen.to_string()),
-            (
-                "admin_token",
-                if self.admin_token.is_some() {
-                    "(set)"
-                } else {
-                    "(unset)"
-                }
-                .to_owned(),
-            ),
-            (
-                "edge_retention",
-                format!("{}s", self.edge_retention.as_secs()),
-            ),
-            (
-                "link_expiry",
-                self.link_expiry
-                    .map_or("never".to_owned(), |d| format!("{}s", d.as_secs())),
-            ),
-            (
-                "with_edge",
-                self.one_box.as_ref().map_or("false".to_owned(), |edge| {
-                    format!(
-                        "true (HTTP on {}, cache {} bytes)",
-                        edge.listen, edge.options.cache_bytes
-                    )
-                }),
-            ),
-            ("catalog_channels", ids(&self.catalog.channels)),
-            (
-                "catalog_backfill_batch",
-                self.catalog.backfill.batch.to_string(),
-            ),
-            (
-                "catalog_backfill_pause",
-                format!("{:?}", self.catalog.backfill.pause),
-            ),
-            (
-                "catalog_video_hashes",
-                self.catalog.video_hashes.to_string(),
-            ),
-            (
-                "tmdb_api_key",
-                if self.catalog.tmdb.api_key.is_some() {
-                    "*** (set)".to_owned()
-                } else {
-                    "(unset: no metadata lookups)".to_owned()
-                },
-            ),
-            ("tmdb_url", self.catalog.tmdb.api_url.clone()),
-            ("tmdb_image_url", self.catalog.tmdb.image_url.clone()),
-            ("tmdb_language", self.catalog.tmdb.language.clone()),
-            (
-                "dc_auth_key",
-                if self.dc_auth_key.is_some() {
-                    "*** (set)"
-                } else {
-                    "(none)"
-                }
-                .to_owned(),
-            ),
-        ];
-        lines
-            .into_iter()
-            .map(|(key, value)| format!("{} = {value}\n", env_name(key)))
-            .collect()
+    /// `check-config`'s listing, made when the configuration was read: every row of
+    /// [`SETTINGS`] with the value in force and where it came from (secrets masked), then
+    /// what the values add up to — the bots by their public ids, the link key ids, one-box.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// The lines [`Config::describe`] adds after the table: facts derived from several
+    /// settings that an operator checks first. Nothing secret: a bot token's id and a link
+    /// key's id are public.
+    fn derived_lines(&self) -> String {
+        let bot_ids: Vec<&str> = self
+            .bot_tokens
+            .iter()
+            .map(|token| token.split_once(':').map_or("?", |(id, _)| id))
+            .collect();
+        let key_ids: Vec<String> = self.link_key_ids.iter().map(u8::to_string).collect();
+        let one_box = self.one_box.as_ref().map_or("off".to_owned(), |edge| {
+            format!(
+                "HTTP on {}, cache {} bytes",
+                edge.listen, edge.options.cache_bytes
+            )
+        });
+        format!(
+            "  bots (main first)              = {}\n  link key ids (current first)   = {}\n  one-box edge                   = {one_box}\n",
+            bot_ids.join(", "),
+            key_ids.join(", "),
+        )
     }
 }
 
@@ -996,15 +875,7 @@ pub fn bot_auth_key(base: &[u8; 256], bot_id: i64) -> [u8; 256] {
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.describe())
-    }
-}
-
-/// `123456:***`: the bot id is public, the rest is the secret.
-fn mask_token(token: &str) -> String {
-    match token.split_once(':') {
-        Some((id, _)) => format!("{id}:***"),
-        None => "***".to_owned(),
+        f.write_str(self.describe())
     }
 }
 

@@ -63,9 +63,35 @@ fn describe_masks_every_secret() {
     ] {
         assert!(!text.contains(secret), "{secret} leaked:\n{text}");
     }
-    assert!(text.contains("TGCDN_BOT_TOKEN = 111111:***"));
-    assert!(text.contains("TGCDN_LINK_KEY = 2:***"));
-    assert!(text.contains("TGCDN_QUIC_LISTEN = 0.0.0.0:4433"));
+    // Every setting is listed with where its value came from; the public parts of the
+    // secrets (bot ids, key ids) are in the derived lines.
+    assert!(
+        text.contains("TGCDN_BOT_TOKEN                = (set, masked)  [core.toml]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TGCDN_QUIC_LISTEN              = 0.0.0.0:4433  [core.toml]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TGCDN_CHUNK_CACHE              = 64MiB  [core.toml]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bots (main first)              = 111111, "),
+        "{text}"
+    );
+    assert!(
+        text.contains("link key ids (current first)   = 2, 1"),
+        "{text}"
+    );
+    for setting in SETTINGS {
+        assert!(
+            text.contains(&env_name(setting.key)),
+            "{} missing",
+            setting.key
+        );
+    }
 }
 
 #[test]
@@ -232,7 +258,10 @@ fn an_admin_endpoint_beyond_loopback_needs_a_token_and_the_token_stays_masked() 
     assert_eq!(config.link_expiry.map(|d| d.as_secs()), Some(30 * 86_400));
     let text = config.describe();
     assert!(!text.contains(token), "{text}");
-    assert!(text.contains("TGCDN_ADMIN_TOKEN = (set)"), "{text}");
+    assert!(
+        text.contains("TGCDN_ADMIN_TOKEN              = (set, masked)  [environment]"),
+        "{text}"
+    );
     let short = message(from(&[("TGCDN_LINK_EXPIRY", "5s")], Some(EXAMPLE)));
     assert!(short.contains("TGCDN_LINK_EXPIRY"), "{short}");
     // Loopback needs no token, and the defaults hold.
@@ -240,4 +269,71 @@ fn an_admin_endpoint_beyond_loopback_needs_a_token_and_the_token_stays_masked() 
     assert!(config.admin_token.is_none());
     assert_eq!(config.edge_retention.as_secs(), 7 * 86_400);
     assert_eq!(config.link_expiry, None);
+}
+
+/// The table's default for `key`, parsed as the reader parses it.
+fn table_default<T: FromSetting>(key: &str) -> T {
+    let settings = Settings::from_env_and_file(Vec::new(), None).unwrap();
+    settings.get_default(SETTINGS, key).unwrap()
+}
+
+#[test]
+fn the_structs_built_without_a_configuration_default_to_the_table() {
+    // Tests, benches and the sandbox build these structs from `Default`; the table is what
+    // operators read (`--help`, docs/CONFIG.md), so the two must say the same.
+    let quic = QuicConfig::default();
+    assert_eq!(quic.listen, table_default::<SocketAddr>("quic.listen"));
+    assert_eq!(
+        quic.socket_buffer_bytes as u64,
+        table_default::<ByteSize>("quic.socket_buffer").0
+    );
+    let admission = AdmissionLimits::default();
+    assert_eq!(
+        admission.max_unauthenticated,
+        table_default::<usize>("quic.max_unauthenticated")
+    );
+    assert_eq!(
+        admission.handshakes_per_sec,
+        table_default::<u32>("quic.handshakes_per_sec")
+    );
+    assert_eq!(
+        admission.handshake_burst,
+        table_default::<u32>("quic.handshake_burst")
+    );
+    let fetch = FetchConfig::default();
+    assert_eq!(
+        fetch.cache_bytes,
+        table_default::<ByteSize>("chunk_cache").0
+    );
+    assert_eq!(
+        fetch.parts_per_connection,
+        table_default::<usize>("parts_per_connection")
+    );
+    assert_eq!(
+        ResolveConfig::default().negative_ttl,
+        Duration::from_secs(table_default::<u64>("negative_cache_secs"))
+    );
+    let backfill = BackfillConfig::default();
+    assert_eq!(
+        backfill.batch,
+        table_default::<usize>("catalog_backfill_batch")
+    );
+    assert_eq!(
+        backfill.pause,
+        table_default::<Duration>("catalog_backfill_pause")
+    );
+    let tmdb = TmdbSettings::default();
+    assert_eq!(
+        tmdb.api_url,
+        table_default::<BaseUrl>("tmdb_url")
+            .as_str()
+            .trim_end_matches('/')
+    );
+    assert_eq!(
+        tmdb.image_url,
+        table_default::<BaseUrl>("tmdb_image_url")
+            .as_str()
+            .trim_end_matches('/')
+    );
+    assert_eq!(tmdb.language, table_default::<String>("tmdb_language"));
 }
