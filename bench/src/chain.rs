@@ -301,6 +301,11 @@ pub fn process_cpu() -> Duration {
     proc_cpu("/proc/self/stat")
 }
 
+/// CPU time (user + system) another process, such as an edge binary, used so far.
+pub fn process_cpu_of(pid: u32) -> Duration {
+    proc_cpu(&format!("/proc/{pid}/stat"))
+}
+
 fn proc_cpu(path: &str) -> Duration {
     let Ok(stat) = std::fs::read_to_string(path) else {
         return Duration::ZERO;

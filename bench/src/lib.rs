@@ -1,6 +1,7 @@
 //! Pieces the tgcdn chain benchmarks share: a raw HTTP/1.1 client that times the first body
 //! byte, the bare hyper baseline server, the emulator → core → QUIC → edge chain built in
-//! process, the external processes (nginx, the `tgcdn-edge` binary) and small statistics.
+//! process, the external processes (nginx, the `tgcdn-edge` binary), small statistics and
+//! the crowd bench's deterministic sampling.
 //!
 //! Used only by the bench binaries in `bench/benches/` (run by `bash bench/run`). Nothing
 //! here is part of the product; it must never be linked by core or edge.
@@ -9,6 +10,7 @@ pub mod bare;
 pub mod chain;
 pub mod client;
 pub mod external;
+pub mod sample;
 pub mod stats;
 
 /// One MiB, the chunk unit of the whole system.
