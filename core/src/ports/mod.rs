@@ -8,9 +8,12 @@
 //! * [`PartDownloader`] — `getFile` parts for one bot;
 //! * [`DocumentSource`] — a channel message's document as one bot sees it;
 //! * [`Prober`] — the background check that puts a recovered bot back in rotation;
+//! * [`channel`] — the catalogue's side: channel posts as events and the back-fill's
+//!   [`channel::ChannelReader`];
 //! * [`TelegramError`] / [`RetryClass`] — a failure and what to do about it;
 //! * [`retry`] — the pure cross-bot retry policy.
 
+pub mod channel;
 pub mod error;
 pub mod retry;
 

@@ -22,7 +22,7 @@ use grammers_session::types::PeerId;
 use grammers_tl_types as tl;
 
 use super::{BotClient, SledSession, TelegramError, channel, within};
-use crate::catalog::index::IndexEvent;
+use crate::ports::channel::IndexEvent;
 
 /// What kind of file a user sent; decides the default file name and the reply wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
