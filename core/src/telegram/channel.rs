@@ -207,7 +207,7 @@ impl ChannelReader for BotClient {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{document_media, message_with};
+    use super::super::tests::{document_media, message_with, photo_media};
     use super::*;
 
     /// `message_with` puts messages in bare channel 1.
@@ -253,6 +253,20 @@ mod tests {
             Some(IndexEvent::NotAPost(FileRef {
                 chat_id: CHANNEL,
                 msg_id: 7
+            }))
+        );
+        // The resolver serves photos, but the catalogue lists videos and documents only.
+        let photo = tl::types::PhotoSize {
+            r#type: "y".into(),
+            w: 1280,
+            h: 960,
+            size: 90_000,
+        };
+        assert_eq!(
+            channel_event(&message_with(Some(photo_media(vec![photo.into()])), 9)),
+            Some(IndexEvent::NotAPost(FileRef {
+                chat_id: CHANNEL,
+                msg_id: 9
             }))
         );
         let mut private = message_with(None, 8);

@@ -686,7 +686,8 @@ pub(crate) mod tests {
         assert_eq!(info.date, 1_700_000_000);
     }
 
-    fn photo_media(sizes: Vec<tl::enums::PhotoSize>) -> tl::enums::MessageMedia {
+    /// A `messageMediaPhoto` with `sizes`, for the tests here and in `channel`.
+    pub(super) fn photo_media(sizes: Vec<tl::enums::PhotoSize>) -> tl::enums::MessageMedia {
         tl::types::MessageMediaPhoto {
             spoiler: false,
             live_photo: false,
