@@ -23,7 +23,7 @@ use tgcdn_core::quic::handler::Handler;
 use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, bind_socket, tls, transport_config};
 use tgcdn_core::resolve::{DocumentSource, ResolveConfig, Resolver};
 use tgcdn_core::store::Store;
-use tgcdn_core::telegram::{DocumentInfo, DocumentLocation, TelegramError};
+use tgcdn_core::telegram::{DocumentInfo, DocumentLocation, FileKind, TelegramError};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::PartRequest;
 use tgcdn_shared::wire::{
@@ -55,6 +55,7 @@ impl DocumentSource for Memory {
                     access_hash: 1,
                     file_reference: vec![1],
                     dc_id: 2,
+                    kind: FileKind::Document,
                 },
                 size: CHUNKS * MIB,
                 mime_type: "video/mp4".into(),

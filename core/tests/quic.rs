@@ -25,7 +25,7 @@ use tgcdn_core::quic::handler::Handler;
 use tgcdn_core::quic::{EdgeRegistry, QuicConfig, QuicServer, close_code, tls};
 use tgcdn_core::resolve::{DocumentSource, ResolveConfig, Resolver};
 use tgcdn_core::store::Store;
-use tgcdn_core::telegram::{DocumentInfo, DocumentLocation, TelegramError};
+use tgcdn_core::telegram::{DocumentInfo, DocumentLocation, FileKind, TelegramError};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::PartRequest;
 use tgcdn_shared::wire::{
@@ -96,6 +96,7 @@ impl DocumentSource for FakeTelegram {
                     access_hash: 1,
                     file_reference: vec![1],
                     dc_id: 4,
+                    kind: FileKind::Document,
                 },
                 size,
                 mime_type: "video/mp4".into(),

@@ -10,7 +10,7 @@
 pub mod client;
 pub mod stack;
 
-pub use stack::{PostedFile, Stack, StackError, StackOptions, UserUpload};
+pub use stack::{PostedFile, Stack, StackError, StackOptions, UserPhoto, UserUpload};
 
 /// SHA-256 of `bytes` as lower-case hex (what `sha256sum` prints).
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::token::{Keyring, LinkKey};
 use tgemu::{
-    BotInfo, ChannelInfo, Content, DocumentInfo, Emulator, EmulatorHandle, Peer, UserInfo, World,
+    BotInfo, ChannelInfo, Content, DocumentInfo, Emulator, EmulatorHandle, Peer, PhotoInfo,
+    PhotoSizeSpec, UserInfo, World,
 };
 
 use crate::client;
@@ -116,6 +117,13 @@ pub struct PostedFile {
 #[derive(Debug, Clone)]
 pub struct UserUpload {
     pub doc: DocumentInfo,
+    pub link: String,
+}
+
+/// A photo a user sent to the main bot, and the link the bot answered with.
+#[derive(Debug, Clone)]
+pub struct UserPhoto {
+    pub photo: PhotoInfo,
     pub link: String,
 }
 
@@ -328,8 +336,37 @@ impl Stack {
         let before = self.world.sent_by(bot).len();
         self.world
             .user_sends_document(self.user.user_id, bot, doc.id, "");
+        let link = self.wait_for_link(before, name, timeout)?;
+        Ok(UserUpload { doc, link })
+    }
+
+    /// The user sends a photo with `sizes` (stored on `dc`) to the main bot, like
+    /// [`Self::user_uploads`].
+    pub fn user_sends_photo(
+        &self,
+        sizes: Vec<PhotoSizeSpec>,
+        dc: i32,
+        timeout: Duration,
+    ) -> Result<UserPhoto, StackError> {
+        let bot = self.main_bot.user_id;
+        let photo = self.world.add_photo(sizes, dc);
+        let before = self.world.sent_by(bot).len();
+        self.world
+            .user_sends_photo(self.user.user_id, bot, photo.id, "");
+        let link = self.wait_for_link(before, "a photo", timeout)?;
+        Ok(UserPhoto { photo, link })
+    }
+
+    /// The first download link the main bot sent the user after its `before`-th message.
+    fn wait_for_link(
+        &self,
+        before: usize,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<String, StackError> {
+        let bot = self.main_bot.user_id;
         let prefix = format!("{}/dl/", self.edge_url());
-        let link = wait_for(&format!("the bot's link for {name}"), timeout, || {
+        wait_for(&format!("the bot's link for {what}"), timeout, || {
             Ok(self
                 .world
                 .sent_by(bot)
@@ -338,8 +375,7 @@ impl Stack {
                 .filter(|m| m.peer == Peer::User(self.user.user_id))
                 .find_map(|m| extract_link(&m.text, &prefix)))
         })
-        .map_err(|e| self.with_logs(e))?;
-        Ok(UserUpload { doc, link })
+        .map_err(|e| self.with_logs(e))
     }
 
     /// SIGKILLs the core (no shutdown path runs) and reaps it.

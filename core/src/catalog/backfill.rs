@@ -6,8 +6,9 @@
 //! * [`Walk`] — pure: which id ranges are still to fetch, the next batch, what a newer top
 //!   adds. Persisted per channel in sled tree `catalog_backfill` after every batch, so a
 //!   restart resumes where the last finished batch ended and never asks for it again;
-//! * [`ChannelReader`] — the port a bot implements (`telegram/channel.rs`): the newest
-//!   message id of a channel, and a batch of messages as [`IndexEvent`]s;
+//! * [`ChannelReader`] — the port a bot implements (`telegram/channel.rs`), defined in
+//!   `ports::channel`: the newest message id of a channel, and a batch of messages as
+//!   [`IndexEvent`]s;
 //! * [`Backfiller`] — the task: channels one at a time, a configurable pause between
 //!   calls, FLOOD_WAIT slept as told; a bot that cannot read a channel is skipped for that
 //!   channel only (the next reader is tried; with none left the channel's back-fill stops
@@ -31,12 +32,11 @@ use tracing::Instrument;
 use super::index::{BackfillProgress, IndexEvent, IndexStats, Indexer, Source};
 use crate::ports::BoxFuture;
 use crate::ports::TelegramError;
+pub use crate::ports::channel::{ChannelReader, MAX_BATCH};
 use crate::store::{Store, StoreError, get, put};
 
 /// Name of the tree: channel (Bot API id) → [`Walk`].
 pub const TREE: &str = "catalog_backfill";
-/// Telegram's limit of ids per `channels.getMessages`.
-pub const MAX_BATCH: usize = 200;
 /// Transient failures (timeouts, lost connections) tolerated per call before the next
 /// reader is tried.
 const TRANSIENT_RETRIES: u32 = 3;
@@ -101,26 +101,6 @@ impl Walk {
     pub fn next_id(&self) -> i32 {
         self.pending.first().map_or(0, |(_, next)| *next)
     }
-}
-
-/// What the back-fill needs from a bot.
-pub trait ChannelReader: Send + Sync + 'static {
-    /// The bot's id, for logs.
-    fn reader_id(&self) -> i64;
-    /// The newest message id of `channel` (Bot API id); 0 for an empty channel.
-    fn newest_message_id(
-        self: Arc<Self>,
-        channel: i64,
-        deadline: Instant,
-    ) -> BoxFuture<'static, Result<i32, TelegramError>>;
-    /// Messages `ids` of `channel`: one event per id, [`IndexEvent::NotAPost`] for a
-    /// missing message or one without a file.
-    fn read_messages(
-        self: Arc<Self>,
-        channel: i64,
-        ids: Vec<i32>,
-        deadline: Instant,
-    ) -> BoxFuture<'static, Result<Vec<IndexEvent>, TelegramError>>;
 }
 
 /// Tunables of the back-fill.

@@ -15,44 +15,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tgcdn_shared::FileRef;
 
-/// A channel post that carries a file (a video or any document). Photos and text-only
-/// posts are not posts for the catalogue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelPost {
-    /// The channel (Bot API id, `-100…`) and message: what a tgcdn link names.
-    pub file: FileRef,
-    /// The document's file name attribute, as uploaded.
-    pub file_name: Option<String>,
-    /// The post's text, when not empty.
-    pub caption: Option<String>,
-    pub size: u64,
-    pub mime: String,
-    /// Message date, seconds since the Unix epoch.
-    pub date: u64,
-}
-
-/// One change to the catalogue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IndexEvent {
-    /// A post with a file, new or edited: stored, replacing what was there.
-    Post(ChannelPost),
-    /// A message that exists but carries no file (text, photo, or an edit that removed the
-    /// file): whatever was stored for it goes.
-    NotAPost(FileRef),
-    /// Messages deleted from a channel (Bot API id).
-    Deleted { channel: i64, msg_ids: Vec<i32> },
-}
-
-impl IndexEvent {
-    /// The channel (Bot API id) the event is about.
-    pub fn channel(&self) -> i64 {
-        match self {
-            Self::Post(post) => post.file.chat_id,
-            Self::NotAPost(file) => file.chat_id,
-            Self::Deleted { channel, .. } => *channel,
-        }
-    }
-}
+pub use crate::ports::channel::{ChannelPost, IndexEvent};
 
 /// Why the catalogue store could not apply an event.
 #[derive(Debug, thiserror::Error)]

@@ -137,17 +137,17 @@ pub fn upload_failed_text() -> String {
     "Sorry, I could not store that file just now. Please try again in a minute.".to_owned()
 }
 
-/// The answer to an upload the core could not serve, or `None` when it can. Only documents
-/// (files, videos, audio) are served: a photo would get a link that answers 404, so it is
-/// refused with a way out instead.
+/// The answer to an upload the core could not serve, or `None` when it can. Documents
+/// (files, videos, audio) and photos are served; media without a file (a poll, a location,
+/// a contact…) would get a link that answers 404, so it is refused saying what works.
 pub fn unservable_upload_text(kind: MediaKind) -> Option<String> {
     match kind {
-        MediaKind::Photo => Some(
-            "Sorry, I can't make links for photos. Send it as a file instead \
-             (📎 → File), and I'll answer with a link."
+        MediaKind::Other => Some(
+            "Sorry, I can only make links for files, videos, audio and photos — not for \
+             polls, locations, contacts or games. Send me a file and I'll answer with a link."
                 .to_owned(),
         ),
-        MediaKind::Document | MediaKind::Video | MediaKind::Audio => None,
+        MediaKind::Document | MediaKind::Video | MediaKind::Audio | MediaKind::Photo => None,
     }
 }
 
@@ -298,10 +298,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn photos_are_refused_and_documents_are_not() {
-        let refusal = unservable_upload_text(MediaKind::Photo).unwrap();
-        assert!(refusal.contains("as a file"), "{refusal}");
-        for kind in [MediaKind::Document, MediaKind::Video, MediaKind::Audio] {
+    fn media_without_a_file_is_refused_and_files_and_photos_are_not() {
+        let refusal = unservable_upload_text(MediaKind::Other).unwrap();
+        assert!(refusal.contains("not for polls"), "{refusal}");
+        for kind in [
+            MediaKind::Document,
+            MediaKind::Video,
+            MediaKind::Audio,
+            MediaKind::Photo,
+        ] {
             assert_eq!(unservable_upload_text(kind), None);
         }
     }

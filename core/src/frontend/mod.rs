@@ -545,6 +545,7 @@ fn file_name(media: &IncomingMedia, stored_msg_id: i32) -> String {
                 MediaKind::Video => "video",
                 MediaKind::Audio => "audio",
                 MediaKind::Photo => "photo",
+                MediaKind::Other => "file",
             };
             links::default_file_name(prefix, stored_msg_id, media.mime_type.as_deref())
         })

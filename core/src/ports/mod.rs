@@ -6,11 +6,14 @@
 //! these traits; tests implement them with scripted fakes.
 //!
 //! * [`PartDownloader`] — `getFile` parts for one bot;
-//! * [`DocumentSource`] — a channel message's document as one bot sees it;
+//! * [`DocumentSource`] — a channel message's file (document or photo) as one bot sees it;
 //! * [`Prober`] — the background check that puts a recovered bot back in rotation;
+//! * [`channel`] — the catalogue's side: channel posts as events and the back-fill's
+//!   [`channel::ChannelReader`];
 //! * [`TelegramError`] / [`RetryClass`] — a failure and what to do about it;
 //! * [`retry`] — the pure cross-bot retry policy.
 
+pub mod channel;
 pub mod error;
 pub mod retry;
 
@@ -29,17 +32,29 @@ use crate::bots::health::ProbeTarget;
 /// A boxed future that can move between threads (the traits below are object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Where a document's bytes are, as one bot sees them (`access_hash` and `file_reference`
-/// are per bot; the reference expires).
+/// Where a message's file's bytes are, as one bot sees them (`access_hash` and
+/// `file_reference` are per bot; the reference expires). The file is a document or one
+/// size of a photo; `telegram/` turns this into the matching `InputFileLocation`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentLocation {
     pub id: i64,
     pub access_hash: i64,
     pub file_reference: Vec<u8>,
     pub dc_id: i32,
+    pub kind: FileKind,
 }
 
-/// A message's document: its location for this bot and what the edge needs to describe it.
+/// Which kind of file a [`DocumentLocation`] names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileKind {
+    Document,
+    /// One size of a photo, by Telegram's type letter (`y`, `w`…): the served one is the
+    /// largest.
+    PhotoSize(String),
+}
+
+/// A message's file (a document, or a photo's largest size): its location for this bot and
+/// what the edge needs to describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentInfo {
     pub location: DocumentLocation,
@@ -63,7 +78,7 @@ pub trait PartDownloader: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<Bytes, TelegramError>>;
 }
 
-/// Looks a channel message's document up as one bot sees it.
+/// Looks a channel message's file (document or photo) up as one bot sees it.
 pub trait DocumentSource: Send + Sync + 'static {
     fn lookup_document(
         self: Arc<Self>,

@@ -15,7 +15,7 @@
 //!   rotates file references): a moka cache with a TTL, one lookup per (bot, file) at a time.
 //!   [`Resolver::with_location`] runs a Telegram call with the location and, on
 //!   `FILE_REFERENCE_EXPIRED`, re-fetches the message through the same bot and retries once.
-//! * A message that is gone or holds no document is `NotFound`, and its stored meta is
+//! * A message that is gone or holds no file (document or photo) is `NotFound`; its meta is
 //!   forgotten so the next `Meta` does not describe a file that cannot be served. The
 //!   answer is remembered (bounded moka, `negative_ttl`), so a flood of requests for a dead
 //!   link costs one `channels.getMessages`, not one each — otherwise an anonymous client

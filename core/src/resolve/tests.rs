@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::ports::BoxFuture;
+use crate::ports::{BoxFuture, FileKind};
 use crate::store::Revocation;
 
 const FILE: FileRef = FileRef {
@@ -44,6 +44,7 @@ fn info(access_hash: i64, generation: usize) -> DocumentInfo {
             access_hash,
             file_reference: vec![generation as u8],
             dc_id: 4,
+            kind: FileKind::Document,
         },
         size: 3 << 20,
         mime_type: "video/mp4".into(),

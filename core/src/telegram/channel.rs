@@ -4,7 +4,8 @@
 //! from pts 1 with limit 1: Telegram answers `channelDifferenceTooLong` with the dialog's
 //! top message) and a batch of messages (`channels.getMessages`, up to 200 ids).
 //!
-//! Called by `chat.rs` (the update feed) and by `catalog/backfill.rs` through the port.
+//! Called by `chat.rs` (the update feed) and by `catalog/backfill.rs` through the port
+//! (`ports::channel`).
 //! Grammers types stay here; what leaves is [`ChannelPost`] / [`IndexEvent`].
 
 use std::sync::Arc;
@@ -15,9 +16,8 @@ use tgcdn_shared::FileRef;
 
 use super::download::channel_bare_id;
 use super::{BotClient, TelegramError, within};
-use crate::catalog::backfill::{ChannelReader, MAX_BATCH};
-use crate::catalog::index::{ChannelPost, IndexEvent};
 use crate::ports::BoxFuture;
+use crate::ports::channel::{ChannelPost, ChannelReader, IndexEvent, MAX_BATCH};
 
 /// The Bot API id (`-100…`) of a bare channel id.
 pub fn channel_bot_api_id(bare_id: i64) -> i64 {
@@ -207,7 +207,7 @@ impl ChannelReader for BotClient {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{document_media, message_with};
+    use super::super::tests::{document_media, message_with, photo_media};
     use super::*;
 
     /// `message_with` puts messages in bare channel 1.
@@ -253,6 +253,20 @@ mod tests {
             Some(IndexEvent::NotAPost(FileRef {
                 chat_id: CHANNEL,
                 msg_id: 7
+            }))
+        );
+        // The resolver serves photos, but the catalogue lists videos and documents only.
+        let photo = tl::types::PhotoSize {
+            r#type: "y".into(),
+            w: 1280,
+            h: 960,
+            size: 90_000,
+        };
+        assert_eq!(
+            channel_event(&message_with(Some(photo_media(vec![photo.into()])), 9)),
+            Some(IndexEvent::NotAPost(FileRef {
+                chat_id: CHANNEL,
+                msg_id: 9
             }))
         );
         let mut private = message_with(None, 8);

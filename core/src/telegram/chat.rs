@@ -22,7 +22,7 @@ use grammers_session::types::PeerId;
 use grammers_tl_types as tl;
 
 use super::{BotClient, SledSession, TelegramError, channel, within};
-use crate::catalog::index::IndexEvent;
+use crate::ports::channel::IndexEvent;
 
 /// What kind of file a user sent; decides the default file name and the reply wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub enum MediaKind {
     Video,
     Audio,
     Photo,
+    /// Media with no file the core serves (poll, location, contact, dice, game…).
+    Other,
 }
 
 /// A file attached to an incoming message.
@@ -48,6 +50,8 @@ pub struct IncomingMedia {
 enum InputMedia {
     Document(tl::types::InputDocument),
     Photo(tl::types::InputPhoto),
+    /// Nothing to copy ([`MediaKind::Other`]).
+    None,
 }
 
 /// A message a user sent to the bot in a private chat.
@@ -309,6 +313,11 @@ impl BotClient {
                 video: None,
             }
             .into(),
+            InputMedia::None => {
+                return Err(TelegramError::Other(
+                    "the message has no file to copy".into(),
+                ));
+            }
         };
         let random_id = fresh_random_id();
         let request = tl::functions::messages::SendMedia {
@@ -465,7 +474,12 @@ fn incoming_media(media: tl::enums::MessageMedia) -> Option<IncomingMedia> {
             let tl::enums::Photo::Photo(photo) = media.photo? else {
                 return None;
             };
-            let size = photo.sizes.iter().filter_map(photo_size_bytes).max();
+            let size = photo
+                .sizes
+                .iter()
+                .filter_map(super::photo_size_bytes)
+                .map(|(_, size)| size)
+                .max();
             Some(IncomingMedia {
                 kind: MediaKind::Photo,
                 file_name: None,
@@ -478,17 +492,18 @@ fn incoming_media(media: tl::enums::MessageMedia) -> Option<IncomingMedia> {
                 }),
             })
         }
-        _ => None,
+        // A text's link preview is part of the text; an empty or unknown media is nothing.
+        tl::enums::MessageMedia::Empty
+        | tl::enums::MessageMedia::WebPage(_)
+        | tl::enums::MessageMedia::Unsupported => None,
+        _ => Some(IncomingMedia {
+            kind: MediaKind::Other,
+            file_name: None,
+            mime_type: None,
+            size: None,
+            input: InputMedia::None,
+        }),
     }
-}
-
-fn photo_size_bytes(size: &tl::enums::PhotoSize) -> Option<u64> {
-    let bytes = match size {
-        tl::enums::PhotoSize::Size(s) => s.size,
-        tl::enums::PhotoSize::Progressive(s) => *s.sizes.iter().max()?,
-        _ => return None,
-    };
-    u64::try_from(bytes).ok()
 }
 
 #[cfg(test)]
@@ -643,6 +658,21 @@ mod tests {
         assert_eq!(media.kind, MediaKind::Photo);
         assert_eq!(media.size, Some(64000));
         assert!(matches!(media.input, InputMedia::Photo(ref p) if p.id == 9));
+    }
+
+    #[test]
+    fn media_without_a_file_is_other_and_a_link_preview_is_no_media() {
+        let dice: tl::enums::MessageMedia = tl::types::MessageMediaDice {
+            value: 6,
+            emoticon: "🎲".into(),
+            game_outcome: None,
+        }
+        .into();
+        let media = incoming_media(dice).unwrap();
+        assert_eq!(media.kind, MediaKind::Other);
+        assert!(matches!(media.input, InputMedia::None));
+        assert!(incoming_media(tl::enums::MessageMedia::Empty).is_none());
+        assert!(incoming_media(tl::enums::MessageMedia::Unsupported).is_none());
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! * this file — [`BotClient`]: one bot token, N grammers `SenderPool`s (one TCP connection
 //!   per DC each), sign-in only when the stored session is not authorised, `upload.getFile`
 //!   parts with a deadline, export/import of the authorisation into a media DC once per bot
-//!   per DC (recorded in sled so a restart does not repeat it), and the message → document
-//!   lookup the resolver builds on.
+//!   per DC (recorded in sled so a restart does not repeat it), and the message → file
+//!   lookup the resolver builds on (a document, or a photo's largest size).
 //!
 //! Connection 0 owns the bot's [`SledSession`]: it signs in, creates and persists auth keys
 //! and is the one whose updates a front-end would consume. Connections 1.. use
@@ -41,7 +41,7 @@ use grammers_tl_types as tl;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use crate::ports::{DocumentInfo, DocumentLocation, RetryClass, TelegramError};
+pub use crate::ports::{DocumentInfo, DocumentLocation, FileKind, RetryClass, TelegramError};
 pub use session::{PoolSession, SessionError, SledSession};
 
 /// Largest part grammers 0.11 can receive: a 1 MiB answer trips its message-size assert and
@@ -229,7 +229,8 @@ impl BotClient {
         self.session.home_dc_id().map_err(other)
     }
 
-    /// Downloads `limit` bytes at `offset` of a document on connection `connection`.
+    /// Downloads `limit` bytes at `offset` of a document or photo size on connection
+    /// `connection`.
     ///
     /// Authorises the media DC first when needed; follows one `FILE_MIGRATE` and re-imports
     /// once after `AUTH_KEY_UNREGISTERED` in a media DC. Everything else (flood wait, stale
@@ -251,13 +252,7 @@ impl BotClient {
         let request = tl::functions::upload::GetFile {
             precise: false,
             cdn_supported: false,
-            location: tl::types::InputDocumentFileLocation {
-                id: location.id,
-                access_hash: location.access_hash,
-                file_reference: location.file_reference.clone(),
-                thumb_size: String::new(),
-            }
-            .into(),
+            location: input_location(location),
             offset: offset as i64,
             limit: limit as i32,
         };
@@ -289,8 +284,8 @@ impl BotClient {
     }
 
     /// Fetches message `msg_id` of channel `channel_id` (bare id, not `-100…`) and returns its
-    /// document as this bot sees it. No message, an empty one or one without a document is
-    /// [`TelegramError::MessageNotFound`].
+    /// file (document or photo) as this bot sees it. No message, an empty one or one without
+    /// a file is [`TelegramError::MessageNotFound`].
     pub async fn fetch_document(
         &self,
         channel_id: i64,
@@ -421,9 +416,33 @@ fn document_from_messages(
     })
 }
 
+/// The `getFile` location of a document or of one photo size.
+fn input_location(location: &DocumentLocation) -> tl::enums::InputFileLocation {
+    match &location.kind {
+        FileKind::Document => tl::types::InputDocumentFileLocation {
+            id: location.id,
+            access_hash: location.access_hash,
+            file_reference: location.file_reference.clone(),
+            thumb_size: String::new(),
+        }
+        .into(),
+        FileKind::PhotoSize(thumb_size) => tl::types::InputPhotoFileLocation {
+            id: location.id,
+            access_hash: location.access_hash,
+            file_reference: location.file_reference.clone(),
+            thumb_size: thumb_size.clone(),
+        }
+        .into(),
+    }
+}
+
 fn document_of(message: tl::types::Message) -> Option<DocumentInfo> {
-    let Some(tl::enums::MessageMedia::Document(media)) = message.media else {
-        return None;
+    let media = match message.media {
+        Some(tl::enums::MessageMedia::Document(media)) => media,
+        Some(tl::enums::MessageMedia::Photo(media)) => {
+            return photo_of(media, message.id, message.date);
+        }
+        _ => return None,
     };
     let Some(tl::enums::Document::Document(document)) = media.document else {
         return None;
@@ -441,12 +460,50 @@ fn document_of(message: tl::types::Message) -> Option<DocumentInfo> {
             access_hash: document.access_hash,
             file_reference: document.file_reference,
             dc_id: document.dc_id,
+            kind: FileKind::Document,
         },
         size: u64::try_from(document.size).ok()?,
         mime_type: document.mime_type,
         file_name,
         date: i64::from(message.date),
     })
+}
+
+/// A photo served as a file: its largest size (by bytes), as `image/jpeg` named
+/// `photo_<msg_id>.jpg` (Telegram re-encodes every photo it stores as JPEG).
+fn photo_of(media: tl::types::MessageMediaPhoto, msg_id: i32, date: i32) -> Option<DocumentInfo> {
+    let Some(tl::enums::Photo::Photo(photo)) = media.photo else {
+        return None;
+    };
+    let (thumb_size, size) = photo
+        .sizes
+        .iter()
+        .filter_map(photo_size_bytes)
+        .max_by_key(|(_, size)| *size)?;
+    Some(DocumentInfo {
+        location: DocumentLocation {
+            id: photo.id,
+            access_hash: photo.access_hash,
+            file_reference: photo.file_reference,
+            dc_id: photo.dc_id,
+            kind: FileKind::PhotoSize(thumb_size),
+        },
+        size,
+        mime_type: "image/jpeg".to_owned(),
+        file_name: Some(format!("photo_{msg_id}.jpg")),
+        date: i64::from(date),
+    })
+}
+
+/// A downloadable photo size's type letter and bytes; `None` for the inline kinds
+/// (stripped, cached, path) that `getFile` does not serve.
+pub(crate) fn photo_size_bytes(size: &tl::enums::PhotoSize) -> Option<(String, u64)> {
+    let (kind, bytes) = match size {
+        tl::enums::PhotoSize::Size(s) => (&s.r#type, s.size),
+        tl::enums::PhotoSize::Progressive(s) => (&s.r#type, *s.sizes.iter().max()?),
+        _ => return None,
+    };
+    Some((kind.clone(), u64::try_from(bytes).ok().filter(|b| *b > 0)?))
 }
 
 #[cfg(test)]
@@ -619,13 +676,97 @@ pub(crate) mod tests {
                 id: 11,
                 access_hash: 22,
                 file_reference: vec![1, 2, 3],
-                dc_id: 4
+                dc_id: 4,
+                kind: FileKind::Document,
             }
         );
         assert_eq!(info.size, 3 << 20);
         assert_eq!(info.mime_type, "video/mp4");
         assert_eq!(info.file_name.as_deref(), Some("film.mp4"));
         assert_eq!(info.date, 1_700_000_000);
+    }
+
+    /// A `messageMediaPhoto` with `sizes`, for the tests here and in `channel`.
+    pub(super) fn photo_media(sizes: Vec<tl::enums::PhotoSize>) -> tl::enums::MessageMedia {
+        tl::types::MessageMediaPhoto {
+            spoiler: false,
+            live_photo: false,
+            photo: Some(
+                tl::types::Photo {
+                    has_stickers: false,
+                    id: 9,
+                    access_hash: 8,
+                    file_reference: vec![7],
+                    date: 0,
+                    sizes,
+                    video_sizes: None,
+                    dc_id: 4,
+                }
+                .into(),
+            ),
+            ttl_seconds: None,
+            video: None,
+        }
+        .into()
+    }
+
+    #[test]
+    fn a_photo_is_served_as_its_largest_size() {
+        let sizes = vec![
+            tl::types::PhotoStrippedSize {
+                r#type: "i".into(),
+                bytes: vec![1, 2, 3],
+            }
+            .into(),
+            tl::types::PhotoSizeProgressive {
+                r#type: "y".into(),
+                w: 1280,
+                h: 960,
+                sizes: vec![1000, 8000, 64000],
+            }
+            .into(),
+            tl::types::PhotoSize {
+                r#type: "m".into(),
+                w: 320,
+                h: 240,
+                size: 900,
+            }
+            .into(),
+        ];
+        let answer = channel_messages(vec![message_with(Some(photo_media(sizes)), 7)]);
+        let info = document_from_messages(answer, 7).unwrap();
+        assert_eq!(
+            info.location,
+            DocumentLocation {
+                id: 9,
+                access_hash: 8,
+                file_reference: vec![7],
+                dc_id: 4,
+                kind: FileKind::PhotoSize("y".into()),
+            }
+        );
+        assert_eq!(info.size, 64000);
+        assert_eq!(info.mime_type, "image/jpeg");
+        assert_eq!(info.file_name.as_deref(), Some("photo_7.jpg"));
+        let tl::enums::InputFileLocation::InputPhotoFileLocation(input) =
+            input_location(&info.location)
+        else {
+            panic!("a photo location")
+        };
+        assert_eq!((input.id, input.thumb_size.as_str()), (9, "y"));
+    }
+
+    #[test]
+    fn a_photo_without_a_downloadable_size_is_not_found() {
+        let stripped = vec![
+            tl::types::PhotoStrippedSize {
+                r#type: "i".into(),
+                bytes: vec![1],
+            }
+            .into(),
+        ];
+        let answer = channel_messages(vec![message_with(Some(photo_media(stripped)), 7)]);
+        assert_eq!(document_from_messages(answer, 7), None);
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The core is SIGKILLed while a slow download is streaming and started again on the same
 //! data directory: the viewer's download completes with the right bytes. While the core is
-//! down the edge still refuses bad links on its own. This module starts its own stack, since
-//! killing the shared one would break the other modules' tests.
+//! down the edge still refuses bad links on its own. A revocation recorded while the edge
+//! was cut off from the core is honoured once it reconnects (the core's `ForgetAll`), though
+//! the edge had the file cached. This module starts its own stacks, since killing the shared
+//! one would break the other modules' tests.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use tgcdn_core::revoke::Revocations;
+use tgcdn_core::store::Store;
 use tgcdn_tests::{Stack, StackOptions, client, sha256_hex};
 use tgemu::{Content, Scope};
 
@@ -113,4 +117,62 @@ fn a_download_survives_the_core_being_killed_and_restarted() {
         requests <= 2 && after_restart < Duration::from_secs(15),
         "{requests} requests, {after_restart:?} after the restart"
     );
+}
+
+/// The value of an unlabelled counter in the edge's `/metrics` (0 before its first sample).
+fn edge_counter(stack: &Stack, name: &str) -> u64 {
+    let text = stack.edge_metrics().unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Records a revocation in the stopped core's database, as an operator's revoke would have
+/// while no edge was connected to hear the announcement.
+fn revoke_offline(stack: &Stack, file: tgcdn_shared::FileRef) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = Store::open(&stack.data_dir()).expect("the stopped core's database opens");
+        Revocations::new(store.clone())
+            .revoke(file, "revoked while the edge was away", 1_700_000_000)
+            .await
+            .expect("revoked");
+        store.flush().await.expect("flushed");
+    });
+}
+
+#[test]
+fn an_edge_that_reconnects_honours_revocations_made_while_it_was_away() {
+    let stack = Stack::start(StackOptions::default()).unwrap();
+    let _logs = stack.logs_on_panic();
+    let posted = stack.post_file(
+        Content::pseudo(MIB + 77),
+        "away.bin",
+        "application/octet-stream",
+        2,
+    );
+    assert_eq!(client::get(&posted.url, &[]).unwrap().status(), 200);
+
+    stack.kill_core().unwrap();
+    revoke_offline(&stack, posted.file);
+    // The edge still trusts what it cached: without the core it serves the file.
+    assert_eq!(client::get(&posted.url, &[]).unwrap().status(), 200);
+    let pushes_before = edge_counter(&stack, "tgcdn_edge_pushes_received_total");
+
+    stack.restart_core().unwrap();
+    // On reconnecting, the edge applies `ForgetAll` before it takes requests on the new
+    // connection (polled with a deadline, not slept).
+    let restarted = Instant::now();
+    while edge_counter(&stack, "tgcdn_edge_pushes_received_total") <= pushes_before {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(30),
+            "the edge never forgot its cached metadata after reconnecting"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let response = client::get(&posted.url, &[]).unwrap();
+    assert_eq!(response.status(), 410, "the revocation made while away");
 }

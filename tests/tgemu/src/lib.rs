@@ -9,7 +9,7 @@
 //! ([`EmulatorHandle::session_for`]); grammers then skips DH (`connect_with_auth`).
 //! Sign-in state is per (DC, key), as in Telegram.
 //!
-//! Tests script the world through [`World`] (bots, users, channels, documents,
+//! Tests script the world through [`World`] (bots, users, channels, documents, photos,
 //! messages), inject faults through [`Faults`], and assert on [`CountersSnapshot`].
 //! Layers: `transport` (framing) → `crypto` (MTProto 2.0, server side) → `session`
 //! (containers, salts, msg ids) → `api` (methods) over `world`; `server` drives the I/O.
@@ -44,7 +44,8 @@ pub use content::Content;
 pub use counters::{Counters, CountersSnapshot, GetMessagesCall};
 pub use faults::{Faults, Latency, Pacer, Scope};
 pub use world::{
-    BotInfo, ChannelInfo, DocumentInfo, Peer, SentMessage, UserInfo, World, WorldSnapshot,
+    BotInfo, ChannelInfo, DocumentInfo, Peer, PhotoInfo, PhotoSizeInfo, PhotoSizeSpec, SentMessage,
+    UserInfo, World, WorldSnapshot,
 };
 
 use clock::Clock;
@@ -273,14 +274,24 @@ impl EmulatorHandle {
         self.shared.counters.reset();
     }
 
-    /// The bytes `[offset, offset + len)` of a document, clipped to its size (empty for
-    /// an unknown document or an unreadable file).
+    /// The bytes `[offset, offset + len)` of a document, or of a photo size by its
+    /// [`PhotoSizeInfo::content_id`], clipped to its size (empty for an unknown id or an
+    /// unreadable file).
     pub fn content_slice(&self, doc_id: i64, offset: u64, len: usize) -> Vec<u8> {
         let (content, size) = {
             let s = self.shared.world.lock();
+            let photo_size = || {
+                s.photos.values().find_map(|p| {
+                    let at = p.info.sizes.iter().position(|z| z.content_id == doc_id)?;
+                    Some((p.sizes.get(at)?.content.clone(), p.info.sizes[at].size))
+                })
+            };
             match s.documents.get(&doc_id) {
                 Some(d) => (d.content.clone(), d.info.size),
-                None => return Vec::new(),
+                None => match photo_size() {
+                    Some(found) => found,
+                    None => return Vec::new(),
+                },
             }
         };
         let len = size.saturating_sub(offset).min(len as u64) as usize;

@@ -1,4 +1,4 @@
-//! The scripted Telegram world: users, bots, channels, documents, messages, per-account
+//! The scripted Telegram world: users, bots, channels, documents, photos, messages, per-account
 //! update logs (pts), authorisations per (DC, auth key), and who gets pushed updates.
 //!
 //! Tests drive it through [`World`] (register a bot, post a document, read what the bot
@@ -56,6 +56,60 @@ pub struct DocumentInfo {
     pub dc: i32,
 }
 
+/// One size of a photo as a test describes it: Telegram's type letter (`s` 100 px box,
+/// `m` 320, `x` 800, `y` 1280, `w` 2560), the pixel size and the bytes. Sizes `y` and `w`
+/// are shown as `photoSizeProgressive`, the others as `photoSize`, as Telegram does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoSizeSpec {
+    pub kind: String,
+    pub w: i32,
+    pub h: i32,
+    pub content: Content,
+}
+
+impl PhotoSizeSpec {
+    pub fn new(kind: &str, w: i32, h: i32, content: Content) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            w,
+            h,
+            content,
+        }
+    }
+}
+
+/// One stored size of a photo: its type letter, its bytes, and the id its bytes are
+/// generated from (what [`crate::EmulatorHandle::content_slice`] takes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoSizeInfo {
+    pub kind: String,
+    pub size: u64,
+    pub content_id: i64,
+}
+
+/// A photo stored on one DC, with its sizes smallest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoInfo {
+    pub id: i64,
+    pub access_hash: i64,
+    pub dc: i32,
+    pub sizes: Vec<PhotoSizeInfo>,
+}
+
+impl PhotoInfo {
+    /// The size with the most bytes (what a client downloads as "the photo").
+    pub fn largest(&self) -> Option<&PhotoSizeInfo> {
+        self.sizes.iter().max_by_key(|size| size.size)
+    }
+}
+
+/// A message's file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Media {
+    Document(i64),
+    Photo(i64),
+}
+
 /// A chat as the world sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Peer {
@@ -70,6 +124,7 @@ pub struct SentMessage {
     pub msg_id: i32,
     pub text: String,
     pub media_doc_id: Option<i64>,
+    pub media_photo_id: Option<i64>,
     pub forwarded_from: Option<(Peer, i32)>,
 }
 
@@ -105,6 +160,30 @@ pub(crate) struct Document {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Photo {
+    pub(crate) info: PhotoInfo,
+    /// Per size, in `info.sizes` order.
+    pub(crate) sizes: Vec<StoredPhotoSize>,
+    pub(crate) date: i32,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct StoredPhotoSize {
+    pub(crate) w: i32,
+    pub(crate) h: i32,
+    #[serde(with = "shared_content")]
+    pub(crate) content: Arc<Content>,
+}
+
+impl Photo {
+    /// The stored size named `kind`, with its bytes.
+    pub(crate) fn size(&self, kind: &str) -> Option<(&PhotoSizeInfo, &Arc<Content>)> {
+        let at = self.info.sizes.iter().position(|s| s.kind == kind)?;
+        Some((self.info.sizes.get(at)?, &self.sizes.get(at)?.content))
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct StoredMessage {
     pub(crate) id: i32,
     pub(crate) from: Option<i64>,
@@ -113,7 +192,7 @@ pub(crate) struct StoredMessage {
     pub(crate) out: bool,
     pub(crate) date: i32,
     pub(crate) text: String,
-    pub(crate) doc: Option<i64>,
+    pub(crate) media: Option<Media>,
     pub(crate) fwd_from: Option<Peer>,
 }
 
@@ -191,6 +270,7 @@ pub(crate) struct State {
     pub(crate) tokens: HashMap<String, i64>,
     pub(crate) channels: HashMap<i64, Channel>,
     pub(crate) documents: HashMap<i64, Document>,
+    pub(crate) photos: HashMap<i64, Photo>,
     /// (DC, auth key id) → the user that key is signed in as on that DC.
     pub(crate) authorizations: HashMap<(i32, u64), i64>,
     /// Exported authorisation (id = user, bytes) → target DC. Not kept by a snapshot: an
@@ -268,6 +348,7 @@ impl World {
             tokens: HashMap::new(),
             channels: HashMap::new(),
             documents: HashMap::new(),
+            photos: HashMap::new(),
             authorizations: HashMap::new(),
             exported: HashMap::new(),
             subscribers: HashMap::new(),
@@ -305,6 +386,7 @@ impl World {
                 tokens: s.tokens.clone(),
                 channels: s.channels.iter().map(|(id, c)| (*id, c.clone())).collect(),
                 documents: s.documents.iter().map(|(id, d)| (*id, d.clone())).collect(),
+                photos: s.photos.clone(),
                 authorizations: s.authorizations.clone(),
                 exported: HashMap::new(),
                 subscribers: HashMap::new(),
@@ -413,10 +495,7 @@ impl World {
 
     /// Stores a document on `dc`. A file's size is read now; an unreadable file has size 0.
     pub fn add_document(&self, content: Content, name: &str, mime: &str, dc: i32) -> DocumentInfo {
-        let size = match &content {
-            Content::Pseudo { size } => *size,
-            Content::File { path } => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-        };
+        let size = content_size(&content);
         let mut s = self.lock();
         let id = Self::new_id(&mut s);
         let info = DocumentInfo {
@@ -438,9 +517,54 @@ impl World {
         info
     }
 
+    /// Stores a photo on `dc` with `sizes` (each size's bytes generated from its own id, so
+    /// no two sizes share bytes). A file-backed size's length is read now.
+    pub fn add_photo(&self, sizes: Vec<PhotoSizeSpec>, dc: i32) -> PhotoInfo {
+        let mut s = self.lock();
+        let id = Self::new_id(&mut s);
+        let mut infos = Vec::with_capacity(sizes.len());
+        let mut stored = Vec::with_capacity(sizes.len());
+        for spec in sizes {
+            infos.push(PhotoSizeInfo {
+                kind: spec.kind,
+                size: content_size(&spec.content),
+                content_id: Self::new_id(&mut s),
+            });
+            stored.push(StoredPhotoSize {
+                w: spec.w,
+                h: spec.h,
+                content: Arc::new(spec.content),
+            });
+        }
+        let info = PhotoInfo {
+            id,
+            access_hash: self.access_hash(id),
+            dc,
+            sizes: infos,
+        };
+        s.photos.insert(
+            id,
+            Photo {
+                info: info.clone(),
+                sizes: stored,
+                date: unix_now(),
+            },
+        );
+        info
+    }
+
     /// Posts a document to a channel; member bots get `updateNewChannelMessage`.
     /// Returns the message id, or 0 if the channel is unknown.
     pub fn post_document(&self, channel_id: i64, doc_id: i64, caption: &str) -> i32 {
+        self.post_media(channel_id, Media::Document(doc_id), caption)
+    }
+
+    /// Posts a photo to a channel, like [`Self::post_document`].
+    pub fn post_photo(&self, channel_id: i64, photo_id: i64, caption: &str) -> i32 {
+        self.post_media(channel_id, Media::Photo(photo_id), caption)
+    }
+
+    fn post_media(&self, channel_id: i64, media: Media, caption: &str) -> i32 {
         let msg = StoredMessage {
             id: 0,
             from: None,
@@ -448,7 +572,7 @@ impl World {
             out: false,
             date: unix_now(),
             text: caption.to_owned(),
-            doc: Some(doc_id),
+            media: Some(media),
             fwd_from: None,
         };
         let mut s = self.lock();
@@ -466,7 +590,7 @@ impl World {
             out: false,
             date: unix_now(),
             text: text.to_owned(),
-            doc: None,
+            media: None,
             fwd_from: None,
         };
         let mut s = self.lock();
@@ -549,14 +673,25 @@ impl World {
         doc_id: i64,
         caption: &str,
     ) -> i32 {
-        self.user_sends(user_id, bot_user_id, caption, Some(doc_id))
+        self.user_sends(user_id, bot_user_id, caption, Some(Media::Document(doc_id)))
+    }
+
+    /// A user sends a photo to a bot (the "compressed" kind, not a file).
+    pub fn user_sends_photo(
+        &self,
+        user_id: i64,
+        bot_user_id: i64,
+        photo_id: i64,
+        caption: &str,
+    ) -> i32 {
+        self.user_sends(user_id, bot_user_id, caption, Some(Media::Photo(photo_id)))
     }
 
     pub fn user_sends_text(&self, user_id: i64, bot_user_id: i64, text: &str) -> i32 {
         self.user_sends(user_id, bot_user_id, text, None)
     }
 
-    fn user_sends(&self, from: i64, to: i64, text: &str, doc: Option<i64>) -> i32 {
+    fn user_sends(&self, from: i64, to: i64, text: &str, media: Option<Media>) -> i32 {
         let msg = StoredMessage {
             id: 0,
             from: Some(from),
@@ -564,7 +699,7 @@ impl World {
             out: false,
             date: unix_now(),
             text: text.to_owned(),
-            doc,
+            media,
             fwd_from: None,
         };
         let mut s = self.lock();
@@ -753,18 +888,9 @@ impl World {
         m: &StoredMessage,
         viewer: i64,
     ) -> tl::enums::Message {
-        let media = m.doc.and_then(|doc_id| s.documents.get(&doc_id)).map(|d| {
-            render::document_media(render::DocumentView {
-                id: d.info.id,
-                access_hash: d.info.access_hash,
-                file_reference: self.file_reference(d.info.id, viewer),
-                date: d.date,
-                mime_type: &d.mime,
-                size: d.info.size as i64,
-                dc_id: d.info.dc,
-                file_name: &d.name,
-            })
-        });
+        let media = m
+            .media
+            .and_then(|media| self.render_media(s, media, viewer));
         let (peer_id, post) = match m.peer {
             Peer::User(u) => (render::peer_user(u), false),
             Peer::Channel(c) => (render::peer_channel(c), m.from.is_none()),
@@ -782,6 +908,51 @@ impl World {
             text: m.text.clone(),
             media,
         })
+    }
+
+    /// A message's file as `viewer` sees it; `None` when the file is unknown.
+    fn render_media(
+        &self,
+        s: &State,
+        media: Media,
+        viewer: i64,
+    ) -> Option<tl::enums::MessageMedia> {
+        match media {
+            Media::Document(id) => s.documents.get(&id).map(|d| {
+                render::document_media(render::DocumentView {
+                    id: d.info.id,
+                    access_hash: d.info.access_hash,
+                    file_reference: self.file_reference(d.info.id, viewer),
+                    date: d.date,
+                    mime_type: &d.mime,
+                    size: d.info.size as i64,
+                    dc_id: d.info.dc,
+                    file_name: &d.name,
+                })
+            }),
+            Media::Photo(id) => s.photos.get(&id).map(|p| {
+                let sizes = p
+                    .info
+                    .sizes
+                    .iter()
+                    .zip(&p.sizes)
+                    .map(|(size, stored)| render::PhotoSizeView {
+                        kind: &size.kind,
+                        w: stored.w,
+                        h: stored.h,
+                        size: size.size as i64,
+                    })
+                    .collect();
+                render::photo_media(render::PhotoView {
+                    id: p.info.id,
+                    access_hash: p.info.access_hash,
+                    file_reference: self.file_reference(p.info.id, viewer),
+                    date: p.date,
+                    dc_id: p.info.dc,
+                    sizes,
+                })
+            }),
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -821,6 +992,14 @@ impl World {
             return Err(ReferenceError::Expired);
         }
         Ok(())
+    }
+}
+
+/// A content's length: a pseudo document's size, a file's length now (0 if unreadable).
+fn content_size(content: &Content) -> u64 {
+    match content {
+        Content::Pseudo { size } => *size,
+        Content::File { path } => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
     }
 }
 
@@ -886,7 +1065,10 @@ mod tests {
         );
         let stored = &s.channels[&channel.channel_id];
         assert_eq!(stored.info, channel);
-        assert_eq!(stored.mailbox.messages[&msg_id].doc, Some(doc.id));
+        assert_eq!(
+            stored.mailbox.messages[&msg_id].media,
+            Some(Media::Document(doc.id))
+        );
         assert_eq!(
             stored.mailbox.pts,
             world.lock().channels[&channel.channel_id].mailbox.pts

@@ -1,5 +1,6 @@
 //! Reading and sending messages: `channels.getMessages`, `messages.getMessages`,
-//! `messages.sendMessage`, `messages.sendMedia` (a document re-sent by `InputDocument`),
+//! `messages.sendMessage`, `messages.sendMedia` (a document re-sent by `InputDocument`, a
+//! photo by `InputPhoto`, each with the sender's file reference),
 //! `messages.forwardMessages`. Channel access needs membership (`CHANNEL_PRIVATE`
 //! otherwise); everything a bot sends is recorded for `World::sent_by`.
 //! `channels.getMessages` takes at most 200 ids (missing ones answer `messageEmpty`) and
@@ -8,7 +9,7 @@
 use grammers_tl_types as tl;
 
 use super::{Ctx, Reply, args, bytes, error};
-use crate::world::{Channel, Peer, SentMessage, State, StoredMessage, World, unix_now};
+use crate::world::{Channel, Media, Peer, SentMessage, State, StoredMessage, World, unix_now};
 
 /// Most ids one `channels.getMessages` may name (Telegram's limit for bots and users).
 const MAX_GET_MESSAGES: usize = 200;
@@ -153,7 +154,7 @@ fn deliver(
     bot: i64,
     to: Peer,
     text: &str,
-    doc: Option<i64>,
+    media: Option<Media>,
     fwd_from: Option<(Peer, i32)>,
 ) -> Result<Delivered, super::Answer> {
     let date = unix_now();
@@ -166,7 +167,7 @@ fn deliver(
                 out: true,
                 date,
                 text: text.to_owned(),
-                doc,
+                media,
                 fwd_from: fwd_from.map(|f| f.0),
             };
             let incoming = StoredMessage {
@@ -212,7 +213,7 @@ fn deliver(
                 out: false,
                 date,
                 text: text.to_owned(),
-                doc,
+                media,
                 fwd_from: fwd_from.map(|f| f.0),
             };
             let msg_id = world
@@ -252,7 +253,7 @@ fn send(ctx: &Ctx<'_>, bot: i64, peer: &tl::enums::InputPeer, items: Vec<Outgoin
             bot,
             to,
             &item.text,
-            item.doc,
+            item.media,
             item.fwd_from,
         )?;
         World::record_sent(
@@ -262,7 +263,14 @@ fn send(ctx: &Ctx<'_>, bot: i64, peer: &tl::enums::InputPeer, items: Vec<Outgoin
                 peer: to,
                 msg_id: delivered.msg_id,
                 text: item.text,
-                media_doc_id: item.doc,
+                media_doc_id: match item.media {
+                    Some(Media::Document(id)) => Some(id),
+                    _ => None,
+                },
+                media_photo_id: match item.media {
+                    Some(Media::Photo(id)) => Some(id),
+                    _ => None,
+                },
                 forwarded_from: item.fwd_from,
             },
         );
@@ -299,7 +307,7 @@ fn send(ctx: &Ctx<'_>, bot: i64, peer: &tl::enums::InputPeer, items: Vec<Outgoin
 
 struct Outgoing {
     text: String,
-    doc: Option<i64>,
+    media: Option<Media>,
     fwd_from: Option<(Peer, i32)>,
     random_id: i64,
 }
@@ -308,7 +316,7 @@ pub(super) fn send_message(ctx: &Ctx<'_>, bot: i64, query: &[u8]) -> Reply {
     let req: tl::functions::messages::SendMessage = args(query)?;
     let item = Outgoing {
         text: req.message,
-        doc: None,
+        media: None,
         fwd_from: None,
         random_id: req.random_id,
     };
@@ -317,30 +325,43 @@ pub(super) fn send_message(ctx: &Ctx<'_>, bot: i64, query: &[u8]) -> Reply {
 
 pub(super) fn send_media(ctx: &Ctx<'_>, bot: i64, query: &[u8]) -> Reply {
     let req: tl::functions::messages::SendMedia = args(query)?;
-    let tl::enums::InputMedia::Document(media) = &req.media else {
-        return Err(error(400, "MEDIA_INVALID"));
+    let (media, access_hash, file_reference) = match &req.media {
+        tl::enums::InputMedia::Document(media) => match &media.id {
+            tl::enums::InputDocument::Document(d) => {
+                (Media::Document(d.id), d.access_hash, &d.file_reference)
+            }
+            tl::enums::InputDocument::Empty => return Err(error(400, "MEDIA_INVALID")),
+        },
+        tl::enums::InputMedia::Photo(media) => match &media.id {
+            tl::enums::InputPhoto::Photo(p) => {
+                (Media::Photo(p.id), p.access_hash, &p.file_reference)
+            }
+            tl::enums::InputPhoto::Empty => return Err(error(400, "MEDIA_INVALID")),
+        },
+        _ => return Err(error(400, "MEDIA_INVALID")),
     };
-    let tl::enums::InputDocument::Document(input) = &media.id else {
-        return Err(error(400, "MEDIA_INVALID"));
-    };
-    {
+    let id = {
         let s = ctx.world.lock();
-        match s.documents.get(&input.id) {
-            Some(d) if d.info.access_hash == input.access_hash => {}
+        let known = match media {
+            Media::Document(id) => s.documents.get(&id).map(|d| (id, d.info.access_hash)),
+            Media::Photo(id) => s.photos.get(&id).map(|p| (id, p.info.access_hash)),
+        };
+        match known {
+            Some((id, hash)) if hash == access_hash => id,
             _ => return Err(error(400, "MEDIA_INVALID")),
         }
-    }
+    };
     let ttl = ctx.faults.file_reference_ttl_value();
     if ctx
         .world
-        .check_file_reference(input.id, bot, &input.file_reference, ttl)
+        .check_file_reference(id, bot, file_reference, ttl)
         .is_err()
     {
         return Err(error(400, "FILE_REFERENCE_EXPIRED"));
     }
     let item = Outgoing {
         text: req.message,
-        doc: Some(input.id),
+        media: Some(media),
         fwd_from: None,
         random_id: req.random_id,
     };
@@ -376,7 +397,7 @@ pub(super) fn forward(ctx: &Ctx<'_>, bot: i64, query: &[u8]) -> Reply {
             };
             items.push(Outgoing {
                 text: m.text.clone(),
-                doc: m.doc,
+                media: m.media,
                 fwd_from: Some((origin, *id)),
                 random_id: *random_id,
             });

@@ -1,5 +1,5 @@
 //! Builders for the large TL objects the emulator returns (users, channels, messages,
-//! documents, config), with every field spelled out once here so handlers stay short.
+//! documents, photos, config), with every field spelled out once here so handlers stay short.
 //! Pure: callers pass ids, dates and file references in.
 
 use grammers_tl_types as tl;
@@ -188,6 +188,65 @@ pub fn document_media(d: DocumentView<'_>) -> tl::enums::MessageMedia {
         video_cover: None,
         video_timestamp: None,
         ttl_seconds: None,
+    })
+}
+
+pub struct PhotoSizeView<'a> {
+    pub kind: &'a str,
+    pub w: i32,
+    pub h: i32,
+    pub size: i64,
+}
+
+pub struct PhotoView<'a> {
+    pub id: i64,
+    pub access_hash: i64,
+    pub file_reference: Vec<u8>,
+    pub date: i32,
+    pub dc_id: i32,
+    pub sizes: Vec<PhotoSizeView<'a>>,
+}
+
+/// `messageMediaPhoto`: the large sizes (`y`, `w`) as `photoSizeProgressive` with the
+/// byte offsets of three scans (the last one the whole size), the others as `photoSize`.
+pub fn photo_media(p: PhotoView<'_>) -> tl::enums::MessageMedia {
+    let sizes = p
+        .sizes
+        .iter()
+        .map(|size| match size.kind {
+            "y" | "w" => tl::enums::PhotoSize::Progressive(tl::types::PhotoSizeProgressive {
+                r#type: size.kind.to_owned(),
+                w: size.w,
+                h: size.h,
+                sizes: vec![
+                    (size.size / 8) as i32,
+                    (size.size / 2) as i32,
+                    size.size as i32,
+                ],
+            }),
+            _ => tl::enums::PhotoSize::Size(tl::types::PhotoSize {
+                r#type: size.kind.to_owned(),
+                w: size.w,
+                h: size.h,
+                size: size.size as i32,
+            }),
+        })
+        .collect();
+    tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
+        spoiler: false,
+        live_photo: false,
+        photo: Some(tl::enums::Photo::Photo(tl::types::Photo {
+            has_stickers: false,
+            id: p.id,
+            access_hash: p.access_hash,
+            file_reference: p.file_reference,
+            date: p.date,
+            sizes,
+            video_sizes: None,
+            dc_id: p.dc_id,
+        })),
+        ttl_seconds: None,
+        video: None,
     })
 }
 
