@@ -367,7 +367,10 @@ mod tests {
         // A failure benches it, so its other files go straight to their next core (once per
         // bench hold, which the loop above normally finishes well within).
         let link = &pool.links()[lost];
-        assert!(link.failures >= 1 && link.requests == link.failures, "{link:?}");
+        assert!(
+            link.failures >= 1 && link.requests == link.failures,
+            "{link:?}"
+        );
         assert!(link.requests < owned, "{link:?} for {owned} files");
         assert_eq!(cores[lost].served.load(Ordering::SeqCst), 0);
 
