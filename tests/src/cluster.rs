@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -321,6 +321,20 @@ impl Cluster {
             .find_map(|line| line.strip_prefix(ADMIN_PREFIX))
             .map(|url| url.trim().to_owned())
             .ok_or_else(|| StackError::Unexpected(format!("core {core} printed no admin endpoint")))
+    }
+
+    /// The core binary as an operator runs its commands (`tgcdn-core link …`) against core
+    /// `core`: `--admin` and its URL are appended.
+    pub fn core_command(&self, core: usize, args: &[&str]) -> Result<Command, StackError> {
+        let admin = self.core_admin_url(core)?;
+        let mut command = Command::new(binaries().core);
+        command
+            .args(args)
+            .args(["--admin", &admin])
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        Ok(command)
     }
 
     /// Edge `edge`'s `/metrics` text.

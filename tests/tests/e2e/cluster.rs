@@ -1,6 +1,6 @@
 //! Two cores and two edges on one emulator world (`tgcdn_tests::cluster`): files spread over
 //! both cores by rendezvous hashing, a link made by either core's bot plays through any core,
-//! and a core SIGKILLed while several downloads stream hands its files to the other core
+//! a revocation one core pushes applies at every edge to a file the other core serves, and a core SIGKILLed while several downloads stream hands its files to the other core
 //! (every download completes, byte-exact, in its first response), then takes them back when
 //! it returns. This module starts its own cluster, since it kills a core.
 
@@ -13,7 +13,7 @@ use tgcdn_tests::cluster::{Cluster, ClusterOptions};
 use tgcdn_tests::{PostedFile, client, sha256_hex};
 use tgemu::{Content, Scope};
 
-use crate::common::MIB;
+use crate::common::{MIB, run};
 
 /// Every wait of this module ends by then, counted from its start.
 const BUDGET: Duration = Duration::from_secs(240);
@@ -131,6 +131,37 @@ fn two_cores_share_the_files_and_a_killed_core_hands_its_downloads_to_the_other(
             assert!(body.body == expected, "core {maker}'s link via edge {edge}");
         }
         assert!(total(&cluster, "tgcdn_edge_core_requests_total", server) > before);
+    }
+
+    // A revocation pushed by one core applies at every edge to a file another core serves.
+    let revoked = loop {
+        let posted = cluster.post_file(
+            Content::pseudo(MIB / 2),
+            "revoked.bin",
+            "application/octet-stream",
+            2,
+        );
+        if cluster.owner(posted.file) == 0 {
+            break posted;
+        }
+        assert!(Instant::now() < deadline, "no file ranked on core 0");
+    };
+    for edge in 0..2 {
+        let url = cluster.link_for(edge, revoked.file, &revoked.name);
+        assert_eq!(client::get(&url, &[]).unwrap().status(), 200, "{url}");
+    }
+    let mut command = cluster
+        .core_command(1, &["link", "revoke", &revoked.url])
+        .unwrap();
+    let output = run(&mut command, Duration::from_secs(20));
+    assert!(output.status.success(), "{output:?}");
+    for edge in 0..2 {
+        let url = cluster.link_for(edge, revoked.file, &revoked.name);
+        await_until(
+            &format!("edge {edge} refusing the revoked file"),
+            deadline,
+            || client::get(&url, &[]).unwrap().status() == 410,
+        );
     }
 
     // Four files, two ranked first on each core, downloaded two per edge (one of each
