@@ -71,10 +71,16 @@ pub const SETTINGS: &[SettingDoc] = &[
         help: "this edge's name in the core's fleet view",
     },
     SettingDoc {
+        key: "cores",
+        kind: "core list",
+        default: None,
+        help: "several cores, each file served by the one rendezvous hashing of the file ranks first among those up (see docs/SCALING.md): NAME=HOST:PORT/CERT_SHA256[/SERVER_NAME], comma-separated, or in TOML an array of tables [[cores]] with name, addr, cert_sha256 and optional server_name; names (A-Za-z0-9._-, the hash input) must be the same on every edge; instead of core_addr and core_cert_sha256",
+    },
+    SettingDoc {
         key: "core_addr",
         kind: "host:port",
         default: None,
-        help: "core's QUIC address as host:port, re-resolved on every reconnect (required)",
+        help: "core's QUIC address as host:port, re-resolved on every reconnect (required unless cores is set)",
     },
     SettingDoc {
         key: "core_server_name",
@@ -86,13 +92,19 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "core_cert_sha256",
         kind: "sha256",
         default: None,
-        help: "SHA-256 of the core's certificate (DER), 64 hex digits, colons allowed (required)",
+        help: "SHA-256 of the core's certificate (DER), 64 hex digits, colons allowed (required with core_addr)",
+    },
+    SettingDoc {
+        key: "core_timeout",
+        kind: "duration",
+        default: Some("10s"),
+        help: "a core link silent this long is down (the QUIC idle timeout; keep-alives every third of it): its requests fail and, with several cores, its files move to the next core in their ranking until it is back",
     },
     SettingDoc {
         key: "cluster_secret",
         kind: "secret",
         default: None,
-        help: "secret shared with the core, hex or base64, >= 16 bytes (required)",
+        help: "secret shared with the core (with every core of cores), hex or base64, >= 16 bytes (required)",
     },
     SettingDoc {
         key: "link_keys",
@@ -250,14 +262,19 @@ pub struct EdgeConfig {
     pub public_url: BaseUrl,
     pub region: String,
     pub edge_id: String,
-    pub core: CoreLink,
+    /// The cores, in the order given (one for the single-core form); never empty.
+    pub cores: Vec<CoreLink>,
+    /// How long a silent core link lives (QUIC idle timeout).
+    pub core_timeout: Duration,
     pub verifier: TokenVerifier,
     pub options: EdgeOptions,
 }
 
-/// How to reach and authenticate to the core.
+/// How to reach and authenticate to one core.
 #[derive(Clone)]
 pub struct CoreLink {
+    /// The core's name in the rendezvous ranking (`core` in the single-core form).
+    pub name: String,
     /// `host:port`, resolved on every connection attempt.
     pub addr: String,
     pub server_name: String,
@@ -268,11 +285,19 @@ pub struct CoreLink {
 impl std::fmt::Debug for CoreLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CoreLink")
+            .field("name", &self.name)
             .field("addr", &self.addr)
             .field("server_name", &self.server_name)
             .finish_non_exhaustive()
     }
 }
+
+/// Most entries of `cores`: each is a connection and a supervisor task.
+pub const MAX_CORES: usize = 64;
+/// Shortest `core_timeout`: keep-alives go out every third of it.
+const MIN_CORE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest `core_timeout`; quinn's idle timeout is a 62-bit count of milliseconds anyway.
+const MAX_CORE_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl EdgeConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, EdgeConfigError> {
@@ -283,12 +308,13 @@ impl EdgeConfig {
         let keyring = keyring(settings.require("link_keys")?)?;
         let verifier = TokenVerifier::new(keyring)
             .with_legacy(settings.get_default(SETTINGS, "legacy_links")?);
-        let core = CoreLink {
-            addr: settings.require::<HostPort>("core_addr")?.0,
-            server_name: settings.get_default(SETTINGS, "core_server_name")?,
-            cert_sha256: settings.require::<CertFingerprint>("core_cert_sha256")?.0,
-            cluster_secret: settings.require("cluster_secret")?,
-        };
+        let core_timeout: Duration = settings.get_default(SETTINGS, "core_timeout")?;
+        if !(MIN_CORE_TIMEOUT..=MAX_CORE_TIMEOUT).contains(&core_timeout) {
+            return Err(EdgeConfigError::Invalid {
+                key: "core_timeout",
+                reason: format!("must be 1s..=600s, got {core_timeout:?}"),
+            });
+        }
         Ok(EdgeConfig {
             listen: settings.get_default(SETTINGS, "listen")?,
             metrics_listen: settings.get_default(SETTINGS, "metrics_listen")?,
@@ -296,31 +322,169 @@ impl EdgeConfig {
             public_url: settings.require("public_url")?,
             region,
             edge_id,
-            core,
+            cores: core_links(settings)?,
+            core_timeout,
             verifier,
             options: edge_options(settings)?,
         })
     }
 
-    /// The QUIC client's settings for [`Self::core`], with the default time limits: this edge
-    /// introduces itself by id, region and public URL.
-    pub fn quic_settings(&self) -> QuicSettings {
+    /// The QUIC client's settings for `core`, with the default time limits but for the idle
+    /// timeout (`core_timeout`): this edge introduces itself by id, region and public URL.
+    pub fn quic_settings_for(&self, core: &CoreLink) -> QuicSettings {
         let mut quic = QuicSettings::new(
-            self.core.addr.clone(),
-            self.core.cert_sha256,
-            self.core.cluster_secret.bytes().to_vec(),
+            core.addr.clone(),
+            core.cert_sha256,
+            core.cluster_secret.bytes().to_vec(),
         );
-        quic.server_name = self.core.server_name.clone();
+        quic.server_name = core.server_name.clone();
         quic.edge_id = self.edge_id.clone();
         quic.region = self.region.clone();
         quic.public_base_url = self.public_url.as_str().to_owned();
+        quic.idle_timeout = self.core_timeout;
         quic
+    }
+
+    /// [`Self::quic_settings_for`] the first core: for programs that link one core only
+    /// (the sandbox's second edge).
+    pub fn quic_settings(&self) -> QuicSettings {
+        self.quic_settings_for(&self.cores[0])
+    }
+
+    /// Every core's name and QUIC settings, in the configured order (what
+    /// [`crate::upstream::pool::CorePool::start`] takes).
+    pub fn pool_settings(&self) -> Vec<(String, QuicSettings)> {
+        self.cores
+            .iter()
+            .map(|core| (core.name.clone(), self.quic_settings_for(core)))
+            .collect()
     }
 
     /// Keys that are set but mean nothing to the edge (typos, usually).
     pub fn unknown_keys(settings: &Settings) -> Vec<String> {
         let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).chain(["config"]).collect();
         settings.unknown_keys(&known)
+    }
+}
+
+/// The cores: the `cores` list, or else the single `core_addr` + `core_cert_sha256` form as
+/// a list of one named `core`. Giving both is refused, so no edge of a fleet silently drops
+/// half of what its operator wrote.
+fn core_links(settings: &Settings) -> Result<Vec<CoreLink>, EdgeConfigError> {
+    let cluster_secret: Secret = settings.require("cluster_secret")?;
+    let default_server_name: String = settings.get_default(SETTINGS, "core_server_name")?;
+    let Some(entries) = settings.get::<Vec<CoreEntry>>("cores")? else {
+        return Ok(vec![CoreLink {
+            name: "core".to_owned(),
+            addr: settings.require::<HostPort>("core_addr")?.0,
+            server_name: default_server_name,
+            cert_sha256: settings.require::<CertFingerprint>("core_cert_sha256")?.0,
+            cluster_secret,
+        }]);
+    };
+    let invalid = |reason: String| EdgeConfigError::Invalid {
+        key: "cores",
+        reason,
+    };
+    if settings.get::<String>("core_addr")?.is_some()
+        || settings.get::<String>("core_cert_sha256")?.is_some()
+    {
+        return Err(invalid(
+            "set either it or TGCDN_CORE_ADDR and TGCDN_CORE_CERT_SHA256, not both".to_owned(),
+        ));
+    }
+    if entries.is_empty() || entries.len() > MAX_CORES {
+        return Err(invalid(format!(
+            "needs 1 to {MAX_CORES} cores, got {}",
+            entries.len()
+        )));
+    }
+    for (index, entry) in entries.iter().enumerate() {
+        if entries[..index]
+            .iter()
+            .any(|other| other.name == entry.name)
+        {
+            return Err(invalid(format!("core name {:?} given twice", entry.name)));
+        }
+    }
+    Ok(entries
+        .into_iter()
+        .map(|entry| CoreLink {
+            name: entry.name,
+            addr: entry.addr,
+            server_name: entry
+                .server_name
+                .unwrap_or_else(|| default_server_name.clone()),
+            cert_sha256: entry.cert_sha256,
+            cluster_secret: cluster_secret.clone(),
+        })
+        .collect())
+}
+
+/// One entry of `cores`: `NAME=HOST:PORT/CERT_SHA256[/SERVER_NAME]` as text, or a TOML table
+/// with exactly the keys `name`, `addr`, `cert_sha256` and optionally `server_name`.
+struct CoreEntry {
+    name: String,
+    addr: String,
+    cert_sha256: [u8; 32],
+    server_name: Option<String>,
+}
+
+/// Longest core name: it is a metrics label and a hash input, not prose.
+const MAX_CORE_NAME: usize = 64;
+
+impl CoreEntry {
+    fn new(name: &str, addr: &str, cert: &str, server_name: Option<&str>) -> Option<Self> {
+        let name_ok = !name.is_empty()
+            && name.len() <= MAX_CORE_NAME
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        let server_name = match server_name.map(str::trim) {
+            Some("") => return None,
+            other => other.map(str::to_owned),
+        };
+        name_ok.then_some(())?;
+        Some(CoreEntry {
+            name: name.to_owned(),
+            addr: HostPort::from_text(addr)?.0,
+            cert_sha256: CertFingerprint::from_text(cert.trim())?.0,
+            server_name,
+        })
+    }
+}
+
+impl FromSetting for CoreEntry {
+    fn expected() -> String {
+        "NAME=HOST:PORT/CERT_SHA256[/SERVER_NAME] (or a TOML table with name, addr, cert_sha256 and optional server_name)".to_owned()
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        let (name, rest) = text.trim().split_once('=')?;
+        let mut parts = rest.split('/');
+        let (addr, cert) = (parts.next()?, parts.next()?);
+        let server_name = parts.next();
+        if parts.next().is_some() {
+            return None;
+        }
+        CoreEntry::new(name.trim(), addr, cert, server_name)
+    }
+    fn from_toml(value: &toml::Value) -> Option<Self> {
+        let table = match value {
+            toml::Value::String(text) => return Self::from_text(text),
+            toml::Value::Table(table) => table,
+            _ => None?,
+        };
+        const KEYS: [&str; 4] = ["name", "addr", "cert_sha256", "server_name"];
+        if table.keys().any(|key| !KEYS.contains(&key.as_str())) {
+            return None;
+        }
+        let text = |key: &str| table.get(key).map(toml::Value::as_str);
+        CoreEntry::new(
+            text("name")??,
+            text("addr")??,
+            text("cert_sha256")??,
+            text("server_name").map(|name| name.unwrap_or("")),
+        )
     }
 }
 
@@ -589,7 +753,10 @@ mod tests {
         let config = EdgeConfig::from_settings(&settings(&minimal())).unwrap();
         assert_eq!(config.listen, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(config.metrics_listen, "127.0.0.1:9181".parse().unwrap());
-        assert_eq!(config.core.addr, "10.1.2.3:7443");
+        assert_eq!(config.cores.len(), 1);
+        assert_eq!(config.cores[0].addr, "10.1.2.3:7443");
+        assert_eq!(config.cores[0].name, "core");
+        assert_eq!(config.core_timeout, Duration::from_secs(10));
         assert_eq!(config.options.cache_bytes, 256 << 20);
         assert_eq!(config.options.http.readahead.max, 32);
         assert_eq!(config.options.http.max_connections, 20_000);
@@ -599,12 +766,12 @@ mod tests {
             config.options.http.h2_keepalive_interval,
             Some(Duration::from_secs(30))
         );
-        assert_eq!(config.core.cert_sha256[1], 0x11);
-        assert_eq!(config.core.cert_sha256[31], 0xff);
+        assert_eq!(config.cores[0].cert_sha256[1], 0x11);
+        assert_eq!(config.cores[0].cert_sha256[31], 0xff);
         assert_eq!(config.verifier.keyring().current_key_id(), 2);
         assert_eq!(config.verifier.keyring().key_ids().count(), 2);
         assert!(!config.verifier.accepts_legacy());
-        assert!(format!("{:?}", config.core).find(SECRET_HEX).is_none());
+        assert!(format!("{:?}", config.cores).find(SECRET_HEX).is_none());
     }
 
     /// The code's `Default`s (used by tests, benches and programs that build options
@@ -726,6 +893,105 @@ mod tests {
             !error.to_string().contains("00112233"),
             "secret echoed: {error}"
         );
+    }
+
+    fn without_single_core(
+        mut pairs: Vec<(&'static str, &'static str)>,
+    ) -> Vec<(&'static str, &'static str)> {
+        pairs.retain(|(k, _)| !matches!(*k, "TGCDN_CORE_ADDR" | "TGCDN_CORE_CERT_SHA256"));
+        pairs
+    }
+
+    #[test]
+    fn a_core_list_is_read_from_the_environment() {
+        let list = format!(
+            "core-a=10.0.0.5:7443/{FINGERPRINT}, core-b=[::1]:7444/{}/other-name",
+            FINGERPRINT.to_lowercase()
+        );
+        let mut pairs = without_single_core(minimal());
+        pairs.push(("TGCDN_CORES", &list));
+        pairs.push(("TGCDN_CORE_TIMEOUT", "3s"));
+        let config = EdgeConfig::from_settings(&settings(&pairs)).unwrap();
+        let names: Vec<&str> = config.cores.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["core-a", "core-b"]);
+        assert_eq!(config.cores[1].addr, "[::1]:7444");
+        assert_eq!(config.cores[0].server_name, "tgcdn-core");
+        assert_eq!(config.cores[1].server_name, "other-name");
+        assert_eq!(config.cores[1].cert_sha256, config.cores[0].cert_sha256);
+        assert_eq!(config.cores[1].cluster_secret.bytes().len(), 16);
+        let pool = config.pool_settings();
+        assert_eq!(pool[1].0, "core-b");
+        assert_eq!(pool[1].1.idle_timeout, Duration::from_secs(3));
+        assert_eq!(pool[1].1.server_name, "other-name");
+    }
+
+    #[test]
+    fn a_core_list_is_read_from_toml_tables() {
+        let file = format!(
+            "public_url = \"https://fra.cdn.example\"\ncluster_secret = \"{SECRET_HEX}\"\n\
+             link_keys = \"1:{SECRET_HEX}\"\n\
+             [[cores]]\nname = \"a\"\naddr = \"core-a.internal:7443\"\ncert_sha256 = \"{FINGERPRINT}\"\n\
+             [[cores]]\nname = \"b\"\naddr = \"10.0.0.6:7443\"\ncert_sha256 = \"{FINGERPRINT}\"\nserver_name = \"core-b\"\n"
+        );
+        let path = std::path::Path::new("edge.toml");
+        let settings = Settings::from_env_and_file(Vec::new(), Some((path, &file))).unwrap();
+        assert!(EdgeConfig::unknown_keys(&settings).is_empty());
+        let config = EdgeConfig::from_settings(&settings).unwrap();
+        let names: Vec<&str> = config.cores.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(config.cores[0].addr, "core-a.internal:7443");
+        assert_eq!(config.cores[1].server_name, "core-b");
+
+        let typo = file.replace("server_name", "server_nam");
+        let settings = Settings::from_env_and_file(Vec::new(), Some((path, &typo))).unwrap();
+        let error = EdgeConfig::from_settings(&settings).unwrap_err();
+        assert!(
+            error.to_string().starts_with("cores in edge.toml"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_core_lists_are_refused_naming_the_variable() {
+        let both = format!("a=10.0.0.5:7443/{FINGERPRINT}");
+        let twice = format!("a=10.0.0.5:7443/{FINGERPRINT},a=10.0.0.6:7443/{FINGERPRINT}");
+        let bad_name = format!("a b=10.0.0.5:7443/{FINGERPRINT}");
+        let no_cert = "a=10.0.0.5:7443".to_owned();
+        let extra = format!("a=10.0.0.5:7443/{FINGERPRINT}/name/more");
+        let many: Vec<String> = (0..=MAX_CORES)
+            .map(|i| format!("c{i}=10.0.0.5:7443/{FINGERPRINT}"))
+            .collect();
+        let many = many.join(",");
+        for (list, single) in [
+            (&both, true),
+            (&twice, false),
+            (&bad_name, false),
+            (&no_cert, false),
+            (&extra, false),
+            (&many, false),
+            (&String::new(), false),
+        ] {
+            let mut pairs = if single {
+                minimal()
+            } else {
+                without_single_core(minimal())
+            };
+            pairs.push(("TGCDN_CORES", list));
+            let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+            assert!(
+                error.to_string().starts_with("TGCDN_CORES"),
+                "{list}: {error}"
+            );
+        }
+        for timeout in ["0s", "11m"] {
+            let mut pairs = minimal();
+            pairs.push(("TGCDN_CORE_TIMEOUT", timeout));
+            let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+            assert!(
+                error.to_string().starts_with("TGCDN_CORE_TIMEOUT"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::cache::{CacheOutcome, ChunkCache, ChunkKey};
 use crate::slots::FetchSlots;
 use tgcdn_shared::chunk::chunk_len;
 
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{LinkStatus, Upstream, UpstreamError};
 use tgcdn_shared::wire::{FileMeta, WireError};
 
 /// How long one chunk fetch may take, waiting for a fetch permit included.
@@ -175,6 +175,11 @@ impl ChunkSource {
 
     pub fn upstream_ready(&self) -> bool {
         self.inner.upstream.ready()
+    }
+
+    /// The upstream's core links, for `/metrics`.
+    pub fn upstream_links(&self) -> Vec<LinkStatus> {
+        self.inner.upstream.links()
     }
 }
 

@@ -1,5 +1,5 @@
-//! `tgcdn-edge`: command line and glue. Reads `TGCDN_*` settings, starts the QUIC link to
-//! the core in the background, and serves HTTP (or HTTPS) until SIGINT/SIGTERM; SIGHUP
+//! `tgcdn-edge`: command line and glue. Reads `TGCDN_*` settings, starts the QUIC links to
+//! the cores (one, or a pool) in the background, and serves HTTP (or HTTPS) until SIGINT/SIGTERM; SIGHUP
 //! reloads the TLS certificate and key.
 //!
 //! The work lives in the library; this file only wires it and turns failures into an exit
@@ -14,7 +14,7 @@ use tgcdn_edge::app::{build_state, load_report};
 use tgcdn_edge::config::{EdgeConfig, settings_help};
 use tgcdn_edge::http::tls::TlsIdentity;
 use tgcdn_edge::http::{serve, serve_metrics, serve_tls};
-use tgcdn_edge::upstream::quic::QuicUpstream;
+use tgcdn_edge::upstream::pool::CorePool;
 use tgcdn_shared::config::Settings;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -58,9 +58,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: EdgeConfig) -> anyhow::Result<()> {
-    let upstream = Arc::new(
-        QuicUpstream::start(config.quic_settings()).context("cannot set up the QUIC client")?,
-    );
+    let upstream =
+        Arc::new(CorePool::start(config.pool_settings()).context("cannot set up the QUIC client")?);
     let state = build_state(upstream.clone(), config.verifier, config.options);
     upstream.set_load_report(load_report(&state));
     let push_state = state.clone();
@@ -92,7 +91,7 @@ async fn run(config: EdgeConfig) -> anyhow::Result<()> {
         listen = %config.listen,
         metrics = %config.metrics_listen,
         tls = config.tls.is_some(),
-        core = %config.core.addr,
+        cores = %upstream.names().join(","),
         edge_id = %config.edge_id,
         region = %config.region,
         "serving"

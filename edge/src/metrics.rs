@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use crate::budget::BudgetCounters;
 use crate::cache::ChunkCache;
 use crate::fetch::latency_histogram;
+use crate::upstream::LinkStatus;
 
 type StatusLabel = [(&'static str, String); 1];
 
@@ -106,7 +107,13 @@ impl EdgeMetrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.render_with_links(&[])
+    }
+
+    /// [`Self::render`], plus one series per core link: up, requests, failures.
+    pub fn render_with_links(&self, links: &[LinkStatus]) -> String {
         let mut registry = Registry::with_prefix("tgcdn_edge");
+        register_links(&mut registry, links);
         registry.register(
             "http_requests",
             "Finished HTTP requests by status",
@@ -224,6 +231,37 @@ impl EdgeMetrics {
     }
 }
 
+type CoreLabel = [(&'static str, String); 1];
+
+/// The core links' series, made afresh from `links` at each scrape: the pool keeps its
+/// counts in plain atomics, and a counter built from a monotonic count is one.
+fn register_links(registry: &mut Registry, links: &[LinkStatus]) {
+    let up: Family<CoreLabel, Gauge> = Family::default();
+    let requests: Family<CoreLabel, Counter> = Family::default();
+    let failures: Family<CoreLabel, Counter> = Family::default();
+    for link in links {
+        let label = [("core", link.name.clone())];
+        up.get_or_create(&label).set(i64::from(link.up));
+        requests.get_or_create(&label).inc_by(link.requests);
+        failures.get_or_create(&label).inc_by(link.failures);
+    }
+    registry.register(
+        "core_up",
+        "Whether the link to this core is connected and authenticated (readiness: any is)",
+        up,
+    );
+    registry.register(
+        "core_requests",
+        "Meta, chunk and addon requests sent to this core (failover attempts included)",
+        requests,
+    );
+    registry.register(
+        "core_failures",
+        "Requests that failed on this core with a connection-level error and moved on to the next core of their ranking",
+        failures,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +290,27 @@ mod tests {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
         assert!(!text.contains("status=\"200\""), "unseen statuses stay out");
+    }
+
+    #[test]
+    fn renders_one_series_per_core_link() {
+        let metrics = EdgeMetrics::new(ChunkCache::new(1 << 20));
+        let link = |name: &str, up, requests, failures| LinkStatus {
+            name: name.to_owned(),
+            up,
+            requests,
+            failures,
+        };
+        let text =
+            metrics.render_with_links(&[link("core-a", true, 7, 0), link("core-b", false, 3, 2)]);
+        for needle in [
+            "tgcdn_edge_core_up{core=\"core-a\"} 1",
+            "tgcdn_edge_core_up{core=\"core-b\"} 0",
+            "tgcdn_edge_core_requests_total{core=\"core-a\"} 7",
+            "tgcdn_edge_core_requests_total{core=\"core-b\"} 3",
+            "tgcdn_edge_core_failures_total{core=\"core-b\"} 2",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
     }
 }

@@ -5,9 +5,9 @@
 //! each file's chunks are fetched (and cached in the core's second tier) by one core. A core
 //! that leaves hands only its own files to the next core in their rankings; a core that
 //! arrives takes about `1/n` of the files, from every other core alike, and nothing else
-//! moves. Pure: the caller says which cores are usable right now. Not yet wired into the
-//! edge's upstream (issue 19, "more than one core"); the edge will rank the cores it was
-//! given and fail over along the ranking.
+//! moves. Pure: the caller says which cores are usable right now. The edge's
+//! `upstream::pool` ranks the cores it was given (`TGCDN_CORES`) and fails over along the
+//! ranking; docs/SCALING.md says what that means for an operator.
 //!
 //! The score is the first 8 bytes of SHA-256 over the core's name and the file reference, so
 //! it is stable across processes, platforms and releases (a `std` hasher is neither).

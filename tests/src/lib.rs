@@ -8,6 +8,7 @@
 //! in `tests/e2e.rs` (one binary, modules by topic).
 
 pub mod client;
+pub mod cluster;
 pub mod stack;
 
 pub use stack::{PostedFile, Stack, StackError, StackOptions, UserPhoto, UserUpload};

@@ -32,13 +32,15 @@ use crate::client;
 
 const MAIN_TOKEN: &str = "7000001:e2e-main-bot";
 const WORKER_TOKENS: [&str; 2] = ["7000002:e2e-worker-one", "7000003:e2e-worker-two"];
-const CLUSTER_SECRET_HEX: &str = "e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55";
-const LINK_KEY_ID: u8 = 1;
-const LINK_SECRET_HEX: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
+pub(crate) const CLUSTER_SECRET_HEX: &str =
+    "e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55";
+pub(crate) const LINK_KEY_ID: u8 = 1;
+pub(crate) const LINK_SECRET_HEX: &str =
+    "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
 /// Marks the line the core prints once it serves edges.
-const FINGERPRINT_PREFIX: &str = "certificate sha256 (edges pin it): ";
+pub(crate) const FINGERPRINT_PREFIX: &str = "certificate sha256 (edges pin it): ";
 /// Marks the line with the core's admin endpoint.
-const ADMIN_PREFIX: &str = "admin endpoint on ";
+pub(crate) const ADMIN_PREFIX: &str = "admin endpoint on ";
 
 /// What a stack is made of. `Default` is one worker bot and no extra settings.
 #[derive(Debug, Clone)]
@@ -99,7 +101,7 @@ pub enum StackError {
     Unexpected(String),
 }
 
-fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StackError {
+pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StackError {
     let what = what.into();
     move |source| StackError::Io { what, source }
 }
@@ -695,7 +697,7 @@ pub fn binaries() -> Binaries {
 }
 
 /// Starts a child with only the given environment (plus `RUST_LOG`), output to `log`.
-fn spawn(
+pub(crate) fn spawn(
     program: &str,
     args: &[&str],
     env: &[(String, String)],
@@ -771,7 +773,7 @@ fn set_parent_death_signal(command: &mut Command) {
 fn set_parent_death_signal(_command: &mut Command) {}
 
 /// Polls `probe` every 25 ms until it yields a value, errs, or `timeout` passes.
-fn wait_for<T>(
+pub(crate) fn wait_for<T>(
     what: &str,
     timeout: Duration,
     mut probe: impl FnMut() -> Result<Option<T>, StackError>,
@@ -793,7 +795,7 @@ fn wait_for<T>(
 }
 
 /// The first `prefix…` URL in a message, up to whitespace or a closing quote/bracket.
-fn extract_link(text: &str, prefix: &str) -> Option<String> {
+pub(crate) fn extract_link(text: &str, prefix: &str) -> Option<String> {
     let start = text.find(prefix)?;
     let link: String = text[start..]
         .chars()
@@ -803,30 +805,30 @@ fn extract_link(text: &str, prefix: &str) -> Option<String> {
 }
 
 /// A loopback TCP port free right now (the edge binds it a moment later).
-fn free_tcp_addr() -> Result<SocketAddr, StackError> {
+pub(crate) fn free_tcp_addr() -> Result<SocketAddr, StackError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(io_error("finding a free TCP port"))
 }
 
 /// A loopback UDP port free right now; the core binds it at every (re)start.
-fn free_udp_addr() -> Result<SocketAddr, StackError> {
+pub(crate) fn free_udp_addr() -> Result<SocketAddr, StackError> {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map_err(io_error("finding a free UDP port"))
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked holding the lock leaves consistent data (a child handle).
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn path_text(path: &Path) -> String {
+pub(crate) fn path_text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
 /// Every byte but RFC 3986 unreserved characters as `%XX`.
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -842,7 +844,7 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hex_decode(text: &str) -> Vec<u8> {
+pub(crate) fn hex_decode(text: &str) -> Vec<u8> {
     (0..text.len() / 2)
         .filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
         .collect()

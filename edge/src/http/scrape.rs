@@ -97,7 +97,9 @@ fn answer(state: &AppState, request: &Request<Incoming>) -> Response<EdgeBody> {
         (
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            state.metrics.render(),
+            state
+                .metrics
+                .render_with_links(&state.chunks.upstream_links()),
         )
     };
     let mut response = Response::new(if request.method() == Method::HEAD {

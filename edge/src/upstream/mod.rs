@@ -1,16 +1,20 @@
 //! Where chunk misses, file metadata and Stremio addon answers come from: the [`Upstream`]
 //! trait and its error.
 //!
-//! Two implementations exist: [`quic`] (a remote core over one long-lived QUIC connection)
-//! and the core's in-process implementation for one-box mode (in the core crate, so the edge
-//! never links grammers or sled). The edge's cache and HTTP layers only see
-//! `Arc<dyn Upstream>`.
+//! Three implementations exist: [`quic`] (a remote core over one long-lived QUIC
+//! connection), [`pool`] (one or more such cores, each file sent to the core its rendezvous
+//! ranking picks, failing over along the ranking; [`failover`] is its pure decision, and it
+//! is what `main` runs) and the core's in-process implementation for one-box mode (in the
+//! core crate, so the edge never links grammers or sled). The edge's cache and HTTP layers
+//! only see `Arc<dyn Upstream>`.
 //!
 //! The trait returns boxed futures instead of using `async fn`: it must be object-safe so
 //! one binary can choose the implementation at start-up without making every edge type
 //! generic, and one allocation per 1 MiB chunk costs nothing measurable. It needs no
 //! `async-trait` dependency.
 
+pub mod failover;
+pub mod pool;
 pub mod quic;
 pub mod tls;
 
@@ -47,6 +51,27 @@ pub trait Upstream: Send + Sync + 'static {
 
     /// Whether requests can be served right now (`/readyz`). Must not block.
     fn ready(&self) -> bool;
+
+    /// The state of each core link behind this upstream, for `/metrics`; none for an
+    /// upstream that is not a set of links (one-box mode's, a lone [`quic`] link). Must not
+    /// block.
+    fn links(&self) -> Vec<LinkStatus> {
+        Vec::new()
+    }
+}
+
+/// One core link as `/metrics` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// The core's configured name.
+    pub name: String,
+    /// Connected and authenticated right now.
+    pub up: bool,
+    /// Requests sent to it so far.
+    pub requests: u64,
+    /// Of those, the ones that failed with a connection-level error (and moved on to the
+    /// next core of their ranking, if any).
+    pub failures: u64,
 }
 
 /// An addon answer as the core sent it: the header (JSON length and cache lifetimes) and

@@ -26,7 +26,7 @@
 //! intermediate `Vec` or re-serialisation.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,9 @@ pub struct QuicSettings {
     pub max_attempts: u32,
     /// Longest pause between reconnection attempts.
     pub max_backoff: Duration,
+    /// A connection silent this long is dead (QUIC idle timeout; keep-alives are sent every
+    /// third of it). Bounds how long a vanished core holds the requests sent to it.
+    pub idle_timeout: Duration,
 }
 
 impl QuicSettings {
@@ -85,6 +88,7 @@ impl QuicSettings {
             request_timeout: Duration::from_secs(30),
             max_attempts: 3,
             max_backoff: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -126,6 +130,8 @@ struct Shared {
     settings: QuicSettings,
     current: watch::Sender<Option<Connection>>,
     ready: AtomicBool,
+    /// Connections made so far; a failover decision taken on one is void on the next.
+    connections: AtomicU64,
     connect_attempts: AtomicUsize,
     load: Mutex<Option<LoadReport>>,
     pushes: Mutex<Option<PushSink>>,
@@ -161,6 +167,7 @@ impl QuicUpstream {
             settings,
             current: watch::Sender::new(None),
             ready: AtomicBool::new(false),
+            connections: AtomicU64::new(0),
             connect_attempts: AtomicUsize::new(0),
             load: Mutex::new(None),
             pushes: Mutex::new(None),
@@ -188,6 +195,12 @@ impl QuicUpstream {
             .pushes
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(sink);
+    }
+
+    /// How many connections the supervisor has made so far (0 before the first); with
+    /// [`Upstream::ready`], what a pool of cores decides failover on.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     /// Waits until connected (or `wait` passes); for start-up logs and tests.
@@ -331,8 +344,8 @@ fn client_config(settings: &QuicSettings) -> Result<quinn::ClientConfig, QuicSet
     // for the reader to make room; the connection window bounds what all streams buffer.
     transport.stream_receive_window(quinn::VarInt::from_u32(4 << 20));
     transport.receive_window(quinn::VarInt::from_u32(64 << 20));
-    transport.keep_alive_interval(Some(Duration::from_secs(5)));
-    let idle = quinn::IdleTimeout::try_from(Duration::from_secs(30))
+    transport.keep_alive_interval(Some(settings.idle_timeout / 3));
+    let idle = quinn::IdleTimeout::try_from(settings.idle_timeout)
         .map_err(|e| QuicSetupError::Quic(e.to_string()))?;
     transport.max_idle_timeout(Some(idle));
     config.transport_config(Arc::new(transport));
@@ -357,6 +370,7 @@ async fn supervise(shared: Arc<Shared>, stop: CancellationToken) {
                     deliver(&shared, Push::ForgetAll).await;
                 }
                 connected_before = true;
+                shared.connections.fetch_add(1, Ordering::SeqCst);
                 shared.current.send_replace(Some(connection.clone()));
                 shared.ready.store(true, Ordering::SeqCst);
                 let interval = Duration::from_secs(welcome.heartbeat_interval_secs.max(1).into());

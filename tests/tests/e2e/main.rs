@@ -9,6 +9,7 @@
 mod common;
 
 mod addon;
+mod cluster;
 mod conformance;
 mod curl;
 mod download_tools;

@@ -1,0 +1,448 @@
+//! [`CorePool`]: the edge's upstream when it knows one or more cores — a pool in front of
+//! one single-core link ([`super::quic::QuicUpstream`]) per core.
+//!
+//! Every core is independent (its own bots, database and QUIC listener) and can serve any
+//! file of the storage channel, so the pool only decides where a request goes: a file's
+//! metadata and chunks go to the first usable core of the file's rendezvous ranking
+//! (`tgcdn_shared::rendezvous`, over the configured core names), so every edge sends a file
+//! to the same core and that core's second-tier cache holds it once; addon requests go to the
+//! first usable core in configuration order. A request that fails with a connection-level
+//! error ([`UpstreamError::Unreachable`]) benches that core and moves on to the next one of
+//! its ranking, each core tried at most once; typed answers of a core (not found, revoked,
+//! flood wait…) are final, as they were for one core. The decision itself is pure, in
+//! [`super::failover`]. Each link keeps reconnecting with backoff on its own; readiness is
+//! "some core is up". With one core the pool adds nothing but the bookkeeping.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tgcdn_shared::FileRef;
+use tgcdn_shared::rendezvous;
+use tgcdn_shared::wire::{AddonRequest, FileMeta};
+
+use super::failover::{self, Bench, Link};
+use super::quic::{LoadReport, PushSink, QuicSettings, QuicSetupError, QuicUpstream};
+use super::{AddonReply, LinkStatus, Upstream, UpstreamError, UpstreamFuture};
+
+/// One core's link as the pool needs it: an [`Upstream`] that also says how many
+/// connections it has made, so a failure is pinned to the connection it happened on.
+pub trait PoolMember: Upstream {
+    /// Connections made so far (0 before the first).
+    fn connections(&self) -> u64;
+}
+
+impl PoolMember for QuicUpstream {
+    fn connections(&self) -> u64 {
+        QuicUpstream::connections(self)
+    }
+}
+
+struct Member {
+    name: String,
+    link: Arc<dyn PoolMember>,
+    /// Requests sent to this core (each failover attempt counts).
+    requests: AtomicU64,
+    /// Of those, the ones that failed with a connection-level error and benched the core.
+    failures: AtomicU64,
+}
+
+/// See the module docs.
+pub struct CorePool {
+    members: Vec<Member>,
+    names: Vec<String>,
+    benches: Mutex<Vec<Option<Bench>>>,
+    quic: Vec<Arc<QuicUpstream>>,
+}
+
+impl CorePool {
+    /// A pool over already-started links, named (the names are the rendezvous inputs and
+    /// the metrics labels).
+    pub fn new(links: Vec<(String, Arc<dyn PoolMember>)>) -> Self {
+        let names: Vec<String> = links.iter().map(|(name, _)| name.clone()).collect();
+        let members = links
+            .into_iter()
+            .map(|(name, link)| Member {
+                name,
+                link,
+                requests: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            })
+            .collect::<Vec<_>>();
+        CorePool {
+            benches: Mutex::new(vec![None; members.len()]),
+            members,
+            names,
+            quic: Vec::new(),
+        }
+    }
+
+    /// Starts one QUIC link per core (each connects in the background, as
+    /// [`QuicUpstream::start`] does). With several cores a link makes one attempt per
+    /// request, since the pool itself moves a failed request to the next core; a lone core
+    /// keeps the link's own retries on its next connection.
+    pub fn start(cores: Vec<(String, QuicSettings)>) -> Result<Self, QuicSetupError> {
+        let several = cores.len() > 1;
+        let mut quic = Vec::with_capacity(cores.len());
+        let mut links: Vec<(String, Arc<dyn PoolMember>)> = Vec::with_capacity(cores.len());
+        for (name, mut settings) in cores {
+            if several {
+                settings.max_attempts = 1;
+            }
+            let link = Arc::new(QuicUpstream::start(settings)?);
+            quic.push(link.clone());
+            links.push((name, link));
+        }
+        let mut pool = CorePool::new(links);
+        pool.quic = quic;
+        Ok(pool)
+    }
+
+    /// Sets what every link's heartbeats report.
+    pub fn set_load_report(&self, report: LoadReport) {
+        for link in &self.quic {
+            link.set_load_report(report.clone());
+        }
+    }
+
+    /// Sets where every core's pushes go: a file one core revoked is revoked on this edge,
+    /// whichever core it is served by.
+    pub fn set_push_sink(&self, sink: PushSink) {
+        for link in &self.quic {
+            link.set_push_sink(sink.clone());
+        }
+    }
+
+    /// The configured core names, in order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn snapshot(&self) -> Vec<Link> {
+        let benches = self.benches.lock().unwrap_or_else(PoisonError::into_inner);
+        self.members
+            .iter()
+            .zip(benches.iter())
+            .map(|(member, bench)| Link {
+                up: member.link.ready(),
+                generation: member.link.connections(),
+                bench: *bench,
+            })
+            .collect()
+    }
+
+    fn bench(&self, index: usize, bench: Bench) {
+        let mut benches = self.benches.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = benches.get_mut(index) {
+            *slot = Some(bench);
+        }
+    }
+
+    /// Runs `call` on the cores of `order`, as [`failover::choose`] picks them, until one
+    /// answers anything but a connection-level failure.
+    async fn run<T, F, Fut>(
+        &self,
+        what: &str,
+        order: Vec<usize>,
+        call: F,
+    ) -> Result<T, UpstreamError>
+    where
+        F: Fn(Arc<dyn PoolMember>) -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
+        let mut tried = Vec::with_capacity(order.len());
+        let mut last = UpstreamError::unreachable("no core configured");
+        loop {
+            let links = self.snapshot();
+            let Some(index) = failover::choose(&order, &links, &tried, Instant::now()) else {
+                return Err(last);
+            };
+            tried.push(index);
+            let member = &self.members[index];
+            member.requests.fetch_add(1, Ordering::Relaxed);
+            match call(member.link.clone()).await {
+                Err(error @ UpstreamError::Unreachable { .. }) => {
+                    member.failures.fetch_add(1, Ordering::Relaxed);
+                    self.bench(
+                        index,
+                        Bench::after_failure(links[index].generation, Instant::now()),
+                    );
+                    tracing::info!(what, core = %member.name, %error, "core failed; trying the next in the ranking");
+                    last = error;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn ranking(&self, file: FileRef) -> Vec<usize> {
+        rendezvous::ranking(&self.names, file)
+    }
+}
+
+impl Upstream for CorePool {
+    fn meta(&self, file: FileRef) -> UpstreamFuture<'_, FileMeta> {
+        Box::pin(
+            self.run("meta", self.ranking(file), move |link| async move {
+                link.meta(file).await
+            }),
+        )
+    }
+
+    fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes> {
+        Box::pin(
+            self.run("chunk", self.ranking(file), move |link| async move {
+                link.chunk(file, index).await
+            }),
+        )
+    }
+
+    fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply> {
+        let order = (0..self.members.len()).collect();
+        Box::pin(self.run("addon", order, move |link| {
+            let request = request.clone();
+            async move { link.addon(request).await }
+        }))
+    }
+
+    /// Some core is up.
+    fn ready(&self) -> bool {
+        self.members.iter().any(|member| member.link.ready())
+    }
+
+    fn links(&self) -> Vec<LinkStatus> {
+        self.members
+            .iter()
+            .map(|member| LinkStatus {
+                name: member.name.clone(),
+                up: member.link.ready(),
+                requests: member.requests.load(Ordering::Relaxed),
+                failures: member.failures.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use tgcdn_shared::wire::WireError;
+
+    use super::*;
+    use crate::testing::{MemoryUpstream, pattern, test_meta};
+
+    /// A core whose link can be "up" or "down" and whose requests can be made to fail as a
+    /// lost connection does; otherwise an in-memory upstream.
+    struct FakeCore {
+        data: Arc<MemoryUpstream>,
+        up: AtomicBool,
+        broken: AtomicBool,
+        connections: AtomicU64,
+        served: AtomicU64,
+    }
+
+    impl FakeCore {
+        fn new(data: Arc<MemoryUpstream>) -> Arc<Self> {
+            Arc::new(FakeCore {
+                data,
+                up: AtomicBool::new(true),
+                broken: AtomicBool::new(false),
+                connections: AtomicU64::new(1),
+                served: AtomicU64::new(0),
+            })
+        }
+
+        fn check(&self) -> Result<(), UpstreamError> {
+            if self.broken.load(Ordering::SeqCst) || !self.up.load(Ordering::SeqCst) {
+                return Err(UpstreamError::unreachable("connection lost"));
+            }
+            self.served.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    impl Upstream for FakeCore {
+        fn meta(&self, file: FileRef) -> UpstreamFuture<'_, FileMeta> {
+            Box::pin(async move {
+                self.check()?;
+                self.data.meta(file).await
+            })
+        }
+        fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes> {
+            Box::pin(async move {
+                self.check()?;
+                self.data.chunk(file, index).await
+            })
+        }
+        fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply> {
+            Box::pin(async move {
+                self.check()?;
+                self.data.addon(request).await
+            })
+        }
+        fn ready(&self) -> bool {
+            self.up.load(Ordering::SeqCst)
+        }
+    }
+
+    impl PoolMember for FakeCore {
+        fn connections(&self) -> u64 {
+            self.connections.load(Ordering::SeqCst)
+        }
+    }
+
+    const NAMES: [&str; 3] = ["core-a", "core-b", "core-c"];
+
+    fn pool(data: &Arc<MemoryUpstream>) -> (CorePool, Vec<Arc<FakeCore>>) {
+        let cores: Vec<Arc<FakeCore>> = NAMES.iter().map(|_| FakeCore::new(data.clone())).collect();
+        let links = NAMES
+            .iter()
+            .zip(&cores)
+            .map(|(name, core)| (name.to_string(), core.clone() as Arc<dyn PoolMember>))
+            .collect();
+        (CorePool::new(links), cores)
+    }
+
+    /// `count` files of 3 MiB every core serves alike.
+    fn data(count: i32) -> (Arc<MemoryUpstream>, Vec<FileRef>) {
+        let files: Vec<FileRef> = (1..=count)
+            .map(|msg_id| FileRef {
+                chat_id: -100_777,
+                msg_id,
+            })
+            .collect();
+        let data = files.iter().fold(MemoryUpstream::new(), |data, &file| {
+            data.with_file(
+                file,
+                test_meta(3 << 20, "f.bin", "application/octet-stream"),
+            )
+        });
+        (Arc::new(data), files)
+    }
+
+    fn owner(file: FileRef) -> usize {
+        rendezvous::ranking(&NAMES, file)[0]
+    }
+
+    #[tokio::test]
+    async fn each_file_goes_to_its_first_ranked_core_for_meta_and_chunks() {
+        let (data, files) = data(30);
+        let (pool, cores) = pool(&data);
+        for file in files {
+            let before: Vec<u64> = cores
+                .iter()
+                .map(|c| c.served.load(Ordering::SeqCst))
+                .collect();
+            pool.meta(file).await.unwrap();
+            pool.chunk(file, 1).await.unwrap();
+            for (index, core) in cores.iter().enumerate() {
+                let served = core.served.load(Ordering::SeqCst) - before[index];
+                assert_eq!(served, if index == owner(file) { 2 } else { 0 });
+            }
+        }
+        let links = pool.links();
+        assert!(
+            links
+                .iter()
+                .all(|link| link.up && link.requests > 0 && link.failures == 0)
+        );
+        assert_eq!(links.iter().map(|l| l.requests).sum::<u64>(), 60);
+    }
+
+    #[tokio::test]
+    async fn a_lost_core_hands_over_only_its_files_and_takes_them_back() {
+        let (data, files) = data(60);
+        let (pool, cores) = pool(&data);
+        let lost = 1;
+        cores[lost].broken.store(true, Ordering::SeqCst);
+        for &file in &files {
+            let bytes = pool.chunk(file, 0).await.unwrap();
+            assert_eq!(bytes, pattern(0, 1 << 20));
+        }
+        let owned = files.iter().filter(|&&f| owner(f) == lost).count() as u64;
+        assert!(owned > 0);
+        // A failure benches it, so its other files go straight to their next core (once per
+        // bench hold, which the loop above normally finishes well within).
+        let link = &pool.links()[lost];
+        assert!(
+            link.failures >= 1 && link.requests == link.failures,
+            "{link:?}"
+        );
+        assert!(link.requests < owned, "{link:?} for {owned} files");
+        assert_eq!(cores[lost].served.load(Ordering::SeqCst), 0);
+
+        // It comes back on a new connection: its own files return to it, and only those.
+        cores[lost].broken.store(false, Ordering::SeqCst);
+        cores[lost].connections.store(2, Ordering::SeqCst);
+        let before: Vec<u64> = cores
+            .iter()
+            .map(|c| c.served.load(Ordering::SeqCst))
+            .collect();
+        for &file in &files {
+            pool.chunk(file, 2).await.unwrap();
+        }
+        assert_eq!(cores[lost].served.load(Ordering::SeqCst), owned);
+        let others: u64 = cores
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| *index != lost)
+            .map(|(index, core)| core.served.load(Ordering::SeqCst) - before[index])
+            .sum();
+        assert_eq!(others, files.len() as u64 - owned);
+    }
+
+    #[tokio::test]
+    async fn a_link_that_is_down_is_skipped_without_a_request_and_readiness_needs_one_up() {
+        let (data, files) = data(20);
+        let (pool, cores) = pool(&data);
+        cores[0].up.store(false, Ordering::SeqCst);
+        cores[2].up.store(false, Ordering::SeqCst);
+        assert!(pool.ready());
+        for &file in &files {
+            pool.meta(file).await.unwrap();
+        }
+        assert_eq!(pool.links()[0].requests, 0);
+        assert_eq!(pool.links()[2].requests, 0);
+        cores[1].up.store(false, Ordering::SeqCst);
+        assert!(!pool.ready());
+        assert!(pool.links().iter().all(|link| !link.up));
+    }
+
+    #[tokio::test]
+    async fn with_every_core_failing_the_request_fails_after_one_try_each() {
+        let (data, files) = data(1);
+        let (pool, cores) = pool(&data);
+        let file = files[0];
+        for core in &cores {
+            core.broken.store(true, Ordering::SeqCst);
+        }
+        let error = pool.chunk(file, 0).await.unwrap_err();
+        assert!(
+            matches!(error, UpstreamError::Unreachable { .. }),
+            "{error}"
+        );
+        assert!(
+            pool.links()
+                .iter()
+                .all(|link| link.requests == 1 && link.failures == 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_typed_answer_of_the_core_is_final() {
+        let (data, _) = data(1);
+        let (pool, _cores) = pool(&data);
+        let missing = FileRef {
+            chat_id: -100_777,
+            msg_id: 999,
+        };
+        let error = pool.meta(missing).await.unwrap_err();
+        assert_eq!(error, UpstreamError::Core(WireError::NotFound));
+        let links = pool.links();
+        assert_eq!(links.iter().map(|l| l.requests).sum::<u64>(), 1);
+        assert_eq!(links[owner(missing)].requests, 1);
+    }
+}
