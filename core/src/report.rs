@@ -22,7 +22,7 @@ use crate::catalog::posts::PostStore;
 use crate::catalog::tmdb::TmdbClient;
 use crate::quic::handler::Handler;
 use crate::quic::registry::EdgeView;
-use crate::stats::{FetchSnapshot, ResolveSnapshot};
+use crate::stats::{FetchSnapshot, ResolveSnapshot, RetrySnapshot};
 
 /// One bot as the report shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,12 +84,24 @@ pub struct CoreReport {
     pub edges: Vec<EdgeRow>,
     pub fetch: FetchSnapshot,
     pub resolve: ResolveSnapshot,
+    /// The retry loops' failed attempts by class and give-ups by reason.
+    #[serde(default)]
+    pub retries: RetryReport,
     /// The catalogue indexer, when catalogue channels are configured.
     #[serde(default)]
     pub catalog: Option<IndexSnapshot>,
     /// The catalogue's titles and their enrichment, when catalogue channels are configured.
     #[serde(default)]
     pub library: Option<LibrarySnapshot>,
+}
+
+/// The two retry loops of the request path, each as [`RetrySnapshot`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryReport {
+    /// Chunk downloads (`upload.getFile` parts across bots).
+    pub fetch: RetrySnapshot,
+    /// Message lookups (`channels.getMessages` across bots).
+    pub lookup: RetrySnapshot,
 }
 
 impl CoreReport {
@@ -168,6 +180,10 @@ impl Reporter {
             self.handler.fetcher().counters(),
             self.handler.resolver().counters(),
         );
+        report.retries = RetryReport {
+            fetch: self.handler.fetcher().retries(),
+            lookup: self.handler.resolver().retries(),
+        };
         report.catalog = self.catalog.as_ref().map(|(stats, posts)| IndexSnapshot {
             posts_stored: posts.len() as u64,
             ..stats.snapshot()
@@ -208,6 +224,7 @@ pub fn build(
             .collect(),
         fetch,
         resolve,
+        retries: RetryReport::default(),
         catalog: None,
         library: None,
     }
