@@ -106,6 +106,9 @@ pub type LoadReport = Arc<dyn Fn() -> Heartbeat + Send + Sync>;
 pub type PushSink =
     Arc<dyn Fn(Push) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
+/// How often the edge speaks on an otherwise quiet connection (see `client_config`).
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
+
 /// How long the core may take to deliver one push frame on its stream.
 const PUSH_READ_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -331,7 +334,11 @@ fn client_config(settings: &QuicSettings) -> Result<quinn::ClientConfig, QuicSet
     // for the reader to make room; the connection window bounds what all streams buffer.
     transport.stream_receive_window(quinn::VarInt::from_u32(4 << 20));
     transport.receive_window(quinn::VarInt::from_u32(64 << 20));
-    transport.keep_alive_interval(Some(Duration::from_secs(5)));
+    // An edge waiting for chunks sends nothing: after a core restart, the first packet it
+    // sends is what draws the new core's stateless reset (see the core's `quic/reset.rs`),
+    // so the keep-alive interval is how long fills stall after the core is back. One small
+    // packet a second; it was 5 s, and 20 viewers' downloads stood still that long.
+    transport.keep_alive_interval(Some(KEEP_ALIVE));
     let idle = quinn::IdleTimeout::try_from(Duration::from_secs(30))
         .map_err(|e| QuicSetupError::Quic(e.to_string()))?;
     transport.max_idle_timeout(Some(idle));

@@ -110,9 +110,12 @@ fn twenty_downloads_survive_the_core_being_sigkilled_and_restarted() {
     stack.restart_core().unwrap();
     let down = killed_at.elapsed();
     let at_restart = received.load(Ordering::Relaxed);
+    // Generous for a loaded machine, and far below the 30 s a stale connection would
+    // wait for its idle timeout: the edge's next keep-alive (1 s) draws the restarted
+    // core's stateless reset, it reconnects and fetches again.
     let flowing_again = wait_until(
         "bytes flowing after the restart",
-        Duration::from_secs(60),
+        Duration::from_secs(10),
         || received.load(Ordering::Relaxed) > at_restart,
     );
 
@@ -121,15 +124,12 @@ fn twenty_downloads_survive_the_core_being_sigkilled_and_restarted() {
         .map(|viewer| viewer.join().expect("viewer thread"))
         .collect();
     let elapsed = started.elapsed();
-    // Without the outage the rest would have come at the rate seen before the kill.
-    let rate = received_before as f64 / before_kill.as_secs_f64();
-    let expected = Duration::from_secs_f64(total as f64 / rate);
     eprintln!(
         "outage: {VIEWERS} downloads of {FILE_SIZE} B; core SIGKILLed after {before_kill:?} \
-         ({received_before} B in), down {down:?} (kill → serving), bytes flowing again \
-         {flowing_again:?} after that; all done in {elapsed:?} against ~{expected:?} at the \
-         pre-kill rate: the outage cost ~{:.1} s",
-        elapsed.as_secs_f64() - expected.as_secs_f64()
+         ({received_before} of {total} B delivered), down {down:?} (kill → serving again), \
+         bytes flowing again {flowing_again:?} after that: the viewers stood still for at \
+         most {:?}; all done in {elapsed:?}",
+        down + flowing_again
     );
 
     let mut complete = 0;
