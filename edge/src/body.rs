@@ -232,8 +232,8 @@ impl ChunkBody {
     /// failed), read-ahead going on meanwhile. The caller sends the response's head only
     /// after this: a first chunk the core cannot serve then becomes an error status (502,
     /// or 503 with `Retry-After` for a flood wait), where it used to be a `200` and its
-    /// `Content-Length` followed by no body at all. Later chunks can still fail; the connection is then cut, so the short
-    /// body shows against `Content-Length`.
+    /// `Content-Length` followed by no body at all. Later chunks can still fail; the
+    /// connection is then cut, so the short body shows against `Content-Length`.
     pub async fn first_chunk(&mut self) -> Result<(), UpstreamError> {
         std::future::poll_fn(|cx| self.poll_first_chunk(cx)).await
     }

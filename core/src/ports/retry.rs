@@ -11,10 +11,11 @@
 //!
 //! Rules, in order: a deadline passed or attempts used up gives up as `Unavailable` with the
 //! last failure (lost connections and flood waits use no attempt: they say nothing about the
-//! request, and the deadline and the pauses between rounds bound them instead); "not found" and "retrying cannot help" give up at once; a stale file
-//! reference retries the same bot once with a refresh; every other failure moves to another
-//! bot; when every bot has failed once a new round starts (up to `max_rounds`) after a
-//! short pause, so a cut connection has time to come back. The bots left untried all being
+//! request, and the deadline and the pauses between rounds bound them instead); "not found"
+//! and "retrying cannot help" give up at once; a stale file reference retries the same bot
+//! once with a refresh; every other failure moves to another bot; when every bot has failed
+//! once a new round starts (up to `max_rounds`) after a pause that doubles each round, so a
+//! cut connection has time to come back. The bots left untried all being
 //! in flood wait is not the end while another bot only failed in passing: that bot gets the
 //! next round. When nothing but flood wait is left, the request sleeps until the first bot
 //! is free if that is before its deadline — a flood wait of a few seconds costs the viewer
@@ -205,7 +206,8 @@ impl Retry {
         if self.policy.round_pause.is_zero() {
             return self.resume(now);
         }
-        let doublings = (self.rounds - 2).min(MAX_PAUSE_DOUBLINGS);
+        // The first new round is round 2: it waits the plain pause.
+        let doublings = self.rounds.saturating_sub(2).min(MAX_PAUSE_DOUBLINGS);
         self.sleep(now, now + self.policy.round_pause * (1 << doublings))
     }
 
