@@ -22,7 +22,7 @@ use crate::catalog::posts::PostStore;
 use crate::catalog::tmdb::TmdbClient;
 use crate::quic::handler::Handler;
 use crate::quic::registry::EdgeView;
-use crate::stats::{FetchSnapshot, ResolveSnapshot};
+use crate::stats::{FetchSnapshot, ResolveSnapshot, RetrySnapshot};
 
 /// One bot as the report shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,12 +84,24 @@ pub struct CoreReport {
     pub edges: Vec<EdgeRow>,
     pub fetch: FetchSnapshot,
     pub resolve: ResolveSnapshot,
+    /// The retry loops' failed attempts by class and give-ups by reason.
+    #[serde(default)]
+    pub retries: RetryReport,
     /// The catalogue indexer, when catalogue channels are configured.
     #[serde(default)]
     pub catalog: Option<IndexSnapshot>,
     /// The catalogue's titles and their enrichment, when catalogue channels are configured.
     #[serde(default)]
     pub library: Option<LibrarySnapshot>,
+}
+
+/// The two retry loops of the request path, each as [`RetrySnapshot`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryReport {
+    /// Chunk downloads (`upload.getFile` parts across bots).
+    pub fetch: RetrySnapshot,
+    /// Message lookups (`channels.getMessages` across bots).
+    pub lookup: RetrySnapshot,
 }
 
 impl CoreReport {
@@ -168,6 +180,10 @@ impl Reporter {
             self.handler.fetcher().counters(),
             self.handler.resolver().counters(),
         );
+        report.retries = RetryReport {
+            fetch: self.handler.fetcher().retries(),
+            lookup: self.handler.resolver().retries(),
+        };
         report.catalog = self.catalog.as_ref().map(|(stats, posts)| IndexSnapshot {
             posts_stored: posts.len() as u64,
             ..stats.snapshot()
@@ -208,6 +224,7 @@ pub fn build(
             .collect(),
         fetch,
         resolve,
+        retries: RetryReport::default(),
         catalog: None,
         library: None,
     }
@@ -272,6 +289,9 @@ pub fn summary_lines(report: &CoreReport) -> Vec<String> {
         "meta: {} memory hits, {} database hits, {} Telegram lookups, {} known-missing",
         resolve.memory_hits, resolve.store_hits, resolve.telegram_lookups, resolve.negative_hits
     ));
+    if let Some(line) = retry_line(&report.retries) {
+        lines.push(line);
+    }
     if let Some(catalog) = &report.catalog {
         lines.push(format!(
             "catalogue: {} posts stored ({} from updates, {} back-filled, {} removed)",
@@ -312,6 +332,33 @@ pub fn summary_lines(report: &CoreReport) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// `retries: fetch connection 8, internal 4; lookup flood_wait 2; given up: fetch
+/// unavailable 1`, or nothing when no Telegram call failed.
+fn retry_line(retries: &RetryReport) -> Option<String> {
+    let loops = [("fetch", &retries.fetch), ("lookup", &retries.lookup)];
+    let part = |pick: fn(&RetrySnapshot) -> &std::collections::BTreeMap<String, u64>| {
+        loops
+            .iter()
+            .filter(|(_, snapshot)| !pick(snapshot).is_empty())
+            .map(|(path, snapshot)| {
+                let counts: Vec<String> = pick(snapshot)
+                    .iter()
+                    .map(|(class, count)| format!("{class} {count}"))
+                    .collect();
+                format!("{path} {}", counts.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let (failures, give_ups) = (part(|s| &s.failures), part(|s| &s.give_ups));
+    match (failures.is_empty(), give_ups.is_empty()) {
+        (true, true) => None,
+        (false, true) => Some(format!("retries: {failures}")),
+        (true, false) => Some(format!("given up: {give_ups}")),
+        (false, false) => Some(format!("retries: {failures}; given up: {give_ups}")),
+    }
 }
 
 /// `tgcdn-core status`: fixed-width tables of bots, DCs and edges, then the counters.
@@ -447,7 +494,11 @@ mod tests {
 
     #[test]
     fn the_report_survives_json_and_every_view_shows_the_same_numbers() {
-        let report = sample();
+        let mut report = sample();
+        report.retries.fetch.failures =
+            [("connection".to_owned(), 8), ("internal".to_owned(), 4)].into();
+        report.retries.lookup.failures = [("flood_wait".to_owned(), 2)].into();
+        report.retries.fetch.give_ups = [("unavailable".to_owned(), 1)].into();
         let json = serde_json::to_string(&report).unwrap();
         assert_eq!(serde_json::from_str::<CoreReport>(&json).unwrap(), report);
         let table = table(&report);
@@ -459,6 +510,18 @@ mod tests {
         assert!(
             lines.contains("4 second-tier cache hits, 1 coalesced"),
             "{lines}"
+        );
+        assert!(
+            lines.contains(
+                "retries: fetch connection 8, internal 4; lookup flood_wait 2; \
+                 given up: fetch unavailable 1"
+            ),
+            "{lines}"
+        );
+        assert!(
+            summary_lines(&sample())
+                .iter()
+                .all(|line| !line.contains("retries"))
         );
     }
 }

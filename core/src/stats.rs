@@ -1,5 +1,6 @@
 //! Plain event counters the download path bumps and the report reads: fetch outcomes,
-//! resolver hits, chunk requests per DC.
+//! resolver hits, chunk requests per DC, and the retry loops' failed attempts by class and
+//! give-ups by reason.
 //!
 //! Owned by the [`crate::fetch::Fetcher`], the [`crate::resolve::Resolver`] and the
 //! [`crate::quic::handler::Handler`]; read by [`crate::report`]. Relaxed atomics only: these
@@ -113,6 +114,62 @@ impl ResolveCounters {
     }
 }
 
+/// One retry loop's failed Telegram attempts by class (`flood_wait`, `connection`,
+/// `internal`…) and its requests given up by reason (`unavailable`, `flood_wait`…), keyed by
+/// the labels the ports give them. A lock per failure is cheap: failures are rare next to
+/// the parts that succeed, and nothing is held across an await.
+#[derive(Debug, Default)]
+pub struct RetryCounters {
+    failures: Mutex<BTreeMap<&'static str, u64>>,
+    give_ups: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// A reading of [`RetryCounters`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetrySnapshot {
+    /// Failed attempts by class, each answered by the retry policy.
+    pub failures: BTreeMap<String, u64>,
+    /// Requests given up by reason.
+    pub give_ups: BTreeMap<String, u64>,
+}
+
+impl RetrySnapshot {
+    /// Failed attempts of every class.
+    pub fn total_failures(&self) -> u64 {
+        self.failures.values().sum()
+    }
+}
+
+impl RetryCounters {
+    pub fn failed(&self, class: &'static str) {
+        *lock(&self.failures).entry(class).or_default() += 1;
+    }
+
+    pub fn gave_up(&self, reason: &'static str) {
+        *lock(&self.give_ups).entry(reason).or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> RetrySnapshot {
+        let owned = |map: &Mutex<BTreeMap<&'static str, u64>>| {
+            lock(map)
+                .iter()
+                .map(|(label, count)| ((*label).to_owned(), *count))
+                .collect()
+        };
+        RetrySnapshot {
+            failures: owned(&self.failures),
+            give_ups: owned(&self.give_ups),
+        }
+    }
+}
+
+/// A poisoned map still holds valid counts: only increments happen under these locks.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Chunk requests per data centre (the DC the file lives on).
 #[derive(Debug, Default)]
 pub struct DcCounters {
@@ -121,19 +178,11 @@ pub struct DcCounters {
 
 impl DcCounters {
     pub fn request(&self, dc: i32) {
-        // A poisoned map still holds valid counts: only increments happen under the lock.
-        let mut requests = self
-            .requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *requests.entry(dc).or_default() += 1;
+        *lock(&self.requests).entry(dc).or_default() += 1;
     }
 
     pub fn snapshot(&self) -> BTreeMap<i32, u64> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        lock(&self.requests).clone()
     }
 }
 
@@ -163,5 +212,24 @@ mod tests {
         dcs.request(4);
         dcs.request(2);
         assert_eq!(dcs.snapshot(), BTreeMap::from([(2, 1), (4, 2)]));
+    }
+
+    #[test]
+    fn retries_are_counted_by_class_and_give_ups_by_reason() {
+        let retries = RetryCounters::default();
+        retries.failed("internal");
+        retries.failed("flood_wait");
+        retries.failed("internal");
+        retries.gave_up("unavailable");
+        let snapshot = retries.snapshot();
+        assert_eq!(
+            snapshot.failures,
+            BTreeMap::from([("flood_wait".to_owned(), 1), ("internal".to_owned(), 2)])
+        );
+        assert_eq!(
+            snapshot.give_ups,
+            BTreeMap::from([("unavailable".to_owned(), 1)])
+        );
+        assert_eq!(snapshot.total_failures(), 3);
     }
 }

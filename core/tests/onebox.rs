@@ -117,12 +117,48 @@ async fn a_one_box_core_serves_files_ranges_and_hides_flood_waits() {
             text.contains("tgcdn_core_dc_requests_total{dc=\"4\"}"),
             "{text}"
         );
+        // The one FLOOD_WAIT was a failed attempt the retry policy answered, on whichever
+        // loop met it (the lookup of the new file or its chunk download), and nothing was
+        // given up.
+        let flood_retries: f64 = ["fetch", "lookup"]
+            .iter()
+            .map(|path| {
+                sample(
+                    &text,
+                    &format!("tgcdn_core_retries_total{{path=\"{path}\",class=\"flood_wait\"}}"),
+                )
+            })
+            .sum();
+        assert_eq!(flood_retries, 1.0, "{text}");
+        assert!(!text.contains("tgcdn_core_give_ups_total{"), "{text}");
+        let reported = report
+            .retries
+            .fetch
+            .failures
+            .get("flood_wait")
+            .copied()
+            .unwrap_or(0)
+            + report
+                .retries
+                .lookup
+                .failures
+                .get("flood_wait")
+                .copied()
+                .unwrap_or(0);
+        assert_eq!(reported, 1, "{:?}", report.retries);
         let bots = http_get(core.admin_addr(), "/admin/bots", &[]).await;
         assert_eq!(bots.status, 200);
 
         core.shutdown().await.expect("clean shutdown");
     })
     .await;
+}
+
+/// The value of one Prometheus sample (`name{labels}`) in `text`; 0 when absent.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// `TGCDN_QUIC_ENABLED=false` with `TGCDN_WITH_EDGE=true`: a core nobody else joins serves

@@ -9,7 +9,8 @@
 //! connection can take more, a slow client never makes this body hold more than its window.
 //! It never buffers beyond that and never panics on a failed fetch: the error ends the
 //! stream (hyper then aborts the connection, so a truncated body is never mistaken for a
-//! complete one).
+//! complete one). The HTTP layer awaits [`ChunkBody::first_chunk`] before it sends the
+//! head, so the first chunk failing is an error status instead.
 //!
 //! Memory is bounded by the edge's [`crate::budget`], not by how fast clients read:
 //! * a read-ahead fetch starts only with a lease of its chunk's bytes, and once the chunk
@@ -219,6 +220,40 @@ impl ChunkBody {
     pub fn for_client(mut self, client: IpAddr) -> Self {
         self.client = Some(client);
         self
+    }
+
+    /// Replaces what is called when the body is dropped: the HTTP layer builds the body
+    /// before it knows the response's status (see [`Self::first_chunk`]).
+    pub fn set_on_finish(&mut self, on_finish: OnFinish) {
+        self.on_finish = Some(on_finish);
+    }
+
+    /// Starts the body's fetches and waits until the first chunk to send has arrived (or
+    /// failed), read-ahead going on meanwhile. The caller sends the response's head only
+    /// after this: a first chunk the core cannot serve then becomes an error status (502,
+    /// or 503 with `Retry-After` for a flood wait), where it used to be a `200` and its
+    /// `Content-Length` followed by no body at all. Later chunks can still fail; the
+    /// connection is then cut, so the short body shows against `Content-Length`.
+    pub async fn first_chunk(&mut self) -> Result<(), UpstreamError> {
+        std::future::poll_fn(|cx| self.poll_first_chunk(cx)).await
+    }
+
+    fn poll_first_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), UpstreamError>> {
+        if self.in_flight.is_empty() {
+            self.top_up(cx);
+        }
+        self.collect_ready(cx);
+        match self.in_flight.front() {
+            // Nothing to fetch (only fixed bytes), or the first chunk is here.
+            None => Poll::Ready(Ok(())),
+            Some(InFlight {
+                done: Some(ready), ..
+            }) => Poll::Ready(ready.result.as_ref().map(|_| ()).map_err(Clone::clone)),
+            Some(_) => {
+                self.top_up(cx);
+                Poll::Pending
+            }
+        }
     }
 
     /// Exact number of bytes this body will produce (its `Content-Length`).

@@ -98,7 +98,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "core_timeout",
         kind: "duration",
         default: Some("10s"),
-        help: "a core link silent this long is down (the QUIC idle timeout; keep-alives every third of it): its requests fail and, with several cores, its files move to the next core in their ranking until it is back",
+        help: "a core link silent this long is down (the QUIC idle timeout; keep-alives every second, or every third of it when shorter): its requests fail and, with several cores, its files move to the next core in their ranking until it is back",
     },
     SettingDoc {
         key: "cluster_secret",
@@ -294,7 +294,7 @@ impl std::fmt::Debug for CoreLink {
 
 /// Most entries of `cores`: each is a connection and a supervisor task.
 pub const MAX_CORES: usize = 64;
-/// Shortest `core_timeout`: keep-alives go out every third of it.
+/// Shortest `core_timeout`: below 3 s keep-alives go out every third of it.
 const MIN_CORE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest `core_timeout`; quinn's idle timeout is a 62-bit count of milliseconds anyway.
 const MAX_CORE_TIMEOUT: Duration = Duration::from_secs(600);

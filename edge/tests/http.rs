@@ -604,6 +604,22 @@ async fn shutdown_drains_responses_in_flight() {
     }));
     let client: Client<HttpConnector, Empty<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
+    // The head waits for the first chunk: let exactly that one through (a range inside it
+    // needs no other), so the whole-file response below has its head and waits for the rest.
+    gate.add_permits(1);
+    let first = Request::get(format!("http://{addr}{}", film_path()))
+        .header("range", "bytes=0-99")
+        .body(Empty::new())
+        .unwrap();
+    let first = tokio::time::timeout(STEP, client.request(first))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::PARTIAL_CONTENT);
+    tokio::time::timeout(STEP, first.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap();
     let request = Request::get(format!("http://{addr}{}", film_path()))
         .body(Empty::new())
         .unwrap();
@@ -653,4 +669,23 @@ async fn a_chunk_failing_mid_body_aborts_the_response_instead_of_truncating_it()
     // A request that does not touch the failing chunk is unaffected.
     let reply = edge.get(&film_path(), &[("range", "bytes=0-99")]).await;
     assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+}
+
+#[tokio::test]
+async fn a_first_chunk_the_core_cannot_serve_is_an_error_status_not_an_empty_200() {
+    let edge = start().await;
+    edge.upstream.fail_chunk(0);
+    // The whole file and a range inside the failing chunk both start with it: the core's
+    // "unavailable" is the status, where a 200 and its Content-Length used to go out first.
+    for range in [None, Some("bytes=100-")] {
+        let headers: Vec<(&str, &str)> = range.map(|r| ("range", r)).into_iter().collect();
+        let reply = edge.get(&film_path(), &headers).await;
+        assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{range:?}");
+    }
+    // A range starting past the failing chunk is served.
+    let reply = edge
+        .get(&film_path(), &[("range", "bytes=1048576-1048675")])
+        .await;
+    assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+    assert!(reply.body == pattern(1_048_576, 1_048_676));
 }

@@ -31,7 +31,11 @@ use tgemu::{
 use crate::client;
 
 const MAIN_TOKEN: &str = "7000001:e2e-main-bot";
-const WORKER_TOKENS: [&str; 2] = ["7000002:e2e-worker-one", "7000003:e2e-worker-two"];
+const WORKER_TOKENS: [&str; 3] = [
+    "7000002:e2e-worker-one",
+    "7000003:e2e-worker-two",
+    "7000004:e2e-worker-three",
+];
 pub(crate) const CLUSTER_SECRET_HEX: &str =
     "e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55e2ec1a55";
 pub(crate) const LINK_KEY_ID: u8 = 1;
@@ -45,7 +49,7 @@ pub(crate) const ADMIN_PREFIX: &str = "admin endpoint on ";
 /// What a stack is made of. `Default` is one worker bot and no extra settings.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
-    /// Worker bots besides the main bot (0..=2).
+    /// Worker bots besides the main bot (0..=3).
     pub workers: usize,
     /// Extra `TGCDN_*` settings for the core (they win over the stack's).
     pub core_env: Vec<(String, String)>,

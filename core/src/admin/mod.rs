@@ -39,7 +39,7 @@ use tokio::sync::watch;
 use crate::catalog::backfill::{BackfillHandle, ReindexError};
 use crate::catalog::enrich::LibrarySnapshot;
 use crate::catalog::index::{BackfillProgress, IndexSnapshot};
-use crate::report::{CoreReport, Reporter};
+use crate::report::{CoreReport, Reporter, RetryReport};
 use crate::revoke::LinkInfo;
 use access::AdminAccess;
 use links::{LinkAdmin, LinkRequest, MintRequest};
@@ -288,6 +288,45 @@ struct DcLabel {
     dc: String,
 }
 
+/// A retry loop (`fetch` or `lookup`) and a failure class or give-up reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RetryLabel {
+    path: &'static str,
+    class: String,
+}
+
+/// `tgcdn_core_retries_total{path, class}` (failed attempts the retry policy answered) and
+/// `tgcdn_core_give_ups_total{path, class}` (requests it gave up, by reason).
+fn retry_metrics(registry: &mut Registry, retries: &RetryReport) {
+    let failures = Family::<RetryLabel, Counter>::default();
+    registry.register(
+        "retries",
+        "failed Telegram attempts retried, by loop and failure class",
+        failures.clone(),
+    );
+    let give_ups = Family::<RetryLabel, Counter>::default();
+    registry.register(
+        "give_ups",
+        "requests the retry policy gave up, by loop and reason",
+        give_ups.clone(),
+    );
+    for (path, snapshot) in [("fetch", &retries.fetch), ("lookup", &retries.lookup)] {
+        for (family, counts) in [
+            (&failures, &snapshot.failures),
+            (&give_ups, &snapshot.give_ups),
+        ] {
+            for (class, count) in counts {
+                family
+                    .get_or_create(&RetryLabel {
+                        path,
+                        class: class.clone(),
+                    })
+                    .inc_by(*count);
+            }
+        }
+    }
+}
+
 /// The report as Prometheus/OpenMetrics text. Counters are read from monotonic sources, so
 /// a fresh registry per scrape is exact.
 pub fn prometheus_text(report: &CoreReport) -> Result<Vec<u8>, std::fmt::Error> {
@@ -405,6 +444,7 @@ pub fn prometheus_text(report: &CoreReport) -> Result<Vec<u8>, std::fmt::Error> 
         "\"no such file\" answered from the negative cache",
         resolve.negative_hits,
     );
+    retry_metrics(&mut registry, &report.retries);
     let edges = Gauge::<i64>::default();
     edges.set(i64::try_from(report.edges_live()).unwrap_or(i64::MAX));
     registry.register("edges_connected", "edges heard from recently", edges);

@@ -35,7 +35,7 @@ use crate::ports::TelegramError;
 pub use crate::ports::retry::GiveUp;
 use crate::ports::retry::{Action, Event, Retry, RetryPolicy};
 pub use crate::ports::{BoxFuture, PartDownloader};
-use crate::stats::{FetchCounters, FetchSnapshot};
+use crate::stats::{FetchCounters, FetchSnapshot, RetryCounters, RetrySnapshot};
 
 /// Tunables of the fetch path.
 #[derive(Debug, Clone)]
@@ -57,18 +57,24 @@ pub struct FetchConfig {
 }
 
 impl FetchConfig {
-    /// Attempts bound the fetch; rounds over the bots do not (each round costs an attempt).
+    /// Attempts and the deadline bound the fetch; rounds over the bots do not: a round of
+    /// lost connections or flood waits uses no attempt, and the pause before each round
+    /// (doubling to 1.6 s) keeps those few within the deadline.
     pub fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy {
             max_attempts: self.max_attempts,
-            max_rounds: self.max_attempts,
+            max_rounds: u32::MAX,
             saturated_poll: SATURATED_POLL,
+            round_pause: ROUND_PAUSE,
         }
     }
 }
 
 /// How often a fetch waiting for a free connection slot looks again.
 const SATURATED_POLL: Duration = Duration::from_millis(2);
+/// The pause before trying the bots again once each has failed: long enough for grammers
+/// to reconnect a cut connection, short next to a viewer's patience.
+const ROUND_PAUSE: Duration = Duration::from_millis(100);
 
 impl Default for FetchConfig {
     fn default() -> Self {
@@ -76,7 +82,11 @@ impl Default for FetchConfig {
             part_size: 512 * 1024,
             attempt_timeout: Duration::from_secs(15),
             total_timeout: Duration::from_secs(40),
-            max_attempts: 4,
+            // Transient failures come in bursts (a cut connection fails every part on it, a
+            // flood wait renews): four attempts gave up on chunks that a later round on a
+            // free bot would have served. With the doubling pauses between rounds, twelve
+            // attempts on one bot span about 13 s; the total deadline still bounds it.
+            max_attempts: 12,
             cache_bytes: 64 * 1024 * 1024,
             parts_per_connection: 8,
         }
@@ -104,6 +114,7 @@ pub struct Fetcher {
     cache: moka::sync::Cache<ChunkKey, Bytes>,
     in_flight: Mutex<HashMap<ChunkKey, watch::Receiver<Outcome>>>,
     counters: FetchCounters,
+    retries: RetryCounters,
 }
 
 impl Fetcher {
@@ -128,6 +139,7 @@ impl Fetcher {
             cache,
             in_flight: Mutex::new(HashMap::new()),
             counters: FetchCounters::default(),
+            retries: RetryCounters::default(),
         })
     }
 
@@ -138,6 +150,11 @@ impl Fetcher {
     /// Cache hits, coalesced waits, downloads and failures so far.
     pub fn counters(&self) -> FetchSnapshot {
         self.counters.snapshot()
+    }
+
+    /// Failed attempts by class and downloads given up by reason so far.
+    pub fn retries(&self) -> RetrySnapshot {
+        self.retries.snapshot()
     }
 
     /// Chunk `index` of `file`, which is `file_size` bytes long.
@@ -212,7 +229,10 @@ impl Fetcher {
         let mut action = retry.start(Instant::now());
         loop {
             let refresh = match action {
-                Action::GiveUp(reason) => return Err(reason),
+                Action::GiveUp(reason) => {
+                    self.retries.gave_up(reason.label());
+                    return Err(reason);
+                }
                 Action::SleepUntil(until) => {
                     tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
                     action = retry.on(Instant::now(), Event::Woke);
@@ -261,6 +281,7 @@ impl Fetcher {
             };
             tracing::debug!(file = %key.file, index = key.index, bot, %error, "chunk attempt failed");
             self.counters.retry();
+            self.retries.failed(error.class_label());
             let now = Instant::now();
             if let Some(penalty) = error.penalty() {
                 self.pool.penalise(bot, key.file.chat_id, penalty, now);

@@ -91,6 +91,30 @@ impl TelegramError {
         }
     }
 
+    /// The failure's class as a metric label: what the retry counters are kept by. Stable
+    /// names, fewer than the variants (a timeout and a lost connection are both the link).
+    pub fn class_label(&self) -> &'static str {
+        match self {
+            Self::FloodWait { .. } => "flood_wait",
+            Self::FileMigrate { .. } | Self::AuthKeyUnregistered => "migrate",
+            Self::FileReferenceExpired => "file_reference",
+            Self::AccessTokenInvalid | Self::ChannelPrivate => "no_access",
+            Self::MessageNotFound => "not_found",
+            Self::Timeout => "timeout",
+            Self::ConnectionLost(_) => "connection",
+            Self::Internal(_) => "internal",
+            Self::LimitOrOffsetInvalid | Self::Other(_) => "rejected",
+        }
+    }
+
+    /// Whether the failure tells something about the request, so that it uses up one of
+    /// the request's attempts. A lost connection (no answer came) and a flood wait (the
+    /// bot's state, which the pool keeps, so the bot sits its wait out) do not: they are
+    /// bounded by the request's deadline and the pauses between rounds instead.
+    pub fn uses_an_attempt(&self) -> bool {
+        !matches!(self, Self::ConnectionLost(_) | Self::FloodWait { .. })
+    }
+
     pub fn is_flood_wait(&self) -> bool {
         matches!(self, Self::FloodWait { .. })
     }

@@ -10,11 +10,17 @@
 //! penalty to the pool, and reports back.
 //!
 //! Rules, in order: a deadline passed or attempts used up gives up as `Unavailable` with the
-//! last failure; "not found" and "retrying cannot help" give up at once; a stale file
-//! reference retries the same bot once with a refresh; every other failure moves to another
-//! bot; when every bot has failed once a new round starts (up to `max_rounds`), so bots now
-//! all in flood wait answer `FloodWait` with the soonest end; saturated connections sleep a
-//! poll interval. No I/O, no clock, no grammers.
+//! last failure (lost connections and flood waits use no attempt: they say nothing about the
+//! request, and the deadline and the pauses between rounds bound them instead); "not found"
+//! and "retrying cannot help" give up at once; a stale file reference retries the same bot
+//! once with a refresh; every other failure moves to another bot; when every bot has failed
+//! once a new round starts (up to `max_rounds`) after a pause that doubles each round, so a
+//! cut connection has time to come back. The bots left untried all being
+//! in flood wait is not the end while another bot only failed in passing: that bot gets the
+//! next round. When nothing but flood wait is left, the request sleeps until the first bot
+//! is free if that is before its deadline — a flood wait of a few seconds costs the viewer
+//! those seconds, not the stream — and gives up as `FloodWait` with the soonest end
+//! otherwise. Saturated connections sleep a poll interval. No I/O, no clock, no grammers.
 
 use std::time::{Duration, Instant};
 
@@ -36,16 +42,37 @@ pub enum GiveUp {
     Rejected(String),
 }
 
+impl GiveUp {
+    /// The reason as a metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            GiveUp::NotFound => "not_found",
+            GiveUp::FloodWait { .. } => "flood_wait",
+            GiveUp::Unavailable(_) => "unavailable",
+            GiveUp::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// How often the pause between rounds doubles at most: 100 ms grows to 1.6 s.
+pub const MAX_PAUSE_DOUBLINGS: u32 = 4;
+
 /// The numbers that tell the fetch and the lookup loops apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts (failed calls) before giving up.
+    /// Attempts (failed calls) before giving up; lost connections and flood waits do not
+    /// count ([`TelegramError::uses_an_attempt`]).
     pub max_attempts: u32,
     /// Rounds over the bots (a round ends when every eligible bot failed once).
     pub max_rounds: u32,
     /// How long to wait when every eligible connection is at its in-flight cap: the next
     /// finished part frees a slot; polling costs less than a wake-up list at these rates.
     pub saturated_poll: Duration,
+    /// How long to wait before the second round, once every eligible bot has failed: a bot
+    /// whose connection was just cut reconnects meanwhile instead of failing again at once.
+    /// Each further round waits twice as long (at most [`MAX_PAUSE_DOUBLINGS`] times), so
+    /// the attempts spread over a burst of faults instead of all landing inside it.
+    pub round_pause: Duration,
 }
 
 /// What happened since the last action.
@@ -122,7 +149,7 @@ impl Retry {
         }
     }
 
-    /// Failed attempts so far: the retries this request cost.
+    /// Failed attempts so far, lost connections and flood waits left out.
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
@@ -143,30 +170,62 @@ impl Retry {
             return self.resume(now);
         }
         match error {
-            SelectError::FloodWait { secs, .. } => Action::GiveUp(GiveUp::FloodWait { secs }),
+            SelectError::FloodWait { secs, until } => self.on_flood_wait(now, secs, until),
             SelectError::NoHealthyBot => {
                 Action::GiveUp(GiveUp::Unavailable("no healthy bot".into()))
             }
             SelectError::Saturated => {
                 self.last_error
                     .get_or_insert_with(|| "every download connection stayed at its cap".into());
-                let until = (now + self.policy.saturated_poll).min(self.deadline);
-                match self.expired(now) {
-                    Some(give_up) => give_up,
-                    None => Action::SleepUntil(until),
-                }
+                self.sleep(now, now + self.policy.saturated_poll)
             }
-            SelectError::AllTried if self.rounds < self.policy.max_rounds => {
-                self.rounds += 1;
-                self.tried.iter_mut().for_each(|tried| *tried = false);
-                self.resume(now)
-            }
+            SelectError::AllTried if self.rounds < self.policy.max_rounds => self.new_round(now),
             SelectError::AllTried => self.unavailable(),
         }
     }
 
+    /// Every bot left untried is in flood wait, the first free at `until`.
+    fn on_flood_wait(&mut self, now: Instant, secs: u64, until: Instant) -> Action {
+        // A bot that failed in passing (a cut connection, INTERNAL) is a better bet than
+        // waiting: it gets another round.
+        if self.tried.contains(&true) && self.rounds < self.policy.max_rounds {
+            return self.new_round(now);
+        }
+        if until <= self.deadline {
+            self.last_error
+                .get_or_insert_with(|| format!("every bot was in flood wait for {secs} s"));
+            return self.sleep(now, until);
+        }
+        Action::GiveUp(GiveUp::FloodWait { secs })
+    }
+
+    /// Forgets which bots were tried and pauses before the next pick, longer each round.
+    fn new_round(&mut self, now: Instant) -> Action {
+        self.rounds += 1;
+        self.tried.iter_mut().for_each(|tried| *tried = false);
+        if self.policy.round_pause.is_zero() {
+            return self.resume(now);
+        }
+        // The first new round is round 2: it waits the plain pause.
+        let doublings = self.rounds.saturating_sub(2).min(MAX_PAUSE_DOUBLINGS);
+        self.sleep(now, now + self.policy.round_pause * (1 << doublings))
+    }
+
+    /// Sleep until `until` (never past the deadline), unless time or attempts ran out.
+    fn sleep(&self, now: Instant, until: Instant) -> Action {
+        match self.expired(now) {
+            Some(give_up) => give_up,
+            None => Action::SleepUntil(until.min(self.deadline)),
+        }
+    }
+
     fn on_failure(&mut self, now: Instant, bot: usize, error: &TelegramError) -> Action {
-        self.attempts += 1;
+        // Under a burst of cuts every call in flight fails together, and a bot whose flood
+        // wait ran out may answer another one: counting those gave chunks up while a bot
+        // was free a second later.
+        if error.uses_an_attempt() {
+            self.attempts += 1;
+        }
         self.last_error = Some(error.to_string());
         self.pinned = None;
         match error.retry_class() {

@@ -10,6 +10,7 @@ fn policy(max_attempts: u32, max_rounds: u32) -> RetryPolicy {
         max_attempts,
         max_rounds,
         saturated_poll: POLL,
+        round_pause: Duration::ZERO,
     }
 }
 
@@ -55,7 +56,7 @@ fn a_bot_failure_moves_to_another_bot() {
         retry.start(now);
         assert_eq!(retry.on(now, failed(1, &error)), Action::NextBot, "{error}");
         assert_eq!(retry.excluded(), vec![false, true, false], "{error}");
-        assert_eq!(retry.attempts(), 1);
+        assert_eq!(retry.attempts(), u32::from(error.uses_an_attempt()));
     }
 }
 
@@ -247,4 +248,131 @@ fn a_failure_from_an_unknown_bot_does_not_panic() {
         retry.on(now, failed(7, &TelegramError::Timeout)),
         Action::NextBot
     );
+}
+
+#[test]
+fn flood_wait_on_the_others_gives_a_bot_that_failed_in_passing_another_round() {
+    // Bot 0 is cut mid-call; bots 1 and 2 are in flood wait. Before, this gave up with
+    // `FloodWait` although bot 0 was free: the soak's viewers got a 200 and no body.
+    let (mut retry, now) = fresh(3, 8, 4);
+    retry.start(now);
+    let cut = TelegramError::ConnectionLost("reset".into());
+    assert_eq!(retry.on(now, failed(0, &cut)), Action::NextBot);
+    let until = now + Duration::from_secs(2);
+    let waits = SelectError::FloodWait { secs: 2, until };
+    assert_eq!(retry.on(now, Event::NoBot(waits)), Action::NextBot);
+    assert_eq!(retry.excluded(), vec![false; 3]);
+}
+
+#[test]
+fn flood_wait_ending_before_the_deadline_is_slept_through() {
+    let (mut retry, now) = fresh(2, 8, 2);
+    retry.start(now);
+    let until = now + Duration::from_secs(2);
+    assert_eq!(
+        retry.on(now, Event::NoBot(SelectError::FloodWait { secs: 2, until })),
+        Action::SleepUntil(until)
+    );
+    assert_eq!(retry.on(until, Event::Woke), Action::NextBot);
+    assert_eq!(retry.attempts(), 0, "waiting out a flood is not an attempt");
+}
+
+#[test]
+fn flood_wait_after_the_last_round_is_slept_through_or_given_up() {
+    let (mut retry, now) = fresh(2, 8, 1);
+    retry.start(now);
+    retry.on(now, failed(0, &TelegramError::Internal("500".into())));
+    let soon = now + Duration::from_secs(3);
+    assert_eq!(
+        retry.on(
+            now,
+            Event::NoBot(SelectError::FloodWait {
+                secs: 3,
+                until: soon
+            })
+        ),
+        Action::SleepUntil(soon)
+    );
+    let late = now + Duration::from_secs(30);
+    assert_eq!(
+        retry.on(
+            now,
+            Event::NoBot(SelectError::FloodWait {
+                secs: 30,
+                until: late
+            })
+        ),
+        Action::GiveUp(GiveUp::FloodWait { secs: 30 })
+    );
+}
+
+#[test]
+fn a_new_round_pauses_first_when_the_policy_says_so() {
+    let now = Instant::now();
+    let pause = Duration::from_millis(100);
+    let mut retry = Retry::new(
+        1,
+        RetryPolicy {
+            round_pause: pause,
+            ..policy(8, 3)
+        },
+        now + Duration::from_secs(10),
+    );
+    retry.start(now);
+    retry.on(now, failed(0, &TelegramError::Timeout));
+    assert_eq!(
+        retry.on(now, Event::NoBot(SelectError::AllTried)),
+        Action::SleepUntil(now + pause)
+    );
+    assert_eq!(retry.on(now + pause, Event::Woke), Action::NextBot);
+    assert_eq!(retry.excluded(), vec![false]);
+    // The next round waits twice as long.
+    retry.on(now, failed(0, &TelegramError::Timeout));
+    assert_eq!(
+        retry.on(now, Event::NoBot(SelectError::AllTried)),
+        Action::SleepUntil(now + 2 * pause)
+    );
+}
+
+#[test]
+fn the_pause_between_rounds_stops_doubling() {
+    let now = Instant::now();
+    let pause = Duration::from_millis(100);
+    let mut retry = Retry::new(
+        1,
+        RetryPolicy {
+            round_pause: pause,
+            ..policy(100, 100)
+        },
+        now + Duration::from_secs(600),
+    );
+    retry.start(now);
+    let mut last = Duration::ZERO;
+    for _ in 0..10 {
+        retry.on(now, failed(0, &TelegramError::Timeout));
+        match retry.on(now, Event::NoBot(SelectError::AllTried)) {
+            Action::SleepUntil(until) => last = until - now,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(last, pause * (1 << MAX_PAUSE_DOUBLINGS));
+}
+
+#[test]
+fn lost_connections_and_flood_waits_are_bounded_by_the_deadline_not_the_attempts() {
+    let (mut retry, now) = fresh(1, 2, u32::MAX);
+    retry.start(now);
+    let cut = TelegramError::ConnectionLost("read 0 bytes".into());
+    let flood = TelegramError::FloodWait { secs: 2 };
+    for i in 0..10 {
+        let error = if i % 2 == 0 { &cut } else { &flood };
+        assert_eq!(retry.on(now, failed(0, error)), Action::NextBot);
+        assert_eq!(
+            retry.on(now, Event::NoBot(SelectError::AllTried)),
+            Action::NextBot
+        );
+    }
+    assert_eq!(retry.attempts(), 0);
+    let late = now + Duration::from_secs(10);
+    assert!(unavailable(&retry.on(late, failed(0, &cut))));
 }

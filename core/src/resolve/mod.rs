@@ -35,7 +35,7 @@ use crate::bots::BotPool;
 pub use crate::ports::DocumentSource;
 use crate::ports::retry::{Action, Event, GiveUp, Retry, RetryPolicy};
 use crate::ports::{DocumentInfo, DocumentLocation, TelegramError};
-use crate::stats::{ResolveCounters, ResolveSnapshot};
+use crate::stats::{ResolveCounters, ResolveSnapshot, RetryCounters, RetrySnapshot};
 use crate::store::{self, Store, StoreError};
 
 /// Tunables of the resolver.
@@ -70,14 +70,17 @@ impl Default for ResolveConfig {
     }
 }
 
-/// How a message lookup retries: no attempt cap (the lookup deadline bounds it), two rounds
-/// over the bots, so that bots now all in flood wait answer `FloodWait` with the soonest end
-/// rather than `Unavailable`.
+/// How a message lookup retries: as the fetch, bounded by its deadline and attempts, not by
+/// rounds — a lost connection or INTERNAL on the one free bot while the others wait out a
+/// flood is worth another round — with bots all in flood wait waited for when the first is
+/// free before the deadline and answered `FloodWait` with the soonest end otherwise.
 const LOOKUP_RETRY: RetryPolicy = RetryPolicy {
-    max_attempts: u32::MAX,
-    max_rounds: 2,
+    max_attempts: 12,
+    max_rounds: u32::MAX,
     // `pick` has no in-flight cap, so a lookup is never saturated; any short poll will do.
     saturated_poll: Duration::from_millis(2),
+    // As the fetch's: time for a cut connection to come back.
+    round_pause: Duration::from_millis(100),
 };
 
 /// Why a file could not be resolved. Cloneable: concurrent callers of one lookup share it.
@@ -115,6 +118,8 @@ pub struct Resolver {
     missing: moka::future::Cache<FileRef, ()>,
     locations: moka::future::Cache<(usize, FileRef), DocumentLocation>,
     counters: ResolveCounters,
+    /// The message lookups' retries (`channels.getMessages` across bots).
+    retries: RetryCounters,
 }
 
 impl Resolver {
@@ -145,12 +150,18 @@ impl Resolver {
             missing,
             locations,
             counters: ResolveCounters::default(),
+            retries: RetryCounters::default(),
         })
     }
 
     /// Where meta answers came from so far.
     pub fn counters(&self) -> ResolveSnapshot {
         self.counters.snapshot()
+    }
+
+    /// Failed message lookups by class and lookups given up by reason so far.
+    pub fn retries(&self) -> RetrySnapshot {
+        self.retries.snapshot()
     }
 
     pub fn store(&self) -> &Store {
@@ -342,6 +353,7 @@ impl Resolver {
         loop {
             match action {
                 Action::GiveUp(reason) => {
+                    self.retries.gave_up(reason.label());
                     if reason == GiveUp::NotFound {
                         self.forget_stored(file).await;
                     }
@@ -371,6 +383,7 @@ impl Resolver {
                 Err(error) => error,
             };
             tracing::debug!(%file, bot, %error, "message lookup failed");
+            self.retries.failed(error.class_label());
             let now = Instant::now();
             if let Some(penalty) = error.penalty() {
                 self.pool.penalise(bot, file.chat_id, penalty, now);

@@ -489,16 +489,39 @@ pub async fn handle(
             segments,
             len: _,
         } => {
-            let body = ChunkBody::new(
+            let mut body = ChunkBody::new(
                 state.chunks.clone(),
                 file,
                 file_size,
                 segments,
                 state.settings.readahead,
-                Box::new(move |summary| log.finish(status, summary)),
+                Box::new(|_| {}),
             )
             .for_client(client);
-            *response.body_mut() = EdgeBody::Chunks(Box::new(body));
+            // The head waits for the first chunk: a chunk the core cannot serve is an error
+            // status here, not a 200 whose body stops before its first byte.
+            match body.first_chunk().await {
+                Ok(()) => {
+                    body.set_on_finish(Box::new(move |summary| log.finish(status, summary)));
+                    *response.body_mut() = EdgeBody::Chunks(Box::new(body));
+                }
+                Err(error) => {
+                    drop(body);
+                    let error = EdgeError::Upstream(error);
+                    response = error_response(&error, head);
+                    let bytes_sent = match response.body() {
+                        EdgeBody::Full(Some(bytes)) => bytes.len() as u64,
+                        _ => 0,
+                    };
+                    let summary = BodySummary {
+                        bytes_sent,
+                        completed: true,
+                        error: Some(error.to_string()),
+                        ..BodySummary::default()
+                    };
+                    log.finish(response.status(), summary);
+                }
+            }
         }
         PreparedBody::Fixed(bytes) => {
             let summary = BodySummary {

@@ -69,7 +69,7 @@ pub struct QuicSettings {
     /// Longest pause between reconnection attempts.
     pub max_backoff: Duration,
     /// A connection silent this long is dead (QUIC idle timeout; keep-alives are sent every
-    /// third of it). Bounds how long a vanished core holds the requests sent to it.
+    /// second, or a third of it when shorter). Bounds how long a vanished core holds the requests sent to it.
     pub idle_timeout: Duration,
 }
 
@@ -109,6 +109,9 @@ pub type LoadReport = Arc<dyn Fn() -> Heartbeat + Send + Sync>;
 /// Where pushed messages go; set by `main` to [`crate::push::apply`] on its state.
 pub type PushSink =
     Arc<dyn Fn(Push) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// How often the edge speaks on an otherwise quiet connection (see `client_config`).
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
 
 /// How long the core may take to deliver one push frame on its stream.
 const PUSH_READ_DEADLINE: Duration = Duration::from_secs(5);
@@ -344,7 +347,12 @@ fn client_config(settings: &QuicSettings) -> Result<quinn::ClientConfig, QuicSet
     // for the reader to make room; the connection window bounds what all streams buffer.
     transport.stream_receive_window(quinn::VarInt::from_u32(4 << 20));
     transport.receive_window(quinn::VarInt::from_u32(64 << 20));
-    transport.keep_alive_interval(Some(settings.idle_timeout / 3));
+    // An edge waiting for chunks sends nothing: after a core restart, the first packet it
+    // sends is what draws the new core's stateless reset (see the core's `quic/reset.rs`),
+    // so the keep-alive interval is how long fills stall after the core is back. One small
+    // packet a second (it was 5 s, and 20 viewers' downloads stood still that long), more
+    // often only if the idle timeout is under 3 s.
+    transport.keep_alive_interval(Some(KEEP_ALIVE.min(settings.idle_timeout / 3)));
     let idle = quinn::IdleTimeout::try_from(settings.idle_timeout)
         .map_err(|e| QuicSetupError::Quic(e.to_string()))?;
     transport.max_idle_timeout(Some(idle));
