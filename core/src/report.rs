@@ -416,6 +416,7 @@ mod tests {
                 downloads: 12,
                 failures: 0,
                 retries: 0,
+                cancelled: 0,
             },
             ResolveSnapshot::default(),
         )

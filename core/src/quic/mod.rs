@@ -11,7 +11,9 @@
 //!   gives an anonymous peer a small receive window, gates each connection on a `Hello` in
 //!   its first stream (under a deadline, before any Telegram work; refused → error frame,
 //!   connection closed), then serves one request per bidirectional stream: read one frame
-//!   (bounded by the frame limit, under a deadline), answer, finish. Chunks go out as a
+//!   (bounded by the frame limit, under a deadline), answer, finish; a stream the edge
+//!   stops before its answer drops the work (and so its claim on the chunk's download,
+//!   which [`crate::fetch`] aborts when nobody else waits for it). Chunks go out as a
 //!   header frame plus the fetched `Bytes` in one `write_all_chunks`. Each authenticated
 //!   connection also gets a pusher task that opens one unidirectional stream per
 //!   revocation ([`wire::Push`]), so every connected edge drops a revoked file at once.
@@ -676,7 +678,19 @@ async fn serve_stream(
     let started = Instant::now();
     let (kind, reply) =
         match tokio::time::timeout(config.request_timeout, read_request(&mut recv)).await {
-            Ok(Ok(request)) => (request.kind(), handler.serve(&edge_id, request).await),
+            Ok(Ok(request)) => {
+                let kind = request.kind();
+                // An edge that gives up on a request (its fill was cancelled, its viewer left)
+                // stops the stream; dropping the work with it withdraws this stream's claim on
+                // the chunk, and the download stops if nobody else waits for it.
+                tokio::select! {
+                    reply = handler.serve(&edge_id, request) => (kind, reply),
+                    stopped = send.stopped() => {
+                        tracing::debug!(kind, ?stopped, "edge abandoned the request");
+                        return;
+                    }
+                }
+            }
             Ok(Err(ReadRequestError::Frame(error))) => {
                 // Nothing more on this stream is worth reading.
                 let _ = recv.stop(VarInt::from_u32(STREAM_ABANDONED));
