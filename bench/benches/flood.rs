@@ -3,7 +3,9 @@
 //! big file, and hangs up each after 300 ms; right after the flood is sent, a viewer from
 //! another address (127.0.0.2) asks for the first 64 KiB of a file never seen. Baseline: the
 //! same viewer request on the same edge with no flood, in the same run. Target: ratio ≤ 2.
-//! Also printed: the edge's cancelled fills and the chunk fetches that reached the core.
+//! Also printed: the edge's cancelled fills and the chunk fetches that reached the core, the
+//! core's downloads started and cancelled (every stream waiting for them stopped), and the
+//! `upload.getFile` calls Telegram answered.
 //!
 //! `cargo bench -p tgcdn-bench --bench flood` (env BENCH_SAMPLES default 5, BENCH_FLOOD
 //! default 500). The emulator answers after 20 ms, so a fill holds its slot for a while.
@@ -96,6 +98,13 @@ async fn run() {
         tokio::time::sleep(ABANDON_AFTER * 2).await;
     }
     let counters = state.chunks.cache().counters();
+    let core = chain.fetcher().counters();
+    let get_file = chain
+        .emulator_report()
+        .await
+        .expect("emulator report")
+        .counters
+        .requests_for("upload.getFile");
     let (idle_p50, flooded_p50) = (ms(percentile(&idle, 0.5)), ms(percentile(&flooded, 0.5)));
     let flooded_max = ms(percentile(&flooded, 1.0));
     println!(
@@ -109,6 +118,10 @@ async fn run() {
          fills cancelled {}, chunk fetches started {} (misses)",
         counters.cancelled.get(),
         counters.misses.get()
+    );
+    println!(
+        "  core: downloads started {}, cancelled {} (nobody waiting), coalesced {}; upload.getFile answered {get_file}",
+        core.downloads, core.cancelled, core.coalesced
     );
     println!(
         "RESULT flood: viewer TTFB after the flood / idle = {:.2}x median (target <= 2), {:.2}x worst",
