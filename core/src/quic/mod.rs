@@ -8,9 +8,9 @@
 //!   Retry under load) and the rate limit of the refusal log line;
 //! * this file — [`QuicServer`]: binds a UDP socket with raised buffers, accepts forever
 //!   (a bad peer ends its own task, never the loop), admits peers through [`admission`],
-//!   gives an anonymous peer a small receive window, gates each connection on a `Hello` in
-//!   its first stream (under a deadline, before any Telegram work; refused → error frame,
-//!   connection closed), then serves one request per bidirectional stream: read one frame
+//!   gives an anonymous peer one stream and a small receive window, gates each connection
+//!   on a `Hello` in its first stream (under a deadline, before any Telegram work; refused →
+//!   error frame, connection closed), then serves one request per bidirectional stream: read one frame
 //!   (bounded by the frame limit, under a deadline), answer, finish; a stream the edge
 //!   stops before its answer drops the work (and so its claim on the chunk's download,
 //!   which [`crate::fetch`] aborts when nobody else waits for it). Chunks go out as a
@@ -132,19 +132,17 @@ pub fn transport_config(config: &QuicConfig) -> quinn::TransportConfig {
     transport
 }
 
-/// The server's transport parameters, as an anonymous peer sees them: a small connection
-/// receive window, so a peer without a Hello can make the core buffer little.
-/// [`raise_limits`] grants the full [`transport_config`] window once the Hello is accepted.
-///
-/// The stream limit is not lowered before Hello: with quinn 0.11.12, a connection whose
-/// bidirectional stream limit was raised from 1 to 512 after the handshake served only 32 of
-/// 64 concurrent chunk streams (the rest stalled; `sixty_four_concurrent_chunk_streams_are_
-/// byte_exact`). Each stream is bounded by the window and the request deadline meanwhile.
+/// The server's transport parameters, as an anonymous peer sees them: one bidirectional
+/// stream (its Hello) and a small connection receive window, so a peer without a Hello can
+/// make the core hold one stream and buffer little. [`raise_limits`] grants the full
+/// [`transport_config`] values once the Hello is accepted.
 fn preauth_transport_config(config: &QuicConfig) -> quinn::TransportConfig {
     let mut transport = transport_config(config);
-    transport.receive_window(varint(
-        config.preauth_receive_window.min(config.receive_window),
-    ));
+    transport
+        .max_concurrent_bidi_streams(VarInt::from_u32(1))
+        .receive_window(varint(
+            config.preauth_receive_window.min(config.receive_window),
+        ));
     transport
 }
 
