@@ -256,6 +256,10 @@ impl Chain {
         options.http.per_ip_limit = 4096;
         // Every bench client is 127.0.0.1.
         options.http.max_connections_per_ip = 4096;
+        // BENCH_FETCH_PER_CLIENT: the edge's `fetch_per_client`, for measuring its trade-off
+        // (a flooding address's hold on the core against one viewer's read-ahead).
+        options.fetch_per_client =
+            crate::env_or("BENCH_FETCH_PER_CLIENT", options.fetch_per_client as u64) as usize;
         let state = build_state(upstream, TokenVerifier::new(self.keyring.clone()), options);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -463,6 +463,7 @@ mod tests {
                 downloads: 12,
                 failures: 0,
                 retries: 0,
+                cancelled: 0,
             },
             ResolveSnapshot::default(),
         )

@@ -24,6 +24,7 @@ pub struct FetchCounters {
     downloads: AtomicU64,
     failures: AtomicU64,
     retries: AtomicU64,
+    cancelled: AtomicU64,
 }
 
 /// A reading of [`FetchCounters`].
@@ -40,6 +41,9 @@ pub struct FetchSnapshot {
     /// Failed attempts that the retry policy answered (another bot, a refresh, a wait).
     #[serde(default)]
     pub retries: u64,
+    /// Downloads aborted because every caller went away (edge streams reset).
+    #[serde(default)]
+    pub cancelled: u64,
 }
 
 impl FetchCounters {
@@ -58,6 +62,9 @@ impl FetchCounters {
     pub fn retry(&self) {
         bump(&self.retries);
     }
+    pub fn cancelled(&self) {
+        bump(&self.cancelled);
+    }
     pub fn snapshot(&self) -> FetchSnapshot {
         FetchSnapshot {
             cache_hits: self.cache_hits.load(Ordering::Relaxed),
@@ -65,6 +72,7 @@ impl FetchCounters {
             downloads: self.downloads.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
+            cancelled: self.cancelled.load(Ordering::Relaxed),
         }
     }
 }
@@ -205,6 +213,7 @@ mod tests {
                 downloads: 1,
                 failures: 0,
                 retries: 0,
+                cancelled: 0,
             }
         );
         let dcs = DcCounters::default();

@@ -5,7 +5,8 @@
 //! Covers the Hello gate (right proof, wrong proof, no Hello, wrong version, wrong pin),
 //! Meta/Chunk byte-exact including the short last chunk, typed errors, hostile frames on one
 //! stream not disturbing the others, and 64 concurrent chunk streams; what an anonymous
-//! peer gets before its Hello (capped connections, Retry, a handshake budget)
+//! peer gets before its Hello (one stream, a small window, capped connections, Retry, a
+//! handshake budget)
 //! and garbage datagrams.
 
 use std::collections::HashMap;
@@ -439,6 +440,68 @@ async fn a_peer_that_never_says_hello_is_closed_at_the_deadline() {
     send.write_all(&[10, 0]).await.unwrap();
     bounded(stalled.closed()).await;
     welcomed(&core).await;
+}
+
+/// Polls `future` once: `Some` if it is ready now. On the test's current-thread runtime no
+/// packet is sent or received in between, so this reads the credit the core has granted
+/// the client so far, with no race against the core's answers.
+fn ready_now<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Bytes `send` accepts right now, up to `limit`: what flow control lets the peer push.
+fn credit_now(send: &mut quinn::SendStream, limit: usize) -> usize {
+    let block = vec![0u8; 16 * 1024];
+    let mut written = 0;
+    while written < limit {
+        match ready_now(send.write(&block[..block.len().min(limit - written)])) {
+            Some(Ok(n)) if n > 0 => written += n,
+            _ => break,
+        }
+    }
+    written
+}
+
+#[tokio::test]
+async fn before_hello_a_peer_gets_one_stream_and_a_small_window_and_an_edge_the_full_limits() {
+    let core = start_core().await;
+    let limits = QuicConfig::default();
+    let anonymous = connect(core.server.local_addr(), core.server.fingerprint())
+        .await
+        .unwrap();
+    // The handshake carried the anonymous limits: one stream, for the Hello ...
+    let (mut send, _recv) = ready_now(anonymous.open_bi())
+        .expect("the first stream opens at once")
+        .unwrap();
+    assert!(
+        ready_now(anonymous.open_bi()).is_none(),
+        "a second stream opened before Hello"
+    );
+    // ... and a window the core buffers at most of it.
+    let pushed = credit_now(&mut send, MIB as usize);
+    assert!(
+        pushed as u64 <= limits.preauth_receive_window,
+        "{pushed} bytes pushed before Hello"
+    );
+
+    // An edge that says Hello has the full stream limit and window once it reads Welcome.
+    let edge = welcomed(&core).await;
+    let mut streams: Vec<_> = (0..64)
+        .map(|i| {
+            ready_now(edge.open_bi())
+                .unwrap_or_else(|| panic!("stream {i} has no credit after Hello"))
+                .unwrap()
+        })
+        .collect();
+    let pushed = credit_now(&mut streams[0].0, MIB as usize);
+    assert_eq!(pushed, MIB as usize, "window after Hello");
+    drop(streams);
+    assert!(call(&edge, &Request::Meta(FILM)).await.is_ok());
 }
 
 #[tokio::test]

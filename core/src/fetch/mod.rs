@@ -2,8 +2,10 @@
 //!
 //! [`Fetcher::chunk`] answers from a small moka second-tier cache, else joins the download
 //! already running for that chunk, else starts one. The download runs in its own task, so a
-//! first caller that goes away (an edge stream reset) does not abort it for the others. A
-//! download picks the least-loaded eligible bot ([`crate::bots::BotPool::pick_parts`]),
+//! first caller that goes away (an edge stream reset) does not abort it for the others; when
+//! the *last* caller goes away the task is aborted, so a chunk nobody waits for any more
+//! costs no further `getFile` (parts not yet requested never are; an attempt in progress is
+//! dropped). A download picks the least-loaded eligible bot ([`crate::bots::BotPool::pick_parts`]),
 //! requests all the chunk's `getFile` parts (two 512 KiB halves) together — each on that
 //! bot's least-busy connection, so the halves use two connections when that spreads the
 //! load — and is complete when every part has arrived with the expected length. Each
@@ -21,6 +23,7 @@
 //! tested with a fake.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,7 +31,7 @@ use bytes::{Bytes, BytesMut};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::{PartRequest, chunk_parts};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
 use crate::bots::BotPool;
 use crate::ports::TelegramError;
@@ -105,6 +108,55 @@ pub struct ChunkKey {
 
 type Outcome = Option<Result<Bytes, FetchError>>;
 
+/// A download in flight: its outcome, the callers still waiting for it, and its task.
+struct Flight {
+    /// Tells this download from a later one of the same chunk.
+    id: u64,
+    outcome: watch::Receiver<Outcome>,
+    waiters: usize,
+    task: AbortHandle,
+}
+
+/// One caller's claim on a [`Flight`]; dropped unanswered, it may cancel the download.
+struct Waiter {
+    fetcher: Arc<Fetcher>,
+    key: ChunkKey,
+    id: u64,
+    outcome: watch::Receiver<Outcome>,
+}
+
+impl Waiter {
+    async fn wait(mut self) -> Result<Bytes, FetchError> {
+        match self.outcome.wait_for(Option::is_some).await {
+            Ok(done) => done
+                .clone()
+                .unwrap_or_else(|| Err(FetchError::Unavailable("download vanished".into()))),
+            Err(_) => Err(FetchError::Unavailable("download task failed".into())),
+        }
+    }
+}
+
+impl Drop for Waiter {
+    /// The last waiter of an unfinished download aborts it: an edge that reset its stream
+    /// must not keep a bot busy with a chunk nobody will read. A finished download has left
+    /// the map already (or is about to, with the same id), so this is then a no-op.
+    fn drop(&mut self) {
+        let mut in_flight = self.fetcher.lock_in_flight();
+        let Some(flight) = in_flight.get_mut(&self.key) else {
+            return;
+        };
+        if flight.id != self.id {
+            return;
+        }
+        flight.waiters = flight.waiters.saturating_sub(1);
+        if flight.waiters == 0 {
+            flight.task.abort();
+            in_flight.remove(&self.key);
+            self.fetcher.counters.cancelled();
+        }
+    }
+}
+
 /// The single-flight chunk fetcher over a bot pool.
 pub struct Fetcher {
     pool: Arc<BotPool>,
@@ -112,7 +164,8 @@ pub struct Fetcher {
     downloaders: Vec<Arc<dyn PartDownloader>>,
     config: FetchConfig,
     cache: moka::sync::Cache<ChunkKey, Bytes>,
-    in_flight: Mutex<HashMap<ChunkKey, watch::Receiver<Outcome>>>,
+    in_flight: Mutex<HashMap<ChunkKey, Flight>>,
+    next_flight: AtomicU64,
     counters: FetchCounters,
     retries: RetryCounters,
 }
@@ -138,6 +191,7 @@ impl Fetcher {
             config,
             cache,
             in_flight: Mutex::new(HashMap::new()),
+            next_flight: AtomicU64::new(0),
             counters: FetchCounters::default(),
             retries: RetryCounters::default(),
         })
@@ -157,7 +211,8 @@ impl Fetcher {
         self.retries.snapshot()
     }
 
-    /// Chunk `index` of `file`, which is `file_size` bytes long.
+    /// Chunk `index` of `file`, which is `file_size` bytes long. Dropping the future before
+    /// it answers withdraws this caller; the download stops when no caller is left.
     pub async fn chunk(
         self: &Arc<Self>,
         file: FileRef,
@@ -165,24 +220,14 @@ impl Fetcher {
         index: u64,
     ) -> Result<Bytes, FetchError> {
         let key = ChunkKey { file, index };
-        let mut outcome = match self.join_or_start(key, file_size) {
-            Ok(bytes) => return Ok(bytes),
-            Err(receiver) => receiver,
-        };
-        match outcome.wait_for(Option::is_some).await {
-            Ok(done) => done
-                .clone()
-                .unwrap_or_else(|| Err(FetchError::Unavailable("download vanished".into()))),
-            Err(_) => Err(FetchError::Unavailable("download task failed".into())),
+        match self.join_or_start(key, file_size) {
+            Ok(bytes) => Ok(bytes),
+            Err(waiter) => waiter.wait().await,
         }
     }
 
-    /// A cache hit, or the receiver of the (possibly just started) download.
-    fn join_or_start(
-        self: &Arc<Self>,
-        key: ChunkKey,
-        file_size: u64,
-    ) -> Result<Bytes, watch::Receiver<Outcome>> {
+    /// A cache hit, or a claim on the (possibly just started) download.
+    fn join_or_start(self: &Arc<Self>, key: ChunkKey, file_size: u64) -> Result<Bytes, Waiter> {
         let mut in_flight = self.lock_in_flight();
         // Checked under the lock: a finishing download fills the cache before it leaves the
         // map, so a caller sees one or the other, never neither.
@@ -190,30 +235,51 @@ impl Fetcher {
             self.counters.cache_hit();
             return Ok(bytes);
         }
-        if let Some(receiver) = in_flight.get(&key) {
+        let waiter = |id, outcome| Waiter {
+            fetcher: Arc::clone(self),
+            key,
+            id,
+            outcome,
+        };
+        if let Some(flight) = in_flight.get_mut(&key) {
             self.counters.coalesced();
-            return Err(receiver.clone());
+            flight.waiters += 1;
+            return Err(waiter(flight.id, flight.outcome.clone()));
         }
         self.counters.download();
-        let (sender, receiver) = watch::channel(None);
-        in_flight.insert(key, receiver.clone());
+        let id = self.next_flight.fetch_add(1, Ordering::Relaxed);
+        let (sender, outcome) = watch::channel(None);
         let this = Arc::clone(self);
-        tokio::spawn(async move {
+        // Spawned under the lock, so the flight is in the map, abort handle included, before
+        // any waiter can drop; the task itself needs the lock only after the download.
+        let task = tokio::spawn(async move {
             let result = this.download(key, file_size).await;
             match &result {
                 Ok(bytes) => this.cache.insert(key, bytes.clone()),
                 Err(_) => this.counters.failure(),
             }
-            this.lock_in_flight().remove(&key);
+            let mut in_flight = this.lock_in_flight();
+            // A cancelled flight may have been replaced by a new one for the same chunk.
+            if in_flight.get(&key).is_some_and(|flight| flight.id == id) {
+                in_flight.remove(&key);
+            }
+            drop(in_flight);
             // Nobody waiting is fine: the cache still holds the chunk.
             let _ = sender.send(Some(result));
         });
-        Err(receiver)
+        in_flight.insert(
+            key,
+            Flight {
+                id,
+                outcome: outcome.clone(),
+                waiters: 1,
+                task: task.abort_handle(),
+            },
+        );
+        Err(waiter(id, outcome))
     }
 
-    fn lock_in_flight(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<ChunkKey, watch::Receiver<Outcome>>> {
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<ChunkKey, Flight>> {
         // Only inserts and removes happen under this lock; a poisoned map is still consistent.
         self.in_flight
             .lock()

@@ -184,7 +184,7 @@ async fn concurrent_requests_share_one_download_and_the_cache_answers_later() {
 }
 
 #[tokio::test]
-async fn a_cancelled_first_caller_does_not_abort_the_download() {
+async fn a_cancelled_first_caller_does_not_abort_the_download_a_second_waits_for() {
     let size = 2 * MIB;
     let (bot, gate) = FakeBot::gated(size);
     // No attempt may time out while the gate holds it: a retry would count as a new call.
@@ -194,10 +194,11 @@ async fn a_cancelled_first_caller_does_not_abort_the_download() {
         ..quick()
     };
     let fetcher = fetcher(&[Arc::clone(&bot)], patient);
-    let first = {
+    let spawn_chunk = || {
         let fetcher = Arc::clone(&fetcher);
         tokio::spawn(async move { fetcher.chunk(FILE, size, 0).await })
     };
+    let first = spawn_chunk();
     // The download is in progress (and held there by the gate) once a part reached the bot.
     bounded(async {
         while bot.calls() == 0 {
@@ -205,12 +206,15 @@ async fn a_cancelled_first_caller_does_not_abort_the_download() {
         }
     })
     .await;
+    let second = spawn_chunk();
+    bounded(async {
+        while fetcher.counters().coalesced == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     first.abort();
     assert!(bounded(first).await.unwrap_err().is_cancelled());
-    let second = {
-        let fetcher = Arc::clone(&fetcher);
-        tokio::spawn(async move { fetcher.chunk(FILE, size, 0).await })
-    };
     gate.add_permits(16);
     let chunk = bounded(second).await.unwrap().unwrap();
     assert_eq!(chunk, content(0, MIB as usize));
@@ -219,6 +223,85 @@ async fn a_cancelled_first_caller_does_not_abort_the_download() {
         2,
         "the download outlived its first caller and the second caller used it"
     );
+    assert_eq!(fetcher.counters().cancelled, 0);
+}
+
+#[tokio::test]
+async fn a_download_nobody_waits_for_stops_before_its_parts_are_requested() {
+    let size = 4 * MIB;
+    let (bot, gate) = FakeBot::gated(size);
+    let patient = FetchConfig {
+        attempt_timeout: Duration::from_secs(8),
+        total_timeout: Duration::from_secs(9),
+        // One part per connection (two with a chunk's two halves): chunks 0 and 1 fill both
+        // connections of the bot, so chunk 2 waits for a slot.
+        parts_per_connection: 1,
+        cache_bytes: 0,
+        ..quick()
+    };
+    let fetcher = fetcher(&[Arc::clone(&bot)], patient);
+    let spawn_chunk = |index| {
+        let fetcher = Arc::clone(&fetcher);
+        tokio::spawn(async move { fetcher.chunk(FILE, size, index).await })
+    };
+    let held = [spawn_chunk(0), spawn_chunk(1)];
+    bounded(async {
+        while bot.calls() < 4 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let abandoned = spawn_chunk(2);
+    bounded(async {
+        while fetcher.counters().downloads < 3 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    abandoned.abort();
+    assert!(bounded(abandoned).await.unwrap_err().is_cancelled());
+    assert_eq!(fetcher.counters().cancelled, 1);
+    gate.add_permits(16);
+    for (index, fetch) in held.into_iter().enumerate() {
+        let chunk = bounded(fetch).await.unwrap().unwrap();
+        assert_eq!(chunk, content(index as u64 * MIB, MIB as usize));
+    }
+    // The slots chunk 2 waited for are free now; its parts must never be asked for.
+    bounded(fetcher.chunk(FILE, size, 3)).await.unwrap();
+    assert_eq!(bot.calls(), 6, "chunk 2 was downloaded after all");
+    assert_idle(&fetcher);
+}
+
+#[tokio::test]
+async fn a_download_in_progress_is_dropped_with_its_last_caller() {
+    let size = 2 * MIB;
+    let (bot, _gate) = FakeBot::gated(size);
+    let fetcher = fetcher(&[Arc::clone(&bot)], quick());
+    let only = {
+        let fetcher = Arc::clone(&fetcher);
+        tokio::spawn(async move { fetcher.chunk(FILE, size, 0).await })
+    };
+    bounded(async {
+        while bot.calls() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    only.abort();
+    assert!(bounded(only).await.unwrap_err().is_cancelled());
+    assert_eq!(fetcher.counters().cancelled, 1);
+    // The aborted attempt gives its connection slots back.
+    bounded(async {
+        while fetcher
+            .pool()
+            .report(Instant::now())
+            .iter()
+            .any(|bot| bot.load.in_flight > 0)
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
 }
 
 #[tokio::test]

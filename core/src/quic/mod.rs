@@ -8,10 +8,12 @@
 //!   Retry under load) and the rate limit of the refusal log line;
 //! * this file — [`QuicServer`]: binds a UDP socket with raised buffers, accepts forever
 //!   (a bad peer ends its own task, never the loop), admits peers through [`admission`],
-//!   gives an anonymous peer a small receive window, gates each connection on a `Hello` in
-//!   its first stream (under a deadline, before any Telegram work; refused → error frame,
-//!   connection closed), then serves one request per bidirectional stream: read one frame
-//!   (bounded by the frame limit, under a deadline), answer, finish. Chunks go out as a
+//!   gives an anonymous peer one stream and a small receive window, gates each connection
+//!   on a `Hello` in its first stream (under a deadline, before any Telegram work; refused →
+//!   error frame, connection closed), then serves one request per bidirectional stream: read one frame
+//!   (bounded by the frame limit, under a deadline), answer, finish; a stream the edge
+//!   stops before its answer drops the work (and so its claim on the chunk's download,
+//!   which [`crate::fetch`] aborts when nobody else waits for it). Chunks go out as a
 //!   header frame plus the fetched `Bytes` in one `write_all_chunks`. Each authenticated
 //!   connection also gets a pusher task that opens one unidirectional stream per
 //!   revocation ([`wire::Push`]), so every connected edge drops a revoked file at once.
@@ -130,19 +132,17 @@ pub fn transport_config(config: &QuicConfig) -> quinn::TransportConfig {
     transport
 }
 
-/// The server's transport parameters, as an anonymous peer sees them: a small connection
-/// receive window, so a peer without a Hello can make the core buffer little.
-/// [`raise_limits`] grants the full [`transport_config`] window once the Hello is accepted.
-///
-/// The stream limit is not lowered before Hello: with quinn 0.11.12, a connection whose
-/// bidirectional stream limit was raised from 1 to 512 after the handshake served only 32 of
-/// 64 concurrent chunk streams (the rest stalled; `sixty_four_concurrent_chunk_streams_are_
-/// byte_exact`). Each stream is bounded by the window and the request deadline meanwhile.
+/// The server's transport parameters, as an anonymous peer sees them: one bidirectional
+/// stream (its Hello) and a small connection receive window, so a peer without a Hello can
+/// make the core hold one stream and buffer little. [`raise_limits`] grants the full
+/// [`transport_config`] values once the Hello is accepted.
 fn preauth_transport_config(config: &QuicConfig) -> quinn::TransportConfig {
     let mut transport = transport_config(config);
-    transport.receive_window(varint(
-        config.preauth_receive_window.min(config.receive_window),
-    ));
+    transport
+        .max_concurrent_bidi_streams(VarInt::from_u32(1))
+        .receive_window(varint(
+            config.preauth_receive_window.min(config.receive_window),
+        ));
     transport
 }
 
@@ -676,7 +676,19 @@ async fn serve_stream(
     let started = Instant::now();
     let (kind, reply) =
         match tokio::time::timeout(config.request_timeout, read_request(&mut recv)).await {
-            Ok(Ok(request)) => (request.kind(), handler.serve(&edge_id, request).await),
+            Ok(Ok(request)) => {
+                let kind = request.kind();
+                // An edge that gives up on a request (its fill was cancelled, its viewer left)
+                // stops the stream; dropping the work with it withdraws this stream's claim on
+                // the chunk, and the download stops if nobody else waits for it.
+                tokio::select! {
+                    reply = handler.serve(&edge_id, request) => (kind, reply),
+                    stopped = send.stopped() => {
+                        tracing::debug!(kind, ?stopped, "edge abandoned the request");
+                        return;
+                    }
+                }
+            }
             Ok(Err(ReadRequestError::Frame(error))) => {
                 // Nothing more on this stream is worth reading.
                 let _ = recv.stop(VarInt::from_u32(STREAM_ABANDONED));
