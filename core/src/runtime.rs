@@ -249,6 +249,7 @@ impl Running {
                 keyring: config.keyring.clone(),
                 revocations: Arc::clone(handler.revocations()),
                 public_base: config.public_url.to_string(),
+                target: Arc::new(Arc::clone(handler.resolver())),
             }),
             access: crate::admin::access::AdminAccess::new(config.admin_token.clone()),
         };

@@ -3,8 +3,11 @@
 //! `tgcdn-core link …` prints).
 //!
 //! The work is [`crate::revoke`]'s; this module only turns requests into calls and errors
-//! into statuses (400 for a link this core did not sign, 500 for a store failure). The
-//! clock is read here, once per request, and passed down.
+//! into statuses (400 for a link this core did not sign, 500 for a store failure). Minting
+//! first asks the [`MintTarget`] (the resolver) whether the message exists and carries a
+//! file, so an operator never hands out a dead link: 404 when it does not, 409 for a
+//! revoked file, 503 when Telegram cannot say right now. The clock is read here, once per
+//! request, and passed down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +18,10 @@ use tgcdn_shared::FileRef;
 use tgcdn_shared::token::Keyring;
 
 use crate::frontend::links::download_link;
+use crate::ports::BoxFuture;
+use crate::resolve::{ResolveError, Resolver};
 use crate::revoke::{LinkError, LinkInfo, Revocations, inspect};
+use crate::store::FileMeta;
 
 /// Longest body a link request may have: a link, a reason, a name.
 pub const MAX_BODY: usize = 8 * 1024;
@@ -26,6 +32,47 @@ pub struct LinkAdmin {
     pub revocations: Arc<Revocations>,
     /// Where viewers reach the links minted here (`TGCDN_PUBLIC_URL`).
     pub public_base: String,
+    /// Asked before a link is signed.
+    pub target: Arc<dyn MintTarget>,
+}
+
+/// What minting asks before signing: that the message exists and carries a file this core
+/// serves, and what that file is (its name ends the link when none is given).
+pub trait MintTarget: Send + Sync {
+    fn prepare(&self, file: FileRef) -> BoxFuture<'_, Result<FileMeta, ResolveError>>;
+}
+
+/// In production the resolver answers, as for the bot's own links: the meta is stored and
+/// every bot's location looked up, so the minted link's first range needs no lookup.
+impl MintTarget for Arc<Resolver> {
+    fn prepare(&self, file: FileRef) -> BoxFuture<'_, Result<FileMeta, ResolveError>> {
+        Box::pin(self.prepare_link(file))
+    }
+}
+
+/// Why a link route failed; each maps to one status.
+#[derive(Debug, thiserror::Error)]
+enum RouteError {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error("message {} of {} does not exist or carries no file: no link minted", .0.msg_id, .0.chat_id)]
+    NoFile(FileRef),
+    #[error("the file is revoked: unrevoke it first")]
+    Revoked,
+    #[error("Telegram could not tell whether the message exists ({0}); try again")]
+    Unavailable(ResolveError),
+}
+
+impl RouteError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Link(LinkError::Token(_) | LinkError::NoToken(_)) => StatusCode::BAD_REQUEST,
+            Self::Link(LinkError::Store(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NoFile(_) => StatusCode::NOT_FOUND,
+            Self::Revoked => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
 }
 
 /// `POST /admin/links/mint`: a link to message `msg_id` of `chat_id`, optionally expiring.
@@ -56,7 +103,7 @@ pub async fn answer(
 ) -> (StatusCode, Result<LinkInfo, String>) {
     let result = match action {
         "mint" => match serde_json::from_slice::<MintRequest>(body) {
-            Ok(request) => mint(links, &request, now_unix),
+            Ok(request) => mint(links, &request, now_unix).await,
             Err(error) => {
                 return bad(format!(
                     "mint wants {{chat_id, msg_id, expires_in_secs?, name?}}: {error}"
@@ -64,7 +111,9 @@ pub async fn answer(
             }
         },
         "inspect" | "revoke" | "unrevoke" => match serde_json::from_slice::<LinkRequest>(body) {
-            Ok(request) => on_link(links, action, &request, now_unix).await,
+            Ok(request) => on_link(links, action, &request, now_unix)
+                .await
+                .map_err(RouteError::from),
             Err(error) => return bad(format!("{action} wants {{link, reason?}}: {error}")),
         },
         _ => {
@@ -76,10 +125,7 @@ pub async fn answer(
     };
     match result {
         Ok(info) => (StatusCode::OK, Ok(info)),
-        Err(error @ (LinkError::Token(_) | LinkError::NoToken(_))) => bad(error.to_string()),
-        Err(error @ LinkError::Store(_)) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, Err(format!("{error}\n")))
-        }
+        Err(error) => (error.status(), Err(format!("{error}\n"))),
     }
 }
 
@@ -87,18 +133,36 @@ fn bad(message: String) -> (StatusCode, Result<LinkInfo, String>) {
     (StatusCode::BAD_REQUEST, Err(format!("{message}\n")))
 }
 
-fn mint(links: &LinkAdmin, request: &MintRequest, now_unix: u64) -> Result<LinkInfo, LinkError> {
+async fn mint(
+    links: &LinkAdmin,
+    request: &MintRequest,
+    now_unix: u64,
+) -> Result<LinkInfo, RouteError> {
     let file = FileRef {
         chat_id: request.chat_id,
         msg_id: request.msg_id,
     };
+    let meta = links
+        .target
+        .prepare(file)
+        .await
+        .map_err(|error| match error {
+            ResolveError::Revoked => RouteError::Revoked,
+            error if error.is_not_found() => RouteError::NoFile(file),
+            error => RouteError::Unavailable(error),
+        })?;
     let expires_at = request
         .expires_in_secs
         .map(|secs| now_unix.saturating_add(secs));
     let token = links.keyring.sign(file, expires_at);
-    let name = request.name.as_deref().unwrap_or("file");
+    let name = request.name.as_deref().unwrap_or(&meta.file_name);
     let link = download_link(&links.public_base, &token, name);
-    inspect(&links.keyring, &links.revocations, &link, now_unix)
+    Ok(inspect(
+        &links.keyring,
+        &links.revocations,
+        &link,
+        now_unix,
+    )?)
 }
 
 async fn on_link(
@@ -138,15 +202,59 @@ pub fn parse_expiry(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::retry::GiveUp;
     use crate::store::Store;
     use tgcdn_shared::token::LinkKey;
+
+    /// Messages 1..=100 carry `film-{id}.mkv`; 404 is a text message; 503 makes Telegram
+    /// unreachable.
+    struct Channel;
+
+    impl MintTarget for Channel {
+        fn prepare(&self, file: FileRef) -> BoxFuture<'_, Result<FileMeta, ResolveError>> {
+            Box::pin(async move {
+                match file.msg_id {
+                    1..=100 => Ok(FileMeta {
+                        size: 1 << 20,
+                        mime_type: "video/x-matroska".to_owned(),
+                        file_name: format!("film-{}.mkv", file.msg_id),
+                        dc_id: 4,
+                        document_id: 77,
+                        date: 0,
+                    }),
+                    503 => Err(GiveUp::Unavailable("cut".to_owned()).into()),
+                    _ => Err(GiveUp::NotFound.into()),
+                }
+            })
+        }
+    }
 
     fn links() -> LinkAdmin {
         LinkAdmin {
             keyring: Keyring::new(LinkKey::new(1, [9u8; 32]).unwrap(), Vec::new()).unwrap(),
             revocations: Arc::new(Revocations::new(Store::temporary().unwrap())),
             public_base: "https://cdn.example".to_owned(),
+            target: Arc::new(Channel),
         }
+    }
+
+    #[tokio::test]
+    async fn a_link_is_minted_only_for_a_message_with_a_file() {
+        let links = links();
+        let (status, minted) = answer(&links, "mint", br#"{"chat_id":-1001,"msg_id":7}"#, 0).await;
+        assert_eq!(status, StatusCode::OK);
+        // No name given: the file's own.
+        assert!(minted.unwrap().link.ends_with("/film-7.mkv"));
+        let (status, error) = answer(&links, "mint", br#"{"chat_id":-1001,"msg_id":404}"#, 0).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(
+            error
+                .unwrap_err()
+                .contains("message 404 of -1001 does not exist")
+        );
+        let (status, error) = answer(&links, "mint", br#"{"chat_id":-1001,"msg_id":503}"#, 0).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(error.unwrap_err().contains("try again"));
     }
 
     #[tokio::test]

@@ -130,3 +130,31 @@ fn link_commands_refuse_a_forged_link_with_a_reason() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not a link this core signed"), "{stderr}");
 }
+
+#[test]
+fn minting_a_link_to_a_message_without_a_file_is_refused() {
+    let stack = stack();
+    let admin = stack.core_admin_url().unwrap();
+    let channel = stack.channel();
+    let msg_id = stack.world().post_text(channel.channel_id, "no file here");
+    let mut command = stack.core_command(&[
+        "link",
+        "mint",
+        "--chat",
+        &channel.bot_api_id().to_string(),
+        "--msg",
+        &msg_id.to_string(),
+    ]);
+    command.args(["--admin", &admin]);
+    let output = run(&mut command, Duration::from_secs(20));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("carries no file: no link minted"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("/dl/"),
+        "a link was printed"
+    );
+}
