@@ -21,9 +21,10 @@ use tgemu::{BotInfo, ChannelInfo, Content, Emulator, EmulatorHandle, Peer, UserI
 
 use crate::client;
 use crate::stack::{
-    ADMIN_PREFIX, CLUSTER_SECRET_HEX, FINGERPRINT_PREFIX, LINK_KEY_ID, LINK_SECRET_HEX, PostedFile,
-    StackError, UserUpload, binaries, extract_link, free_tcp_addr, free_udp_addr, hex, hex_decode,
-    io_error, lock, path_text, percent_encode, spawn, wait_for,
+    ADMIN_PREFIX, CLUSTER_SECRET_HEX, FINGERPRINT_PREFIX, LINK_KEY_ID, LINK_SECRET_HEX,
+    LogsOnPanic, PostedFile, StackError, UserUpload, binaries, extract_link, free_tcp_addr,
+    free_udp_addr, hex, hex_decode, io_error, lock, log_tails, path_text, percent_encode, spawn,
+    wait_for, with_logs,
 };
 
 /// Most cores a cluster starts (each brings two bots).
@@ -371,44 +372,18 @@ impl Cluster {
 
     /// The last lines of every child's output, for failure messages.
     pub fn logs(&self) -> String {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "log"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        paths.sort();
-        let mut text = String::new();
-        for path in paths {
-            let content = std::fs::read_to_string(&path).unwrap_or_default();
-            let lines: Vec<&str> = content.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(30)..];
-            text.push_str(&format!(
-                "----- {} (last {} lines)\n{}\n",
-                path.display(),
-                tail.len(),
-                tail.join("\n")
-            ));
-        }
-        text
+        log_tails(self.dir.path())
     }
 
     /// A guard that prints [`Cluster::logs`] if the thread panics while it lives.
-    pub fn logs_on_panic(&self) -> ClusterLogsOnPanic<'_> {
-        ClusterLogsOnPanic { cluster: self }
+    pub fn logs_on_panic(&self) -> LogsOnPanic<'_> {
+        LogsOnPanic {
+            dir: self.dir.path(),
+        }
     }
 
     fn with_logs(&self, error: StackError) -> StackError {
-        match error {
-            StackError::Timeout { what, secs, .. } => StackError::Timeout {
-                what,
-                secs,
-                logs: self.logs(),
-            },
-            other => other,
-        }
+        with_logs(error, || self.logs())
     }
 
     fn core_log(&self, core: usize) -> PathBuf {
@@ -575,19 +550,6 @@ impl Drop for Cluster {
         drop(self.emu.take());
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
-        }
-    }
-}
-
-/// See [`Cluster::logs_on_panic`].
-pub struct ClusterLogsOnPanic<'a> {
-    cluster: &'a Cluster,
-}
-
-impl Drop for ClusterLogsOnPanic<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("{}", self.cluster.logs());
         }
     }
 }

@@ -458,45 +458,19 @@ impl Stack {
 
     /// The last lines of every child's output, for failure messages.
     pub fn logs(&self) -> String {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "log"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        paths.sort();
-        let mut text = String::new();
-        for path in paths {
-            let content = std::fs::read_to_string(&path).unwrap_or_default();
-            let lines: Vec<&str> = content.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(40)..];
-            text.push_str(&format!(
-                "----- {} (last {} lines)\n{}\n",
-                path.display(),
-                tail.len(),
-                tail.join("\n")
-            ));
-        }
-        text
+        log_tails(self.dir.path())
     }
 
     /// A guard that prints [`Stack::logs`] if the thread panics while it lives: hold one for
     /// the length of a test.
     pub fn logs_on_panic(&self) -> LogsOnPanic<'_> {
-        LogsOnPanic { stack: self }
+        LogsOnPanic {
+            dir: self.dir.path(),
+        }
     }
 
     fn with_logs(&self, error: StackError) -> StackError {
-        match error {
-            StackError::Timeout { what, secs, .. } => StackError::Timeout {
-                what,
-                secs,
-                logs: self.logs(),
-            },
-            other => other,
-        }
+        with_logs(error, || self.logs())
     }
 
     /// Starts the core binary; returns the fingerprint it printed once serving.
@@ -651,16 +625,55 @@ impl Drop for Stack {
     }
 }
 
-/// See [`Stack::logs_on_panic`].
+/// Prints the last lines of every `*.log` in a stack's directory if the thread panics
+/// while it lives; see [`Stack::logs_on_panic`].
 pub struct LogsOnPanic<'a> {
-    stack: &'a Stack,
+    pub(crate) dir: &'a Path,
 }
 
 impl Drop for LogsOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("{}", self.stack.logs());
+            eprintln!("{}", log_tails(self.dir));
         }
+    }
+}
+
+/// The last 40 lines of every child's `*.log` in `dir`, oldest name first.
+pub(crate) fn log_tails(dir: &Path) -> String {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    let mut text = String::new();
+    for path in paths {
+        let content = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = content.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(40)..];
+        text.push_str(&format!(
+            "----- {} (last {} lines)\n{}\n",
+            path.display(),
+            tail.len(),
+            tail.join("\n")
+        ));
+    }
+    text
+}
+
+/// A timeout with the logs attached (made only then: reading them is not free).
+pub(crate) fn with_logs(error: StackError, logs: impl FnOnce() -> String) -> StackError {
+    match error {
+        StackError::Timeout { what, secs, .. } => StackError::Timeout {
+            what,
+            secs,
+            logs: logs(),
+        },
+        other => other,
     }
 }
 
