@@ -14,7 +14,7 @@
 //! Without valgrind (or with `HIT_PATH_PLAIN=1`) the phases run as they are and print
 //! wall-clock microseconds per request, which on this shared machine are noise.
 //!
-//! `HIT_PATH_RANGES` (default 2000) and `HIT_PATH_CONNECTIONS` (default 300) size the phases;
+//! `HIT_PATH_RANGES` (default 1000) and `HIT_PATH_CONNECTIONS` (default 200) size the phases;
 //! `HIT_PATH_OUT=DIR` keeps the callgrind files for `callgrind_annotate DIR/cg.out.1-03`
 //! (part 1 = ranges, 2 = connections; thread 02 bare hyper, 03 edge, 04 edge without the
 //! token table, 05 the client).
@@ -66,8 +66,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 fn main() {
-    let ranges: u64 = env_or("HIT_PATH_RANGES", 2000);
-    let connections: u64 = env_or("HIT_PATH_CONNECTIONS", 300);
+    let ranges: u64 = env_or("HIT_PATH_RANGES", 1000);
+    let connections: u64 = env_or("HIT_PATH_CONNECTIONS", 200);
     if std::env::var_os(CHILD).is_some() {
         run_phases(ranges, connections, Control::Callgrind);
     } else if std::env::var_os("HIT_PATH_PLAIN").is_none() && valgrind_found() {
