@@ -96,8 +96,10 @@ fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    // `digits[at..]` holds ASCII digits only.
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    // ASCII digits only, so always UTF-8; one `push_str` instead of a push per character.
+    if let Ok(text) = std::str::from_utf8(&digits[at..]) {
+        out.push_str(text);
+    }
 }
 
 /// `Content-Range` of a 416: `bytes */SIZE`.
