@@ -70,6 +70,9 @@ fn main() {
     let connections: u64 = env_or("HIT_PATH_CONNECTIONS", 200);
     if std::env::var_os(CHILD).is_some() {
         run_phases(ranges, connections, Control::Callgrind);
+    } else if !std::env::args().any(|arg| arg == "--bench") {
+        // `cargo test --all-targets` runs bench binaries without `--bench`: not a profile run.
+        println!("hit_path: run it with `cargo bench -p tgcdn-edge --bench hit_path`");
     } else if std::env::var_os("HIT_PATH_PLAIN").is_none() && valgrind_found() {
         parent(ranges, connections);
     } else {
@@ -160,7 +163,7 @@ fn report(dir: &Path, ranges: u64, connections: u64) {
         }
         let edge = counts[1] as f64 / requests as f64;
         println!(
-            "RESULT hit_path {phase}: bare hyper / edge = {:.3} (instructions per request; target >= 0.95 for ranges, edge/bare <= 1.3 for connections), edge {:.0} vs bare {:.0}",
+            "RESULT hit_path {phase}: bare hyper / edge = {:.3} (user-space instructions per request; the issue's 0.95x / 1.3x targets are wall-clock), edge {:.0} vs bare {:.0}",
             bare / edge,
             edge,
             bare
