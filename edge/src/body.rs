@@ -306,6 +306,31 @@ impl ChunkBody {
         }
     }
 
+    /// The chunk to send now, if the cache holds it: kept from this one lookup until it is
+    /// sent in the same poll, where [`Self::top_up`] would let it go and look it up again (a
+    /// second moka `get` on every cache-hit request).
+    fn take_front_hit(&mut self) -> bool {
+        let Some(&slice) = self.unstarted.front() else {
+            return false;
+        };
+        let Some(chunk) = self.source.cached(self.file, slice.index) else {
+            return false;
+        };
+        self.unstarted.pop_front();
+        let at = Instant::now();
+        self.window.on_chunk_ready(slice.index, at);
+        self.in_flight.push_back(InFlight {
+            slice,
+            task: None,
+            done: Some(Ready {
+                result: Ok((Some(chunk), CacheOutcome::Hit)),
+                at,
+                lease: None,
+            }),
+        });
+        true
+    }
+
     fn lease_for(&self, index: u64) -> Option<Lease> {
         let bytes = chunk_len(self.file_size, index).unwrap_or(CHUNK_SIZE);
         self.source.budget().try_lease(bytes)
@@ -378,7 +403,7 @@ impl ChunkBody {
     ) -> Poll<Option<Result<(ChunkFrame, bool), UpstreamError>>> {
         // The chunk to send comes first: read-ahead tops up only once it is taken (or while
         // it is awaited), so it never spends the budget the next frame needs.
-        if self.in_flight.is_empty() {
+        if self.in_flight.is_empty() && !self.take_front_hit() {
             self.top_up(cx);
         }
         self.collect_ready(cx);

@@ -50,6 +50,8 @@ pub const MAX_RANGES: usize = 16;
 
 /// Several ranges may together ask for at most this many times the file's size.
 pub const MAX_AMPLIFICATION: u64 = 2;
+// `resolve`'s one-range path relies on it: a range clamped to the file is never refused.
+const _: () = assert!(MAX_AMPLIFICATION >= 1);
 
 /// What to serve for a request's `Range` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +100,14 @@ fn resolve(specs: &[RangeSpec], file_size: u64) -> Result<RangeRequest, RangeErr
         } else {
             Err(RangeError::Unsatisfiable { file_size })
         };
+    }
+    if let [spec] = specs {
+        // The common request, one range: nothing to collect, sort or merge, and a range
+        // clamped to the file cannot exceed MAX_AMPLIFICATION (>= 1) times it.
+        return spec
+            .clamp_to(file_size)
+            .map(RangeRequest::Single)
+            .ok_or(RangeError::Unsatisfiable { file_size });
     }
     let mut ranges: Vec<ByteRange> = specs
         .iter()

@@ -8,6 +8,7 @@
 //! one would let it multiply every limit by 2^64.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -70,10 +71,13 @@ pub struct IpPermit {
 impl Drop for IpPermit {
     fn drop(&mut self) {
         let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = active.get_mut(&self.ip) {
+        // One hash of the address per release (`get_mut` then `remove` hashed it twice):
+        // every request pays this.
+        if let Entry::Occupied(mut entry) = active.entry(self.ip) {
+            let count = entry.get_mut();
             *count = count.saturating_sub(1);
             if *count == 0 {
-                active.remove(&self.ip);
+                entry.remove();
             }
         }
     }

@@ -245,6 +245,11 @@ fn if_none_match() {
 #[test]
 fn header_values() {
     assert_eq!(content_range_value(r(0, 499), 1000), "bytes 0-499/1000");
+    assert_eq!(content_range_value(r(0, 0), 1), "bytes 0-0/1");
+    assert_eq!(
+        content_range_value(r(10, u64::MAX - 1), u64::MAX),
+        format!("bytes 10-{}/{}", u64::MAX - 1, u64::MAX)
+    );
     assert_eq!(unsatisfied_content_range(1000), "bytes */1000");
     assert_eq!(unsatisfied_content_range(0), "bytes */0");
 }
