@@ -146,7 +146,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "fetch_fair_share",
         kind: "count",
         default: Some("4"),
-        help: "while other clients are active (fetching, or within the last second), one client holds at most fetch_per_client / active clients fetch slots, but never fewer than this (at most fetch_per_client); free slots go to fills a response waits for before read-ahead, then to the client holding fewest",
+        help: "while other clients are active (fetching, or within the last second), one client holds at most fetch_per_client / active clients fetch slots, but never fewer than this (at most fetch_per_client); free slots go to fills a response waits for before read-ahead, then to the client holding fewest; also the most fills one client may have in flight for chunks its responses wait on right now (many responses at once: a flood, or a crowd behind one address), its read-ahead waiting while such fills of its own wait",
     },
     SettingDoc {
         key: "inflight_max",

@@ -16,6 +16,11 @@
 //! * **Order.** A free slot goes to a waiting *demand* fill (the chunk a response is blocked
 //!   on) before any *read-ahead* fill; within a class, to the client holding fewest slots
 //!   (max-min fairness), then to the oldest waiter.
+//! * **Streams, not floods.** One stream has one demand fill at a time and reads ahead with
+//!   the rest of its allowance. A client holds at most `fair_share` demand fills (more is
+//!   many responses at once: a flood of `Range: bytes=N-`, or a crowd behind one address),
+//!   and its read-ahead waits while its own demand fills wait, so a flooder with hundreds of
+//!   requests holds `fair_share` slots, not `per_client`, even before anyone else shows up.
 //!
 //! Counters, no sleeps: a slot is released by `Drop` on every path, a waiting fetch that is
 //! cancelled (its fill aborted) included. A client's entry lives while it has fetches
@@ -57,7 +62,11 @@ struct Ticket {
 #[derive(Debug, Clone, Copy)]
 struct ClientState {
     held: usize,
+    /// Of `held`, demand fills.
+    demand_held: usize,
     waiting: usize,
+    /// Of `waiting`, demand fills.
+    demand_waiting: usize,
     last_grant: Option<Instant>,
 }
 
@@ -113,14 +122,17 @@ impl FairPolicy {
             },
         );
         if let Some(key) = client {
-            self.clients
-                .entry(key)
-                .or_insert(ClientState {
-                    held: 0,
-                    waiting: 0,
-                    last_grant: None,
-                })
-                .waiting += 1;
+            let state = self.clients.entry(key).or_insert(ClientState {
+                held: 0,
+                demand_held: 0,
+                waiting: 0,
+                demand_waiting: 0,
+                last_grant: None,
+            });
+            state.waiting += 1;
+            if class == FillClass::Demand {
+                state.demand_waiting += 1;
+            }
         }
         self.waiting.push_back(id);
         (id, self.dispatch(now))
@@ -138,10 +150,13 @@ impl FairPolicy {
             self.waiting.retain(|&waiting| waiting != id);
         }
         if let Some(state) = ticket.client.and_then(|key| self.clients.get_mut(&key)) {
+            let demand = usize::from(ticket.class == FillClass::Demand);
             if ticket.holding {
                 state.held = state.held.saturating_sub(1);
+                state.demand_held = state.demand_held.saturating_sub(demand);
             } else {
                 state.waiting = state.waiting.saturating_sub(1);
+                state.demand_waiting = state.demand_waiting.saturating_sub(demand);
             }
         }
         self.dispatch(now)
@@ -198,8 +213,11 @@ impl FairPolicy {
             ticket.holding = true;
             self.held += 1;
             if let Some(state) = ticket.client.and_then(|key| self.clients.get_mut(&key)) {
+                let demand = usize::from(ticket.class == FillClass::Demand);
                 state.waiting = state.waiting.saturating_sub(1);
+                state.demand_waiting = state.demand_waiting.saturating_sub(demand);
                 state.held += 1;
+                state.demand_held += demand;
                 state.last_grant = Some(now);
             }
             granted.push(id);
@@ -208,7 +226,9 @@ impl FairPolicy {
     }
 
     /// The position in `waiting` of the next ticket to grant: demand first, then the client
-    /// holding fewest slots, then the oldest; a client at its limit is skipped.
+    /// holding fewest slots, then the oldest. Skipped: a client at its limit, a demand fill
+    /// of a client holding `fair_share` of them, a read-ahead fill of a client whose demand
+    /// fills wait.
     fn best_waiter(&self, now: Instant) -> Option<usize> {
         let mut limits: HashMap<IpAddr, usize> = HashMap::new();
         let mut best: Option<(usize, (FillClass, usize))> = None;
@@ -216,14 +236,24 @@ impl FairPolicy {
             let Some(ticket) = self.tickets.get(id) else {
                 continue;
             };
-            let held = match ticket.client {
-                Some(key) => {
-                    let held = self.held_by(key);
+            let held = match ticket
+                .client
+                .and_then(|key| Some((key, self.clients.get(&key)?)))
+            {
+                Some((key, state)) => {
                     let limit = *limits.entry(key).or_insert_with(|| self.limit(key, now));
-                    if held >= limit {
+                    let allowed = state.held < limit
+                        && match ticket.class {
+                            // Many responses at once is a flood (or a crowd behind one
+                            // address), not one stream: its demand fills are capped.
+                            FillClass::Demand => state.demand_held < self.fair_share,
+                            // A client's own waiting demand goes first.
+                            FillClass::ReadAhead => state.demand_waiting == 0,
+                        };
+                    if !allowed {
                         continue;
                     }
-                    held
+                    state.held
                 }
                 None => 0,
             };
@@ -422,10 +452,18 @@ mod tests {
     fn another_client_is_served_at_once_and_caps_the_first_to_its_share() {
         let now = Instant::now();
         let mut policy = FairPolicy::new(64, 16, 4);
+        // One stream: the chunk it sends next, and read-ahead.
         let held: Vec<TicketId> = (0..16)
-            .map(|_| take(&mut policy, A, FillClass::Demand, now))
+            .map(|i| {
+                let class = if i == 0 {
+                    FillClass::Demand
+                } else {
+                    FillClass::ReadAhead
+                };
+                take(&mut policy, A, class, now)
+            })
             .collect();
-        let (a_waits, granted) = policy.request(Some(A), FillClass::Demand, now);
+        let (a_waits, granted) = policy.request(Some(A), FillClass::ReadAhead, now);
         assert!(granted.is_empty());
         take(&mut policy, B, FillClass::Demand, now);
         assert_eq!(policy.limit(A, now), 8);
@@ -434,6 +472,25 @@ mod tests {
             assert!(policy.finish(*id, now).is_empty(), "after {done} finished");
         }
         assert_eq!(policy.finish(held[8], now), vec![a_waits]);
+    }
+
+    #[test]
+    fn many_responses_of_one_client_hold_at_most_the_fair_share_of_demand_fills() {
+        let now = Instant::now();
+        let mut policy = FairPolicy::new(64, 16, 4);
+        let demands: Vec<TicketId> = (0..4)
+            .map(|_| take(&mut policy, A, FillClass::Demand, now))
+            .collect();
+        let (fifth, granted) = policy.request(Some(A), FillClass::Demand, now);
+        assert!(granted.is_empty());
+        let (sixth, _) = policy.request(Some(A), FillClass::Demand, now);
+        // Its read-ahead waits behind its own waiting demand fills.
+        let (ahead, granted) = policy.request(Some(A), FillClass::ReadAhead, now);
+        assert!(granted.is_empty());
+        assert_eq!(policy.held_by(A), 4);
+        assert_eq!(policy.finish(demands[0], now), vec![fifth]);
+        // No demand waits once the sixth starts: the read-ahead starts with it.
+        assert_eq!(policy.finish(demands[1], now), vec![sixth, ahead]);
     }
 
     #[test]
