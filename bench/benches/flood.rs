@@ -8,7 +8,8 @@
 //! `upload.getFile` calls Telegram answered.
 //!
 //! `cargo bench -p tgcdn-bench --bench flood` (env BENCH_SAMPLES default 5, BENCH_FLOOD
-//! default 500, BENCH_FETCH_PER_CLIENT = the edge's `fetch_per_client`, default 16). The
+//! default 500, BENCH_FETCH_PER_CLIENT = the edge's `fetch_per_client`, default 16,
+//! BENCH_FETCH_FAIR_SHARE = its `fetch_fair_share`, default 4). The
 //! emulator answers after 20 ms, so a fill holds its slot for a while.
 //!
 //! To tell which side the viewer waits for, `BENCH_FLOOD_PROBE=core` replaces the viewer by

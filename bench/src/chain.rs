@@ -260,6 +260,10 @@ impl Chain {
         // (a flooding address's hold on the core against one viewer's read-ahead).
         options.fetch_per_client =
             crate::env_or("BENCH_FETCH_PER_CLIENT", options.fetch_per_client as u64) as usize;
+        // BENCH_FETCH_FAIR_SHARE: the least share a client keeps while others are active.
+        options.fetch_fair_share =
+            (crate::env_or("BENCH_FETCH_FAIR_SHARE", options.fetch_fair_share as u64) as usize)
+                .min(options.fetch_per_client);
         let state = build_state(upstream, TokenVerifier::new(self.keyring.clone()), options);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -30,6 +30,8 @@ pub struct EdgeOptions {
     pub fetch_cap: usize,
     /// Of `fetch_cap`, the most fetches one client's requests may have in flight.
     pub fetch_per_client: usize,
+    /// The least share of the fetch slots a client keeps while other clients are active.
+    pub fetch_fair_share: usize,
     /// Bytes of chunks response bodies may hold outside the cache, edge-wide.
     pub inflight_max: u64,
     pub http: HttpSettings,
@@ -43,6 +45,7 @@ impl Default for EdgeOptions {
             cache_bytes: 256 << 20,
             fetch_cap: 64,
             fetch_per_client: 16,
+            fetch_fair_share: crate::slots::DEFAULT_FAIR_SHARE,
             inflight_max: DEFAULT_INFLIGHT_MAX,
             http: HttpSettings::default(),
             addon: AddonSettings::default(),
@@ -63,7 +66,11 @@ pub fn build_state(
     let chunks = ChunkSource::with_limits(
         cache,
         upstream.clone(),
-        FetchSlots::new(options.fetch_cap, options.fetch_per_client),
+        FetchSlots::with_fair_share(
+            options.fetch_cap,
+            options.fetch_per_client,
+            options.fetch_fair_share,
+        ),
         budget,
         metrics.upstream_latency.clone(),
     );

@@ -42,6 +42,7 @@ use crate::cache::{CacheOutcome, ChunkKey};
 use crate::fetch::ChunkSource;
 use crate::range::Segment;
 use crate::readahead::{ReadaheadWindow, WindowLimits};
+use crate::slots::FillClass;
 use crate::upstream::UpstreamError;
 
 /// What a finished (or abandoned) body reports for the request's log line and metrics.
@@ -301,7 +302,13 @@ impl ChunkBody {
                 return;
             }
             self.unstarted.pop_front();
-            let slot = self.start(slice, lease, cx);
+            // The next chunk to send is what the response waits for; later ones are read-ahead.
+            let class = if self.in_flight.is_empty() {
+                FillClass::Demand
+            } else {
+                FillClass::ReadAhead
+            };
+            let slot = self.start(slice, class, lease, cx);
             self.in_flight.push_back(slot);
         }
     }
@@ -336,16 +343,26 @@ impl ChunkBody {
         self.source.budget().try_lease(bytes)
     }
 
-    /// Starts the fetch of `slice`'s chunk, `lease` covering it while it is held.
-    fn start(&mut self, slice: ChunkSlice, lease: Option<Lease>, cx: &mut Context<'_>) -> InFlight {
+    /// Starts the fetch of `slice`'s chunk as a `class` fill, `lease` covering it while it is
+    /// held.
+    fn start(
+        &mut self,
+        slice: ChunkSlice,
+        class: FillClass,
+        lease: Option<Lease>,
+        cx: &mut Context<'_>,
+    ) -> InFlight {
         let source = self.source.clone();
         let (client, file, file_size) = (self.client, self.file, self.file_size);
         let key = ChunkKey {
             file,
             index: slice.index,
         };
-        let mut fetch =
-            Box::pin(async move { source.chunk_for(client, file, file_size, slice.index).await });
+        let mut fetch = Box::pin(async move {
+            source
+                .chunk_for(client, class, file, file_size, slice.index)
+                .await
+        });
         match fetch.as_mut().poll(cx) {
             Poll::Ready(result) => {
                 let at = Instant::now();
@@ -432,7 +449,7 @@ impl ChunkBody {
                 None => {
                     // Evicted between landing and being sent: fetch it again.
                     let lease = self.lease_for(slice.index);
-                    let slot = self.start(slice, lease, cx);
+                    let slot = self.start(slice, FillClass::Demand, lease, cx);
                     if let Some(front) = self.in_flight.front_mut() {
                         *front = slot;
                     }

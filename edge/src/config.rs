@@ -140,7 +140,13 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "fetch_per_client",
         kind: "count",
         default: Some("16"),
-        help: "of fetch_cap, the most chunk fetches one client address (IPv6: /64) may have in flight; its other fetches wait behind its own, so other viewers still find free slots (at most fetch_cap)",
+        help: "of fetch_cap, the most chunk fetches one client address (IPv6: /64) may have in flight while it is the only active client (at most fetch_cap)",
+    },
+    SettingDoc {
+        key: "fetch_fair_share",
+        kind: "count",
+        default: Some("4"),
+        help: "while other clients are active (fetching, or within the last second), one client holds at most fetch_per_client / active clients fetch slots, but never fewer than this (at most fetch_per_client); free slots go to fills a response waits for before read-ahead, then to the client holding fewest; also the most fills one client may have in flight for chunks its responses wait on right now (many responses at once: a flood, or a crowd behind one address), its read-ahead waiting while such fills of its own wait",
     },
     SettingDoc {
         key: "inflight_max",
@@ -523,6 +529,19 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
             reason: format!("must be 1..=fetch_cap ({fetch_cap})"),
         });
     }
+    // Unset: 4, or all of a smaller fetch_per_client.
+    let fetch_fair_share = match settings.get::<usize>("fetch_fair_share")? {
+        Some(value) => value,
+        None => settings
+            .get_default::<usize>(SETTINGS, "fetch_fair_share")?
+            .min(fetch_per_client),
+    };
+    if fetch_fair_share == 0 || fetch_fair_share > fetch_per_client {
+        return Err(EdgeConfigError::Invalid {
+            key: "fetch_fair_share",
+            reason: format!("must be 1..=fetch_per_client ({fetch_per_client})"),
+        });
+    }
     let inflight_max = settings
         .get_default::<ByteSize>(SETTINGS, "inflight_max")?
         .0;
@@ -564,6 +583,7 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
         cache_bytes: cache_size,
         fetch_cap,
         fetch_per_client,
+        fetch_fair_share,
         inflight_max,
         http,
         addon: addon_settings(settings)?,

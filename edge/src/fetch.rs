@@ -5,7 +5,7 @@
 //! through [`crate::cache`], whose misses run the fetch built here against
 //! [`crate::upstream`]. This is where the protection of the core lives: at most
 //! `fetch_cap` chunk fetches are in flight towards the core at once, edge-wide, however
-//! many viewers read ahead, and at most `fetch_per_client` of them for one client
+//! many viewers read ahead, shared fairly between clients, demand before read-ahead
 //! ([`crate::slots`]); every fetch has a deadline; a chunk of the wrong length is refused,
 //! never cached.
 
@@ -20,7 +20,7 @@ use tgcdn_shared::FileRef;
 
 use crate::budget::{DEFAULT_INFLIGHT_MAX, InflightBudget};
 use crate::cache::{CacheOutcome, ChunkCache, ChunkKey};
-use crate::slots::FetchSlots;
+use crate::slots::{FetchSlots, FillClass};
 use tgcdn_shared::chunk::chunk_len;
 
 use crate::upstream::{LinkStatus, Upstream, UpstreamError};
@@ -130,14 +130,17 @@ impl ChunkSource {
         file_size: u64,
         index: u64,
     ) -> Result<(Bytes, CacheOutcome), UpstreamError> {
-        self.chunk_for(None, file, file_size, index).await
+        self.chunk_for(None, FillClass::Demand, file, file_size, index)
+            .await
     }
 
-    /// Chunk `index` of `file` for `client`: a fill this call starts takes one of that
-    /// client's fetch slots (a fill it joins keeps the slot of whoever started it).
+    /// Chunk `index` of `file` for `client`: a fill this call starts takes a fetch slot
+    /// as one of that client's `class` fills ([`crate::slots`]; a fill it joins keeps the
+    /// slot of whoever started it).
     pub async fn chunk_for(
         &self,
         client: Option<IpAddr>,
+        class: FillClass,
         file: FileRef,
         file_size: u64,
         index: u64,
@@ -158,7 +161,7 @@ impl ChunkSource {
                 async move {
                     tokio::time::timeout(CHUNK_DEADLINE, async move {
                         let _slot = slots
-                            .acquire(client)
+                            .acquire(client, class)
                             .await
                             .map_err(|closed| UpstreamError::unreachable(closed.to_string()))?;
                         let started = Instant::now();
