@@ -119,19 +119,35 @@ async fn run(cli: Cli) -> Result<()> {
         println!("{}", outcome?);
         return Ok(());
     }
+    // Handlers first: whoever reads the banner may signal at once, and a signal that finds
+    // no handler kills the sandbox without its shutdown (the CLI test caught this race).
+    let stop = StopSignals::install()?;
     print!("{}", banner::render(&sandbox));
-    shutdown_signal().await?;
+    stop.wait().await;
     eprintln!("stopping…");
     sandbox.shutdown().await?;
     Ok(())
 }
 
-async fn shutdown_signal() -> Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
-        _ = terminate.recv() => {}
+/// SIGINT (Ctrl-C) and SIGTERM, caught from the moment this is made.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
