@@ -55,6 +55,7 @@ pub mod report;
 pub mod resolve;
 pub mod revoke;
 pub mod runtime;
+pub mod signals;
 pub mod stats;
 pub mod store;
 pub mod telegram;

@@ -19,6 +19,7 @@ use tgcdn_core::admin::links::{LinkRequest, MintRequest, parse_expiry};
 use tgcdn_core::config::OneBoxEdge;
 use tgcdn_core::config::{self, Config};
 use tgcdn_core::runtime::Running;
+use tgcdn_core::signals::StopSignals;
 use tgcdn_shared::config::Settings;
 
 #[derive(Parser)]
@@ -244,6 +245,8 @@ async fn run(with_edge: bool) -> Result<()> {
             Some(OneBoxEdge::from_settings(&settings).context("one-box edge settings")?);
     }
     let core = Running::start(&config).await?;
+    // Before the lines below: see `tgcdn_core::signals`.
+    let stop = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
     if let (Some(addr), Some(fingerprint)) = (core.quic_addr(), core.fingerprint()) {
         println!(
             "tgcdn-core {} serving edges on {addr} (QUIC, ALPN {})",
@@ -265,18 +268,8 @@ async fn run(with_edge: bool) -> Result<()> {
         "core running"
     );
 
-    shutdown_signal().await?;
+    stop.wait().await;
     tracing::info!("shutting down");
     core.shutdown().await?;
-    Ok(())
-}
-
-async fn shutdown_signal() -> Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
-        _ = terminate.recv() => {}
-    }
     Ok(())
 }

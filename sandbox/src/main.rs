@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use tgcdn_core::signals::StopSignals;
 use tgcdn_sandbox::config_file::{self, FileOptions};
 use tgcdn_sandbox::world::NetworkFaults;
 use tgcdn_sandbox::{DEFAULT_LISTEN, DEFAULT_REMOTE_LISTEN, Options, Sandbox, banner, smoke};
@@ -119,35 +120,11 @@ async fn run(cli: Cli) -> Result<()> {
         println!("{}", outcome?);
         return Ok(());
     }
-    // Handlers first: whoever reads the banner may signal at once, and a signal that finds
-    // no handler kills the sandbox without its shutdown (the CLI test caught this race).
-    let stop = StopSignals::install()?;
+    // Before the banner: see `tgcdn_core::signals`.
+    let stop = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
     print!("{}", banner::render(&sandbox));
     stop.wait().await;
     eprintln!("stopping…");
     sandbox.shutdown().await?;
     Ok(())
-}
-
-/// SIGINT (Ctrl-C) and SIGTERM, caught from the moment this is made.
-struct StopSignals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl StopSignals {
-    fn install() -> Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(StopSignals {
-            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
-            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
-        })
-    }
-
-    async fn wait(mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-    }
 }
