@@ -11,7 +11,9 @@
 //! (chunks the edges fetched from the core x 1 MiB over body bytes they served; target
 //! <= 0.2), p50/p99 time to first byte of the first request and of the seek (next to the RTT),
 //! and the edges' CPU per GiB served. The ratio of core to edge egress is the same-run
-//! comparison: what the viewers received against what the core had to send.
+//! comparison: what the viewers received against what the core had to send; beside it the
+//! crowd's floor (the distinct chunks it asks each edge for, which any edge cache must fetch
+//! once) and the fetches as a multiple of that floor, which is the edges' own share.
 //!
 //! `cargo bench -p tgcdn-bench --bench crowd`; needs `target/release/tgcdn-edge` (built by
 //! `bash bench/run`). Other knobs: BENCH_CACHE (each edge's cache, default 512MiB).
@@ -75,6 +77,22 @@ fn plan_viewers(files: &[(String, u64)], count: u64, watch: u64, seek: u64) -> V
             }
         })
         .collect()
+}
+
+/// The chunks the viewers ask each edge for, counted once per edge: what any cache must
+/// fetch at least (a perfect edge cache of unbounded size misses exactly these). The
+/// baseline for the core's egress in the same run.
+fn compulsory_chunks(plan: &[Viewer]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    for viewer in plan {
+        let spans = std::iter::once(viewer.watch).chain(viewer.seek);
+        for (first, last) in spans {
+            for chunk in first / MIB..=last / MIB {
+                seen.insert((viewer.edge, viewer.path.as_str(), chunk));
+            }
+        }
+    }
+    seen.len()
 }
 
 async fn connect_from(source: [u8; 4], edge: SocketAddr) -> std::io::Result<TcpStream> {
@@ -171,6 +189,7 @@ async fn run() {
     }
     let pids: Vec<u32> = edges.iter().map(|e| e.pid().expect("edge pid")).collect();
     let plan = plan_viewers(&files, viewers, watch_bytes, seek_bytes);
+    let compulsory = compulsory_chunks(&plan) as f64;
     let cpu_before: Duration = pids.iter().map(|&pid| process_cpu_of(pid)).sum();
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(concurrency));
@@ -240,17 +259,28 @@ async fn run() {
     } else {
         0.0
     };
+    let floor_ratio = if served > 0.0 {
+        compulsory * MIB as f64 / served
+    } else {
+        0.0
+    };
     let cpu_per_gib = if gib_served > 0.0 {
         cpu.as_secs_f64() / gib_served
     } else {
         0.0
     };
     println!(
-        "RESULT crowd: {} errors of {viewers} viewers; hit ratio {:.3}; core/edge egress {:.3} (target <= 0.2); \
+        "RESULT crowd: {} errors of {viewers} viewers; hit ratio {:.3}; core/edge egress {:.3} (target <= 0.2; this crowd's floor {:.3}: {misses} chunk fetches = {:.2}x the {compulsory} chunks it asks each edge for); \
          first byte p50 {} p99 {}; seek p50 {} p99 {} (RTT {} ms); edge CPU {:.2} s/GiB served",
         errors.len(),
         hit_ratio,
         egress_ratio,
+        floor_ratio,
+        if compulsory > 0.0 {
+            misses / compulsory
+        } else {
+            0.0
+        },
         at(&firsts, 0.5),
         at(&firsts, 0.99),
         at(&seeks, 0.5),
