@@ -19,7 +19,6 @@
 //! (part 1 = ranges, 2 = connections; thread 02 bare hyper, 03 edge, 04 edge without the
 //! token table, 05 the client).
 
-use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,13 +28,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::stream;
-use http::{Response, header};
-use http_body_util::StreamBody;
-use hyper::body::Frame;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tgcdn_edge::app::{EdgeOptions, build_state};
 use tgcdn_edge::http::serve;
 use tgcdn_edge::testing::{MemoryUpstream, pattern, test_meta};
@@ -45,6 +37,10 @@ use tgcdn_shared::chunk::CHUNK_SIZE;
 use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "common/bare.rs"]
+mod bare;
+use bare::start_bare;
 
 const FILE: FileRef = FileRef {
     chat_id: -1_000_777,
@@ -324,56 +320,6 @@ where
         })
         .expect("server thread");
     receiver.recv().expect("server started")
-}
-
-/// The baseline: the whole file or one range from memory, one frame per chunk.
-async fn start_bare(chunks: Arc<Vec<Bytes>>, size: u64) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = socket.set_nodelay(true);
-            let chunks = chunks.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    let chunks = chunks.clone();
-                    async move {
-                        let (start, end) = request
-                            .headers()
-                            .get(header::RANGE)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.strip_prefix("bytes="))
-                            .and_then(|v| v.split_once('-'))
-                            .and_then(|(a, b)| {
-                                Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))
-                            })
-                            .unwrap_or((0, size - 1));
-                        let frames: Vec<Result<Frame<Bytes>, Infallible>> = (start / CHUNK_SIZE
-                            ..=end / CHUNK_SIZE)
-                            .map(|i| {
-                                let chunk = &chunks[i as usize];
-                                let from = start.saturating_sub(i * CHUNK_SIZE) as usize;
-                                let to = ((end + 1 - i * CHUNK_SIZE) as usize).min(chunk.len());
-                                Ok(Frame::data(chunk.slice(from..to)))
-                            })
-                            .collect();
-                        let mut response = Response::new(StreamBody::new(stream::iter(frames)));
-                        response
-                            .headers_mut()
-                            .insert(header::CONTENT_LENGTH, (end - start + 1).into());
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(socket), service)
-                    .await;
-            });
-        }
-    });
-    addr
 }
 
 /// Sends one GET (a 64 KiB range from `start`, or the whole file) and reads the body by its
