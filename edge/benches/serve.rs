@@ -148,7 +148,10 @@ async fn measure_ranges(addr: SocketAddr, path: &str, size: u64, per_connection:
             let mut buffer = vec![0u8; 256 * 1024];
             let mut offset = worker * 7_919;
             for _ in 0..per_connection {
-                offset = (offset * 6_364_136_223_846_793_005 + 1) % (size / 65_536);
+                offset = offset
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1)
+                    % (size / 65_536);
                 let start = offset * 65_536;
                 let range = Some((start, start + 65_535));
                 request(&mut socket, &mut buffer, &path, range).await;
