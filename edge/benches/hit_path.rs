@@ -35,12 +35,17 @@ use tgcdn_edge::tokens::DEFAULT_TOKEN_CACHE_ENTRIES;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::CHUNK_SIZE;
 use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[path = "common/bare.rs"]
 mod bare;
+#[path = "common/client.rs"]
+mod client;
 use bare::start_bare;
+use client::request;
+
+/// How long the client waits for a response head: everything runs under callgrind.
+const READ_TIMEOUT: Duration = Duration::from_secs(600);
 
 const FILE: FileRef = FileRef {
     chat_id: -1_000_777,
@@ -252,14 +257,21 @@ fn run_phases(ranges: u64, connections: u64, control: Control) {
                 let mut buffer = vec![0u8; 256 * 1024];
                 for (addr, path) in &targets {
                     let mut socket = TcpStream::connect(addr).await.expect("connect");
-                    request(&mut socket, &mut buffer, path, None).await;
+                    request(&mut socket, &mut buffer, path, None, READ_TIMEOUT).await;
                 }
                 control.ask("zero");
                 for (name, (addr, path)) in SERVERS.iter().zip(&targets) {
                     let started = Instant::now();
                     let mut socket = TcpStream::connect(addr).await.expect("connect");
                     for start in offsets(size).take(ranges as usize) {
-                        let got = request(&mut socket, &mut buffer, path, Some(start)).await;
+                        let got = request(
+                            &mut socket,
+                            &mut buffer,
+                            path,
+                            Some((start, start + RANGE - 1)),
+                            READ_TIMEOUT,
+                        )
+                        .await;
                         assert_eq!(got, RANGE);
                     }
                     print_wall(name, "ranges", started, ranges);
@@ -269,7 +281,14 @@ fn run_phases(ranges: u64, connections: u64, control: Control) {
                     let started = Instant::now();
                     for start in offsets(size).take(connections as usize) {
                         let mut socket = TcpStream::connect(addr).await.expect("connect");
-                        let got = request(&mut socket, &mut buffer, path, Some(start)).await;
+                        let got = request(
+                            &mut socket,
+                            &mut buffer,
+                            path,
+                            Some((start, start + RANGE - 1)),
+                            READ_TIMEOUT,
+                        )
+                        .await;
                         assert_eq!(got, RANGE);
                     }
                     print_wall(name, "connections", started, connections);
@@ -320,39 +339,4 @@ where
         })
         .expect("server thread");
     receiver.recv().expect("server started")
-}
-
-/// Sends one GET (a 64 KiB range from `start`, or the whole file) and reads the body by its
-/// Content-Length into `buffer`; returns the body length.
-async fn request(socket: &mut TcpStream, buffer: &mut [u8], path: &str, start: Option<u64>) -> u64 {
-    let range = start
-        .map(|a| format!("Range: bytes={a}-{}\r\n", a + RANGE - 1))
-        .unwrap_or_default();
-    let head = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n{range}\r\n");
-    socket.write_all(head.as_bytes()).await.expect("write");
-    let mut filled = 0;
-    let (header_end, length) = loop {
-        let n = tokio::time::timeout(Duration::from_secs(600), socket.read(&mut buffer[filled..]))
-            .await
-            .expect("read timed out")
-            .expect("read");
-        assert!(n > 0, "connection closed in headers");
-        filled += n;
-        if let Some(end) = buffer[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
-            let text = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
-            let length = text
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .expect("content-length");
-            break (end + 4, length);
-        }
-    };
-    let mut remaining = length - (filled - header_end) as u64;
-    while remaining > 0 {
-        let n = socket.read(buffer).await.expect("read") as u64;
-        assert!(n > 0, "connection closed in body");
-        remaining -= n.min(remaining);
-    }
-    length
 }

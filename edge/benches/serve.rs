@@ -23,12 +23,17 @@ use tgcdn_edge::testing::{MemoryUpstream, pattern, test_meta};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::CHUNK_SIZE;
 use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[path = "common/bare.rs"]
 mod bare;
+#[path = "common/client.rs"]
+mod client;
 use bare::start_bare;
+use client::request;
+
+/// How long the client waits for a response head.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 const FILE: FileRef = FileRef {
     chat_id: -1_000_777,
@@ -154,7 +159,7 @@ async fn measure_ranges(addr: SocketAddr, path: &str, size: u64, per_connection:
                     % (size / 65_536);
                 let start = offset * 65_536;
                 let range = Some((start, start + 65_535));
-                request(&mut socket, &mut buffer, &path, range).await;
+                request(&mut socket, &mut buffer, &path, range, READ_TIMEOUT).await;
             }
         }));
     }
@@ -167,45 +172,5 @@ async fn measure_ranges(addr: SocketAddr, path: &str, size: u64, per_connection:
 /// One request on a new connection; returns the body length.
 async fn fetch(addr: SocketAddr, buffer: &mut [u8], path: &str, range: Option<(u64, u64)>) -> u64 {
     let mut socket = TcpStream::connect(addr).await.expect("connect");
-    request(&mut socket, buffer, path, range).await
-}
-
-/// Sends one GET and reads the response body by its Content-Length into `buffer` (reused
-/// across requests, so the client's own cost stays small next to the servers').
-async fn request(
-    socket: &mut TcpStream,
-    buffer: &mut [u8],
-    path: &str,
-    range: Option<(u64, u64)>,
-) -> u64 {
-    let range = range
-        .map(|(a, b)| format!("Range: bytes={a}-{b}\r\n"))
-        .unwrap_or_default();
-    let head = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n{range}\r\n");
-    socket.write_all(head.as_bytes()).await.expect("write");
-    let mut filled = 0;
-    let (header_end, length) = loop {
-        let n = tokio::time::timeout(Duration::from_secs(30), socket.read(&mut buffer[filled..]))
-            .await
-            .expect("read timed out")
-            .expect("read");
-        assert!(n > 0, "connection closed in headers");
-        filled += n;
-        if let Some(end) = buffer[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
-            let text = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
-            let length = text
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .expect("content-length");
-            break (end + 4, length);
-        }
-    };
-    let mut remaining = length - (filled - header_end) as u64;
-    while remaining > 0 {
-        let n = socket.read(buffer).await.expect("read") as u64;
-        assert!(n > 0, "connection closed in body");
-        remaining -= n.min(remaining);
-    }
-    length
+    request(&mut socket, buffer, path, range, READ_TIMEOUT).await
 }
