@@ -430,6 +430,13 @@ impl ChunkBody {
             return Poll::Ready(Some(Err(UpstreamError::protocol("body lost a chunk"))));
         };
         let Some(ready) = front.done.take() else {
+            // The response waits for this chunk now: if it was read ahead and still waits
+            // for a fetch slot, it waits as demand from now on.
+            let waited_for = ChunkKey {
+                file: self.file,
+                index: front.slice.index,
+            };
+            self.source.slots().promote(waited_for);
             self.top_up(cx);
             return Poll::Pending;
         };

@@ -152,6 +152,10 @@ impl ChunkSource {
         })?;
         let key = ChunkKey { file, index };
         let inner = &self.inner;
+        if class == FillClass::Demand {
+            // A fill queued as read-ahead that this response joins is now awaited.
+            inner.slots.promote(key);
+        }
         inner
             .cache
             .get_or_fetch(key, || {
@@ -161,7 +165,7 @@ impl ChunkSource {
                 async move {
                     tokio::time::timeout(CHUNK_DEADLINE, async move {
                         let _slot = slots
-                            .acquire(client, class)
+                            .acquire_fill(key, client, class)
                             .await
                             .map_err(|closed| UpstreamError::unreachable(closed.to_string()))?;
                         let started = Instant::now();

@@ -21,19 +21,26 @@
 //!   many responses at once: a flood of `Range: bytes=N-`, or a crowd behind one address),
 //!   and its read-ahead waits while its own demand fills wait, so a flooder with hundreds of
 //!   requests holds `fair_share` slots, not `per_client`, even before anyone else shows up.
+//! * **Promotion.** A read-ahead fill still waiting for a slot when a response comes to wait
+//!   on it (its stream caught up, or another response joined it) waits as demand from then
+//!   on ([`FetchSlots::promote`]), keeping its age.
+//! * **Cost.** Each call is O(log n) in waiting fills and clients (an ordered index, see
+//!   [`FairPolicy`]): 10 000 queued requests from a flooder do not make every grant scan them.
 //!
 //! Counters, no sleeps: a slot is released by `Drop` on every path, a waiting fetch that is
 //! cancelled (its fill aborted) included. A client's entry lives while it has fetches
 //! waiting or running, and [`ACTIVE_FOR`] after; entries are pruned on every call, so the
 //! map is bounded by the fills in progress plus the clients of the last second.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::cache::ChunkKey;
 use crate::client::client_key;
 
 /// How long a client still counts as active (sharing the slots) after its last grant: a
@@ -59,29 +66,97 @@ struct Ticket {
     holding: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Default)]
 struct ClientState {
     held: usize,
     /// Of `held`, demand fills.
     demand_held: usize,
-    waiting: usize,
-    /// Of `waiting`, demand fills.
-    demand_waiting: usize,
+    /// Waiting tickets by class; ids grow with age, so the first is the oldest.
+    demand_waiting: BTreeSet<TicketId>,
+    read_ahead_waiting: BTreeSet<TicketId>,
     last_grant: Option<Instant>,
 }
 
+impl ClientState {
+    fn waiting(&self) -> usize {
+        self.demand_waiting.len() + self.read_ahead_waiting.len()
+    }
+
+    fn waiting_in(&mut self, class: FillClass) -> &mut BTreeSet<TicketId> {
+        match class {
+            FillClass::Demand => &mut self.demand_waiting,
+            FillClass::ReadAhead => &mut self.read_ahead_waiting,
+        }
+    }
+
+    /// The tickets this client may be granted next, one per class, as index entries: its
+    /// oldest demand fill unless it holds `fair_share` of them (many responses at once is a
+    /// flood, or a crowd behind one address, not one stream), its oldest read-ahead fill
+    /// unless its own demand fills wait (they go first).
+    fn candidates(&self, key: IpAddr, fair_share: usize) -> [Option<Candidate>; 2] {
+        let demand = self
+            .demand_waiting
+            .first()
+            .filter(|_| self.demand_held < fair_share)
+            .map(|&id| Candidate::new(FillClass::Demand, self.held, id, Some(key)));
+        let read_ahead = self
+            .read_ahead_waiting
+            .first()
+            .filter(|_| self.demand_waiting.is_empty())
+            .map(|&id| Candidate::new(FillClass::ReadAhead, self.held, id, Some(key)));
+        [demand, read_ahead]
+    }
+}
+
+/// An entry of the grant index, ordered as grants go: demand first, then fewest slots
+/// held, then oldest. Each client has at most one per class; a caller without a client
+/// (in process) one per waiting ticket, holding none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate {
+    class: FillClass,
+    held: usize,
+    ticket: TicketId,
+    client: Option<IpAddr>,
+}
+
+impl Candidate {
+    fn new(class: FillClass, held: usize, ticket: TicketId, client: Option<IpAddr>) -> Self {
+        Candidate {
+            class,
+            held,
+            ticket,
+            client,
+        }
+    }
+
+    /// The first possible entry of `class`: where a range over that class starts.
+    fn first_of(class: FillClass) -> Self {
+        Candidate::new(class, 0, 0, None)
+    }
+}
+
 /// The slot policy, pure: every call takes `now` and returns the tickets it granted.
+///
+/// Every call costs O(log n) in the waiting tickets and clients, however many wait: a
+/// flood of 10 000 requests must not make each grant scan them all. What makes that
+/// possible: every active client has the same limit (it depends only on how many are
+/// active), so in an index sorted by (class, held, age) the first entry of a class is the
+/// only one of that class worth looking at.
 #[derive(Debug)]
 pub struct FairPolicy {
     capacity: usize,
     per_client: usize,
     fair_share: usize,
     held: usize,
+    waiting: usize,
     next_id: TicketId,
     tickets: HashMap<TicketId, Ticket>,
-    /// Waiting tickets, oldest first.
-    waiting: VecDeque<TicketId>,
     clients: HashMap<IpAddr, ClientState>,
+    /// The grantable tickets, best first (see [`Candidate`]).
+    index: BTreeSet<Candidate>,
+    /// When clients with nothing in progress stop counting as active: their entries are
+    /// dropped then (a client that became busy again meanwhile is kept).
+    idle_until: BinaryHeap<Reverse<(Instant, IpAddr)>>,
 }
 
 impl FairPolicy {
@@ -95,10 +170,12 @@ impl FairPolicy {
             per_client,
             fair_share: fair_share.clamp(1, per_client),
             held: 0,
+            waiting: 0,
             next_id: 0,
             tickets: HashMap::new(),
-            waiting: VecDeque::new(),
             clients: HashMap::new(),
+            index: BTreeSet::new(),
+            idle_until: BinaryHeap::new(),
         }
     }
 
@@ -121,20 +198,15 @@ impl FairPolicy {
                 holding: false,
             },
         );
-        if let Some(key) = client {
-            let state = self.clients.entry(key).or_insert(ClientState {
-                held: 0,
-                demand_held: 0,
-                waiting: 0,
-                demand_waiting: 0,
-                last_grant: None,
-            });
-            state.waiting += 1;
-            if class == FillClass::Demand {
-                state.demand_waiting += 1;
+        self.waiting += 1;
+        match client {
+            Some(key) => self.update_client(key, now, |state| {
+                state.waiting_in(class).insert(id);
+            }),
+            None => {
+                self.index.insert(Candidate::new(class, 0, id, None));
             }
         }
-        self.waiting.push_back(id);
         (id, self.dispatch(now))
     }
 
@@ -147,16 +219,48 @@ impl FairPolicy {
         if ticket.holding {
             self.held = self.held.saturating_sub(1);
         } else {
-            self.waiting.retain(|&waiting| waiting != id);
+            self.waiting = self.waiting.saturating_sub(1);
         }
-        if let Some(state) = ticket.client.and_then(|key| self.clients.get_mut(&key)) {
-            let demand = usize::from(ticket.class == FillClass::Demand);
-            if ticket.holding {
-                state.held = state.held.saturating_sub(1);
-                state.demand_held = state.demand_held.saturating_sub(demand);
-            } else {
-                state.waiting = state.waiting.saturating_sub(1);
-                state.demand_waiting = state.demand_waiting.saturating_sub(demand);
+        match ticket.client {
+            Some(key) => self.update_client(key, now, |state| {
+                if ticket.holding {
+                    state.held = state.held.saturating_sub(1);
+                    if ticket.class == FillClass::Demand {
+                        state.demand_held = state.demand_held.saturating_sub(1);
+                    }
+                } else {
+                    state.waiting_in(ticket.class).remove(&id);
+                }
+            }),
+            None if !ticket.holding => {
+                self.index
+                    .remove(&Candidate::new(ticket.class, 0, id, None));
+            }
+            None => {}
+        }
+        self.dispatch(now)
+    }
+
+    /// A waiting read-ahead fill became one a response waits on: it waits as a demand fill
+    /// from now on (keeping its age). Returns the tickets granted by the change.
+    pub fn promote(&mut self, id: TicketId, now: Instant) -> Vec<TicketId> {
+        let Some(ticket) = self.tickets.get_mut(&id) else {
+            return Vec::new();
+        };
+        if ticket.holding || ticket.class == FillClass::Demand {
+            return Vec::new();
+        }
+        ticket.class = FillClass::Demand;
+        match ticket.client {
+            Some(key) => self.update_client(key, now, |state| {
+                state.read_ahead_waiting.remove(&id);
+                state.demand_waiting.insert(id);
+            }),
+            None => {
+                self.index
+                    .remove(&Candidate::new(FillClass::ReadAhead, 0, id, None));
+                self.index
+                    .insert(Candidate::new(FillClass::Demand, 0, id, None));
             }
         }
         self.dispatch(now)
@@ -170,6 +274,11 @@ impl FairPolicy {
     /// Slots free right now.
     pub fn free(&self) -> usize {
         self.capacity - self.held
+    }
+
+    /// Fetches waiting for a slot right now.
+    pub fn waiting(&self) -> usize {
+        self.waiting
     }
 
     /// Slots the client `key` holds.
@@ -189,10 +298,33 @@ impl FairPolicy {
             .iter()
             .filter(|(other, state)| **other != key && is_active(state, now))
             .count();
-        if others == 0 {
+        self.limit_among(others + 1)
+    }
+
+    /// The limit of each of `active` clients.
+    fn limit_among(&self, active: usize) -> usize {
+        if active <= 1 {
             self.per_client
         } else {
-            (self.per_client / (others + 1)).max(self.fair_share)
+            (self.per_client / active).max(self.fair_share)
+        }
+    }
+
+    /// Changes `key`'s state by `change`, keeping its index entries in step, and notes when
+    /// it stops counting as active if that leaves it with nothing in progress.
+    fn update_client(&mut self, key: IpAddr, now: Instant, change: impl FnOnce(&mut ClientState)) {
+        let state = self.clients.entry(key).or_default();
+        for old in state.candidates(key, self.fair_share).into_iter().flatten() {
+            self.index.remove(&old);
+        }
+        change(state);
+        for new in state.candidates(key, self.fair_share).into_iter().flatten() {
+            self.index.insert(new);
+        }
+        if state.held == 0 && state.waiting() == 0 {
+            // Never granted (only cancelled waits): inactive at once.
+            let until = state.last_grant.map_or(now, |at| at + ACTIVE_FOR);
+            self.idle_until.push(Reverse((until, key)));
         }
     }
 
@@ -201,81 +333,80 @@ impl FairPolicy {
         self.prune(now);
         let mut granted = Vec::new();
         while self.held < self.capacity {
-            let Some(position) = self.best_waiter(now) else {
+            let Some(next) = self.best_candidate() else {
                 break;
             };
-            let Some(id) = self.waiting.remove(position) else {
-                break;
-            };
-            let Some(ticket) = self.tickets.get_mut(&id) else {
-                continue;
-            };
-            ticket.holding = true;
-            self.held += 1;
-            if let Some(state) = ticket.client.and_then(|key| self.clients.get_mut(&key)) {
-                let demand = usize::from(ticket.class == FillClass::Demand);
-                state.waiting = state.waiting.saturating_sub(1);
-                state.demand_waiting = state.demand_waiting.saturating_sub(demand);
-                state.held += 1;
-                state.demand_held += demand;
-                state.last_grant = Some(now);
-            }
-            granted.push(id);
+            self.grant(next, now);
+            granted.push(next.ticket);
         }
         granted
     }
 
-    /// The position in `waiting` of the next ticket to grant: demand first, then the client
-    /// holding fewest slots, then the oldest. Skipped: a client at its limit, a demand fill
-    /// of a client holding `fair_share` of them, a read-ahead fill of a client whose demand
-    /// fills wait.
-    fn best_waiter(&self, now: Instant) -> Option<usize> {
-        let mut limits: HashMap<IpAddr, usize> = HashMap::new();
-        let mut best: Option<(usize, (FillClass, usize))> = None;
-        for (position, id) in self.waiting.iter().enumerate() {
-            let Some(ticket) = self.tickets.get(id) else {
-                continue;
-            };
-            let held = match ticket
-                .client
-                .and_then(|key| Some((key, self.clients.get(&key)?)))
-            {
-                Some((key, state)) => {
-                    let limit = *limits.entry(key).or_insert_with(|| self.limit(key, now));
-                    let allowed = state.held < limit
-                        && match ticket.class {
-                            // Many responses at once is a flood (or a crowd behind one
-                            // address), not one stream: its demand fills are capped.
-                            FillClass::Demand => state.demand_held < self.fair_share,
-                            // A client's own waiting demand goes first.
-                            FillClass::ReadAhead => state.demand_waiting == 0,
-                        };
-                    if !allowed {
-                        continue;
-                    }
-                    state.held
+    /// The next ticket to grant: the first demand entry, else the first read-ahead entry,
+    /// if its client is under the limit. All active clients share one limit and entries
+    /// are sorted by slots held, so if the first of a class is at the limit, all are.
+    fn best_candidate(&self) -> Option<Candidate> {
+        let limit = self.limit_among(self.clients.len());
+        [FillClass::Demand, FillClass::ReadAhead]
+            .into_iter()
+            .filter_map(|class| {
+                self.index
+                    .range(Candidate::first_of(class)..)
+                    .next()
+                    .filter(|first| first.class == class)
+            })
+            .find(|first| first.client.is_none() || first.held < limit)
+            .copied()
+    }
+
+    fn grant(&mut self, candidate: Candidate, now: Instant) {
+        let id = candidate.ticket;
+        let Some(ticket) = self.tickets.get_mut(&id) else {
+            // An entry without its ticket cannot be granted; drop it rather than loop.
+            self.index.remove(&candidate);
+            return;
+        };
+        ticket.holding = true;
+        let class = ticket.class;
+        self.held += 1;
+        self.waiting = self.waiting.saturating_sub(1);
+        match candidate.client {
+            Some(key) => self.update_client(key, now, |state| {
+                state.waiting_in(class).remove(&id);
+                state.held += 1;
+                if class == FillClass::Demand {
+                    state.demand_held += 1;
                 }
-                None => 0,
-            };
-            let rank = (ticket.class, held);
-            // Strictly better only: among equals the oldest (first seen) wins.
-            if best.is_none_or(|(_, best_rank)| rank < best_rank) {
-                best = Some((position, rank));
+                state.last_grant = Some(now);
+            }),
+            None => {
+                self.index.remove(&candidate);
             }
         }
-        best.map(|(position, _)| position)
     }
 
     /// Drops the entries of clients with nothing in progress and no grant within
-    /// [`ACTIVE_FOR`].
+    /// [`ACTIVE_FOR`], in order of when they went idle.
     fn prune(&mut self, now: Instant) {
-        self.clients.retain(|_, state| is_active(state, now));
+        while let Some(Reverse((until, key))) = self.idle_until.peek().copied() {
+            if until > now {
+                break;
+            }
+            self.idle_until.pop();
+            if self
+                .clients
+                .get(&key)
+                .is_some_and(|state| !is_active(state, now))
+            {
+                self.clients.remove(&key);
+            }
+        }
     }
 }
 
 fn is_active(state: &ClientState, now: Instant) -> bool {
     state.held > 0
-        || state.waiting > 0
+        || state.waiting() > 0
         || state
             .last_grant
             .is_some_and(|at| now.saturating_duration_since(at) < ACTIVE_FOR)
@@ -293,6 +424,9 @@ pub struct FetchSlots {
 struct Shared {
     policy: FairPolicy,
     wakers: HashMap<TicketId, oneshot::Sender<()>>,
+    /// Read-ahead fills waiting for a slot, by chunk: the ones a response may come to wait
+    /// on, to be promoted to demand then.
+    queued_read_ahead: HashMap<ChunkKey, TicketId>,
 }
 
 impl Shared {
@@ -302,6 +436,15 @@ impl Shared {
                 // A waiter gone meanwhile finishes its ticket on drop, releasing the slot.
                 let _ = waker.send(());
             }
+        }
+    }
+
+    /// Forgets `fill` as a queued read-ahead fill if `id` is the ticket queued for it.
+    fn unqueue(&mut self, fill: Option<ChunkKey>, id: TicketId) {
+        if let Some(fill) = fill
+            && self.queued_read_ahead.get(&fill) == Some(&id)
+        {
+            self.queued_read_ahead.remove(&fill);
         }
     }
 }
@@ -316,6 +459,7 @@ pub struct SlotsClosed;
 #[derive(Debug)]
 pub struct Slot {
     id: TicketId,
+    fill: Option<ChunkKey>,
     shared: Arc<Mutex<Shared>>,
 }
 
@@ -323,6 +467,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut shared = lock(&self.shared);
         shared.wakers.remove(&self.id);
+        shared.unqueue(self.fill, self.id);
         let granted = shared.policy.finish(self.id, Instant::now());
         shared.wake(granted);
     }
@@ -350,6 +495,7 @@ impl FetchSlots {
             shared: Arc::new(Mutex::new(Shared {
                 policy,
                 wakers: HashMap::new(),
+                queued_read_ahead: HashMap::new(),
             })),
         }
     }
@@ -360,6 +506,37 @@ impl FetchSlots {
         client: Option<IpAddr>,
         class: FillClass,
     ) -> Result<Slot, SlotsClosed> {
+        self.wait_for_slot(client, class, None).await
+    }
+
+    /// Like [`Self::acquire`], for the fill of chunk `fill`: while it waits as read-ahead,
+    /// [`Self::promote`] of that chunk makes it a demand fill.
+    pub async fn acquire_fill(
+        &self,
+        fill: ChunkKey,
+        client: Option<IpAddr>,
+        class: FillClass,
+    ) -> Result<Slot, SlotsClosed> {
+        self.wait_for_slot(client, class, Some(fill)).await
+    }
+
+    /// A response now waits for chunk `fill`: if its fill is queued as read-ahead, it
+    /// waits as demand from now on (and may start at once).
+    pub fn promote(&self, fill: ChunkKey) {
+        let mut shared = lock(&self.shared);
+        let Some(id) = shared.queued_read_ahead.remove(&fill) else {
+            return;
+        };
+        let granted = shared.policy.promote(id, Instant::now());
+        shared.wake(granted);
+    }
+
+    async fn wait_for_slot(
+        &self,
+        client: Option<IpAddr>,
+        class: FillClass,
+        fill: Option<ChunkKey>,
+    ) -> Result<Slot, SlotsClosed> {
         let (slot, granted) = {
             let mut shared = lock(&self.shared);
             let (id, granted) =
@@ -368,6 +545,7 @@ impl FetchSlots {
                     .request(client.map(client_key), class, Instant::now());
             let slot = Slot {
                 id,
+                fill,
                 shared: Arc::clone(&self.shared),
             };
             let mine = granted.contains(&id);
@@ -377,11 +555,15 @@ impl FetchSlots {
             }
             let (waker, granted) = oneshot::channel();
             shared.wakers.insert(id, waker);
+            if let (Some(fill), FillClass::ReadAhead) = (fill, class) {
+                shared.queued_read_ahead.insert(fill, id);
+            }
             (slot, granted)
         };
         // Dropping this future drops `slot`, which finishes the ticket: a cancelled wait
         // leaves no trace, a grant that raced the cancellation is released.
         granted.await.map_err(|_| SlotsClosed)?;
+        lock(&self.shared).unqueue(fill, slot.id);
         Ok(slot)
     }
 
@@ -407,7 +589,7 @@ impl FetchSlots {
 
     /// Fetches waiting for a slot right now.
     pub fn waiting(&self) -> usize {
-        lock(&self.shared).policy.waiting.len()
+        lock(&self.shared).policy.waiting()
     }
 
     /// Clients with fetches in progress or active within [`ACTIVE_FOR`].
@@ -570,6 +752,218 @@ mod tests {
         assert_eq!((policy.free(), policy.clients()), (0, 0));
     }
 
+    #[test]
+    fn a_read_ahead_fill_a_response_comes_to_wait_on_goes_before_other_read_ahead() {
+        let now = Instant::now();
+        let mut policy = FairPolicy::new(1, 1, 1);
+        let held = take(&mut policy, A, FillClass::Demand, now);
+        let (b_ahead, _) = policy.request(Some(B), FillClass::ReadAhead, now);
+        let (c_ahead, _) = policy.request(Some(C), FillClass::ReadAhead, now);
+        assert!(policy.promote(c_ahead, now).is_empty(), "no slot is free");
+        assert!(
+            policy.promote(c_ahead, now).is_empty(),
+            "promoting twice is harmless"
+        );
+        assert_eq!(policy.finish(held, now), vec![c_ahead]);
+        assert_eq!(policy.finish(c_ahead, now), vec![b_ahead]);
+        assert!(
+            policy.promote(b_ahead, now).is_empty(),
+            "a holder stays as it is"
+        );
+        assert_eq!(policy.finish(b_ahead, now), Vec::<TicketId>::new());
+        assert_eq!(policy.free(), 1);
+    }
+
+    #[test]
+    fn a_promoted_fill_of_a_client_at_its_demand_cap_waits_for_its_demand_fill() {
+        let now = Instant::now();
+        let mut policy = FairPolicy::new(3, 3, 1);
+        let demand = take(&mut policy, A, FillClass::Demand, now);
+        let ahead = take(&mut policy, A, FillClass::ReadAhead, now);
+        take(&mut policy, A, FillClass::ReadAhead, now);
+        let (a_next, _) = policy.request(Some(A), FillClass::ReadAhead, now);
+        assert!(policy.promote(a_next, now).is_empty());
+        // A holds its one demand fill: a free slot is not for its second one yet.
+        assert!(policy.finish(ahead, now).is_empty());
+        assert_eq!(policy.finish(demand, now), vec![a_next]);
+    }
+
+    #[test]
+    fn ten_thousand_waiting_fills_of_one_address_are_granted_in_order() {
+        let now = Instant::now();
+        let mut policy = FairPolicy::new(4, 16, 4);
+        let held: Vec<TicketId> = (0..4)
+            .map(|_| take(&mut policy, A, FillClass::Demand, now))
+            .collect();
+        let queued: Vec<TicketId> = (0..10_000)
+            .map(|_| policy.request(Some(A), FillClass::Demand, now).0)
+            .collect();
+        let (b_demand, _) = policy.request(Some(B), FillClass::Demand, now);
+        assert_eq!(policy.waiting(), 10_001);
+        // The other client first (it holds none), then A's oldest, one per free slot.
+        assert_eq!(policy.finish(held[0], now), vec![b_demand]);
+        assert_eq!(policy.finish(held[1], now), vec![queued[0]]);
+        let mut granted = vec![queued[0]];
+        let mut holders = vec![held[2], held[3], queued[0], b_demand];
+        while let Some(done) = holders.pop() {
+            let next = policy.finish(done, now);
+            granted.extend(&next);
+            holders.extend(next);
+        }
+        assert_eq!(granted, queued);
+        assert_eq!((policy.waiting(), policy.free()), (0, 4));
+    }
+
+    /// The policy as first written: one scan of every waiting ticket per grant. Slow with
+    /// many waiters, plainly right; the index must grant exactly as it does.
+    #[derive(Default)]
+    struct Reference {
+        capacity: usize,
+        per_client: usize,
+        fair_share: usize,
+        /// (ticket, client, class, holding)
+        tickets: Vec<(TicketId, Option<IpAddr>, FillClass, bool)>,
+        last_grant: HashMap<IpAddr, Instant>,
+    }
+
+    impl Reference {
+        fn held(&self, key: IpAddr, class: Option<FillClass>) -> usize {
+            self.tickets
+                .iter()
+                .filter(|t| t.3 && t.1 == Some(key) && class.is_none_or(|c| c == t.2))
+                .count()
+        }
+
+        fn active(&self, key: IpAddr, now: Instant) -> bool {
+            self.tickets.iter().any(|t| t.1 == Some(key))
+                || self
+                    .last_grant
+                    .get(&key)
+                    .is_some_and(|at| now.saturating_duration_since(*at) < ACTIVE_FOR)
+        }
+
+        fn dispatch(&mut self, now: Instant) -> Vec<TicketId> {
+            let mut granted = Vec::new();
+            loop {
+                let held_all = self.tickets.iter().filter(|t| t.3).count();
+                if held_all >= self.capacity {
+                    break;
+                }
+                let mut keys: Vec<IpAddr> = self.tickets.iter().filter_map(|t| t.1).collect();
+                keys.extend(self.last_grant.keys().copied());
+                keys.sort();
+                keys.dedup();
+                let active = keys.iter().filter(|k| self.active(**k, now)).count();
+                let limit = if active <= 1 {
+                    self.per_client
+                } else {
+                    (self.per_client / active).max(self.fair_share)
+                };
+                let mut best: Option<(usize, (FillClass, usize))> = None;
+                for (position, t) in self.tickets.iter().enumerate().filter(|(_, t)| !t.3) {
+                    let held = match t.1 {
+                        Some(key) => {
+                            let held = self.held(key, None);
+                            let demand_waiting = self
+                                .tickets
+                                .iter()
+                                .any(|o| !o.3 && o.1 == Some(key) && o.2 == FillClass::Demand);
+                            let allowed = held < limit
+                                && match t.2 {
+                                    FillClass::Demand => {
+                                        self.held(key, Some(FillClass::Demand)) < self.fair_share
+                                    }
+                                    FillClass::ReadAhead => !demand_waiting,
+                                };
+                            if !allowed {
+                                continue;
+                            }
+                            held
+                        }
+                        None => 0,
+                    };
+                    let rank = (t.2, held);
+                    if best.is_none_or(|(_, best_rank)| rank < best_rank) {
+                        best = Some((position, rank));
+                    }
+                }
+                let Some((position, _)) = best else { break };
+                self.tickets[position].3 = true;
+                if let Some(key) = self.tickets[position].1 {
+                    self.last_grant.insert(key, now);
+                }
+                granted.push(self.tickets[position].0);
+            }
+            granted
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Request(Option<u8>, bool),
+        Finish(usize),
+        Promote(usize),
+        Wait(u16),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (proptest::option::weighted(0.9, 0u8..5), any::<bool>())
+                .prop_map(|(client, demand)| Op::Request(client, demand)),
+            3 => any::<usize>().prop_map(Op::Finish),
+            1 => any::<usize>().prop_map(Op::Promote),
+            1 => (0u16..1500).prop_map(Op::Wait),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_index_grants_exactly_as_a_scan_of_every_waiter(
+            (capacity, per_client, fair_share) in (1usize..6, 1usize..6, 1usize..6),
+            ops in proptest::collection::vec(op(), 1..120),
+        ) {
+            let mut now = Instant::now();
+            let mut policy = FairPolicy::new(capacity, per_client, fair_share);
+            let mut reference = Reference {
+                capacity: policy.capacity,
+                per_client: policy.per_client,
+                fair_share: policy.fair_share,
+                ..Reference::default()
+            };
+            for op in ops {
+                let (granted, expected) = match op {
+                    Op::Request(client, demand) => {
+                        let client = client.map(|n| IpAddr::V4(Ipv4Addr::new(192, 0, 2, n)));
+                        let class = if demand { FillClass::Demand } else { FillClass::ReadAhead };
+                        let (id, granted) = policy.request(client, class, now);
+                        reference.tickets.push((id, client, class, false));
+                        (granted, reference.dispatch(now))
+                    }
+                    Op::Finish(pick) if !reference.tickets.is_empty() => {
+                        let (id, ..) = reference.tickets.remove(pick % reference.tickets.len());
+                        (policy.finish(id, now), reference.dispatch(now))
+                    }
+                    Op::Promote(pick) if !reference.tickets.is_empty() => {
+                        let position = pick % reference.tickets.len();
+                        let ticket = &mut reference.tickets[position];
+                        if !ticket.3 {
+                            ticket.2 = FillClass::Demand;
+                        }
+                        (policy.promote(ticket.0, now), reference.dispatch(now))
+                    }
+                    Op::Wait(millis) => {
+                        now += Duration::from_millis(u64::from(millis));
+                        continue;
+                    }
+                    _ => continue,
+                };
+                proptest::prop_assert_eq!(granted, expected);
+                proptest::prop_assert_eq!(policy.free(), capacity.max(1) - reference.tickets.iter().filter(|t| t.3).count());
+            }
+        }
+    }
+
     async fn within<T>(fut: impl Future<Output = T>) -> T {
         tokio::time::timeout(Duration::from_secs(10), fut)
             .await
@@ -624,6 +1018,51 @@ mod tests {
         assert_eq!(slots.waiting(), 0);
         drop(held);
         assert_eq!(slots.free(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_response_waiting_on_a_queued_read_ahead_fill_promotes_it() {
+        let chunk = |index| ChunkKey {
+            file: tgcdn_shared::FileRef {
+                chat_id: -1_000_000_000_001,
+                msg_id: 7,
+            },
+            index,
+        };
+        let slots = FetchSlots::with_fair_share(1, 1, 1);
+        let held = within(slots.acquire(Some(A), FillClass::Demand))
+            .await
+            .unwrap();
+        let wait = |key: ChunkKey, client: IpAddr| {
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                slots
+                    .acquire_fill(key, Some(client), FillClass::ReadAhead)
+                    .await
+            })
+        };
+        let b_first = wait(chunk(1), B);
+        within(async {
+            while slots.waiting() != 1 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        let c_later = wait(chunk(2), C);
+        within(async {
+            while slots.waiting() != 2 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        slots.promote(chunk(2));
+        drop(held);
+        let c_slot = within(c_later).await.unwrap().unwrap();
+        assert!(!b_first.is_finished(), "B's older read-ahead still waits");
+        assert_eq!(lock(&slots.shared).queued_read_ahead.len(), 1);
+        drop(c_slot);
+        within(b_first).await.unwrap().unwrap();
+        assert!(lock(&slots.shared).queued_read_ahead.is_empty());
     }
 
     #[tokio::test]
