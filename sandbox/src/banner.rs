@@ -25,9 +25,14 @@ pub fn render(sandbox: &Sandbox) -> String {
         sandbox.remote().public_base()
     );
     let _ = writeln!(text, "core database: {}\n", sandbox.data_dir().display());
+    let when = if seeded.reused {
+        "In an earlier run on this --data-dir, the demo user"
+    } else {
+        "The demo user"
+    };
     let _ = writeln!(
         text,
-        "The demo user sent {} to the bot, which stored a copy and replied:\n",
+        "{when} sent {} to the bot, which stored a copy and replied:\n",
         film.name
     );
     for line in seeded.bot_reply.lines() {

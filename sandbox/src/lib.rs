@@ -36,7 +36,7 @@ use tgcdn_core::runtime::{RunError, Running};
 use tokio::net::TcpListener;
 
 pub use crate::error::SandboxError;
-use crate::persist::Layout;
+use crate::persist::{KeptRun, Layout};
 use crate::remote::RemoteEdge;
 use crate::seed::{DemoPost, SeedContext, Seeded};
 use crate::settings::{CoreAddress, Secrets};
@@ -88,7 +88,7 @@ pub struct Sandbox {
     public_base: String,
     data_dir: PathBuf,
     /// Where the world is kept, with what the next run needs besides it.
-    kept: Option<(PathBuf, Secrets, Vec<DemoPost>)>,
+    kept: Option<(PathBuf, KeptRun)>,
     startup: Duration,
     /// Holds the generated text file, and the database when no `--data-dir` was given;
     /// removed on drop.
@@ -129,9 +129,14 @@ impl Sandbox {
             })?,
             None => None,
         };
-        let (saved, secrets, kept_posts) = match loaded {
-            Some(loaded) => (Some(loaded.world), loaded.secrets, Some(loaded.posts)),
-            None => (None, Secrets::generate(), None),
+        let (saved, secrets, kept_posts, kept_upload) = match loaded {
+            Some(loaded) => (
+                Some(loaded.world),
+                loaded.run.secrets,
+                Some(loaded.run.posts),
+                loaded.run.upload,
+            ),
+            None => (None, Secrets::generate(), None, None),
         };
 
         let world = DemoWorld::start(options.faults, saved).await?;
@@ -181,7 +186,15 @@ impl Sandbox {
 
         let started_rest = async {
             let remote = start_remote(&core, &secrets, remote_listener).await?;
-            let seeded = seed::upload_through_bot(&context, files).await?;
+            // The film the bot stored in an earlier run, if its links still hold: another
+            // upload would add another copy to the kept channel on every run.
+            let seeded = match kept_upload
+                .as_ref()
+                .and_then(|kept| seed::reuse_upload(&context, &files, kept))
+            {
+                Some(reused) => Seeded { files, ..reused },
+                None => seed::upload_through_bot(&context, files).await?,
+            };
             let tour =
                 tour::walk(&seeded.bot_links.download, &public_base, edge_addr, &remote).await?;
             Ok::<_, SandboxError>((remote, seeded, tour))
@@ -193,15 +206,21 @@ impl Sandbox {
                 return Err(error);
             }
         };
-        let kept = layout.state.map(|path| (path, secrets, posts));
-        if let Some((path, secrets, posts)) = &kept {
+        let kept = layout.state.map(|path| {
+            let upload = seeded.kept_upload(&public_base);
+            let run = KeptRun {
+                secrets,
+                posts,
+                upload: Some(upload),
+            };
+            (path, run)
+        });
+        if let Some((path, run)) = &kept {
             // Kept now too, not only at a clean stop: the core's database already holds
             // this run's messages.
-            persist::save(path, world.save(), secrets, posts).map_err(|source| {
-                SandboxError::Kept {
-                    path: path.clone(),
-                    source,
-                }
+            persist::save(path, world.save(), run).map_err(|source| SandboxError::Kept {
+                path: path.clone(),
+                source,
             })?;
         }
         Ok(Sandbox {
@@ -270,11 +289,12 @@ impl Sandbox {
         self.remote.shutdown().await;
         let result = self.core.shutdown().await.map_err(SandboxError::Run);
         let kept = match &self.kept {
-            Some((path, secrets, posts)) => persist::save(path, self.world.save(), secrets, posts)
-                .map_err(|source| SandboxError::Kept {
+            Some((path, run)) => {
+                persist::save(path, self.world.save(), run).map_err(|source| SandboxError::Kept {
                     path: path.clone(),
                     source,
-                }),
+                })
+            }
             None => Ok(()),
         };
         drop(self.world);

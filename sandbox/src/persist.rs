@@ -1,6 +1,6 @@
 //! What a kept `--data-dir` holds besides the core's database: the emulated Telegram (a
 //! [`tgemu::WorldSnapshot`]), who is who in it ([`Cast`]), the secrets core and edges share,
-//! and the demo posts, in one file (`world.state`: a magic line, then postcard). Loaded
+//! the demo posts and the bot's reply to the demo upload ([`KeptRun`]), in one file (`world.state`: a magic line, then postcard). Loaded
 //! before the emulator starts, so the next run is the same Telegram to the core's kept
 //! sessions and database, and the links of earlier runs still verify and resolve.
 //!
@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tgemu::WorldSnapshot;
 
-use crate::seed::DemoPost;
+use crate::seed::{DemoPost, KeptUpload};
 use crate::settings::Secrets;
 use crate::world::{Cast, Saved};
 
 /// The file's first bytes: a kept world of another layout is refused, not misread.
-const MAGIC: &[u8] = b"tgcdn-sandbox world 1\n";
+/// Version 2: the emulator's snapshot holds photos, and the bot's reply is kept.
+const MAGIC: &[u8] = b"tgcdn-sandbox world 2\n";
 
 /// Why a kept world cannot be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -69,20 +70,28 @@ impl Layout {
     }
 }
 
+/// What a run keeps besides the world: what the next run needs to be the same sandbox.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct KeptRun {
+    pub secrets: Secrets,
+    pub posts: Vec<DemoPost>,
+    /// The bot's reply to the demo upload, so the next run shows it again instead of
+    /// sending the film once more (each upload is another copy in the storage channel).
+    pub upload: Option<KeptUpload>,
+}
+
 /// Everything kept.
 #[derive(Serialize, Deserialize)]
 struct Kept {
     world: WorldSnapshot,
     cast: Cast,
-    secrets: Secrets,
-    posts: Vec<DemoPost>,
+    run: KeptRun,
 }
 
 /// A kept sandbox, read back.
 pub struct Loaded {
     pub world: Saved,
-    pub secrets: Secrets,
-    pub posts: Vec<DemoPost>,
+    pub run: KeptRun,
 }
 
 /// The kept sandbox at `path`; `None` if there is none yet.
@@ -99,24 +108,17 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, PersistError> {
             snapshot: kept.world,
             cast: kept.cast,
         },
-        secrets: kept.secrets,
-        posts: kept.posts,
+        run: kept.run,
     }))
 }
 
 /// Writes the sandbox to `path`, replacing what was there only once the new state is
 /// complete on disk.
-pub fn save(
-    path: &Path,
-    world: Saved,
-    secrets: &Secrets,
-    posts: &[DemoPost],
-) -> Result<(), PersistError> {
+pub fn save(path: &Path, world: Saved, run: &KeptRun) -> Result<(), PersistError> {
     let kept = Kept {
         world: world.snapshot,
         cast: world.cast,
-        secrets: secrets.clone(),
-        posts: posts.to_vec(),
+        run: run.clone(),
     };
     let mut bytes = MAGIC.to_vec();
     bytes.extend(postcard::to_stdvec(&kept).map_err(PersistError::Encode)?);

@@ -80,6 +80,9 @@ pub struct Seeded {
     pub bot_reply: String,
     /// The links in that reply (to the bot's copy in the storage channel).
     pub bot_links: Links,
+    /// The upload happened in an earlier run on the same `--data-dir`; this run shows its
+    /// reply again.
+    pub reused: bool,
 }
 
 impl Seeded {
@@ -87,6 +90,24 @@ impl Seeded {
     pub fn uploaded_file(&self) -> &DemoFile {
         &self.files[self.uploaded]
     }
+
+    /// What the next run on the same `--data-dir` needs to show this reply again.
+    pub fn kept_upload(&self, public_base: &str) -> KeptUpload {
+        KeptUpload {
+            uploaded: self.uploaded,
+            reply: self.bot_reply.clone(),
+            public_base: public_base.to_owned(),
+        }
+    }
+}
+
+/// The bot's reply to the demo upload as a kept world remembers it, with the edge address
+/// its links were written for (the next run may serve on another port).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeptUpload {
+    pub uploaded: usize,
+    pub reply: String,
+    pub public_base: String,
 }
 
 /// A built-in demo post, as a kept world remembers it.
@@ -334,6 +355,32 @@ pub async fn upload_through_bot(
         uploaded,
         bot_reply: reply,
         bot_links,
+        reused: false,
+    })
+}
+
+/// The demo upload of an earlier run, its reply's links moved to this run's edge, if they
+/// still verify (same keys, not expired) and point at the storage channel; `None` means
+/// upload again.
+pub fn reuse_upload(
+    context: &SeedContext<'_>,
+    files: &[DemoFile],
+    kept: &KeptUpload,
+) -> Option<Seeded> {
+    files.get(kept.uploaded)?;
+    let old_base = kept.public_base.trim_end_matches('/');
+    let new_base = context.public_base.trim_end_matches('/');
+    let reply = kept.reply.replace(old_base, new_base);
+    let bot_links = links_in(&reply, context.public_base).ok()?;
+    let file = token_of(&bot_links.watch)
+        .and_then(|token| claims_of(context.keyring, token))?
+        .file;
+    (file.chat_id == context.world.cast.channel.bot_api_id()).then(|| Seeded {
+        files: Vec::new(),
+        uploaded: kept.uploaded,
+        bot_reply: reply,
+        bot_links,
+        reused: true,
     })
 }
 

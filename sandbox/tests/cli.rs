@@ -207,7 +207,8 @@ async fn the_interactive_run_prints_links_serves_them_and_stops_on_sigterm() {
 }
 
 /// Two runs on one `--data-dir`: the second is the same emulated Telegram with the same
-/// keys, so the first run's links (the bot's copy and the channel posts) work on its edge.
+/// keys, so the first run's links (the bot's copy and the channel posts) work on its edge,
+/// and nothing is posted or uploaded again.
 #[tokio::test]
 async fn a_kept_data_dir_keeps_the_first_runs_links_working() {
     let dir = tempfile::tempdir().unwrap();
@@ -224,8 +225,15 @@ async fn a_kept_data_dir_keeps_the_first_runs_links_working() {
         let (authority, _) = split(second_link);
         format!("http://{authority}/{path}")
     };
-    // The same post is linked with the same token: it was not posted again.
+    // The same post is linked with the same token: it was not posted again. Nor was the
+    // film sent to the bot again (another copy in the channel on every run): the second run
+    // shows the first run's reply, whose link names the same copy.
     assert_eq!(split(post_link(&second_banner)).1, split(&first_post).1);
+    assert_eq!(split(second_link).1, split(&first_link).1);
+    assert!(
+        second_banner.contains("In an earlier run on this --data-dir, the demo user sent"),
+        "{second_banner}"
+    );
     for link in [&first_link, &first_post] {
         let moved = on_second(link);
         let head = get_first_bytes(&moved).await;
