@@ -7,53 +7,27 @@
 //! and never with a 5xx, answers cached for the core's max-age with one core call per key,
 //! and the edge-wide cap on core calls. Every wait is bounded.
 
+#[path = "support/edge.rs"]
+mod harness;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use tgcdn_edge::app::{EdgeOptions, build_state};
+use http::{Method, StatusCode};
+use tgcdn_edge::app::EdgeOptions;
 use tgcdn_edge::http::addon::{AddonSecret, AddonSettings};
-use tgcdn_edge::http::{serve, serve_metrics};
 use tgcdn_edge::testing::MemoryUpstream;
 use tgcdn_shared::config::FromSetting;
-use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tgcdn_shared::token::{Keyring, LinkKey};
+use tokio::sync::Semaphore;
+
+use harness::{Reply, TestEdge as Edge};
 
 const STEP: Duration = Duration::from_secs(10);
 const BASE_URL: &str = "https://fra.cdn.example";
 const SECRET: &str = "friends-only-0123456789";
 const MANIFEST: &str = r#"{"id":"org.tgcdn.addon","version":"1.0.0"}"#;
 const TOP: &str = r#"{"metas":[{"id":"tt0083658","type":"movie","name":"Blade Runner"}]}"#;
-
-struct Edge {
-    base: String,
-    /// The metrics listener (off the public port).
-    metrics_base: String,
-    upstream: Arc<MemoryUpstream>,
-    client: Client<HttpConnector, Empty<Bytes>>,
-    _stop: oneshot::Sender<()>,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_else(|| panic!("missing header {name}"))
-    }
-}
 
 fn upstream() -> MemoryUpstream {
     MemoryUpstream::new()
@@ -88,7 +62,6 @@ fn settings(secret: Option<&str>) -> AddonSettings {
 }
 
 async fn start_with(upstream: MemoryUpstream, addon: AddonSettings) -> Edge {
-    let upstream = Arc::new(upstream);
     let options = EdgeOptions {
         cache_bytes: 16 << 20,
         addon,
@@ -99,71 +72,11 @@ async fn start_with(upstream: MemoryUpstream, addon: AddonSettings) -> Edge {
         vec![],
     )
     .unwrap();
-    let state = build_state(upstream.clone(), TokenVerifier::new(keyring), options);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics_base = format!("http://{}", metrics.local_addr().unwrap());
-    tokio::spawn(serve_metrics(
-        metrics,
-        state.clone(),
-        std::future::pending(),
-    ));
-    tokio::spawn(serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    Edge {
-        base: format!("http://{addr}"),
-        metrics_base,
-        upstream,
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        _stop: stop,
-    }
+    Edge::start(upstream, keyring, options, STEP).await
 }
 
 async fn start(secret: Option<&str>) -> Edge {
     start_with(upstream(), settings(secret)).await
-}
-
-impl Edge {
-    async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Empty::new()).unwrap();
-        tokio::time::timeout(STEP, async {
-            let response = self.client.request(request).await.unwrap();
-            let (parts, body) = response.into_parts();
-            Reply {
-                status: parts.status,
-                headers: parts.headers,
-                body: body.collect().await.unwrap().to_bytes(),
-            }
-        })
-        .await
-        .expect("request timed out")
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send(Method::GET, path, &[]).await
-    }
-
-    async fn scrape(&self) -> String {
-        let request = Request::get(format!("{}/metrics", self.metrics_base))
-            .body(Empty::new())
-            .unwrap();
-        let body = tokio::time::timeout(STEP, async {
-            let response = self.client.request(request).await.unwrap();
-            response.into_body().collect().await.unwrap().to_bytes()
-        })
-        .await
-        .expect("scrape timed out");
-        String::from_utf8_lossy(&body).into_owned()
-    }
 }
 
 fn assert_cors(reply: &Reply, what: &str) {
@@ -240,7 +153,7 @@ async fn every_route_shape_reaches_the_core_in_canonical_form() {
         // A forged Host never reaches the links the core builds.
         assert_eq!(sent.base_url, BASE_URL);
     }
-    let manifest = edge.get("/manifest.json").await;
+    let manifest = edge.get("/manifest.json", &[]).await;
     assert_eq!(
         manifest.header("cache-control"),
         "public, max-age=3600, stale-while-revalidate=3600, stale-if-error=86400"
@@ -275,12 +188,12 @@ async fn preflight_and_errors_carry_cors() {
     assert_cors(&preflight, "preflight");
     assert_eq!(preflight.header("access-control-max-age"), "86400");
 
-    let missing = edge.get("/meta/movie/tt0000001.json").await;
+    let missing = edge.get("/meta/movie/tt0000001.json", &[]).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_cors(&missing, "core 404");
     assert_eq!(missing.header("cache-control"), "no-store");
 
-    let bad = edge.get("/catalog/movie/top/skip=7.json").await;
+    let bad = edge.get("/catalog/movie/top/skip=7.json", &[]).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_cors(&bad, "400");
 
@@ -304,7 +217,7 @@ async fn secret_prefix_gates_the_addon_at_no_cost_to_the_core() {
         format!("/x/{SECRET}/manifest.json"),
         format!("/{}/manifest.json", SECRET.to_uppercase()),
     ] {
-        let reply = edge.get(&path).await;
+        let reply = edge.get(&path, &[]).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
         assert_cors(&reply, &path);
         let preflight = edge.send(Method::OPTIONS, &path, &[]).await;
@@ -315,10 +228,12 @@ async fn secret_prefix_gates_the_addon_at_no_cost_to_the_core() {
         0,
         "a wrong secret cost the core a call"
     );
-    let manifest = edge.get(&format!("/{SECRET}/manifest.json")).await;
+    let manifest = edge.get(&format!("/{SECRET}/manifest.json"), &[]).await;
     assert_eq!(manifest.status, StatusCode::OK);
     assert_eq!(manifest.body, MANIFEST.as_bytes());
-    let top = edge.get(&format!("/{SECRET}/catalog/movie/top.json")).await;
+    let top = edge
+        .get(&format!("/{SECRET}/catalog/movie/top.json"), &[])
+        .await;
     assert_eq!(top.body, TOP.as_bytes());
     let sent = edge.upstream.addon_requests();
     assert_eq!(sent.len(), 2);
@@ -356,7 +271,7 @@ async fn garbage_is_refused_without_a_core_call_and_never_5xx() {
         long_search.as_str(),
     ];
     for path in paths {
-        let reply = edge.get(path).await;
+        let reply = edge.get(path, &[]).await;
         assert!(
             reply.status == StatusCode::NOT_FOUND || reply.status == StatusCode::BAD_REQUEST,
             "{path}: {}",
@@ -383,7 +298,7 @@ async fn a_popular_page_costs_one_core_call_even_when_requested_at_once() {
     for _ in 0..VIEWERS {
         let edge = Arc::clone(&edge);
         tasks.push(tokio::spawn(async move {
-            edge.get("/catalog/movie/top.json").await
+            edge.get("/catalog/movie/top.json", &[]).await
         }));
     }
     // Wait until every viewer's request is inside the edge (scrapes are not counted).
@@ -412,7 +327,7 @@ async fn a_popular_page_costs_one_core_call_even_when_requested_at_once() {
     }
     for _ in 0..20 {
         assert_eq!(
-            edge.get("/catalog/movie/top.json").await.status,
+            edge.get("/catalog/movie/top.json", &[]).await.status,
             StatusCode::OK
         );
     }
@@ -433,7 +348,7 @@ async fn answers_live_as_long_as_the_core_says() {
     let edge = start_with(upstream, settings(None)).await;
     // The core was asked after `before`, so the answer may not expire before `before + 1s`.
     let before = Instant::now();
-    let first = edge.get("/meta/movie/tt1.json").await;
+    let first = edge.get("/meta/movie/tt1.json", &[]).await;
     assert_eq!(first.status, StatusCode::OK);
     assert!(
         first
@@ -444,7 +359,7 @@ async fn answers_live_as_long_as_the_core_says() {
     let deadline = before + STEP;
     loop {
         assert_eq!(
-            edge.get("/meta/movie/tt1.json").await.status,
+            edge.get("/meta/movie/tt1.json", &[]).await.status,
             StatusCode::OK
         );
         if edge.upstream.addon_calls() == 2 {
@@ -465,7 +380,7 @@ async fn a_core_without_addon_is_404_and_briefly_remembered() {
     let edge = start(None).await;
     edge.upstream.disable_addon();
     for _ in 0..5 {
-        let reply = edge.get("/manifest.json").await;
+        let reply = edge.get("/manifest.json", &[]).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
         assert_cors(&reply, "disabled");
     }
@@ -480,7 +395,7 @@ async fn a_core_without_addon_is_404_and_briefly_remembered() {
 async fn no_base_url_means_no_addon() {
     let edge = start_with(upstream(), AddonSettings::default()).await;
     assert_eq!(
-        edge.get("/manifest.json").await.status,
+        edge.get("/manifest.json", &[]).await.status,
         StatusCode::NOT_FOUND
     );
     assert_eq!(edge.upstream.addon_calls(), 0);
@@ -496,7 +411,7 @@ async fn core_calls_in_flight_are_capped() {
     let edge = Arc::new(start_with(upstream().with_addon_gate(Arc::clone(&gate)), addon).await);
     let held = {
         let edge = Arc::clone(&edge);
-        tokio::spawn(async move { edge.get("/manifest.json").await })
+        tokio::spawn(async move { edge.get("/manifest.json", &[]).await })
     };
     let deadline = Instant::now() + STEP;
     while edge.upstream.addon_calls() == 0 {
@@ -506,7 +421,7 @@ async fn core_calls_in_flight_are_capped() {
         );
         tokio::task::yield_now().await;
     }
-    let refused = edge.get("/catalog/movie/top.json").await;
+    let refused = edge.get("/catalog/movie/top.json", &[]).await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(refused.header("retry-after"), "1");
     assert_cors(&refused, "503");
@@ -515,7 +430,7 @@ async fn core_calls_in_flight_are_capped() {
     let held = tokio::time::timeout(STEP, held).await.unwrap().unwrap();
     assert_eq!(held.status, StatusCode::OK);
     // The refusal was not cached: the page is served once the core has room.
-    let retried = edge.get("/catalog/movie/top.json").await;
+    let retried = edge.get("/catalog/movie/top.json", &[]).await;
     assert_eq!(retried.status, StatusCode::OK);
     assert_eq!(edge.upstream.addon_calls(), 2);
     let text = edge.scrape().await;

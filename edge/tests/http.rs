@@ -4,17 +4,20 @@
 //! Every network wait is under a timeout. The core is not involved (that is the e2e suite's
 //! job); these tests pin down what the edge itself promises.
 
+#[path = "support/edge.rs"]
+mod harness;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tgcdn_edge::app::{EdgeOptions, build_state};
-use tgcdn_edge::http::{HttpSettings, serve, serve_metrics};
+use tgcdn_edge::http::{HttpSettings, serve};
 use tgcdn_edge::readahead::WindowLimits;
 use tgcdn_edge::testing::{MemoryUpstream, pattern, test_meta};
 use tgcdn_shared::FileRef;
@@ -22,6 +25,8 @@ use tgcdn_shared::chunk::CHUNK_SIZE;
 use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
+
+use harness::TestEdge as Edge;
 
 const FILM: FileRef = FileRef {
     chat_id: -1_001_234,
@@ -47,105 +52,20 @@ fn film_path() -> String {
     format!("/dl/{}/film.mp4", token(FILM))
 }
 
-struct Edge {
-    base: String,
-    metrics_base: String,
-    upstream: Arc<MemoryUpstream>,
-    client: Client<HttpConnector, Empty<Bytes>>,
-    _stop: oneshot::Sender<()>,
-}
-
 async fn start_with(upstream: MemoryUpstream, http: HttpSettings) -> Edge {
-    let upstream = Arc::new(upstream);
     let options = EdgeOptions {
         cache_bytes: 64 << 20,
         fetch_cap: 32,
         http,
         ..EdgeOptions::default()
     };
-    let state = build_state(upstream.clone(), TokenVerifier::new(keyring()), options);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics_base = format!("http://{}", metrics.local_addr().unwrap());
-    tokio::spawn(serve_metrics(
-        metrics,
-        state.clone(),
-        std::future::pending(),
-    ));
-    tokio::spawn(serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    Edge {
-        base: format!("http://{addr}"),
-        metrics_base,
-        upstream,
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        _stop: stop,
-    }
+    Edge::start(upstream, keyring(), options, STEP).await
 }
 
 async fn start() -> Edge {
     let upstream =
         MemoryUpstream::new().with_file(FILM, test_meta(FILM_SIZE, "Фильм 1.mp4", "video/mp4"));
     start_with(upstream, HttpSettings::default()).await
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Edge {
-    async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Empty::new()).unwrap();
-        tokio::time::timeout(STEP, async {
-            let response = self.client.request(request).await.unwrap();
-            let (parts, body) = response.into_parts();
-            Reply {
-                status: parts.status,
-                headers: parts.headers,
-                body: body.collect().await.unwrap().to_bytes(),
-            }
-        })
-        .await
-        .expect("request timed out")
-    }
-
-    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        self.send(Method::GET, path, headers).await
-    }
-
-    /// The metrics listener's `/metrics` text.
-    async fn scrape(&self) -> String {
-        let request = Request::get(format!("{}/metrics", self.metrics_base))
-            .body(Empty::new())
-            .unwrap();
-        let body = tokio::time::timeout(STEP, async {
-            let response = self.client.request(request).await.unwrap();
-            assert_eq!(response.status(), StatusCode::OK);
-            response.into_body().collect().await.unwrap().to_bytes()
-        })
-        .await
-        .expect("scrape timed out");
-        String::from_utf8(body.to_vec()).unwrap()
-    }
-}
-
-fn header<'a>(reply: &'a Reply, name: &str) -> &'a str {
-    reply
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_else(|| panic!("missing header {name}"))
 }
 
 #[tokio::test]
@@ -155,17 +75,17 @@ async fn full_get_is_byte_exact_with_headers() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body.len() as u64, FILM_SIZE);
     assert!(reply.body == pattern(0, FILM_SIZE), "body differs");
-    assert_eq!(header(&reply, "content-length"), FILM_SIZE.to_string());
-    assert_eq!(header(&reply, "accept-ranges"), "bytes");
-    assert_eq!(header(&reply, "content-type"), "video/mp4");
-    assert_eq!(header(&reply, "etag"), format!("\"uid-{FILM_SIZE}\""));
-    assert_eq!(header(&reply, "last-modified"), FILM_DATE);
+    assert_eq!(reply.header("content-length"), FILM_SIZE.to_string());
+    assert_eq!(reply.header("accept-ranges"), "bytes");
+    assert_eq!(reply.header("content-type"), "video/mp4");
+    assert_eq!(reply.header("etag"), format!("\"uid-{FILM_SIZE}\""));
+    assert_eq!(reply.header("last-modified"), FILM_DATE);
     assert_eq!(
-        header(&reply, "cache-control"),
+        reply.header("cache-control"),
         "public, max-age=3600, immutable"
     );
     assert_eq!(
-        header(&reply, "content-disposition"),
+        reply.header("content-disposition"),
         "inline; filename=\"_____ 1.mp4\"; filename*=UTF-8''%D0%A4%D0%B8%D0%BB%D1%8C%D0%BC%201.mp4"
     );
     // A second viewer is served from the cache.
@@ -183,7 +103,11 @@ async fn download_flag_makes_an_attachment() {
     let reply = edge
         .send(Method::HEAD, &format!("{}?download", film_path()), &[])
         .await;
-    assert!(header(&reply, "content-disposition").starts_with("attachment; "));
+    assert!(
+        reply
+            .header("content-disposition")
+            .starts_with("attachment; ")
+    );
 }
 
 #[tokio::test]
@@ -194,11 +118,11 @@ async fn single_range_is_206_with_content_range() {
     let reply = edge.get(&film_path(), &[("range", &range)]).await;
     assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(
-        header(&reply, "content-range"),
+        reply.header("content-range"),
         format!("bytes {start}-{end}/{FILM_SIZE}")
     );
     assert_eq!(
-        header(&reply, "content-length"),
+        reply.header("content-length"),
         (end - start + 1).to_string()
     );
     assert!(reply.body == pattern(start, end + 1));
@@ -215,7 +139,7 @@ async fn multi_range_is_multipart_byteranges_like_nginx() {
         .get(&film_path(), &[("range", "bytes=0-9, 1048570-1048580,-5")])
         .await;
     assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
-    let content_type = header(&reply, "content-type");
+    let content_type = reply.header("content-type");
     let boundary = content_type
         .strip_prefix("multipart/byteranges; boundary=")
         .expect("multipart content type");
@@ -234,7 +158,7 @@ async fn multi_range_is_multipart_byteranges_like_nginx() {
         expected.extend(pattern(start, end + 1));
     }
     expected.extend(format!("\r\n--{boundary}--\r\n").bytes());
-    assert_eq!(header(&reply, "content-length"), expected.len().to_string());
+    assert_eq!(reply.header("content-length"), expected.len().to_string());
     assert!(reply.body == expected, "multipart body differs");
 }
 
@@ -245,7 +169,7 @@ async fn unsatisfiable_range_is_416() {
     let reply = edge.get(&film_path(), &[("range", &range)]).await;
     assert_eq!(reply.status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(
-        header(&reply, "content-range"),
+        reply.header("content-range"),
         format!("bytes */{FILM_SIZE}")
     );
     assert_eq!(edge.upstream.chunk_calls(), 0);
@@ -256,13 +180,13 @@ async fn head_has_headers_and_no_body_and_fetches_no_chunk() {
     let edge = start().await;
     let reply = edge.send(Method::HEAD, &film_path(), &[]).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(header(&reply, "content-length"), FILM_SIZE.to_string());
+    assert_eq!(reply.header("content-length"), FILM_SIZE.to_string());
     assert!(reply.body.is_empty());
     let reply = edge
         .send(Method::HEAD, &film_path(), &[("range", "bytes=5-9")])
         .await;
     assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
-    assert_eq!(header(&reply, "content-length"), "5");
+    assert_eq!(reply.header("content-length"), "5");
     assert!(reply.body.is_empty());
     assert_eq!(edge.upstream.chunk_calls(), 0);
 }
@@ -303,7 +227,7 @@ async fn conditional_requests_get_304() {
     let reply = edge.get(&film_path(), &[("if-none-match", &etag)]).await;
     assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
     assert!(reply.body.is_empty());
-    assert_eq!(header(&reply, "etag"), etag);
+    assert_eq!(reply.header("etag"), etag);
     let reply = edge
         .get(&film_path(), &[("if-modified-since", FILM_DATE)])
         .await;
@@ -423,7 +347,7 @@ async fn probes_and_metrics() {
     );
     let reply = edge.send(Method::POST, &film_path(), &[]).await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(header(&reply, "allow"), "GET, HEAD");
+    assert_eq!(reply.header("allow"), "GET, HEAD");
 }
 
 #[tokio::test]
@@ -431,7 +355,7 @@ async fn watch_page_embeds_a_player() {
     let edge = start().await;
     let reply = edge.get(&format!("/watch/{}", token(FILM)), &[]).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(header(&reply, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(reply.header("content-type"), "text/html; charset=utf-8");
     let page = String::from_utf8(reply.body.to_vec()).unwrap();
     assert!(page.contains("<video"));
     assert!(page.contains("Фильм 1.mp4"));

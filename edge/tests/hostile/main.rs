@@ -14,19 +14,16 @@ mod connections;
 mod content;
 mod corpus;
 mod flood;
+#[path = "../support/edge.rs"]
+mod harness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{Method, StatusCode};
 use tgcdn_edge::app::{EdgeOptions, build_state};
-use tgcdn_edge::http::{AppState, HttpSettings, serve, serve_metrics};
+use tgcdn_edge::http::{HttpSettings, serve, serve_metrics};
 use tgcdn_edge::testing::{MemoryUpstream, test_meta};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::CHUNK_SIZE;
@@ -34,6 +31,8 @@ use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
+
+use harness::TestEdge as Edge;
 
 const STEP: Duration = Duration::from_secs(10);
 const LINK_SECRET: &[u8] = b"edge-hostile-test-link-secret-01";
@@ -73,82 +72,18 @@ fn upstream() -> MemoryUpstream {
         .with_file(SCRIPT, test_meta(300, "x.js", "text/javascript"))
 }
 
-struct Edge {
-    addr: SocketAddr,
-    state: Arc<AppState>,
-    upstream: Arc<MemoryUpstream>,
-    client: Client<HttpConnector, Empty<Bytes>>,
-    _stop: oneshot::Sender<()>,
-}
-
 async fn start_with(upstream: MemoryUpstream, http: HttpSettings) -> Edge {
-    let upstream = Arc::new(upstream);
     let options = EdgeOptions {
         cache_bytes: 64 << 20,
         fetch_cap: 32,
         http,
         ..EdgeOptions::default()
     };
-    let state = build_state(upstream.clone(), TokenVerifier::new(keyring()), options);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, state.clone(), async {
-        let _ = stopped.await;
-    }));
-    Edge {
-        addr,
-        state,
-        upstream,
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        _stop: stop,
-    }
+    Edge::start(upstream, keyring(), options, STEP).await
 }
 
 async fn start() -> Edge {
     start_with(upstream(), HttpSettings::default()).await
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_else(|| panic!("missing header {name}"))
-    }
-}
-
-impl Edge {
-    async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("http://{}{path}", self.addr));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Empty::new()).unwrap();
-        tokio::time::timeout(STEP, async {
-            let response = self.client.request(request).await.unwrap();
-            let (parts, body) = response.into_parts();
-            Reply {
-                status: parts.status,
-                headers: parts.headers,
-                body: body.collect().await.unwrap().to_bytes(),
-            }
-        })
-        .await
-        .expect("request timed out")
-    }
-
-    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        self.send(Method::GET, path, headers).await
-    }
 }
 
 /// Reads until the server closes the connection; the time that took, or `None` if it was
