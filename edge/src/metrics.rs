@@ -239,11 +239,13 @@ fn register_links(registry: &mut Registry, links: &[LinkStatus]) {
     let up: Family<CoreLabel, Gauge> = Family::default();
     let requests: Family<CoreLabel, Counter> = Family::default();
     let failures: Family<CoreLabel, Counter> = Family::default();
+    let floods: Family<CoreLabel, Counter> = Family::default();
     for link in links {
         let label = [("core", link.name.clone())];
         up.get_or_create(&label).set(i64::from(link.up));
         requests.get_or_create(&label).inc_by(link.requests);
         failures.get_or_create(&label).inc_by(link.failures);
+        floods.get_or_create(&label).inc_by(link.floods);
     }
     registry.register(
         "core_up",
@@ -259,6 +261,11 @@ fn register_links(registry: &mut Registry, links: &[LinkStatus]) {
         "core_failures",
         "Requests that failed on this core with a connection-level error and moved on to the next core of their ranking",
         failures,
+    );
+    registry.register(
+        "core_floods",
+        "Requests this core answered FLOOD_WAIT (every bot of it flooded) that moved on to the next core of their ranking",
+        floods,
     );
 }
 
@@ -300,6 +307,7 @@ mod tests {
             up,
             requests,
             failures,
+            floods: failures + 1,
         };
         let text =
             metrics.render_with_links(&[link("core-a", true, 7, 0), link("core-b", false, 3, 2)]);
@@ -309,6 +317,7 @@ mod tests {
             "tgcdn_edge_core_requests_total{core=\"core-a\"} 7",
             "tgcdn_edge_core_requests_total{core=\"core-b\"} 3",
             "tgcdn_edge_core_failures_total{core=\"core-b\"} 2",
+            "tgcdn_edge_core_floods_total{core=\"core-b\"} 3",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
