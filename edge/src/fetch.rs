@@ -28,8 +28,9 @@ use tgcdn_shared::wire::{FileMeta, WireError};
 
 /// How long one chunk fetch may take, waiting for a fetch permit included.
 pub const CHUNK_DEADLINE: Duration = Duration::from_secs(60);
-/// How long one metadata request may take.
-pub const META_DEADLINE: Duration = Duration::from_secs(20);
+/// How long one metadata request may take; the core's lookup deadline is set under it
+/// (`tgcdn_shared::deadline`).
+pub const META_DEADLINE: Duration = tgcdn_shared::deadline::EDGE_META_TIMEOUT;
 /// How long metadata stays cached. A revocation the core pushes drops it at once; this only
 /// bounds how stale the metadata of a file can get otherwise.
 pub const META_TTL: Duration = Duration::from_secs(300);

@@ -62,7 +62,8 @@ pub struct QuicSettings {
     pub public_base_url: String,
     /// Longest wait for a connection before a request fails as unreachable.
     pub connect_wait: Duration,
-    /// Deadline of one request attempt.
+    /// Deadline of one request attempt; by default the one the core's own deadline is set
+    /// under (`tgcdn_shared::deadline`), so the core's answer arrives first.
     pub request_timeout: Duration,
     /// Attempts per request when the connection is lost under it.
     pub max_attempts: u32,
@@ -85,7 +86,7 @@ impl QuicSettings {
             region: "default".to_owned(),
             public_base_url: "http://localhost".to_owned(),
             connect_wait: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
+            request_timeout: tgcdn_shared::deadline::EDGE_REQUEST_TIMEOUT,
             max_attempts: 3,
             max_backoff: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
