@@ -57,6 +57,10 @@ pub struct EdgeMetrics {
     pub upstream_latency: Histogram,
     /// Messages the core pushed (revocations), applied.
     pub pushes_received: Counter,
+    /// Files the cores' revocation lists hold (`crate::revoked`).
+    pub revoked_files: Gauge,
+    /// Revocations not kept because a core's list was full.
+    pub revocations_refused: Counter,
     cache_bytes: Gauge,
     cache: ChunkCache,
     /// The addon answer cache's lookups.
@@ -75,6 +79,8 @@ impl EdgeMetrics {
             connections_refused: Counter::default(),
             upstream_latency: latency_histogram(),
             pushes_received: Counter::default(),
+            revoked_files: Gauge::default(),
+            revocations_refused: Counter::default(),
             cache_bytes: Gauge::default(),
             cache,
             addon: AnswerCounters::default(),
@@ -148,6 +154,16 @@ impl EdgeMetrics {
             "pushes_received",
             "Revocations and other messages the core pushed, applied",
             self.pushes_received.clone(),
+        );
+        registry.register(
+            "revoked_files",
+            "Files refused because a core revoked them, over every core's list",
+            self.revoked_files.clone(),
+        );
+        registry.register(
+            "revocations_refused",
+            "Revocations not kept because a core's list was full (TGCDN_REVOKED_MAX)",
+            self.revocations_refused.clone(),
         );
         let counters = self.cache.counters();
         registry.register("cache_hits", "Chunk cache hits", counters.hits.clone());

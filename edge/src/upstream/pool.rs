@@ -23,22 +23,41 @@ use std::time::Instant;
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::rendezvous;
-use tgcdn_shared::wire::{AddonRequest, FileMeta};
+use tgcdn_shared::wire::{AddonRequest, FileMeta, Push};
 
 use super::failover::{self, Answer, Bench, Link};
 use super::quic::{LoadReport, PushSink, QuicSettings, QuicSetupError, QuicUpstream};
 use super::{AddonReply, LinkStatus, Upstream, UpstreamError, UpstreamFuture};
+
+/// Where the pool's pushes go: the core's index in the list, and what it pushed.
+pub type PoolPushSink =
+    Arc<dyn Fn(usize, Push) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// One core's link as the pool needs it: an [`Upstream`] that also says how many
 /// connections it has made, so a failure is pinned to the connection it happened on.
 pub trait PoolMember: Upstream {
     /// Connections made so far (0 before the first).
     fn connections(&self) -> u64;
+
+    /// Whether the core's revocation list has arrived on this connection: until then the
+    /// core is not used (another core's file it revoked must not slip through meanwhile).
+    fn revocations_known(&self) -> bool {
+        true
+    }
+
+    /// Up and usable: connected, and its revocations known.
+    fn usable_link(&self) -> bool {
+        self.ready() && self.revocations_known()
+    }
 }
 
 impl PoolMember for QuicUpstream {
     fn connections(&self) -> u64 {
         QuicUpstream::connections(self)
+    }
+
+    fn revocations_known(&self) -> bool {
+        QuicUpstream::revocations_known(self)
     }
 }
 
@@ -119,11 +138,13 @@ impl CorePool {
         }
     }
 
-    /// Sets where every core's pushes go: a file one core revoked is revoked on this edge,
-    /// whichever core it is served by.
-    pub fn set_push_sink(&self, sink: PushSink) {
-        for link in &self.quic {
-            link.set_push_sink(sink.clone());
+    /// Sets where every core's pushes go, with the core's index in the list: a file one
+    /// core revoked is revoked on this edge, whichever core it is served by.
+    pub fn set_push_sink(&self, sink: PoolPushSink) {
+        for (index, link) in self.quic.iter().enumerate() {
+            let sink = sink.clone();
+            let per_core: PushSink = Arc::new(move |push| sink(index, push));
+            link.set_push_sink(per_core);
         }
     }
 
@@ -138,7 +159,7 @@ impl CorePool {
             .iter()
             .zip(holds.iter())
             .map(|(member, holds)| Link {
-                up: member.link.ready(),
+                up: member.link.usable_link(),
                 generation: member.link.connections(),
                 bench: holds.bench,
                 flooded_until: holds.flooded_until,
@@ -227,9 +248,9 @@ impl Upstream for CorePool {
         }))
     }
 
-    /// Some core is up.
+    /// Some core is up (and has said what it revoked).
     fn ready(&self) -> bool {
-        self.members.iter().any(|member| member.link.ready())
+        self.members.iter().any(|member| member.link.usable_link())
     }
 
     fn links(&self) -> Vec<LinkStatus> {
@@ -237,7 +258,7 @@ impl Upstream for CorePool {
             .iter()
             .map(|member| LinkStatus {
                 name: member.name.clone(),
-                up: member.link.ready(),
+                up: member.link.usable_link(),
                 requests: member.requests.load(Ordering::Relaxed),
                 failures: member.failures.load(Ordering::Relaxed),
                 floods: member.floods.load(Ordering::Relaxed),
