@@ -23,22 +23,27 @@ use tgcdn_shared::wire::{AddonRequest, ChunkRequest, FileMeta, Push};
 use crate::bots::BotPool;
 use crate::quic::handler::{self, Handler};
 
-/// Applies every revocation announced by the core to the embedded edge's caches, until the
-/// core's announcer is gone; a lag (over the announcement queue) forgets every meta.
+/// Applies every revocation change announced by the core to the embedded edge's caches,
+/// until the core's announcer is gone; a lag (over the announcement queue) forgets every
+/// meta. The core checks its own revocations on every request, so the embedded edge needs
+/// no list: it only drops what it cached.
 pub async fn apply_revocations(
-    mut revoked: tokio::sync::broadcast::Receiver<FileRef>,
+    mut changes: tokio::sync::broadcast::Receiver<crate::revoke::Change>,
     state: Arc<tgcdn_edge::http::AppState>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
-        let push = match revoked.recv().await {
-            Ok(file) => Push::Revoked(file),
+        let push = match changes.recv().await {
+            Ok(change) => change.push(),
             Err(RecvError::Lagged(_)) => Push::ForgetAll,
             Err(RecvError::Closed) => return,
         };
-        tgcdn_edge::push::apply(&state, &push).await;
+        tgcdn_edge::push::apply(&state, ONE_BOX_CORE, &push).await;
     }
 }
+
+/// The one-box edge's only core, as [`tgcdn_edge::push::apply`] names cores.
+const ONE_BOX_CORE: usize = 0;
 
 /// The core as an edge's upstream, without a network hop.
 pub struct InProcessUpstream {

@@ -8,14 +8,18 @@
 //! checks it on every request, so it survives restarts; a revoked file answers
 //! [`WireError::Revoked`](tgcdn_shared::wire::WireError::Revoked), 410 Gone at the edge.
 //!
-//! After the record is written, [`Revocations`] announces the file on a bounded broadcast
-//! channel: the QUIC server pushes it to every connected edge and the one-box edge drops it
-//! from its own caches. Called by the admin endpoint (`tgcdn-core link …`) and the bot's
-//! `/revoke`; it never touches the network itself, and the time is passed in.
+//! After the record is written, [`Revocations`] announces the [`Change`] on a bounded
+//! broadcast channel: the QUIC server pushes it to every connected edge (which refuses the
+//! file whichever core serves it, see docs/SCALING.md) and the one-box edge applies it to
+//! its own caches; an unrevocation is announced the same way. [`Revocations::files`] is the
+//! whole list each edge gets when it connects. Called by the admin endpoint
+//! (`tgcdn-core link …`) and the bot's `/revoke`; it never touches the network itself, and
+//! the time is passed in.
 
 use serde::{Deserialize, Serialize};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::token::{Keyring, TokenError};
+use tgcdn_shared::wire::Push;
 use tokio::sync::broadcast;
 
 use crate::store::{Revocation, Store, StoreError};
@@ -35,11 +39,28 @@ pub enum LinkError {
     Store(#[from] StoreError),
 }
 
+/// A change to this core's revocations, as announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Revoked(FileRef),
+    Unrevoked(FileRef),
+}
+
+impl Change {
+    /// The push that tells an edge.
+    pub fn push(self) -> Push {
+        match self {
+            Change::Revoked(file) => Push::Revoked(file),
+            Change::Unrevoked(file) => Push::Unrevoked(file),
+        }
+    }
+}
+
 /// Durable revocations and their announcement. One per core, shared by everything that can
 /// revoke or serve.
 pub struct Revocations {
     store: Store,
-    announce: broadcast::Sender<FileRef>,
+    announce: broadcast::Sender<Change>,
 }
 
 impl Revocations {
@@ -70,23 +91,32 @@ impl Revocations {
             }
         };
         // No subscriber (no edge connected) is not an error: the store answers from now on.
-        let _ = self.announce.send(file);
+        let _ = self.announce.send(Change::Revoked(file));
         tracing::info!(%file, reason = %revocation.reason, "file revoked");
         Ok(revocation)
     }
 
-    /// Makes `file` servable again; returns whether it was revoked. Edges answer 410 from
-    /// their negative cache for a few seconds more, then ask again.
+    /// Makes `file` servable again; returns whether it was revoked. Announced either way
+    /// (an edge that missed an earlier unrevocation hears it now): edges stop refusing it on
+    /// this core's word at once.
     pub async fn unrevoke(&self, file: FileRef) -> Result<bool, StoreError> {
-        self.store.unrevoke_durable(file).await
+        let existed = self.store.unrevoke_durable(file).await?;
+        let _ = self.announce.send(Change::Unrevoked(file));
+        tracing::info!(%file, existed, "file unrevoked");
+        Ok(existed)
+    }
+
+    /// Every file revoked on this core: what an edge is sent when it connects.
+    pub fn files(&self) -> Result<Vec<FileRef>, StoreError> {
+        self.store.revoked_files()
     }
 
     pub fn status(&self, file: FileRef) -> Result<Option<Revocation>, StoreError> {
         self.store.revocation(file)
     }
 
-    /// Every revocation from now on, in order; lags (and says so) past [`ANNOUNCE_CAPACITY`].
-    pub fn subscribe(&self) -> broadcast::Receiver<FileRef> {
+    /// Every change from now on, in order; lags (and says so) past [`ANNOUNCE_CAPACITY`].
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.announce.subscribe()
     }
 }
@@ -225,7 +255,8 @@ mod tests {
         let forever = keyring.sign(FILE, None);
         let week = keyring.sign(FILE, Some(1_000_000));
         revocations.revoke(FILE, "dmca", 500).await.unwrap();
-        assert_eq!(announced.try_recv(), Ok(FILE));
+        assert_eq!(announced.try_recv(), Ok(Change::Revoked(FILE)));
+        assert_eq!(revocations.files().unwrap(), vec![FILE]);
         assert_eq!(store.revocation(FILE).unwrap().unwrap().reason, "dmca");
         for token in [&forever, &week] {
             let info = inspect(&keyring, &revocations, token, 600).unwrap();
@@ -234,9 +265,11 @@ mod tests {
         }
         // Revoking again keeps the first record and announces again.
         revocations.revoke(FILE, "again", 900).await.unwrap();
-        assert_eq!(announced.try_recv(), Ok(FILE));
+        assert_eq!(announced.try_recv(), Ok(Change::Revoked(FILE)));
         assert_eq!(store.revocation(FILE).unwrap().unwrap().reason, "dmca");
         assert!(revocations.unrevoke(FILE).await.unwrap());
+        assert_eq!(announced.try_recv(), Ok(Change::Unrevoked(FILE)));
+        assert_eq!(revocations.files().unwrap(), Vec::<FileRef>::new());
         let info = inspect(&keyring, &revocations, &forever, 600).unwrap();
         assert_eq!(info.state(), "valid");
     }

@@ -244,6 +244,20 @@ impl Store {
         self.flush().await
     }
 
+    /// Every revoked file, in key order. A key that is not a file's (written by no version
+    /// of this code) is skipped with a warning rather than failing the whole list.
+    pub fn revoked_files(&self) -> Result<Vec<FileRef>, StoreError> {
+        let mut files = Vec::new();
+        for entry in self.revocations.iter() {
+            let (key, _) = entry?;
+            match file_of_key(&key) {
+                Some(file) => files.push(file),
+                None => tracing::warn!(key = ?key.as_ref(), "odd key in the revocations tree"),
+            }
+        }
+        Ok(files)
+    }
+
     /// Returns whether a revocation existed.
     pub async fn unrevoke_durable(&self, file: FileRef) -> Result<bool, StoreError> {
         let existed = self.revocations.remove(file_key(file))?.is_some();
@@ -318,6 +332,16 @@ pub(crate) fn file_key(file: FileRef) -> [u8; 12] {
     key[..8].copy_from_slice(&((file.chat_id as u64) ^ (1 << 63)).to_be_bytes());
     key[8..].copy_from_slice(&((file.msg_id as u32) ^ (1 << 31)).to_be_bytes());
     key
+}
+
+/// The file a [`file_key`] names; `None` for a key of another shape.
+fn file_of_key(key: &[u8]) -> Option<FileRef> {
+    let chat: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    let msg: [u8; 4] = key.get(8..)?.try_into().ok()?;
+    Some(FileRef {
+        chat_id: (u64::from_be_bytes(chat) ^ (1 << 63)) as i64,
+        msg_id: (u32::from_be_bytes(msg) ^ (1 << 31)) as i32,
+    })
 }
 
 pub(crate) fn get<V: DeserializeOwned>(
@@ -408,6 +432,7 @@ mod tests {
             Some([7u8; 32])
         );
         assert_eq!(store.revocation(FILE).unwrap().unwrap().reason, "dmca");
+        assert_eq!(store.revoked_files().unwrap(), vec![FILE]);
         let edges = store.edges().unwrap();
         assert_eq!(edges.len(), 1);
         assert_eq!(edges[0].0, "edge-1");
@@ -415,6 +440,7 @@ mod tests {
         assert!(store.unrevoke_durable(FILE).await.unwrap());
         assert!(!store.unrevoke_durable(FILE).await.unwrap());
         assert_eq!(store.revocation(FILE).unwrap(), None);
+        assert_eq!(store.revoked_files().unwrap(), Vec::<FileRef>::new());
     }
 
     /// Regression: the second open used to fail at random while sled's background
@@ -534,6 +560,10 @@ mod tests {
             },
         ];
         let keys: Vec<_> = refs.iter().map(|f| file_key(*f)).collect();
+        for (file, key) in refs.iter().zip(&keys) {
+            assert_eq!(file_of_key(key), Some(*file));
+        }
+        assert_eq!(file_of_key(&keys[0][..11]), None);
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);

@@ -467,7 +467,10 @@ async fn an_admin_revokes_a_link_from_the_bot_and_links_carry_the_expiry() {
             .expect("store")
             .expect("revoked");
         assert!(revocation.reason.contains(&admin.user_id.to_string()));
-        assert_eq!(announced.try_recv(), Ok(claims.file));
+        assert_eq!(
+            announced.try_recv(),
+            Ok(tgcdn_core::revoke::Change::Revoked(claims.file))
+        );
         frontend.abort();
     })
     .await

@@ -597,10 +597,23 @@ async fn garbage_datagrams_are_ignored_while_an_edge_is_served() {
     let _fresh = welcomed(&core).await;
 }
 
+/// Reads the next push the core sent `connection`.
+async fn next_push(connection: &quinn::Connection) -> tgcdn_shared::wire::Push {
+    let mut recv = bounded(connection.accept_uni()).await.unwrap();
+    let frame = bounded(recv.read_to_end(64 * 1024)).await.unwrap();
+    match tgcdn_shared::wire::decode_push(&frame) {
+        Ok(Some((push, consumed))) if consumed == frame.len() => push,
+        other => panic!("not one push frame: {other:?}"),
+    }
+}
+
 /// Protocol 3: a revocation is pushed to every authenticated edge on a unidirectional
 /// stream of its own, one push frame each; an unauthenticated peer hears nothing.
+/// Protocol 4: each edge first gets the core's whole revocation list (empty here), an edge
+/// welcomed later gets the revocations made before it, and an unrevocation is pushed too.
 #[tokio::test]
 async fn a_revocation_is_pushed_to_every_welcomed_edge() {
+    use tgcdn_shared::wire::Push;
     let core = start_core().await;
     let first = welcomed(&core).await;
     let second = welcomed(&core).await;
@@ -611,18 +624,32 @@ async fn a_revocation_is_pushed_to_every_welcomed_edge() {
         chat_id: -1_001_234_567_890,
         msg_id: 77,
     };
+    let nothing = Push::RevokedList {
+        files: Vec::new(),
+        last: true,
+    };
+    for connection in [&first, &second] {
+        assert_eq!(next_push(connection).await, nothing);
+    }
     core.handler
         .revocations()
         .revoke(file, "test", 1)
         .await
         .unwrap();
     for connection in [&first, &second] {
-        let mut recv = bounded(connection.accept_uni()).await.unwrap();
-        let frame = bounded(recv.read_to_end(1024)).await.unwrap();
-        assert_eq!(
-            tgcdn_shared::wire::decode_push(&frame),
-            Ok(Some((tgcdn_shared::wire::Push::Revoked(file), frame.len())))
-        );
+        assert_eq!(next_push(connection).await, Push::Revoked(file));
+    }
+    let late = welcomed(&core).await;
+    assert_eq!(
+        next_push(&late).await,
+        Push::RevokedList {
+            files: vec![file],
+            last: true
+        }
+    );
+    core.handler.revocations().unrevoke(file).await.unwrap();
+    for connection in [&first, &second, &late] {
+        assert_eq!(next_push(connection).await, Push::Unrevoked(file));
     }
     assert!(
         tokio::time::timeout(Duration::from_millis(300), anonymous.accept_uni())
@@ -632,16 +659,15 @@ async fn a_revocation_is_pushed_to_every_welcomed_edge() {
     );
 }
 
-/// An edge of protocol 2 would never read pushes, so it is refused at the TLS handshake.
+/// An edge of protocol 2 would never read pushes, and one of protocol 3 would ignore the
+/// revocation lists, so both are refused at the TLS handshake.
 #[tokio::test]
 async fn a_protocol_two_edge_is_refused_at_the_handshake() {
     let core = start_core().await;
-    let refused = connect_with_alpn(
-        core.server.local_addr(),
-        core.server.fingerprint(),
-        b"tgcdn/2",
-    )
-    .await;
-    assert!(refused.is_err(), "{refused:?}");
+    for alpn in [&b"tgcdn/2"[..], b"tgcdn/3"] {
+        let refused =
+            connect_with_alpn(core.server.local_addr(), core.server.fingerprint(), alpn).await;
+        assert!(refused.is_err(), "{refused:?}");
+    }
     assert!(welcomed(&core).await.close_reason().is_none());
 }

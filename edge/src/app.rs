@@ -16,6 +16,7 @@ use crate::http::addon::{AddonEdge, AddonSettings};
 use crate::http::headers::FileHeaders;
 use crate::http::{AppState, HttpSettings};
 use crate::metrics::EdgeMetrics;
+use crate::revoked::RevokedFiles;
 use crate::slots::FetchSlots;
 use crate::upstream::Upstream;
 use crate::upstream::quic::LoadReport;
@@ -37,6 +38,8 @@ pub struct EdgeOptions {
     pub http: HttpSettings,
     /// The Stremio addon routes: base URL, secret, answer cache.
     pub addon: AddonSettings,
+    /// Revoked files kept per core (`crate::revoked`).
+    pub revoked_max: usize,
 }
 
 impl Default for EdgeOptions {
@@ -49,6 +52,7 @@ impl Default for EdgeOptions {
             inflight_max: DEFAULT_INFLIGHT_MAX,
             http: HttpSettings::default(),
             addon: AddonSettings::default(),
+            revoked_max: crate::revoked::DEFAULT_REVOKED_MAX,
         }
     }
 }
@@ -75,7 +79,8 @@ pub fn build_state(
         metrics.upstream_latency.clone(),
     );
     let metas =
-        MetaSource::with_derive(upstream, metrics.upstream_latency.clone(), FileHeaders::new);
+        MetaSource::with_derive(upstream, metrics.upstream_latency.clone(), FileHeaders::new)
+            .with_revoked(Arc::new(RevokedFiles::new(options.revoked_max)));
     Arc::new(AppState::new(
         verifier,
         chunks,

@@ -233,6 +233,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         help: "verified link tokens remembered, so a link's later requests skip the HMAC (0: verify every request; expiry is still checked)",
     },
     SettingDoc {
+        key: "revoked_max",
+        kind: "count",
+        default: Some("100000"),
+        help: "revoked files kept per core: each core sends its revocation list on connecting and the edge refuses (410) a file any core revoked, whichever core serves it; beyond this a core's further revocations are not kept (logged, tgcdn_edge_revocations_refused_total) and hold only on that core's own files",
+    },
+    SettingDoc {
         key: "trust_forwarded_for",
         kind: "bool",
         default: Some("false"),
@@ -496,6 +502,8 @@ impl FromSetting for CoreEntry {
 
 /// Most `token_cache` slots: about 200 MiB of tokens at worst, far past any useful size.
 const MAX_TOKEN_CACHE_ENTRIES: usize = 1 << 20;
+/// Largest `revoked_max`: ~20 bytes a file, so 10 M files is ~200 MiB per core.
+const MAX_REVOKED_MAX: usize = 10_000_000;
 
 /// The serving knobs alone (cache, read-ahead, fetch cap, HTTP limits), without anything
 /// about the core link or tokens. `EdgeConfig` uses it; so can the core's one-box mode, which
@@ -579,7 +587,15 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
             ),
         });
     }
+    let revoked_max: usize = settings.get_default(SETTINGS, "revoked_max")?;
+    if revoked_max > MAX_REVOKED_MAX {
+        return Err(EdgeConfigError::Invalid {
+            key: "revoked_max",
+            reason: format!("must be at most {MAX_REVOKED_MAX}, got {revoked_max}"),
+        });
+    }
     Ok(EdgeOptions {
+        revoked_max,
         cache_bytes: cache_size,
         fetch_cap,
         fetch_per_client,

@@ -20,6 +20,7 @@ use tgcdn_shared::FileRef;
 
 use crate::budget::{DEFAULT_INFLIGHT_MAX, InflightBudget};
 use crate::cache::{CacheOutcome, ChunkCache, ChunkKey};
+use crate::revoked::{DEFAULT_REVOKED_MAX, RevokedFiles};
 use crate::slots::{FetchSlots, FillClass};
 use tgcdn_shared::chunk::chunk_len;
 
@@ -28,8 +29,9 @@ use tgcdn_shared::wire::{FileMeta, WireError};
 
 /// How long one chunk fetch may take, waiting for a fetch permit included.
 pub const CHUNK_DEADLINE: Duration = Duration::from_secs(60);
-/// How long one metadata request may take.
-pub const META_DEADLINE: Duration = Duration::from_secs(20);
+/// How long one metadata request may take; the core's lookup deadline is set under it
+/// (`tgcdn_shared::deadline`).
+pub const META_DEADLINE: Duration = tgcdn_shared::deadline::EDGE_META_TIMEOUT;
 /// How long metadata stays cached. A revocation the core pushes drops it at once; this only
 /// bounds how stale the metadata of a file can get otherwise.
 pub const META_TTL: Duration = Duration::from_secs(300);
@@ -202,8 +204,8 @@ fn check_len(bytes: Bytes, expected: u64, index: u64) -> Result<Bytes, UpstreamE
 }
 
 /// File metadata, cached for [`META_TTL`] with concurrent misses coalesced. Of the errors,
-/// only the core's "not found" and "revoked" are cached, for [`NEGATIVE_TTL`]. Cheap to
-/// clone.
+/// only the core's "not found" and "revoked" are cached, for [`NEGATIVE_TTL`]. A file one
+/// of the cores revoked ([`RevokedFiles`]) is refused before any of that. Cheap to clone.
 ///
 /// What is cached per file is `T`, made once from the upstream's [`FileMeta`] by the
 /// `derive` function given at construction: the HTTP layer keeps its ready-made response
@@ -214,6 +216,7 @@ pub struct MetaSource<T = FileMeta> {
     upstream: Arc<dyn Upstream>,
     latency: Histogram,
     derive: fn(FileRef, FileMeta) -> T,
+    revoked: Arc<RevokedFiles>,
 }
 
 impl<T> Clone for MetaSource<T> {
@@ -224,6 +227,7 @@ impl<T> Clone for MetaSource<T> {
             upstream: self.upstream.clone(),
             latency: self.latency.clone(),
             derive: self.derive,
+            revoked: self.revoked.clone(),
         }
     }
 }
@@ -254,7 +258,25 @@ impl<T: Send + Sync + 'static> MetaSource<T> {
             upstream,
             latency,
             derive,
+            revoked: Arc::new(RevokedFiles::new(DEFAULT_REVOKED_MAX)),
         }
+    }
+
+    /// This source with `revoked` as its cores' revocation lists (one per edge).
+    pub fn with_revoked(mut self, revoked: Arc<RevokedFiles>) -> Self {
+        self.revoked = revoked;
+        self
+    }
+
+    /// The cores' revocation lists this source refuses files by.
+    pub fn revoked_files(&self) -> &RevokedFiles {
+        &self.revoked
+    }
+
+    /// No core revokes `file` any more: forget the "revoked" answer cached for it, so the
+    /// next request asks the core again.
+    pub async fn freed(&self, file: FileRef) {
+        self.missing.invalidate(&file).await;
     }
 
     /// The core revoked `file`: forget its metadata and answer "revoked" from the negative
@@ -271,6 +293,10 @@ impl<T: Send + Sync + 'static> MetaSource<T> {
     }
 
     pub async fn meta(&self, file: FileRef) -> Result<Arc<T>, UpstreamError> {
+        // Whichever core serves the file, and whatever is cached of it.
+        if self.revoked.contains(file) {
+            return Err(UpstreamError::Core(WireError::Revoked));
+        }
         // The common case first: a plain lookup builds no fill future.
         if let Some(known) = self.metas.get(&file).await {
             return Ok(known);
@@ -328,6 +354,30 @@ mod tests {
                 Err(UpstreamError::Core(WireError::Revoked))
             );
         }
+        assert_eq!(upstream.meta_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_file_another_core_revoked_is_refused_whatever_is_cached() {
+        let file = FileRef {
+            chat_id: -1_000_000_000_001,
+            msg_id: 4,
+        };
+        let upstream = Arc::new(
+            MemoryUpstream::new().with_file(file, crate::testing::test_meta(1000, "a", "b/c")),
+        );
+        let metas = MetaSource::new(
+            Arc::clone(&upstream) as Arc<dyn Upstream>,
+            latency_histogram(),
+        );
+        assert!(metas.meta(file).await.is_ok());
+        metas.revoked_files().revoke(1, file);
+        assert_eq!(
+            metas.meta(file).await.map(|_| ()),
+            Err(UpstreamError::Core(WireError::Revoked))
+        );
+        metas.revoked_files().unrevoke(1, file);
+        assert!(metas.meta(file).await.is_ok());
         assert_eq!(upstream.meta_calls(), 1);
     }
 

@@ -13,7 +13,8 @@
 //! 5. [`cache`] — moka by bytes, LRU, one spawned fetch per missing chunk;
 //! 6. [`upstream`] — the core, over QUIC or in-process.
 //!
-//! Beside the path: [`push`] applies what the core pushes (revocations), [`budget`] bounds
+//! Beside the path: [`push`] applies what the cores push (revocations) to [`revoked`], the
+//! union of the cores' revocation lists that [`fetch`] checks first, [`budget`] bounds
 //! the chunk bytes bodies hold outside the cache, [`app`] wires the parts, [`config`] reads
 //! `TGCDN_*`, [`metrics`] exports
 //! Prometheus text, [`testing`] is an in-memory upstream for tests and benches.
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod push;
 pub mod range;
 pub mod readahead;
+pub mod revoked;
 pub mod slots;
 pub mod testing;
 pub mod tokens;

@@ -63,9 +63,9 @@ async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     let state = build_state(upstream.clone(), config.verifier, config.options);
     upstream.set_load_report(load_report(&state));
     let push_state = state.clone();
-    upstream.set_push_sink(Arc::new(move |push| {
+    upstream.set_push_sink(Arc::new(move |core, push| {
         let state = push_state.clone();
-        Box::pin(async move { tgcdn_edge::push::apply(&state, &push).await })
+        Box::pin(async move { tgcdn_edge::push::apply(&state, core, &push).await })
     }));
 
     let listener = TcpListener::bind(config.listen)

@@ -57,6 +57,10 @@ pub struct EdgeMetrics {
     pub upstream_latency: Histogram,
     /// Messages the core pushed (revocations), applied.
     pub pushes_received: Counter,
+    /// Files the cores' revocation lists hold (`crate::revoked`).
+    pub revoked_files: Gauge,
+    /// Revocations not kept because a core's list was full.
+    pub revocations_refused: Counter,
     cache_bytes: Gauge,
     cache: ChunkCache,
     /// The addon answer cache's lookups.
@@ -75,6 +79,8 @@ impl EdgeMetrics {
             connections_refused: Counter::default(),
             upstream_latency: latency_histogram(),
             pushes_received: Counter::default(),
+            revoked_files: Gauge::default(),
+            revocations_refused: Counter::default(),
             cache_bytes: Gauge::default(),
             cache,
             addon: AnswerCounters::default(),
@@ -148,6 +154,16 @@ impl EdgeMetrics {
             "pushes_received",
             "Revocations and other messages the core pushed, applied",
             self.pushes_received.clone(),
+        );
+        registry.register(
+            "revoked_files",
+            "Files refused because a core revoked them, over every core's list",
+            self.revoked_files.clone(),
+        );
+        registry.register(
+            "revocations_refused",
+            "Revocations not kept because a core's list was full (TGCDN_REVOKED_MAX)",
+            self.revocations_refused.clone(),
         );
         let counters = self.cache.counters();
         registry.register("cache_hits", "Chunk cache hits", counters.hits.clone());
@@ -239,11 +255,13 @@ fn register_links(registry: &mut Registry, links: &[LinkStatus]) {
     let up: Family<CoreLabel, Gauge> = Family::default();
     let requests: Family<CoreLabel, Counter> = Family::default();
     let failures: Family<CoreLabel, Counter> = Family::default();
+    let floods: Family<CoreLabel, Counter> = Family::default();
     for link in links {
         let label = [("core", link.name.clone())];
         up.get_or_create(&label).set(i64::from(link.up));
         requests.get_or_create(&label).inc_by(link.requests);
         failures.get_or_create(&label).inc_by(link.failures);
+        floods.get_or_create(&label).inc_by(link.floods);
     }
     registry.register(
         "core_up",
@@ -259,6 +277,11 @@ fn register_links(registry: &mut Registry, links: &[LinkStatus]) {
         "core_failures",
         "Requests that failed on this core with a connection-level error and moved on to the next core of their ranking",
         failures,
+    );
+    registry.register(
+        "core_floods",
+        "Requests this core answered FLOOD_WAIT (every bot of it flooded) that moved on to the next core of their ranking",
+        floods,
     );
 }
 
@@ -300,6 +323,7 @@ mod tests {
             up,
             requests,
             failures,
+            floods: failures + 1,
         };
         let text =
             metrics.render_with_links(&[link("core-a", true, 7, 0), link("core-b", false, 3, 2)]);
@@ -309,6 +333,7 @@ mod tests {
             "tgcdn_edge_core_requests_total{core=\"core-a\"} 7",
             "tgcdn_edge_core_requests_total{core=\"core-b\"} 3",
             "tgcdn_edge_core_failures_total{core=\"core-b\"} 2",
+            "tgcdn_edge_core_floods_total{core=\"core-b\"} 3",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

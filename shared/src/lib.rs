@@ -5,7 +5,8 @@
 //! * [`range`] — HTTP `Range` / `If-Range` evaluation against a file size;
 //! * [`wire`] — the framed edge↔core messages carried on QUIC streams;
 //! * [`config`] — `TGCDN_*` environment variables and TOML files into typed settings;
-//! * [`rendezvous`] — which of several cores serves a file (rendezvous hashing).
+//! * [`rendezvous`] — which of several cores serves a file (rendezvous hashing);
+//! * [`deadline`] — the edge's wait for an answer and the core's deadline, tied together.
 //!
 //! Nothing here opens a socket, spawns a task or reads the clock: callers pass `now` in.
 //! That keeps every codec testable by property tests and fuzzing, and keeps tokio, quinn and
@@ -13,6 +14,7 @@
 
 pub mod chunk;
 pub mod config;
+pub mod deadline;
 pub mod range;
 pub mod rendezvous;
 pub mod token;

@@ -16,7 +16,9 @@
 //! and finishes. The payload (a chunk of a file, an addon JSON body) is never re-serialised.
 //!
 //! The core also speaks first: once an edge is authenticated, it opens a unidirectional
-//! stream per [`Push`] (a revocation) and writes exactly one push frame, then finishes.
+//! stream per [`Push`] (its revocation list in parts, then each revocation or unrevocation)
+//! and writes exactly one push frame, then finishes. The edge reads them in the order the
+//! core opened them.
 //! The edge accepts unidirectional streams only from the core and never answers them.
 //!
 //! # Frame layout
@@ -78,7 +80,7 @@ pub use message::{
 
 /// QUIC ALPN of this protocol; the version lives here so a mismatched edge fails the TLS
 /// handshake instead of misreading frames.
-pub const ALPN: &[u8] = b"tgcdn/3";
+pub const ALPN: &[u8] = b"tgcdn/4";
 
 /// The protocol version carried in [`Hello`]; must match the digit in [`ALPN`].
 ///
@@ -86,4 +88,7 @@ pub const ALPN: &[u8] = b"tgcdn/3";
 /// 3: the core pushes [`Push`] frames on unidirectional streams (revocations). A version-2
 /// edge would never read them, so it is refused at the TLS handshake (ALPN) instead of
 /// serving revoked files from its cache.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// 4: each core sends its whole revocation list on connect ([`Push::RevokedList`]) and
+/// pushes [`Push::Unrevoked`]; an edge refuses a file any of its cores revoked, whichever
+/// core serves it. A version-3 edge would ignore those lists.
+pub const PROTOCOL_VERSION: u16 = 4;

@@ -78,6 +78,8 @@ struct EdgeSlot {
     addr: SocketAddr,
     metrics_addr: SocketAddr,
     child: Mutex<Option<Child>>,
+    /// Starts so far; each start logs to its own file.
+    starts: Mutex<u32>,
 }
 
 /// Running cores, edges and the emulator. See the module doc.
@@ -162,6 +164,7 @@ impl Cluster {
                     addr: free_tcp_addr()?,
                     metrics_addr: free_tcp_addr()?,
                     child: Mutex::new(None),
+                    starts: Mutex::new(0),
                 })
             })
             .collect::<Result<Vec<_>, StackError>>()?;
@@ -289,6 +292,26 @@ impl Cluster {
         })
         .map_err(|e| self.with_logs(e))?;
         Ok(UserUpload { doc, link })
+    }
+
+    /// The user ids of core `core`'s bots (main, then worker), for the emulator's faults.
+    pub fn core_bot_ids(&self, core: usize) -> [i64; 2] {
+        let slot = &self.cores[core];
+        [slot.main_bot.user_id, slot.worker.user_id]
+    }
+
+    /// SIGKILLs edge `edge` and starts it again on the same addresses (a fresh process: no
+    /// cache, no revocation list); returns once it is ready and sees every core up.
+    pub fn restart_edge(&self, edge: usize) -> Result<(), StackError> {
+        if let Some(mut child) = lock(&self.edges[edge].child).take() {
+            child.kill().map_err(io_error("killing an edge"))?;
+            child.wait().map_err(io_error("reaping an edge"))?;
+        }
+        self.spawn_edge(edge)?;
+        for core in 0..self.cores.len() {
+            self.wait_core_up(edge, core, true)?;
+        }
+        Ok(())
     }
 
     /// SIGKILLs core `core` (no shutdown path runs) and reaps it.
@@ -461,7 +484,12 @@ impl Cluster {
 
     fn spawn_edge(&self, index: usize) -> Result<(), StackError> {
         let slot = &self.edges[index];
-        let out_path = self.dir.path().join(format!("edge-{index}.log"));
+        let start = {
+            let mut starts = lock(&slot.starts);
+            *starts += 1;
+            *starts
+        };
+        let out_path = self.dir.path().join(format!("edge-{index}-{start}.log"));
         let mut env = vec![
             ("TGCDN_LISTEN".to_owned(), slot.addr.to_string()),
             (

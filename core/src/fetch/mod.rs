@@ -84,7 +84,10 @@ impl Default for FetchConfig {
         Self {
             part_size: 512 * 1024,
             attempt_timeout: Duration::from_secs(15),
-            total_timeout: Duration::from_secs(40),
+            // Under the edge's wait for the answer (it was 40 s against the edge's 30 s, so
+            // a long retry reached the viewer as an edge timeout instead of the core's
+            // reason); the QUIC handler bounds lookup and fetch together by the same.
+            total_timeout: tgcdn_shared::deadline::CORE_REQUEST_DEADLINE,
             // Transient failures come in bursts (a cut connection fails every part on it, a
             // flood wait renews): four attempts gave up on chunks that a later round on a
             // free bot would have served. With the doubling pauses between rounds, twelve

@@ -9,10 +9,12 @@
 //! Every failure becomes a [`WireError`] in [`wire_error`], the one place that decides it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::chunk_count;
+use tgcdn_shared::deadline::CORE_REQUEST_DEADLINE;
 use tgcdn_shared::wire::{
     AddonHeader, AddonRequest, ChunkHeader, ChunkRequest, FileMeta, FrameError, Hello, Request,
     Response, Welcome, WireError, limits, verify_hello_proof,
@@ -73,6 +75,8 @@ pub enum ServeError {
     Registry(#[from] StoreError),
     #[error("chunk of {len} bytes does not fit a chunk header")]
     OversizedChunk { len: usize },
+    #[error("not served within the core's request deadline of {0:?}")]
+    Deadline(Duration),
 }
 
 /// The wire form of the retry policy's reasons, for lookups and chunk fetches alike.
@@ -113,10 +117,24 @@ pub fn wire_error(error: &ServeError) -> WireError {
             ResolveError::Store(_) => WireError::Internal,
         },
         ServeError::Fetch(reason) => give_up_wire(reason),
+        // The edge is still waiting (see `tgcdn_shared::deadline`) and gets the reason.
+        ServeError::Deadline(_) => WireError::Unavailable,
         ServeError::Registry(_)
         | ServeError::OversizedChunk { .. }
         | ServeError::OversizedAddon { .. } => WireError::Internal,
     }
+}
+
+/// Runs one edge request under `deadline` — the core's request deadline, which the edge's
+/// wait is set above —, so lookup and fetch together answer in time, whatever each one's
+/// own deadline.
+async fn within<T>(
+    deadline: Duration,
+    work: impl std::future::Future<Output = Result<T, ServeError>>,
+) -> Result<T, ServeError> {
+    tokio::time::timeout(deadline, work)
+        .await
+        .unwrap_or(Err(ServeError::Deadline(deadline)))
 }
 
 fn saturate_secs(secs: u64) -> u32 {
@@ -248,8 +266,12 @@ impl Handler {
                     .record_heartbeat(edge_id, heartbeat, unix_now())?;
                 Ok(Reply::Frame(Response::Ack))
             }
-            Request::Meta(file) => Ok(Reply::Frame(Response::Meta(self.meta(file).await?))),
-            Request::Chunk(chunk) => Ok(Reply::Chunk(self.chunk(chunk).await?)),
+            Request::Meta(file) => Ok(Reply::Frame(Response::Meta(
+                within(CORE_REQUEST_DEADLINE, self.meta(file)).await?,
+            ))),
+            Request::Chunk(chunk) => Ok(Reply::Chunk(
+                within(CORE_REQUEST_DEADLINE, self.chunk(chunk)).await?,
+            )),
             Request::Addon(request) => {
                 let (header, json) = self.addon(&request)?;
                 Ok(Reply::Addon(header, json))
@@ -374,6 +396,10 @@ mod tests {
                 WireError::Unavailable,
             ),
             (FetchError::Rejected("x".into()).into(), WireError::Internal),
+            (
+                ServeError::Deadline(CORE_REQUEST_DEADLINE),
+                WireError::Unavailable,
+            ),
         ];
         for (error, wire) in cases {
             assert_eq!(wire_error(&error), wire, "{error}");
@@ -387,5 +413,26 @@ mod tests {
             wire_error(&out_of_range),
             WireError::BadRequest(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_deadline_is_answered_with_a_reason() {
+        let never = std::future::pending::<Result<(), ServeError>>();
+        let error = within(Duration::ZERO, never).await.unwrap_err();
+        assert!(matches!(error, ServeError::Deadline(_)), "{error}");
+        assert_eq!(wire_error(&error), WireError::Unavailable);
+        assert_eq!(within(Duration::ZERO, async { Ok(7) }).await.unwrap(), 7);
+    }
+
+    #[test]
+    fn the_core_gives_up_before_the_edge_stops_waiting() {
+        use tgcdn_shared::deadline::{ANSWER_MARGIN, EDGE_META_TIMEOUT, EDGE_REQUEST_TIMEOUT};
+        let fetch = crate::fetch::FetchConfig::default();
+        let lookup = crate::resolve::ResolveConfig::default().lookup_timeout;
+        for own in [fetch.total_timeout, fetch.attempt_timeout, lookup] {
+            assert!(own <= CORE_REQUEST_DEADLINE, "{own:?}");
+        }
+        assert!(CORE_REQUEST_DEADLINE + ANSWER_MARGIN <= EDGE_REQUEST_TIMEOUT);
+        assert!(lookup + ANSWER_MARGIN <= EDGE_META_TIMEOUT);
     }
 }

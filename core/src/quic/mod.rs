@@ -15,8 +15,10 @@
 //!   stops before its answer drops the work (and so its claim on the chunk's download,
 //!   which [`crate::fetch`] aborts when nobody else waits for it). Chunks go out as a
 //!   header frame plus the fetched `Bytes` in one `write_all_chunks`. Each authenticated
-//!   connection also gets a pusher task that opens one unidirectional stream per
-//!   revocation ([`wire::Push`]), so every connected edge drops a revoked file at once.
+//!   connection also gets a pusher task that first sends the core's whole revocation list
+//!   (in bounded parts) and then opens one unidirectional stream per revocation or
+//!   unrevocation ([`wire::Push`]), so every connected edge refuses what this core
+//!   revoked, whichever core serves the file.
 //!
 //! Shutdown drains ([`QuicServer::shutdown`]): no new connection or stream, replies in
 //! progress delivered (up to a grace period), then the endpoint closes.
@@ -504,12 +506,17 @@ async fn serve_connection(
     };
     tracing::Span::current().record("edge", edge_id.as_str());
     tracing::info!("edge connected");
-    // Subscribed only now: revocations before this Hello are in the store, which the
-    // edge's first request for the file meets (it forgets its metas on every connection).
-    let revoked = handler.revocations().subscribe();
+    // Subscribed before the list is read, so a change made meanwhile is in the list, in
+    // the changes pushed after it, or both (each push is idempotent at the edge).
+    let changes = handler.revocations().subscribe();
     tokio::spawn(
-        push_revocations(connection.clone(), revoked, config.write_timeout)
-            .instrument(tracing::debug_span!("pushes")),
+        push_revocations(
+            connection.clone(),
+            Arc::clone(handler.revocations()),
+            changes,
+            config.write_timeout,
+        )
+        .instrument(tracing::debug_span!("pushes")),
     );
     let edge_id: Arc<str> = Arc::from(edge_id);
     loop {
@@ -541,37 +548,75 @@ async fn serve_connection(
     }
 }
 
-/// Pushes every revocation to one edge, one unidirectional stream each, until the
-/// connection ends. A pusher that fell behind the announcements pushes `ForgetAll`.
+/// Sends this core's revocation list to one edge, then every change, one unidirectional
+/// stream each, until the connection ends. A pusher that fell behind the announcements
+/// sends the whole list again (after `ForgetAll`, which drops the edge's cached metas).
 async fn push_revocations(
     connection: Connection,
-    mut revoked: tokio::sync::broadcast::Receiver<tgcdn_shared::FileRef>,
+    revocations: Arc<crate::revoke::Revocations>,
+    mut changes: tokio::sync::broadcast::Receiver<crate::revoke::Change>,
     write_timeout: Duration,
 ) {
     use tokio::sync::broadcast::error::RecvError;
+    let mut pending = list_pushes(&revocations);
     loop {
-        let push = tokio::select! {
-            received = revoked.recv() => match received {
-                Ok(file) => wire::Push::Revoked(file),
+        for push in pending.drain(..) {
+            match tokio::time::timeout(write_timeout, send_push(&connection, &push)).await {
+                Ok(Ok(())) => tracing::debug!(kind = push.kind(), "pushed"),
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "push not delivered");
+                    if connection.close_reason().is_some() {
+                        return;
+                    }
+                }
+                Err(_) => tracing::warn!(kind = push.kind(), "push timed out"),
+            }
+        }
+        tokio::select! {
+            received = changes.recv() => match received {
+                Ok(change) => pending.push(change.push()),
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "revocations fell behind; the edge forgets all metas");
-                    wire::Push::ForgetAll
+                    tracing::warn!(missed, "revocations fell behind; sending the edge the whole list");
+                    pending.push(wire::Push::ForgetAll);
+                    pending.extend(list_pushes(&revocations));
                 }
                 Err(RecvError::Closed) => return,
             },
             _ = connection.closed() => return,
-        };
-        match tokio::time::timeout(write_timeout, send_push(&connection, &push)).await {
-            Ok(Ok(())) => tracing::debug!(kind = push.kind(), "pushed"),
-            Ok(Err(error)) => {
-                tracing::debug!(%error, "push not delivered");
-                if connection.close_reason().is_some() {
-                    return;
-                }
-            }
-            Err(_) => tracing::warn!(kind = push.kind(), "push timed out"),
         }
     }
+}
+
+/// The revocation list as pushes of bounded parts, the last one marked (an empty list is
+/// one empty last part: the edge learns this core revoked nothing). A list the store cannot
+/// read is not sent: the edge keeps what it last heard from this core.
+fn list_pushes(revocations: &crate::revoke::Revocations) -> Vec<wire::Push> {
+    match revocations.files() {
+        Ok(files) => revocation_list(&files),
+        Err(error) => {
+            tracing::error!(%error, "cannot read the revocations to send the edge");
+            Vec::new()
+        }
+    }
+}
+
+/// `files` as [`wire::Push::RevokedList`] parts of at most
+/// [`wire::limits::MAX_REVOKED_PER_PUSH`] files, the last one marked.
+fn revocation_list(files: &[tgcdn_shared::FileRef]) -> Vec<wire::Push> {
+    let parts: Vec<&[tgcdn_shared::FileRef]> = if files.is_empty() {
+        vec![&[]]
+    } else {
+        files.chunks(wire::limits::MAX_REVOKED_PER_PUSH).collect()
+    };
+    let count = parts.len();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(index, part)| wire::Push::RevokedList {
+            files: part.to_vec(),
+            last: index + 1 == count,
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -800,4 +845,42 @@ async fn write_error(send: &mut SendStream, error: WireError) -> Result<usize, q
     send.write_all(&frame).await?;
     let _ = send.finish();
     Ok(frame.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use tgcdn_shared::FileRef;
+    use tgcdn_shared::wire::{Push, limits::MAX_REVOKED_PER_PUSH};
+
+    use super::revocation_list;
+
+    #[test]
+    fn a_revocation_list_goes_out_in_bounded_parts_the_last_marked() {
+        let empty = revocation_list(&[]);
+        assert_eq!(
+            empty,
+            vec![Push::RevokedList {
+                files: Vec::new(),
+                last: true
+            }]
+        );
+        let files: Vec<FileRef> = (0..=MAX_REVOKED_PER_PUSH as i32 * 2)
+            .map(|msg_id| FileRef {
+                chat_id: -100,
+                msg_id,
+            })
+            .collect();
+        let parts = revocation_list(&files);
+        assert_eq!(parts.len(), 3);
+        let mut sent = Vec::new();
+        for (index, part) in parts.into_iter().enumerate() {
+            let Push::RevokedList { files, last } = part else {
+                panic!("not a list part");
+            };
+            assert!(files.len() <= MAX_REVOKED_PER_PUSH);
+            assert_eq!(last, index == 2);
+            sent.extend(files);
+        }
+        assert_eq!(sent, files);
+    }
 }

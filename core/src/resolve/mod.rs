@@ -63,7 +63,8 @@ impl Default for ResolveConfig {
             location_ttl: Duration::from_secs(20 * 60),
             max_locations: 200_000,
             max_cached_metas: 100_000,
-            lookup_timeout: Duration::from_secs(20),
+            // Under the edge's wait for metadata (it was equal to it, 20 s).
+            lookup_timeout: tgcdn_shared::deadline::CORE_LOOKUP_DEADLINE,
             negative_ttl: Duration::from_secs(60),
             max_negatives: 100_000,
         }

@@ -10,13 +10,29 @@
 //! yet tried gets the request anyway, so its own bounded wait for a connection applies (what
 //! a one-core edge always did). No I/O and no clock: the caller passes `now`, like
 //! `core/src/bots/select.rs`.
+//!
+//! A core that answers FLOOD_WAIT has no bot free for that long: every bot it has is under
+//! Telegram's limit, which says nothing about the other cores' bots. So that answer, unlike
+//! the core's other typed answers, moves the request on to the next core of its ranking, and
+//! keeps the core out of every ranking until its bots are free ([`flood_hold`]). A request
+//! that found every core flooded or unreachable fails with the most useful error it met
+//! ([`worse`]): the soonest flood wait, so the viewer's `Retry-After` is the shortest true
+//! one.
 
 use std::time::{Duration, Instant};
+
+use tgcdn_shared::wire::WireError;
+
+use super::UpstreamError;
 
 /// How long a connection-level failure keeps a core out of the rankings while its link
 /// still looks up: long enough for its supervisor to notice a dead connection, short enough
 /// that a passing stream reset (a core draining for a restart) costs little.
 pub const BENCH_HOLD: Duration = Duration::from_secs(5);
+
+/// The longest a core's FLOOD_WAIT answer keeps it out of the rankings: a core claiming
+/// hours would otherwise lose its files for hours on one (possibly wrong) answer.
+pub const MAX_FLOOD_HOLD: Duration = Duration::from_secs(300);
 
 /// What the pool knows of one core's link right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,6 +43,8 @@ pub struct Link {
     pub generation: u64,
     /// The last connection-level failure, if any.
     pub bench: Option<Bench>,
+    /// Every bot of the core is in FLOOD_WAIT until then (its last FLOOD_WAIT answer).
+    pub flooded_until: Option<Instant>,
 }
 
 /// A connection-level failure on connection `generation`, holding the core out until
@@ -47,13 +65,62 @@ impl Bench {
     }
 }
 
+/// Until when a core that answered FLOOD_WAIT for `secs` at `now` stays out of the
+/// rankings: those seconds (they are its soonest free bot's), at most [`MAX_FLOOD_HOLD`].
+/// A reconnection does not end it: the flood wait is Telegram's, on the core's bots.
+pub fn flood_hold(secs: u32, now: Instant) -> Instant {
+    now + Duration::from_secs(secs.into()).min(MAX_FLOOD_HOLD)
+}
+
+/// How a core's answer to one attempt bears on the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Served, or a typed answer that holds whichever core is asked (not found, revoked,
+    /// bad request…): the request ends with it.
+    Final,
+    /// The connection failed under the request: bench the core, try the next.
+    ConnectionLost,
+    /// Every bot of the core is in FLOOD_WAIT for `secs`: hold the core, try the next.
+    FloodWait { secs: u32 },
+}
+
+impl Answer {
+    /// What `result` says, for the failover.
+    pub fn of<T>(result: &Result<T, UpstreamError>) -> Self {
+        match result {
+            Err(UpstreamError::Unreachable { .. }) => Answer::ConnectionLost,
+            Err(UpstreamError::Core(WireError::FloodWait { secs })) => {
+                Answer::FloodWait { secs: *secs }
+            }
+            _ => Answer::Final,
+        }
+    }
+}
+
+/// Of two failures that each moved a request on, the one to report if no core serves it:
+/// a flood wait over a lost connection (the viewer gets 503 with `Retry-After`), and of two
+/// flood waits the sooner.
+pub fn worse(kept: UpstreamError, new: UpstreamError) -> UpstreamError {
+    match (&kept, &new) {
+        (
+            UpstreamError::Core(WireError::FloodWait { secs: kept_secs }),
+            UpstreamError::Core(WireError::FloodWait { secs: new_secs }),
+        ) if new_secs >= kept_secs => kept,
+        (UpstreamError::Core(WireError::FloodWait { .. }), UpstreamError::Unreachable { .. }) => {
+            kept
+        }
+        _ => new,
+    }
+}
+
 impl Link {
     /// Whether a request may go to this core at `now`.
     pub fn usable(&self, now: Instant) -> bool {
-        self.up
-            && !self
-                .bench
-                .is_some_and(|bench| bench.generation >= self.generation && now < bench.until)
+        let benched = self
+            .bench
+            .is_some_and(|bench| bench.generation >= self.generation && now < bench.until);
+        let flooded = self.flooded_until.is_some_and(|until| now < until);
+        self.up && !benched && !flooded
     }
 }
 
@@ -76,6 +143,7 @@ mod tests {
             up: true,
             generation,
             bench: None,
+            flooded_until: None,
         }
     }
 
@@ -153,5 +221,62 @@ mod tests {
         let now = Instant::now();
         assert_eq!(choose(&[7, 0], &[up(1)], &[], now), Some(0));
         assert_eq!(choose(&[], &[up(1)], &[], now), None);
+    }
+
+    #[test]
+    fn a_flooded_core_is_skipped_until_its_bots_are_free_reconnection_or_not() {
+        let now = Instant::now();
+        let mut links = [up(1), up(1)];
+        links[0].flooded_until = Some(flood_hold(30, now));
+        let soon = now + Duration::from_secs(29);
+        assert_eq!(choose(&[0, 1], &links, &[], soon), Some(1));
+        // A new connection to the same core does not free its bots.
+        links[0].generation = 2;
+        assert_eq!(choose(&[0, 1], &links, &[], soon), Some(1));
+        assert_eq!(
+            choose(&[0, 1], &links, &[], now + Duration::from_secs(30)),
+            Some(0)
+        );
+        // With every core flooded, the best-ranked untried one still gets the request.
+        links[1].flooded_until = Some(flood_hold(30, now));
+        assert_eq!(choose(&[1, 0], &links, &[], soon), Some(1));
+        assert_eq!(choose(&[1, 0], &links, &[1], soon), Some(0));
+    }
+
+    #[test]
+    fn a_flood_hold_is_the_cores_seconds_capped() {
+        let now = Instant::now();
+        assert_eq!(flood_hold(7, now), now + Duration::from_secs(7));
+        assert_eq!(flood_hold(u32::MAX, now), now + MAX_FLOOD_HOLD);
+    }
+
+    #[test]
+    fn only_lost_connections_and_flood_waits_move_a_request_on() {
+        let flood = UpstreamError::Core(WireError::FloodWait { secs: 9 });
+        assert_eq!(Answer::of::<()>(&Err(flood)), Answer::FloodWait { secs: 9 });
+        assert_eq!(
+            Answer::of::<()>(&Err(UpstreamError::unreachable("cut"))),
+            Answer::ConnectionLost
+        );
+        for last in [
+            Err(UpstreamError::Core(WireError::NotFound)),
+            Err(UpstreamError::Core(WireError::Revoked)),
+            Err(UpstreamError::Core(WireError::Unavailable)),
+            Err(UpstreamError::Timeout),
+            Ok(()),
+        ] {
+            assert_eq!(Answer::of(&last), Answer::Final, "{last:?}");
+        }
+    }
+
+    #[test]
+    fn the_soonest_flood_wait_is_what_a_request_fails_with() {
+        let flood = |secs| UpstreamError::Core(WireError::FloodWait { secs });
+        let cut = UpstreamError::unreachable("cut");
+        assert_eq!(worse(flood(30), flood(5)), flood(5));
+        assert_eq!(worse(flood(5), flood(30)), flood(5));
+        assert_eq!(worse(flood(5), cut.clone()), flood(5));
+        assert_eq!(worse(cut.clone(), flood(5)), flood(5));
+        assert_eq!(worse(cut.clone(), cut.clone()), cut);
     }
 }

@@ -72,6 +72,8 @@ pub struct LinkStatus {
     /// Of those, the ones that failed with a connection-level error (and moved on to the
     /// next core of their ranking, if any).
     pub failures: u64,
+    /// Of those, the ones the core answered FLOOD_WAIT (and moved on likewise).
+    pub floods: u64,
 }
 
 /// An addon answer as the core sent it: the header (JSON length and cache lifetimes) and

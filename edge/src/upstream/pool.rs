@@ -8,8 +8,10 @@
 //! to the same core and that core's second-tier cache holds it once; addon requests go to the
 //! first usable core in configuration order. A request that fails with a connection-level
 //! error ([`UpstreamError::Unreachable`]) benches that core and moves on to the next one of
-//! its ranking, each core tried at most once; typed answers of a core (not found, revoked,
-//! flood wait…) are final, as they were for one core. The decision itself is pure, in
+//! its ranking, each core tried at most once; so does a FLOOD_WAIT answer (every bot of that
+//! core is flooded, the next core's bots are not), which also keeps the core out of the
+//! rankings until its bots are free; the other typed answers of a core (not found,
+//! revoked…) are final, as they were for one core. The decision itself is pure, in
 //! [`super::failover`]. Each link keeps reconnecting with backoff on its own; readiness is
 //! "some core is up". With one core the pool adds nothing but the bookkeeping.
 
@@ -21,22 +23,41 @@ use std::time::Instant;
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::rendezvous;
-use tgcdn_shared::wire::{AddonRequest, FileMeta};
+use tgcdn_shared::wire::{AddonRequest, FileMeta, Push};
 
-use super::failover::{self, Bench, Link};
+use super::failover::{self, Answer, Bench, Link};
 use super::quic::{LoadReport, PushSink, QuicSettings, QuicSetupError, QuicUpstream};
 use super::{AddonReply, LinkStatus, Upstream, UpstreamError, UpstreamFuture};
+
+/// Where the pool's pushes go: the core's index in the list, and what it pushed.
+pub type PoolPushSink =
+    Arc<dyn Fn(usize, Push) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// One core's link as the pool needs it: an [`Upstream`] that also says how many
 /// connections it has made, so a failure is pinned to the connection it happened on.
 pub trait PoolMember: Upstream {
     /// Connections made so far (0 before the first).
     fn connections(&self) -> u64;
+
+    /// Whether the core's revocation list has arrived on this connection: until then the
+    /// core is not used (another core's file it revoked must not slip through meanwhile).
+    fn revocations_known(&self) -> bool {
+        true
+    }
+
+    /// Up and usable: connected, and its revocations known.
+    fn usable_link(&self) -> bool {
+        self.ready() && self.revocations_known()
+    }
 }
 
 impl PoolMember for QuicUpstream {
     fn connections(&self) -> u64 {
         QuicUpstream::connections(self)
+    }
+
+    fn revocations_known(&self) -> bool {
+        QuicUpstream::revocations_known(self)
     }
 }
 
@@ -47,13 +68,22 @@ struct Member {
     requests: AtomicU64,
     /// Of those, the ones that failed with a connection-level error and benched the core.
     failures: AtomicU64,
+    /// Of those, the ones it answered FLOOD_WAIT and that moved on to the next core.
+    floods: AtomicU64,
+}
+
+/// What keeps one core out of the rankings for a while.
+#[derive(Debug, Clone, Copy, Default)]
+struct Holds {
+    bench: Option<Bench>,
+    flooded_until: Option<Instant>,
 }
 
 /// See the module docs.
 pub struct CorePool {
     members: Vec<Member>,
     names: Vec<String>,
-    benches: Mutex<Vec<Option<Bench>>>,
+    holds: Mutex<Vec<Holds>>,
     quic: Vec<Arc<QuicUpstream>>,
 }
 
@@ -69,10 +99,11 @@ impl CorePool {
                 link,
                 requests: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
+                floods: AtomicU64::new(0),
             })
             .collect::<Vec<_>>();
         CorePool {
-            benches: Mutex::new(vec![None; members.len()]),
+            holds: Mutex::new(vec![Holds::default(); members.len()]),
             members,
             names,
             quic: Vec::new(),
@@ -107,11 +138,13 @@ impl CorePool {
         }
     }
 
-    /// Sets where every core's pushes go: a file one core revoked is revoked on this edge,
-    /// whichever core it is served by.
-    pub fn set_push_sink(&self, sink: PushSink) {
-        for link in &self.quic {
-            link.set_push_sink(sink.clone());
+    /// Sets where every core's pushes go, with the core's index in the list: a file one
+    /// core revoked is revoked on this edge, whichever core it is served by.
+    pub fn set_push_sink(&self, sink: PoolPushSink) {
+        for (index, link) in self.quic.iter().enumerate() {
+            let sink = sink.clone();
+            let per_core: PushSink = Arc::new(move |push| sink(index, push));
+            link.set_push_sink(per_core);
         }
     }
 
@@ -121,27 +154,28 @@ impl CorePool {
     }
 
     fn snapshot(&self) -> Vec<Link> {
-        let benches = self.benches.lock().unwrap_or_else(PoisonError::into_inner);
+        let holds = self.holds.lock().unwrap_or_else(PoisonError::into_inner);
         self.members
             .iter()
-            .zip(benches.iter())
-            .map(|(member, bench)| Link {
-                up: member.link.ready(),
+            .zip(holds.iter())
+            .map(|(member, holds)| Link {
+                up: member.link.usable_link(),
                 generation: member.link.connections(),
-                bench: *bench,
+                bench: holds.bench,
+                flooded_until: holds.flooded_until,
             })
             .collect()
     }
 
-    fn bench(&self, index: usize, bench: Bench) {
-        let mut benches = self.benches.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = benches.get_mut(index) {
-            *slot = Some(bench);
+    fn hold(&self, index: usize, change: impl FnOnce(&mut Holds)) {
+        let mut holds = self.holds.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = holds.get_mut(index) {
+            change(slot);
         }
     }
 
     /// Runs `call` on the cores of `order`, as [`failover::choose`] picks them, until one
-    /// answers anything but a connection-level failure.
+    /// answers anything but a connection-level failure or a flood wait.
     async fn run<T, F, Fut>(
         &self,
         what: &str,
@@ -162,17 +196,24 @@ impl CorePool {
             tried.push(index);
             let member = &self.members[index];
             member.requests.fetch_add(1, Ordering::Relaxed);
-            match call(member.link.clone()).await {
-                Err(error @ UpstreamError::Unreachable { .. }) => {
+            let result = call(member.link.clone()).await;
+            let now = Instant::now();
+            match Answer::of(&result) {
+                Answer::Final => return result,
+                Answer::ConnectionLost => {
                     member.failures.fetch_add(1, Ordering::Relaxed);
-                    self.bench(
-                        index,
-                        Bench::after_failure(links[index].generation, Instant::now()),
-                    );
-                    tracing::info!(what, core = %member.name, %error, "core failed; trying the next in the ranking");
-                    last = error;
+                    let bench = Bench::after_failure(links[index].generation, now);
+                    self.hold(index, |holds| holds.bench = Some(bench));
                 }
-                other => return other,
+                Answer::FloodWait { secs } => {
+                    member.floods.fetch_add(1, Ordering::Relaxed);
+                    let until = failover::flood_hold(secs, now);
+                    self.hold(index, |holds| holds.flooded_until = Some(until));
+                }
+            }
+            if let Err(error) = result {
+                tracing::info!(what, core = %member.name, %error, "core cannot serve; trying the next in the ranking");
+                last = failover::worse(last, error);
             }
         }
     }
@@ -207,9 +248,9 @@ impl Upstream for CorePool {
         }))
     }
 
-    /// Some core is up.
+    /// Some core is up (and has said what it revoked).
     fn ready(&self) -> bool {
-        self.members.iter().any(|member| member.link.ready())
+        self.members.iter().any(|member| member.link.usable_link())
     }
 
     fn links(&self) -> Vec<LinkStatus> {
@@ -217,9 +258,10 @@ impl Upstream for CorePool {
             .iter()
             .map(|member| LinkStatus {
                 name: member.name.clone(),
-                up: member.link.ready(),
+                up: member.link.usable_link(),
                 requests: member.requests.load(Ordering::Relaxed),
                 failures: member.failures.load(Ordering::Relaxed),
+                floods: member.floods.load(Ordering::Relaxed),
             })
             .collect()
     }
@@ -227,7 +269,7 @@ impl Upstream for CorePool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, AtomicU32};
 
     use tgcdn_shared::wire::WireError;
 
@@ -240,6 +282,8 @@ mod tests {
         data: Arc<MemoryUpstream>,
         up: AtomicBool,
         broken: AtomicBool,
+        /// Non-zero: every request is answered FLOOD_WAIT for this many seconds.
+        flood_secs: AtomicU32,
         connections: AtomicU64,
         served: AtomicU64,
     }
@@ -250,6 +294,7 @@ mod tests {
                 data,
                 up: AtomicBool::new(true),
                 broken: AtomicBool::new(false),
+                flood_secs: AtomicU32::new(0),
                 connections: AtomicU64::new(1),
                 served: AtomicU64::new(0),
             })
@@ -258,6 +303,10 @@ mod tests {
         fn check(&self) -> Result<(), UpstreamError> {
             if self.broken.load(Ordering::SeqCst) || !self.up.load(Ordering::SeqCst) {
                 return Err(UpstreamError::unreachable("connection lost"));
+            }
+            let secs = self.flood_secs.load(Ordering::SeqCst);
+            if secs > 0 {
+                return Err(UpstreamError::Core(WireError::FloodWait { secs }));
             }
             self.served.fetch_add(1, Ordering::SeqCst);
             Ok(())
@@ -444,5 +493,41 @@ mod tests {
         let links = pool.links();
         assert_eq!(links.iter().map(|l| l.requests).sum::<u64>(), 1);
         assert_eq!(links[owner(missing)].requests, 1);
+    }
+
+    #[tokio::test]
+    async fn a_flooded_core_hands_its_files_to_the_next_and_is_skipped_while_flooded() {
+        let (data, files) = data(40);
+        let (pool, cores) = pool(&data);
+        let flooded = 2;
+        cores[flooded].flood_secs.store(60, Ordering::SeqCst);
+        for &file in &files {
+            pool.meta(file).await.unwrap();
+            let bytes = pool.chunk(file, 0).await.unwrap();
+            assert_eq!(bytes, pattern(0, 1 << 20));
+        }
+        let owned = files.iter().filter(|&&f| owner(f) == flooded).count() as u64;
+        assert!(owned > 1);
+        // Only the first request found out; the others went straight to the next core.
+        let link = &pool.links()[flooded];
+        assert_eq!((link.requests, link.floods, link.failures), (1, 1, 0));
+        assert_eq!(cores[flooded].served.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            pool.links().iter().map(|l| l.requests).sum::<u64>(),
+            files.len() as u64 * 2 + 1
+        );
+    }
+
+    #[tokio::test]
+    async fn with_every_core_flooded_the_soonest_flood_wait_is_the_answer() {
+        let (data, files) = data(1);
+        let (pool, cores) = pool(&data);
+        for (core, secs) in cores.iter().zip([40, 7, 90]) {
+            core.flood_secs.store(secs, Ordering::SeqCst);
+        }
+        cores[0].broken.store(true, Ordering::SeqCst);
+        let error = pool.chunk(files[0], 0).await.unwrap_err();
+        assert_eq!(error, UpstreamError::Core(WireError::FloodWait { secs: 7 }));
+        assert!(pool.links().iter().all(|link| link.requests == 1));
     }
 }

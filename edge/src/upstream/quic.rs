@@ -14,7 +14,11 @@
 //! [`Push`] (a revocation). The supervisor reads them, one frame per stream under a
 //! deadline, and hands each to the push sink `main` set ([`QuicUpstream::set_push_sink`]).
 //! After a *re*connection the sink first gets `ForgetAll`: revocations made while the
-//! edge was away were never pushed, so no cached metadata is trusted across a gap.
+//! edge was away were never pushed, so no cached metadata is trusted across a gap. The
+//! core's first pushes on each connection are its whole revocation list; until its last
+//! part is in (or [`LIST_GRACE`] passed), [`QuicUpstream::revocations_known`] is false, so
+//! a pool of cores sends no file to any core before each core that is up has said what it
+//! revoked.
 //!
 //! Addon answers are read the same way (one stream each, under the same deadline and
 //! retries): the JSON length is checked against the wire limit when the header decodes, and
@@ -62,7 +66,8 @@ pub struct QuicSettings {
     pub public_base_url: String,
     /// Longest wait for a connection before a request fails as unreachable.
     pub connect_wait: Duration,
-    /// Deadline of one request attempt.
+    /// Deadline of one request attempt; by default the one the core's own deadline is set
+    /// under (`tgcdn_shared::deadline`), so the core's answer arrives first.
     pub request_timeout: Duration,
     /// Attempts per request when the connection is lost under it.
     pub max_attempts: u32,
@@ -85,7 +90,7 @@ impl QuicSettings {
             region: "default".to_owned(),
             public_base_url: "http://localhost".to_owned(),
             connect_wait: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
+            request_timeout: tgcdn_shared::deadline::EDGE_REQUEST_TIMEOUT,
             max_attempts: 3,
             max_backoff: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
@@ -116,6 +121,10 @@ const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// How long the core may take to deliver one push frame on its stream.
 const PUSH_READ_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long after connecting the core's revocation list may take before the link is used
+/// without it (a core that cannot read its store sends none; it still refuses its own).
+pub const LIST_GRACE: Duration = Duration::from_secs(5);
+
 /// Why the QUIC client could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum QuicSetupError {
@@ -133,6 +142,8 @@ struct Shared {
     settings: QuicSettings,
     current: watch::Sender<Option<Connection>>,
     ready: AtomicBool,
+    /// The core's revocation list arrived on this connection (or its grace passed).
+    revocations_known: AtomicBool,
     /// Connections made so far; a failover decision taken on one is void on the next.
     connections: AtomicU64,
     connect_attempts: AtomicUsize,
@@ -170,6 +181,7 @@ impl QuicUpstream {
             settings,
             current: watch::Sender::new(None),
             ready: AtomicBool::new(false),
+            revocations_known: AtomicBool::new(false),
             connections: AtomicU64::new(0),
             connect_attempts: AtomicUsize::new(0),
             load: Mutex::new(None),
@@ -204,6 +216,12 @@ impl QuicUpstream {
     /// [`Upstream::ready`], what a pool of cores decides failover on.
     pub fn connections(&self) -> u64 {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Whether the core's revocation list has arrived on the current connection (or the
+    /// link has waited [`LIST_GRACE`] for it).
+    pub fn revocations_known(&self) -> bool {
+        self.shared.revocations_known.load(Ordering::SeqCst)
     }
 
     /// Waits until connected (or `wait` passes); for start-up logs and tests.
@@ -378,6 +396,7 @@ async fn supervise(shared: Arc<Shared>, stop: CancellationToken) {
                     deliver(&shared, Push::ForgetAll).await;
                 }
                 connected_before = true;
+                shared.revocations_known.store(false, Ordering::SeqCst);
                 shared.connections.fetch_add(1, Ordering::SeqCst);
                 shared.current.send_replace(Some(connection.clone()));
                 shared.ready.store(true, Ordering::SeqCst);
@@ -386,6 +405,7 @@ async fn supervise(shared: Arc<Shared>, stop: CancellationToken) {
                     reason = connection.closed() => reason.to_string(),
                     reason = heartbeats(&shared, &connection, interval) => reason,
                     reason = pushes(&shared, &connection) => reason,
+                    reason = list_grace(&shared) => reason,
                     () = stop.cancelled() => {
                         connection.close(0u32.into(), b"edge shutting down");
                         shared.ready.store(false, Ordering::SeqCst);
@@ -517,11 +537,27 @@ async fn pushes(shared: &Shared, connection: &Connection) -> String {
             }
         };
         match wire::decode_push(&frame) {
-            Ok(Some((push, consumed))) if consumed == frame.len() => deliver(shared, push).await,
+            Ok(Some((push, consumed))) if consumed == frame.len() => {
+                let list_complete = matches!(push, Push::RevokedList { last: true, .. });
+                deliver(shared, push).await;
+                if list_complete {
+                    shared.revocations_known.store(true, Ordering::SeqCst);
+                }
+            }
             Ok(_) => tracing::warn!(len = frame.len(), "push frame did not decode whole"),
             Err(error) => tracing::warn!(%error, "malformed push"),
         }
     }
+}
+
+/// Gives the core [`LIST_GRACE`] to send its revocation list, then uses the link anyway;
+/// never ends.
+async fn list_grace(shared: &Shared) -> String {
+    tokio::time::sleep(LIST_GRACE).await;
+    if !shared.revocations_known.swap(true, Ordering::SeqCst) {
+        tracing::warn!("the core sent no revocation list in {LIST_GRACE:?}; using it without");
+    }
+    std::future::pending().await
 }
 
 async fn deliver(shared: &Shared, push: Push) {

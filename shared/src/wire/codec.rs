@@ -31,9 +31,9 @@ pub fn encode_response(resp: &Response, out: &mut Vec<u8>) -> Result<(), FrameEr
     encode_frame(resp, out)
 }
 
-/// Append one push frame to `out`. Pushes have no variable-length field, so this only
-/// fails if postcard does.
+/// Append one push frame to `out`. On error `out` is left as it was.
 pub fn encode_push(push: &Push, out: &mut Vec<u8>) -> Result<(), FrameError> {
+    push.validate()?;
     encode_frame(push, out)
 }
 
@@ -44,6 +44,7 @@ pub fn decode_push(buf: &[u8]) -> Result<Option<(Push, usize)>, FrameError> {
     };
     check_tag(body, PUSH_KINDS, "push")?;
     let push: Push = decode_body(body)?;
+    push.validate()?;
     Ok(Some((push, consumed)))
 }
 

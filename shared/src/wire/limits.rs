@@ -35,3 +35,6 @@ pub const MAX_UNIQUE_ID: usize = 128;
 pub const MAX_VERSION: usize = 64;
 /// Human-readable text of a `BadRequest` error.
 pub const MAX_ERROR_MESSAGE: usize = 1024;
+/// Files in one [`Push::RevokedList`](super::Push::RevokedList) part: at most 15 bytes each
+/// (two zigzag varints), 30 KiB a frame.
+pub const MAX_REVOKED_PER_PUSH: usize = 2048;

@@ -57,10 +57,18 @@ pub enum Push {
     /// The core may have revoked files this edge was not told about (its push queue
     /// overflowed): drop every cached metadata, so each file is asked for again.
     ForgetAll,
+    /// This core's revocation of the file was undone (protocol 4): the edge stops refusing
+    /// it on this core's word.
+    Unrevoked(FileRef),
+    /// Every file this core holds revoked, sent first on each connection (protocol 4) in
+    /// parts of at most [`limits::MAX_REVOKED_PER_PUSH`] files, `last` on the final one.
+    /// Once the last part is in, the edge's view of this core's revocations is exactly the
+    /// list: it refuses these files whichever core serves them.
+    RevokedList { files: Vec<FileRef>, last: bool },
 }
 
 /// Number of [`Push`] variants this build knows.
-pub(super) const PUSH_KINDS: u32 = 2;
+pub(super) const PUSH_KINDS: u32 = 4;
 
 impl Push {
     /// Short name for logs and metrics labels.
@@ -68,6 +76,22 @@ impl Push {
         match self {
             Push::Revoked(_) => "revoked",
             Push::ForgetAll => "forget_all",
+            Push::Unrevoked(_) => "unrevoked",
+            Push::RevokedList { .. } => "revoked_list",
+        }
+    }
+
+    /// Field limits; the codec calls this on both sides.
+    pub(super) fn validate(&self) -> Result<(), FrameError> {
+        match self {
+            Push::RevokedList { files, .. } if files.len() > limits::MAX_REVOKED_PER_PUSH => {
+                Err(FrameError::FieldTooLong {
+                    field: "files",
+                    len: files.len(),
+                    max: limits::MAX_REVOKED_PER_PUSH,
+                })
+            }
+            _ => Ok(()),
         }
     }
 }

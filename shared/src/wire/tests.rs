@@ -148,8 +148,7 @@ fn addon_header_has_the_documented_layout() {
     );
 }
 
-/// Pins the version 3 push layout and the version bump that came with it: a push is a
-/// tagged frame like the others, and a tag this build does not know is refused by name.
+/// Pins the version 3 push layout: a push is a tagged frame like the others.
 #[test]
 fn pushes_round_trip_and_have_the_documented_layout() {
     let file = FileRef {
@@ -168,19 +167,74 @@ fn pushes_round_trip_and_have_the_documented_layout() {
     encode_push(&Push::ForgetAll, &mut forget).unwrap();
     assert_eq!(decode_push(&forget), Ok(Some((Push::ForgetAll, 5))));
     assert_eq!(
-        decode_push(&raw_frame(&[2])),
-        Err(FrameError::UnknownMessage {
-            direction: "push",
-            tag: 2
-        })
-    );
-    assert_eq!(
         decode_push(&raw_frame(&[0, 0xC7])),
         Err(FrameError::Truncated)
     );
     assert_eq!(decode_push(&frame[..6]), Ok(None));
-    assert_eq!(ALPN, b"tgcdn/3");
-    assert_eq!(PROTOCOL_VERSION, 3);
+}
+
+/// Pins the version 4 pushes: unrevocations and the revocation list in bounded parts.
+#[test]
+fn revocation_lists_round_trip_within_their_bound() {
+    let file = FileRef {
+        chat_id: -100,
+        msg_id: 7,
+    };
+    let mut frame = Vec::new();
+    encode_push(&Push::Unrevoked(file), &mut frame).unwrap();
+    assert_eq!(frame, [4, 0, 0, 0, 2, 0xC7, 0x01, 0x0E]);
+    // The largest part, of the widest file references, fits one frame.
+    let widest = FileRef {
+        chat_id: i64::MIN,
+        msg_id: i32::MIN,
+    };
+    let full = Push::RevokedList {
+        files: vec![widest; limits::MAX_REVOKED_PER_PUSH],
+        last: true,
+    };
+    let mut frame = Vec::new();
+    encode_push(&full, &mut frame).unwrap();
+    assert!(frame.len() <= LEN_PREFIX + MAX_FRAME_LEN as usize);
+    assert_eq!(decode_push(&frame), Ok(Some((full, frame.len()))));
+    let empty = Push::RevokedList {
+        files: Vec::new(),
+        last: true,
+    };
+    let mut frame = Vec::new();
+    encode_push(&empty, &mut frame).unwrap();
+    assert_eq!(frame, [3, 0, 0, 0, 3, 0, 1]);
+    assert_eq!(decode_push(&frame), Ok(Some((empty, frame.len()))));
+    // One file over the bound is refused on both sides.
+    let over = Push::RevokedList {
+        files: vec![file; limits::MAX_REVOKED_PER_PUSH + 1],
+        last: false,
+    };
+    let mut frame = Vec::new();
+    assert!(matches!(
+        encode_push(&over, &mut frame),
+        Err(FrameError::FieldTooLong { field: "files", .. })
+    ));
+    assert!(frame.is_empty());
+    let mut body = vec![3u8];
+    // postcard: varint length 2049 = 0x81 0x10, then the files, then `last`.
+    body.extend_from_slice(&[0x81, 0x10]);
+    for _ in 0..=limits::MAX_REVOKED_PER_PUSH {
+        body.extend_from_slice(&[0xC7, 0x01, 0x0E]);
+    }
+    body.push(0);
+    assert!(matches!(
+        decode_push(&raw_frame(&body)),
+        Err(FrameError::FieldTooLong { field: "files", .. })
+    ));
+    assert_eq!(
+        decode_push(&raw_frame(&[4])),
+        Err(FrameError::UnknownMessage {
+            direction: "push",
+            tag: 4
+        })
+    );
+    assert_eq!(ALPN, b"tgcdn/4");
+    assert_eq!(PROTOCOL_VERSION, 4);
 }
 
 /// Guards the hand-kept variant counts: each sample's tag is below them, every tag below

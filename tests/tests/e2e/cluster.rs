@@ -1,8 +1,11 @@
 //! Two cores and two edges on one emulator world (`tgcdn_tests::cluster`): files spread over
 //! both cores by rendezvous hashing, a link made by either core's bot plays through any core,
-//! a revocation one core pushes applies at every edge to a file the other core serves, and a core SIGKILLed while several downloads stream hands its files to the other core
+//! a revocation made on one core holds at every edge for a file the other core serves —
+//! past the edges' negative cache and across an edge restart — until that core unrevokes
+//! it, a core SIGKILLed while several downloads stream hands its files to the other core
 //! (every download completes, byte-exact, in its first response), then takes them back when
-//! it returns. This module starts its own cluster, since it kills a core.
+//! it returns, and a core whose every bot is in FLOOD_WAIT hands its files to the other core
+//! too. This module starts its own cluster, since it kills a core.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +19,7 @@ use tgemu::{Content, Scope};
 use crate::common::{MIB, run};
 
 /// Every wait of this module ends by then, counted from its start.
-const BUDGET: Duration = Duration::from_secs(240);
+const BUDGET: Duration = Duration::from_secs(300);
 
 /// Polls `probe` every 25 ms until it holds; panics naming `what` once `deadline` passed.
 fn await_until(what: &str, deadline: Instant, mut probe: impl FnMut() -> bool) {
@@ -133,7 +136,8 @@ fn two_cores_share_the_files_and_a_killed_core_hands_its_downloads_to_the_other(
         assert!(total(&cluster, "tgcdn_edge_core_requests_total", server) > before);
     }
 
-    // A revocation pushed by one core applies at every edge to a file another core serves.
+    // A revocation made on one core applies at every edge to a file another core serves,
+    // which never hears of it.
     let revoked = loop {
         let posted = cluster.post_file(
             Content::pseudo(MIB / 2),
@@ -161,6 +165,44 @@ fn two_cores_share_the_files_and_a_killed_core_hands_its_downloads_to_the_other(
             &format!("edge {edge} refusing the revoked file"),
             deadline,
             || client::get(&url, &[]).unwrap().status() == 410,
+        );
+    }
+    // It holds past the edges' negative cache, when only core 0 (which would serve the
+    // file) is asked about it...
+    let status_at = |edge: usize| {
+        let url = cluster.link_for(edge, revoked.file, &revoked.name);
+        client::get(&url, &[]).unwrap().status()
+    };
+    let held_until = Instant::now() + tgcdn_edge::fetch::NEGATIVE_TTL + Duration::from_secs(2);
+    let mut probes = 0;
+    while Instant::now() < held_until {
+        for edge in 0..2 {
+            assert_eq!(status_at(edge), 410, "edge {edge} after {probes} probes");
+        }
+        probes += 1;
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // ...and in an edge started after it, which learns it from core 1's list on connecting.
+    cluster.restart_edge(0).unwrap();
+    assert_eq!(status_at(0), 410, "a restarted edge");
+    assert_eq!(
+        cluster
+            .core_metric(0, "tgcdn_edge_core_requests_total", 0)
+            .unwrap(),
+        0,
+        "the restarted edge asked a core about the revoked file"
+    );
+    // Unrevoked on the core that revoked it: it plays again at both edges.
+    let mut command = cluster
+        .core_command(1, &["link", "unrevoke", &revoked.url])
+        .unwrap();
+    let output = run(&mut command, Duration::from_secs(20));
+    assert!(output.status.success(), "{output:?}");
+    for edge in 0..2 {
+        await_until(
+            &format!("edge {edge} serving the unrevoked file"),
+            deadline,
+            || status_at(edge) == 200,
         );
     }
 
@@ -292,6 +334,47 @@ fn two_cores_share_the_files_and_a_killed_core_hands_its_downloads_to_the_other(
     assert!(
         cluster
             .core_metric(1, "tgcdn_edge_core_requests_total", victim)
+            .unwrap()
+            > before
+    );
+
+    // Every bot of a file's core in FLOOD_WAIT (longer than the core's request deadline):
+    // the core answers so, and the edge asks the next core of the file's ranking instead of
+    // answering 503.
+    let flooded = loop {
+        let posted = cluster.post_file(
+            Content::pseudo(MIB + 11),
+            "flooded.bin",
+            "application/octet-stream",
+            2,
+        );
+        if cluster.owner(posted.file) == victim {
+            break posted;
+        }
+        assert!(Instant::now() < deadline, "no file ranked on core {victim}");
+    };
+    for bot in cluster.core_bot_ids(victim) {
+        cluster.emulator().faults().flood_wait(bot, 120);
+    }
+    let other = 1 - victim;
+    let before = cluster
+        .core_metric(1, "tgcdn_edge_core_requests_total", other)
+        .unwrap();
+    let body = client::get(&cluster.link_for(1, flooded.file, &flooded.name), &[]).unwrap();
+    assert_eq!(body.status(), 200);
+    assert_eq!(
+        sha256_hex(&body.body),
+        expected_sha(&cluster, &flooded, MIB + 11)
+    );
+    assert!(
+        cluster
+            .core_metric(1, "tgcdn_edge_core_floods_total", victim)
+            .unwrap()
+            >= 1
+    );
+    assert!(
+        cluster
+            .core_metric(1, "tgcdn_edge_core_requests_total", other)
             .unwrap()
             > before
     );
