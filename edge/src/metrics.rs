@@ -218,6 +218,11 @@ impl EdgeMetrics {
                 budget.held.clone(),
             );
             registry.register(
+                "inflight_cached_bytes",
+                "Of the in-flight bytes, those of chunks the cache still holds too (the same memory): chunk memory = cache_bytes + inflight_bytes - this",
+                self.cache.holdings().cached_bytes().clone(),
+            );
+            registry.register(
                 "inflight_refused",
                 "Chunk leases refused because the in-flight budget was spent",
                 budget.refused.clone(),
