@@ -16,7 +16,8 @@
 //! Beside the path: [`push`] applies what the core pushes (revocations), [`budget`] bounds
 //! the chunk bytes bodies hold outside the cache, [`app`] wires the parts, [`config`] reads
 //! `TGCDN_*`, [`metrics`] exports
-//! Prometheus text, [`testing`] is an in-memory upstream for tests and benches.
+//! Prometheus text, [`signals`] catches the binary's SIGINT/SIGTERM before it reports
+//! serving, [`testing`] is an in-memory upstream for tests and benches.
 
 pub mod app;
 pub mod body;
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod push;
 pub mod range;
 pub mod readahead;
+pub mod signals;
 pub mod slots;
 pub mod testing;
 pub mod tokens;
