@@ -3,9 +3,12 @@
 //! each reading a few KiB per second, with a bounded cache and in-flight budget. Printed:
 //! RSS − idle at the peak, the cache's bytes and the in-flight bytes (both from the edge's
 //! metrics), the bound cache size + budget + 64 KiB × streams, and the per-stream excess =
-//! (RSS − idle − chunk memory growth) / N, where chunk memory = cache bytes + in-flight
-//! bytes − in-flight bytes the cache also holds (`tgcdn_edge_inflight_cached_bytes`: a chunk
-//! being sent that is still cached is one allocation, not two). Targets (#17): RSS − idle within the
+//! (RSS − idle − chunk memory growth) / N, where chunk memory = cache bytes + bytes
+//! responses hold (`tgcdn_edge_inflight_held_bytes`, each allocation once) − those the cache
+//! also holds (`tgcdn_edge_inflight_cached_bytes`: a chunk being sent that is still cached is
+//! one allocation, not two). The in-flight bytes beyond the held ones are reservations of
+//! read-ahead not landed yet: bounded, but not memory; the buffers of fetches in progress
+//! (at most the fetch cap's worth) are in the excess. Targets (#17): RSS − idle within the
 //! bound (ratio ≤ 1), per-stream excess < 64 KiB.
 //!
 //! `cargo bench -p tgcdn-bench --bench memory` (env BENCH_STREAMS default 500,
@@ -61,15 +64,20 @@ async fn slow_client(addr: SocketAddr, path: String, seconds: u64, received: Arc
 #[derive(Debug, Clone, Copy, Default)]
 struct Held {
     cache: f64,
+    /// Leased: held by responses, or reserved for read-ahead being fetched.
     inflight: f64,
-    /// Of `inflight`, the bytes the cache holds too.
+    /// Of `inflight`, the bytes of chunks responses hold.
+    held: f64,
+    /// Of `held`, the bytes the cache holds too.
     overlap: f64,
+    /// Chunk fills in progress (waiting for a fetch slot or fetching).
+    fills: f64,
 }
 
 impl Held {
     /// Chunk memory: each allocation once.
     fn memory(&self) -> f64 {
-        self.cache + self.inflight - self.overlap
+        self.cache + self.held - self.overlap
     }
 }
 
@@ -79,7 +87,9 @@ async fn held_bytes(edge: &EdgeProcess) -> Held {
     Held {
         cache: metric(&text, "tgcdn_edge_cache_bytes").unwrap_or(0.0),
         inflight: metric(&text, "tgcdn_edge_inflight_bytes").unwrap_or(0.0),
+        held: metric(&text, "tgcdn_edge_inflight_held_bytes").unwrap_or(0.0),
         overlap: metric(&text, "tgcdn_edge_inflight_cached_bytes").unwrap_or(0.0),
+        fills: metric(&text, "tgcdn_edge_cache_fetches_in_flight").unwrap_or(0.0),
     }
 }
 
@@ -146,14 +156,20 @@ async fn run() {
             received.clone(),
         ));
     }
-    // Sample while the clients trickle; keep the peak.
+    // Sample while the clients trickle; keep the peak, and the last sample with no fill in
+    // progress (every read-ahead landed: no fetch buffer half full), where RSS is what is
+    // live because the edge keeps chunk buffers out of glibc's heap (`tgcdn_edge::alloc`).
     let (mut peak_rss, mut at_peak) = (0u64, Held::default());
+    let mut at_rest: Option<(u64, Held)> = None;
     for _ in 0..seconds.saturating_sub(2) {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        let held = held_bytes(&edge).await;
         let rss = rss_bytes(pid).expect("rss");
         if rss > peak_rss {
-            peak_rss = rss;
-            at_peak = held_bytes(&edge).await;
+            (peak_rss, at_peak) = (rss, held);
+        }
+        if held.fills == 0.0 {
+            at_rest = Some((rss, held));
         }
     }
     let open = clients.len();
@@ -176,18 +192,32 @@ async fn run() {
     );
     println!(
         "  idle RSS {:.1} MiB, peak RSS {:.1} MiB (RSS - idle {:.1} MiB), cache {:.1} -> {:.1} MiB, \
-         in-flight {:.1} MiB of which {:.1} MiB also cached, chunk memory growth {:.1} MiB, \
-         clients open at peak {open}, received {:.1} MiB",
+         in-flight {:.1} MiB (held {:.1}, of which also cached {:.1}), chunk memory growth {:.1} MiB, \
+         fills in progress {}, clients open at peak {open}, received {:.1} MiB",
         idle_rss as f64 / mib,
         peak_rss as f64 / mib,
         growth / mib,
         idle.cache / mib,
         at_peak.cache / mib,
         at_peak.inflight / mib,
+        at_peak.held / mib,
         at_peak.overlap / mib,
         chunk_growth / mib,
+        at_peak.fills,
         received.load(Ordering::Relaxed) as f64 / mib
     );
+    match at_rest {
+        Some((rss, held)) => println!(
+            "  at rest (no fill in progress): RSS - idle {:.1} MiB, chunk memory growth {:.1} MiB: \
+             {:.1} KiB per stream beyond chunk memory",
+            rss.saturating_sub(idle_rss) as f64 / mib,
+            (held.memory() - idle.memory()) / mib,
+            (rss.saturating_sub(idle_rss) as f64 - (held.memory() - idle.memory())) / n / kib
+        ),
+        None => println!(
+            "  never at rest: fills were in progress at every sample (BENCH_SECONDS longer lets them land)"
+        ),
+    }
     println!(
         "RESULT memory: RSS - idle {:.1} MiB vs bound cache + budget + 64 KiB x streams {:.1} MiB: \
          ratio {:.3} (target <= 1); {:.1} KiB per stream beyond chunk memory (target < 64)",

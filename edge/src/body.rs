@@ -885,10 +885,11 @@ mod tests {
         assert_eq!(frame.chunk(), &pattern(CHUNK_SIZE, 2 * CHUNK_SIZE)[..]);
     }
 
-    /// What the edge's chunk memory is by its own gauges: cache + in-flight − both.
+    /// What the edge's chunk memory is by its own gauges: cache + held − both.
     fn chunk_memory(source: &ChunkSource) -> u64 {
-        let cached = source.cache().holdings().cached_bytes().get();
-        source.cache().weighted_size() + source.budget().held() - cached as u64
+        let holdings = source.cache().holdings();
+        let (held, cached) = (holdings.held_bytes().get(), holdings.cached_bytes().get());
+        source.cache().weighted_size() + (held - cached) as u64
     }
 
     #[tokio::test]
@@ -916,10 +917,12 @@ mod tests {
             (&pattern(0, 100)[..], &pattern(0, 100)[..])
         );
         source.cache().run_pending_tasks().await;
-        // One chunk in memory: in the cache, and held (once) by both responses.
-        assert_eq!(source.cache().weighted_size(), CHUNK_SIZE);
+        // One chunk in memory: in the cache (weighed with its page of malloc overhead), and
+        // held (once) by both responses.
+        let footprint = crate::alloc::chunk_footprint(CHUNK_SIZE as usize) as u64;
+        assert_eq!(source.cache().weighted_size(), footprint);
         assert_eq!(source.budget().held(), CHUNK_SIZE);
-        assert_eq!(chunk_memory(&source), CHUNK_SIZE);
+        assert_eq!(chunk_memory(&source), footprint);
         // Evicted while both still send it: in-flight bytes only, still one chunk.
         source.cache().drop_file(FILE);
         source.cache().run_pending_tasks().await;

@@ -152,6 +152,9 @@ impl<K: ChunkId> std::fmt::Debug for Holdings<K> {
 
 struct HoldingsInner<K: ChunkId> {
     slots: Mutex<Slots<K>>,
+    /// Bytes of live holds: chunks that exist and responses hold. The rest of the leased
+    /// bytes are reserved for read-ahead still being fetched (no bytes yet, or part).
+    held_bytes: Gauge,
     /// Bytes of live holds whose allocation is also in the cache.
     cached_bytes: Gauge,
 }
@@ -178,6 +181,7 @@ impl<K: ChunkId> Default for Holdings<K> {
                     by_allocation: HashMap::new(),
                     next_id: 0,
                 }),
+                held_bytes: Gauge::default(),
                 cached_bytes: Gauge::default(),
             }),
         }
@@ -188,6 +192,11 @@ impl<K: ChunkId> Holdings<K> {
     /// The gauge of held bytes the cache also holds (`tgcdn_edge_inflight_cached_bytes`).
     pub fn cached_bytes(&self) -> &Gauge {
         &self.inner.cached_bytes
+    }
+
+    /// The gauge of bytes held, each allocation once (`tgcdn_edge_inflight_held_bytes`).
+    pub fn held_bytes(&self) -> &Gauge {
+        &self.inner.held_bytes
     }
 
     /// Allocations held right now (tests).
@@ -231,12 +240,11 @@ impl<K: ChunkId> Holdings<K> {
             cached: true,
         };
         self.inner.cached_bytes.inc_by(gauge_bytes(bytes));
+        self.inner.held_bytes.inc_by(gauge_bytes(bytes));
         // A dead hold of the same address whose drop has not run yet: its drop will find
         // another id and leave the slot alone, so uncount it here.
-        if let Some(dead) = slots.by_allocation.insert(at, slot)
-            && dead.cached
-        {
-            self.inner.cached_bytes.dec_by(gauge_bytes(dead.bytes));
+        if let Some(dead) = slots.by_allocation.insert(at, slot) {
+            self.inner.forget(&dead);
         }
         drop(slots);
         if !in_cache() {
@@ -258,6 +266,16 @@ impl<K: ChunkId> Holdings<K> {
 
     fn slots(&self) -> MutexGuard<'_, Slots<K>> {
         lock(&self.inner.slots)
+    }
+}
+
+impl<K: ChunkId> HoldingsInner<K> {
+    /// Uncounts a slot leaving the table.
+    fn forget(&self, slot: &Slot<K>) {
+        self.held_bytes.dec_by(gauge_bytes(slot.bytes));
+        if slot.cached {
+            self.cached_bytes.dec_by(gauge_bytes(slot.bytes));
+        }
     }
 }
 
@@ -315,11 +333,8 @@ impl<K: ChunkId> Drop for HoldInner<K> {
             .by_allocation
             .get(&self.at)
             .is_some_and(|slot| slot.id == self.id);
-        if ours
-            && let Some(slot) = slots.by_allocation.remove(&self.at)
-            && slot.cached
-        {
-            holdings.cached_bytes.dec_by(gauge_bytes(slot.bytes));
+        if ours && let Some(slot) = slots.by_allocation.remove(&self.at) {
+            holdings.forget(&slot);
         }
     }
 }
@@ -355,8 +370,10 @@ mod tests {
         Bytes::from(vec![7u8; len])
     }
 
-    /// (in-flight bytes, of them also cached, allocations held)
+    /// (in-flight bytes, of them also cached, allocations held); the held bytes must be
+    /// the in-flight ones, as no lease in these tests is a bare reservation.
     fn counts(budget: &InflightBudget, holdings: &Holdings<u64>) -> (u64, i64, usize) {
+        assert_eq!(holdings.held_bytes().get(), budget.held() as i64);
         (
             budget.held(),
             holdings.cached_bytes().get(),

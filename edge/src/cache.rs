@@ -43,6 +43,7 @@ use tgcdn_shared::FileRef;
 use tokio::task::AbortHandle;
 use tracing::Instrument;
 
+use crate::alloc::chunk_footprint;
 use crate::budget::{Hold, Holdings, InflightBudget, Lease};
 use crate::upstream::UpstreamError;
 
@@ -141,8 +142,9 @@ impl ChunkCache {
             .max_capacity(capacity_bytes)
             .eviction_policy(EvictionPolicy::lru())
             .weigher(|_key: &ChunkKey, bytes: &Bytes| {
+                // What the buffer occupies, not just its length (see `crate::alloc`).
                 // Chunks are at most 1 MiB, far below u32::MAX; saturate rather than wrap.
-                u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+                u32::try_from(chunk_footprint(bytes.len())).unwrap_or(u32::MAX)
             })
             .eviction_listener(move |key: Arc<ChunkKey>, bytes: Bytes, cause| {
                 // Whatever the cause (size, invalidation, replacement), a response still

@@ -13,12 +13,14 @@
 //! 5. [`cache`] — moka by bytes, LRU, one spawned fetch per missing chunk;
 //! 6. [`upstream`] — the core, over QUIC or in-process.
 //!
-//! Beside the path: [`push`] applies what the core pushes (revocations), [`budget`] bounds
+//! Beside the path: [`alloc`] says what a chunk buffer costs (and keeps chunks out of
+//! glibc's heap), [`push`] applies what the core pushes (revocations), [`budget`] bounds
 //! the chunk bytes bodies hold outside the cache, [`app`] wires the parts, [`config`] reads
 //! `TGCDN_*`, [`metrics`] exports
 //! Prometheus text, [`signals`] catches the binary's SIGINT/SIGTERM before it reports
 //! serving, [`testing`] is an in-memory upstream for tests and benches.
 
+pub mod alloc;
 pub mod app;
 pub mod body;
 pub mod budget;

@@ -34,6 +34,8 @@ fn cli() -> clap::Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread: see `tgcdn_edge::alloc`.
+    tgcdn_edge::alloc::keep_chunks_out_of_the_heap();
     let matches = cli().get_matches();
     tracing_subscriber::fmt()
         .with_env_filter(
