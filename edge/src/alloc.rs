@@ -4,10 +4,12 @@
 //!
 //! glibc's default serves a chunk from a heap arena once its dynamic mmap threshold has risen
 //! past 1 MiB (it does after the first such buffer is freed); evicted chunks then leave holes
-//! that smaller allocations split, and the `memory` bench measured ~60 KiB per slow stream
-//! (29 MiB over 256 MiB of cache and the fills in progress) that no weigher could see. With
-//! the threshold fixed, a chunk costs its length plus malloc's header rounded up to a page:
-//! [`chunk_footprint`], which the cache's weigher counts.
+//! that smaller allocations split, memory no weigher sees: fixing the threshold took the
+//! `memory` bench's excess beyond counted chunk memory from 95.8 to 57.7 KiB per slow stream
+//! (bench/README.md, "Memory"). A mapped chunk costs its length plus malloc's header rounded
+//! up to a page: [`chunk_footprint`], which the cache's weigher counts. Not airtight: glibc
+//! still serves a request from a free arena chunk big enough when there is one (the threshold
+//! only decides how an arena grows), so some chunks still live in arenas.
 
 /// Allocations at least this big get their own mapping (`M_MMAP_THRESHOLD`). Below a full
 /// chunk (1 MiB) and far above what hyper, quinn or tokio allocate per operation.
