@@ -3,7 +3,12 @@
 //! each reading a few KiB per second, with a bounded cache and in-flight budget. Printed:
 //! RSS − idle at the peak, the cache's bytes and the in-flight bytes (both from the edge's
 //! metrics), the bound cache size + budget + 64 KiB × streams, and the per-stream excess =
-//! (RSS − idle − cache growth − in-flight bytes) / N. Targets (#17): RSS − idle within the
+//! (RSS − idle − chunk memory growth) / N, where chunk memory = cache bytes + bytes
+//! responses hold (`tgcdn_edge_inflight_held_bytes`, each allocation once) − those the cache
+//! also holds (`tgcdn_edge_inflight_cached_bytes`: a chunk being sent that is still cached is
+//! one allocation, not two). The in-flight bytes beyond the held ones are reservations of
+//! read-ahead not landed yet: bounded, but not memory; the buffers of fetches in progress
+//! (at most the fetch cap's worth) are in the excess. Targets (#17): RSS − idle within the
 //! bound (ratio ≤ 1), per-stream excess < 64 KiB.
 //!
 //! `cargo bench -p tgcdn-bench --bench memory` (env BENCH_STREAMS default 500,
@@ -55,13 +60,37 @@ async fn slow_client(addr: SocketAddr, path: String, seconds: u64, received: Arc
     }
 }
 
+/// The chunk bytes the edge reports holding.
+#[derive(Debug, Clone, Copy, Default)]
+struct Held {
+    cache: f64,
+    /// Leased: held by responses, or reserved for read-ahead being fetched.
+    inflight: f64,
+    /// Of `inflight`, the bytes of chunks responses hold.
+    held: f64,
+    /// Of `held`, the bytes the cache holds too.
+    overlap: f64,
+    /// Chunk fills in progress (waiting for a fetch slot or fetching).
+    fills: f64,
+}
+
+impl Held {
+    /// Chunk memory: each allocation once.
+    fn memory(&self) -> f64 {
+        self.cache + self.held - self.overlap
+    }
+}
+
 /// The cache's and the in-flight budget's bytes, as the edge reports them.
-async fn held_bytes(edge: &EdgeProcess) -> (f64, f64) {
+async fn held_bytes(edge: &EdgeProcess) -> Held {
     let text = edge.metrics().await.expect("metrics");
-    (
-        metric(&text, "tgcdn_edge_cache_bytes").unwrap_or(0.0),
-        metric(&text, "tgcdn_edge_inflight_bytes").unwrap_or(0.0),
-    )
+    Held {
+        cache: metric(&text, "tgcdn_edge_cache_bytes").unwrap_or(0.0),
+        inflight: metric(&text, "tgcdn_edge_inflight_bytes").unwrap_or(0.0),
+        held: metric(&text, "tgcdn_edge_inflight_held_bytes").unwrap_or(0.0),
+        overlap: metric(&text, "tgcdn_edge_inflight_cached_bytes").unwrap_or(0.0),
+        fills: metric(&text, "tgcdn_edge_cache_fetches_in_flight").unwrap_or(0.0),
+    }
 }
 
 /// A size such as `256MiB` in bytes (MiB and GiB only: all this bench needs).
@@ -115,7 +144,7 @@ async fn run() {
         .expect("warm-up");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_bytes(pid).expect("rss");
-    let (idle_cache, _) = held_bytes(&edge).await;
+    let idle = held_bytes(&edge).await;
 
     let received = Arc::new(AtomicU64::new(0));
     let mut clients = tokio::task::JoinSet::new();
@@ -127,14 +156,20 @@ async fn run() {
             received.clone(),
         ));
     }
-    // Sample while the clients trickle; keep the peak.
-    let (mut peak_rss, mut cache_at_peak, mut inflight_at_peak) = (0u64, 0f64, 0f64);
+    // Sample while the clients trickle; keep the peak, and the last sample with no fill in
+    // progress (every read-ahead landed: no fetch buffer half full), where RSS is what is
+    // live because the edge keeps chunk buffers out of glibc's heap (`tgcdn_edge::alloc`).
+    let (mut peak_rss, mut at_peak) = (0u64, Held::default());
+    let mut at_rest: Option<(u64, Held)> = None;
     for _ in 0..seconds.saturating_sub(2) {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        let held = held_bytes(&edge).await;
         let rss = rss_bytes(pid).expect("rss");
         if rss > peak_rss {
-            peak_rss = rss;
-            (cache_at_peak, inflight_at_peak) = held_bytes(&edge).await;
+            (peak_rss, at_peak) = (rss, held);
+        }
+        if held.fills == 0.0 {
+            at_rest = Some((rss, held));
         }
     }
     let open = clients.len();
@@ -143,8 +178,8 @@ async fn run() {
     let kib = 1024.0;
     let mib = MIB as f64;
     let growth = peak_rss.saturating_sub(idle_rss) as f64;
-    let cache_growth = (cache_at_peak - idle_cache).max(0.0);
-    let per_stream = (growth - cache_growth - inflight_at_peak) / n;
+    let chunk_growth = (at_peak.memory() - idle.memory()).max(0.0);
+    let per_stream = (growth - chunk_growth) / n;
     let bound = cache_size as f64 + inflight_max as f64 + 64.0 * kib * n;
     println!(
         "memory under slow readers: {streams} slow clients ({} KiB/s each, distinct {} MiB files), edge binary, \
@@ -157,18 +192,35 @@ async fn run() {
     );
     println!(
         "  idle RSS {:.1} MiB, peak RSS {:.1} MiB (RSS - idle {:.1} MiB), cache {:.1} -> {:.1} MiB, \
-         in-flight {:.1} MiB, clients open at peak {open}, received {:.1} MiB",
+         in-flight {:.1} MiB (held {:.1}, of which also cached {:.1}), chunk memory growth {:.1} MiB, \
+         fills in progress {}, clients open at peak {open}, received {:.1} MiB",
         idle_rss as f64 / mib,
         peak_rss as f64 / mib,
         growth / mib,
-        idle_cache / mib,
-        cache_at_peak / mib,
-        inflight_at_peak / mib,
+        idle.cache / mib,
+        at_peak.cache / mib,
+        at_peak.inflight / mib,
+        at_peak.held / mib,
+        at_peak.overlap / mib,
+        chunk_growth / mib,
+        at_peak.fills,
         received.load(Ordering::Relaxed) as f64 / mib
     );
+    match at_rest {
+        Some((rss, held)) => println!(
+            "  at rest (no fill in progress): RSS - idle {:.1} MiB, chunk memory growth {:.1} MiB: \
+             {:.1} KiB per stream beyond chunk memory",
+            rss.saturating_sub(idle_rss) as f64 / mib,
+            (held.memory() - idle.memory()) / mib,
+            (rss.saturating_sub(idle_rss) as f64 - (held.memory() - idle.memory())) / n / kib
+        ),
+        None => println!(
+            "  never at rest: fills were in progress at every sample (BENCH_SECONDS longer lets them land)"
+        ),
+    }
     println!(
         "RESULT memory: RSS - idle {:.1} MiB vs bound cache + budget + 64 KiB x streams {:.1} MiB: \
-         ratio {:.3} (target <= 1); {:.1} KiB per stream beyond cache and in-flight bytes (target < 64)",
+         ratio {:.3} (target <= 1); {:.1} KiB per stream beyond chunk memory (target < 64)",
         growth / mib,
         bound / mib,
         growth / bound,

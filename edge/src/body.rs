@@ -17,8 +17,10 @@
 //!   has landed in the cache the body lets go of it (bytes and lease): what is read ahead
 //!   lives in the cache, counted there, and a client that stops reading holds nothing
 //!   beyond the chunk it is about to send;
-//! * the chunk being sent travels to hyper as a [`ChunkFrame`] carrying its lease, released
-//!   when hyper drops the frame — a chunk evicted while a slow client drains it is counted;
+//! * the chunk being sent travels to hyper as a [`ChunkFrame`] carrying its hold
+//!   ([`crate::cache::ChunkCache::hold`]: one lease per allocation, however many responses
+//!   send it, reported as cached while the cache keeps it too), released when hyper drops
+//!   the frame — a chunk evicted while a slow client drains it is counted;
 //! * when the budget is spent, the next chunk is sent as copies of at most
 //!   [`COPY_PIECE`] bytes taken from the cache, holding no chunk between polls; the stream
 //!   goes on, slower, rather than waiting for budget other slow clients hold.
@@ -38,7 +40,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::budget::Lease;
-use crate::cache::{CacheOutcome, ChunkKey};
+use crate::cache::{CacheOutcome, ChunkHold, ChunkKey};
 use crate::fetch::ChunkSource;
 use crate::range::Segment;
 use crate::readahead::{ReadaheadWindow, WindowLimits};
@@ -77,20 +79,17 @@ pub type OnFinish = Box<dyn FnOnce(BodySummary) + Send>;
 /// little (hyper's HTTP/1 write buffer is capped to a few of these, see [`crate::http`]).
 pub const COPY_PIECE: usize = 16 * 1024;
 
-/// A data frame of a response: bytes, and the budget lease covering the chunk they are a
-/// slice of, released when hyper has written (or dropped) the frame.
+/// A data frame of a response: bytes, and the hold covering the chunk they are a slice
+/// of, released when hyper has written (or dropped) the frame.
 #[derive(Debug)]
 pub struct ChunkFrame {
     bytes: Bytes,
-    _lease: Option<Lease>,
+    _hold: Option<ChunkHold>,
 }
 
 impl From<Bytes> for ChunkFrame {
     fn from(bytes: Bytes) -> Self {
-        ChunkFrame {
-            bytes,
-            _lease: None,
-        }
+        ChunkFrame { bytes, _hold: None }
     }
 }
 
@@ -109,12 +108,12 @@ impl Buf for ChunkFrame {
 }
 
 /// A finished fetch. `bytes` is kept only when the cache did not hold the chunk when it
-/// landed, and then `lease` (if any) covers it; otherwise the chunk is taken from the cache
-/// when it is sent.
+/// landed, and then `hold` (if the budget allowed one) covers it; otherwise the chunk is
+/// taken from the cache when it is sent.
 struct Ready {
     result: Result<(Option<Bytes>, CacheOutcome), UpstreamError>,
     at: Instant,
-    lease: Option<Lease>,
+    hold: Option<ChunkHold>,
 }
 
 struct InFlight {
@@ -136,17 +135,25 @@ fn settle(
         Ok((_, outcome)) if source.cache().contains(key) => Ready {
             result: Ok((None, outcome)),
             at,
-            lease: None,
+            hold: None,
         },
-        Ok((bytes, outcome)) => Ready {
-            result: Ok((Some(bytes), outcome)),
-            at,
-            lease,
-        },
+        Ok((bytes, outcome)) => {
+            // Shared with any other body holding the same bytes (a coalesced fill).
+            let hold = lease.and_then(|lease| {
+                source
+                    .cache()
+                    .hold(key, &bytes, Some(lease), source.budget())
+            });
+            Ready {
+                result: Ok((Some(bytes), outcome)),
+                at,
+                hold,
+            }
+        }
         Err(error) => Ready {
             result: Err(error),
             at,
-            lease: None,
+            hold: None,
         },
     }
 }
@@ -288,7 +295,7 @@ impl ChunkBody {
                 let done = Ready {
                     result: Ok((None, CacheOutcome::Hit)),
                     at,
-                    lease: None,
+                    hold: None,
                 };
                 self.in_flight.push_back(InFlight {
                     slice,
@@ -332,7 +339,7 @@ impl ChunkBody {
             done: Some(Ready {
                 result: Ok((Some(chunk), CacheOutcome::Hit)),
                 at,
-                lease: None,
+                hold: None,
             }),
         });
         true
@@ -404,7 +411,7 @@ impl ChunkBody {
                         "chunk task: {join_error}"
                     ))),
                     at: Instant::now(),
-                    lease: None,
+                    hold: None,
                 });
                 self.window.on_chunk_ready(slot.slice.index, ready.at);
                 slot.task = None;
@@ -449,8 +456,8 @@ impl ChunkBody {
             file: self.file,
             index: slice.index,
         };
-        let (chunk, lease) = match kept {
-            Some(chunk) => (chunk, ready.lease),
+        let (chunk, hold) = match kept {
+            Some(chunk) => (chunk, ready.hold),
             None => match self.source.cache().peek(key) {
                 Some(chunk) => (chunk, None),
                 None => {
@@ -480,11 +487,14 @@ impl ChunkBody {
                 )))));
             }
         };
-        let lease = lease.or_else(|| self.source.budget().try_lease(chunk.len() as u64));
-        let frame = match lease {
-            Some(lease) => ChunkFrame {
+        let hold = hold.or_else(|| {
+            let source = &self.source;
+            source.cache().hold(key, &chunk, None, source.budget())
+        });
+        let frame = match hold {
+            Some(hold) => ChunkFrame {
                 bytes: chunk.slice(start..end),
-                _lease: Some(lease),
+                _hold: Some(hold),
             },
             None => {
                 // Budget spent: a small copy, and the chunk stays only in the cache.
@@ -495,7 +505,7 @@ impl ChunkBody {
                     front.done = Some(Ready {
                         result: Ok((None, outcome)),
                         at: ready.at,
-                        lease: None,
+                        hold: None,
                     });
                     return Poll::Ready(Some(Ok((frame, false))));
                 }
@@ -880,6 +890,55 @@ mod tests {
         // Evicted read-ahead is fetched again when it is the client's turn, bytes exact.
         let frame = next_frame(&mut body).await;
         assert_eq!(frame.chunk(), &pattern(CHUNK_SIZE, 2 * CHUNK_SIZE)[..]);
+    }
+
+    /// What the edge's chunk memory is by its own gauges: cache + held − both.
+    fn chunk_memory(source: &ChunkSource) -> u64 {
+        let holdings = source.cache().holdings();
+        let (held, cached) = (holdings.held_bytes().get(), holdings.cached_bytes().get());
+        source.cache().weighted_size() + (held - cached) as u64
+    }
+
+    #[tokio::test]
+    async fn a_cached_chunk_two_responses_send_is_counted_once() {
+        const BIG: u64 = 4 * CHUNK_SIZE;
+        let upstream = Arc::new(MemoryUpstream::new().with_file(FILE, test_meta(BIG, "f", "")));
+        let source = budgeted(upstream, 64 << 20, 64 * CHUNK_SIZE);
+        let plan = ChunkPlan::new(BIG, ByteRange { start: 0, end: 99 }).unwrap();
+        let body = || {
+            let (on_finish, _) = summary_sink();
+            ChunkBody::new(
+                source.clone(),
+                FILE,
+                BIG,
+                plan.slices().map(Segment::Slice).collect(),
+                WindowLimits::default(),
+                on_finish,
+            )
+        };
+        let (mut first, mut second) = (body(), body());
+        let a = next_frame(&mut first).await;
+        let b = next_frame(&mut second).await;
+        assert_eq!(
+            (a.chunk(), b.chunk()),
+            (&pattern(0, 100)[..], &pattern(0, 100)[..])
+        );
+        source.cache().run_pending_tasks().await;
+        // One chunk in memory: in the cache (weighed with its page of malloc overhead), and
+        // held (once) by both responses.
+        let footprint = crate::alloc::chunk_footprint(CHUNK_SIZE as usize) as u64;
+        assert_eq!(source.cache().weighted_size(), footprint);
+        assert_eq!(source.budget().held(), CHUNK_SIZE);
+        assert_eq!(chunk_memory(&source), footprint);
+        // Evicted while both still send it: in-flight bytes only, still one chunk.
+        source.cache().drop_file(FILE);
+        source.cache().run_pending_tasks().await;
+        assert_eq!(source.cache().weighted_size(), 0);
+        assert_eq!(chunk_memory(&source), CHUNK_SIZE);
+        drop((a, first));
+        assert_eq!(chunk_memory(&source), CHUNK_SIZE);
+        drop((b, second));
+        assert_eq!(chunk_memory(&source), 0);
     }
 
     #[tokio::test]

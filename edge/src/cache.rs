@@ -23,6 +23,10 @@
 //! * Ordering that keeps it one fetch: the task inserts into moka *before* it removes its
 //!   in-flight entry, and a new task first re-checks moka, so a caller that missed moka just
 //!   before the insert finds the bytes instead of fetching again.
+//! * Chunks responses hold are registered here ([`ChunkCache::hold`], a
+//!   [`crate::budget::Holdings`] table): the eviction listener tells the table when an
+//!   allocation it holds leaves the cache, so a chunk both cached and being sent is counted
+//!   once (`tgcdn_edge_inflight_cached_bytes` is the overlap).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -39,6 +43,8 @@ use tgcdn_shared::FileRef;
 use tokio::task::AbortHandle;
 use tracing::Instrument;
 
+use crate::alloc::chunk_footprint;
+use crate::budget::{Hold, Holdings, InflightBudget, Lease};
 use crate::upstream::UpstreamError;
 
 /// A cache key: a chunk of a file.
@@ -47,6 +53,9 @@ pub struct ChunkKey {
     pub file: FileRef,
     pub index: u64,
 }
+
+/// A response's hold on a chunk (see [`ChunkCache::hold`]).
+pub type ChunkHold = Hold<ChunkKey>;
 
 /// How a chunk was obtained, for the per-request log line and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,6 +116,7 @@ struct Flights {
 pub struct ChunkCache {
     entries: Cache<ChunkKey, Bytes>,
     in_flight: Arc<Mutex<Flights>>,
+    holdings: Holdings<ChunkKey>,
     counters: CacheCounters,
     capacity_bytes: u64,
 }
@@ -126,14 +136,20 @@ impl ChunkCache {
     pub fn new(capacity_bytes: u64) -> Self {
         let counters = CacheCounters::default();
         let evictions = counters.evictions.clone();
+        let holdings = Holdings::default();
+        let listener_holdings = holdings.clone();
         let entries = Cache::builder()
             .max_capacity(capacity_bytes)
             .eviction_policy(EvictionPolicy::lru())
             .weigher(|_key: &ChunkKey, bytes: &Bytes| {
+                // What the buffer occupies, not just its length (see `crate::alloc`).
                 // Chunks are at most 1 MiB, far below u32::MAX; saturate rather than wrap.
-                u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+                u32::try_from(chunk_footprint(bytes.len())).unwrap_or(u32::MAX)
             })
-            .eviction_listener(move |_key, _bytes, cause| {
+            .eviction_listener(move |key: Arc<ChunkKey>, bytes: Bytes, cause| {
+                // Whatever the cause (size, invalidation, replacement), a response still
+                // holding these bytes now holds the only copy.
+                listener_holdings.uncached(*key, &bytes);
                 if cause.was_evicted() {
                     evictions.inc();
                 }
@@ -142,6 +158,7 @@ impl ChunkCache {
         ChunkCache {
             entries,
             in_flight: Arc::default(),
+            holdings,
             counters,
             capacity_bytes,
         }
@@ -186,6 +203,29 @@ impl ChunkCache {
     /// Whether the chunk is cached now (no recency update).
     pub fn contains(&self, key: ChunkKey) -> bool {
         self.entries.contains_key(&key)
+    }
+
+    /// The table of chunks responses hold (its gauge is the cached share of them).
+    pub fn holdings(&self) -> &Holdings<ChunkKey> {
+        &self.holdings
+    }
+
+    /// A response's hold on `chunk` (the whole of chunk `key`, from this cache or a fetch
+    /// that did not stay in it), shared with every other response holding the same bytes
+    /// and covered by `lease` or a new one from `budget`; `None` when the budget is spent.
+    /// While the cache keeps these very bytes, the hold counts them as cached too.
+    pub fn hold(
+        &self,
+        key: ChunkKey,
+        chunk: &Bytes,
+        lease: Option<Lease>,
+        budget: &InflightBudget,
+    ) -> Option<ChunkHold> {
+        self.holdings.hold(key, chunk, lease, budget, || {
+            self.entries
+                .get(&key)
+                .is_some_and(|cached| cached.as_ptr() == chunk.as_ptr())
+        })
     }
 
     /// The chunk if cached.
@@ -597,5 +637,42 @@ mod tests {
         // LRU: the newest chunk survives a full cache (TinyLFU would have rejected it).
         assert!(cache.contains(key(39)));
         assert!(!cache.contains(key(0)));
+    }
+
+    #[tokio::test]
+    async fn eviction_moves_a_held_chunk_from_cached_to_in_flight_only() {
+        const CHUNK: usize = 64 * 1024;
+        let cache = ChunkCache::new(2 * CHUNK as u64);
+        let budget = InflightBudget::new(64 << 20);
+        let (held, _) = cache
+            .get_or_fetch(key(0), || async { Ok(Bytes::from(vec![1u8; CHUNK])) })
+            .await
+            .unwrap();
+        let hold = cache.hold(key(0), &held, None, &budget).unwrap();
+        let cached = || cache.holdings().cached_bytes().get();
+        assert_eq!((budget.held(), cached()), (CHUNK as u64, CHUNK as i64));
+        // Two newer chunks push it out of a two-chunk cache: the listener uncounts it.
+        for index in 1..=2 {
+            cache
+                .get_or_fetch(key(index), || async { Ok(Bytes::from(vec![2u8; CHUNK])) })
+                .await
+                .unwrap();
+        }
+        cache.run_pending_tasks().await;
+        assert!(!cache.contains(key(0)));
+        assert_eq!((budget.held(), cached()), (CHUNK as u64, 0));
+        drop(hold);
+        assert_eq!((budget.held(), cached()), (0, 0));
+        // Invalidation (a revocation) uncounts too.
+        let (again, _) = cache
+            .get_or_fetch(key(2), || async { panic!("cached") })
+            .await
+            .unwrap();
+        let hold = cache.hold(key(2), &again, None, &budget).unwrap();
+        assert_eq!(cached(), CHUNK as i64);
+        assert_eq!(cache.drop_file(FILE), 2);
+        cache.run_pending_tasks().await;
+        assert_eq!((budget.held(), cached()), (CHUNK as u64, 0));
+        drop(hold);
     }
 }

@@ -191,6 +191,18 @@ pub const SETTINGS: &[SettingDoc] = &[
         help: "close an HTTP/2 connection whose PING is not answered within this",
     },
     SettingDoc {
+        key: "h2_max_streams",
+        kind: "count",
+        default: Some("32"),
+        help: "HTTP/2 streams (requests) one connection may have open at once; more are refused with REFUSED_STREAM (1..=1000)",
+    },
+    SettingDoc {
+        key: "h2_send_buffer",
+        kind: "size",
+        default: Some("64KiB"),
+        help: "response bytes HTTP/2 queues per stream before the edge produces more; with h2_max_streams it bounds what one connection's slow reader pins beyond inflight_max (16KiB..=16MiB)",
+    },
+    SettingDoc {
         key: "idle_timeout",
         kind: "duration",
         default: Some("120s"),
@@ -570,6 +582,8 @@ pub fn edge_options(settings: &Settings) -> Result<EdgeOptions, EdgeConfigError>
         )
         .filter(|interval| !interval.is_zero()),
         h2_keepalive_timeout: settings.get_default(SETTINGS, "h2_keepalive_timeout")?,
+        h2_max_streams: h2_max_streams(settings)?,
+        h2_send_buffer: h2_send_buffer(settings)?,
         readahead: WindowLimits::with_max(readahead_max),
         cache_max_age_secs: settings
             .get_default::<Duration>(SETTINGS, "cache_max_age")?
@@ -626,6 +640,40 @@ fn addon_settings(settings: &Settings) -> Result<AddonSettings, EdgeConfigError>
             .get_default::<ByteSize>(SETTINGS, "addon_cache_size")?
             .0,
         concurrency,
+    })
+}
+
+/// Most `h2_max_streams`: each stream is a task and a queue; more is no player's need.
+const MAX_H2_STREAMS: u32 = 1000;
+
+fn h2_max_streams(settings: &Settings) -> Result<u32, EdgeConfigError> {
+    let streams: u32 = settings.get_default(SETTINGS, "h2_max_streams")?;
+    if !(1..=MAX_H2_STREAMS).contains(&streams) {
+        return Err(EdgeConfigError::Invalid {
+            key: "h2_max_streams",
+            reason: format!("must be 1..={MAX_H2_STREAMS}, got {streams}"),
+        });
+    }
+    Ok(streams)
+}
+
+/// `h2_send_buffer` bounds: one budget-less copy (16 KiB) must fit; above 16 MiB a
+/// connection's streams could pin GiBs.
+const H2_SEND_BUFFER: std::ops::RangeInclusive<u64> = (16 << 10)..=(16 << 20);
+
+fn h2_send_buffer(settings: &Settings) -> Result<usize, EdgeConfigError> {
+    let bytes = settings
+        .get_default::<ByteSize>(SETTINGS, "h2_send_buffer")?
+        .0;
+    if !H2_SEND_BUFFER.contains(&bytes) {
+        return Err(EdgeConfigError::Invalid {
+            key: "h2_send_buffer",
+            reason: "must be 16KiB..=16MiB".to_owned(),
+        });
+    }
+    usize::try_from(bytes).map_err(|_| EdgeConfigError::Invalid {
+        key: "h2_send_buffer",
+        reason: "too large for this platform".to_owned(),
     })
 }
 
@@ -835,6 +883,8 @@ mod tests {
             ("TGCDN_MAX_CONNECTIONS", "100"),
             ("TGCDN_MAX_CONNECTIONS_PER_IP", "7"),
             ("TGCDN_H2_KEEPALIVE_INTERVAL", "0s"),
+            ("TGCDN_H2_MAX_STREAMS", "4"),
+            ("TGCDN_H2_SEND_BUFFER", "128KiB"),
             ("TGCDN_TOKEN_CACHE", "0"),
         ]);
         let config = EdgeConfig::from_settings(&settings(&pairs)).unwrap();
@@ -842,6 +892,8 @@ mod tests {
         assert_eq!(config.options.http.max_connections, 100);
         assert_eq!(config.options.http.max_connections_per_ip, 7);
         assert_eq!(config.options.http.h2_keepalive_interval, None);
+        assert_eq!(config.options.http.h2_max_streams, 4);
+        assert_eq!(config.options.http.h2_send_buffer, 128 << 10);
         assert_eq!(config.options.cache_bytes, 1 << 30);
         assert_eq!(config.options.http.readahead.max, 48);
         assert_eq!(config.options.fetch_cap, 8);
@@ -898,6 +950,17 @@ mod tests {
             error.to_string().starts_with("TGCDN_INFLIGHT_MAX"),
             "{error}"
         );
+        for (key, value) in [
+            ("TGCDN_H2_MAX_STREAMS", "0"),
+            ("TGCDN_H2_MAX_STREAMS", "100000"),
+            ("TGCDN_H2_SEND_BUFFER", "1KiB"),
+            ("TGCDN_H2_SEND_BUFFER", "1GiB"),
+        ] {
+            let mut pairs = minimal();
+            pairs.push((key, value));
+            let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();
+            assert!(error.to_string().starts_with(key), "{key}={value}: {error}");
+        }
         let mut pairs = minimal();
         pairs.push(("TGCDN_READAHEAD_MAX", "0"));
         let error = EdgeConfig::from_settings(&settings(&pairs)).unwrap_err();

@@ -13,12 +13,15 @@
 //! 5. [`cache`] — moka by bytes, LRU, one spawned fetch per missing chunk;
 //! 6. [`upstream`] — the core, over QUIC or in-process.
 //!
-//! Beside the path: [`push`] applies what the cores push (revocations) to [`revoked`], the
+//! Beside the path: [`alloc`] says what a chunk buffer costs (and keeps chunks out of
+//! glibc's heap), [`push`] applies what the cores push (revocations) to [`revoked`], the
 //! union of the cores' revocation lists that [`fetch`] checks first, [`budget`] bounds
 //! the chunk bytes bodies hold outside the cache, [`app`] wires the parts, [`config`] reads
 //! `TGCDN_*`, [`metrics`] exports
-//! Prometheus text, [`testing`] is an in-memory upstream for tests and benches.
+//! Prometheus text, [`signals`] catches the binary's SIGINT/SIGTERM before it reports
+//! serving, [`testing`] is an in-memory upstream for tests and benches.
 
+pub mod alloc;
 pub mod app;
 pub mod body;
 pub mod budget;
@@ -32,6 +35,7 @@ pub mod push;
 pub mod range;
 pub mod readahead;
 pub mod revoked;
+pub mod signals;
 pub mod slots;
 pub mod testing;
 pub mod tokens;

@@ -14,6 +14,7 @@ use tgcdn_edge::app::{build_state, load_report};
 use tgcdn_edge::config::{EdgeConfig, settings_help};
 use tgcdn_edge::http::tls::TlsIdentity;
 use tgcdn_edge::http::{serve, serve_metrics, serve_tls};
+use tgcdn_edge::signals::StopSignals;
 use tgcdn_edge::upstream::pool::CorePool;
 use tgcdn_shared::config::Settings;
 use tokio::net::TcpListener;
@@ -33,6 +34,8 @@ fn cli() -> clap::Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread: see `tgcdn_edge::alloc`.
+    tgcdn_edge::alloc::keep_chunks_out_of_the_heap();
     let matches = cli().get_matches();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -58,6 +61,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: EdgeConfig) -> anyhow::Result<()> {
+    // First, so no signal after the `serving` line below finds the default action.
+    let signals = StopSignals::install().context("cannot install the SIGINT/SIGTERM handlers")?;
     let upstream =
         Arc::new(CorePool::start(config.pool_settings()).context("cannot set up the QUIC client")?);
     let state = build_state(upstream.clone(), config.verifier, config.options);
@@ -77,7 +82,7 @@ async fn run(config: EdgeConfig) -> anyhow::Result<()> {
     // One signal stops both listeners. (No tokio-util here: the e2e crate builds this file.)
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signals.wait().await;
         let _ = stop.send(true);
     });
     let stopping = move || {
@@ -134,29 +139,5 @@ async fn reload_on_hangup(tls: Arc<TlsIdentity>) {
     #[cfg(not(unix))]
     {
         let _ = tls;
-    }
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot watch SIGTERM");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
     }
 }

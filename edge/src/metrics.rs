@@ -234,6 +234,16 @@ impl EdgeMetrics {
                 budget.held.clone(),
             );
             registry.register(
+                "inflight_held_bytes",
+                "Of the in-flight bytes, those of chunks responses hold now, each allocation once (the rest is reserved for read-ahead still being fetched)",
+                self.cache.holdings().held_bytes().clone(),
+            );
+            registry.register(
+                "inflight_cached_bytes",
+                "Of the held bytes, those of chunks the cache still holds too (the same memory): chunk memory = cache_bytes + inflight_held_bytes - this",
+                self.cache.holdings().cached_bytes().clone(),
+            );
+            registry.register(
                 "inflight_refused",
                 "Chunk leases refused because the in-flight budget was spent",
                 budget.refused.clone(),

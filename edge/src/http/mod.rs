@@ -54,6 +54,16 @@ pub use scrape::serve_metrics;
 use tgcdn_shared::token::TokenVerifier;
 use tls::TlsIdentity;
 
+/// Default `h2_max_streams`: a player needs a few streams; per-client requests are capped
+/// at `per_ip_limit` anyway.
+pub const DEFAULT_H2_MAX_STREAMS: u32 = 32;
+/// Default `h2_send_buffer`: as much as HTTP/1's write queue ([`HTTP1_MAX_BUF`]).
+pub const DEFAULT_H2_SEND_BUFFER: usize = 64 * 1024;
+/// HTTP/2 receive windows, stream and connection: the edge reads no request body, so a
+/// client may park no more than the protocol's initial 64 KiB per connection (hyper's
+/// default would let it park 1 MiB).
+const H2_RECEIVE_WINDOW: u32 = 65_535;
+
 /// Default `max-age` of file responses: an hour, not a day, because a revoked file keeps
 /// playing from browser and CDN caches for up to this long (edges drop it within a second).
 pub const DEFAULT_CACHE_MAX_AGE_SECS: u64 = 3_600;
@@ -77,6 +87,13 @@ pub struct HttpSettings {
     /// connection (a dead peer is found long before `idle_timeout`). `None`: no PINGs.
     pub h2_keepalive_interval: Option<Duration>,
     pub h2_keepalive_timeout: Duration,
+    /// Streams (requests) one HTTP/2 connection may have open at once; the peer is told in
+    /// SETTINGS and a stream beyond it is refused (`RST_STREAM REFUSED_STREAM`).
+    pub h2_max_streams: u32,
+    /// Response bytes HTTP/2 queues per stream before hyper stops polling the body. A frame
+    /// holding a chunk is counted by the in-flight budget; what this bounds is the queue of
+    /// budget-less copies, so one connection pins at most `h2_max_streams` × this.
+    pub h2_send_buffer: usize,
     /// Read-ahead bounds of one response body.
     pub readahead: WindowLimits,
     /// `Cache-Control: max-age` of file responses (capped by a link's expiry). Every link is
@@ -103,6 +120,8 @@ impl Default for HttpSettings {
             max_connections_per_ip: 256,
             h2_keepalive_interval: Some(Duration::from_secs(30)),
             h2_keepalive_timeout: Duration::from_secs(20),
+            h2_max_streams: DEFAULT_H2_MAX_STREAMS,
+            h2_send_buffer: DEFAULT_H2_SEND_BUFFER,
             readahead: WindowLimits::default(),
             cache_max_age_secs: DEFAULT_CACHE_MAX_AGE_SECS,
             drain_timeout: Duration::from_secs(10),
@@ -334,8 +353,12 @@ where
         .timer(TokioTimer::new())
         .keep_alive_interval(settings.h2_keepalive_interval)
         .keep_alive_timeout(settings.h2_keepalive_timeout)
-        // Let a whole 1 MiB chunk frame queue per stream instead of hyper's 400 KB default.
-        .max_send_buf_size(1 << 20);
+        // What one connection can pin outside the in-flight budget: its streams' queues of
+        // budget-less copies (hyper's defaults: 200 streams × 400 KB) and request bodies.
+        .max_concurrent_streams(settings.h2_max_streams)
+        .max_send_buf_size(settings.h2_send_buffer)
+        .initial_stream_window_size(H2_RECEIVE_WINDOW)
+        .initial_connection_window_size(H2_RECEIVE_WINDOW);
     let peer_ip = peer.ip();
     let head_seen = Arc::new(AtomicBool::new(false));
     let service = {
