@@ -44,9 +44,7 @@ impl Default for EdgeOptions {
         EdgeOptions {
             cache_bytes: 256 << 20,
             fetch_cap: 64,
-            // A viewer alone may fill its whole read-ahead window (`WindowLimits::max`, 32):
-            // with 16 the default edge ran at the core's 16-in-flight speed (bench/README.md).
-            fetch_per_client: 32,
+            fetch_per_client: 16,
             fetch_fair_share: crate::slots::DEFAULT_FAIR_SHARE,
             inflight_max: DEFAULT_INFLIGHT_MAX,
             http: HttpSettings::default(),

@@ -139,8 +139,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         key: "fetch_per_client",
         kind: "count",
-        default: Some("32"),
-        help: "of fetch_cap, the most chunk fetches one client address (IPv6: /64) may have in flight while it is the only active client (at most fetch_cap); as large as readahead_max, so one viewer can fill its read-ahead window",
+        default: Some("16"),
+        help: "of fetch_cap, the most chunk fetches one client address (IPv6: /64) may have in flight while it is the only active client (at most fetch_cap)",
     },
     SettingDoc {
         key: "fetch_fair_share",

@@ -75,9 +75,7 @@ async fn start_with(upstream: MemoryUpstream, http: HttpSettings) -> Edge {
     let upstream = Arc::new(upstream);
     let options = EdgeOptions {
         cache_bytes: 64 << 20,
-        // Half the defaults (64 and 32): a client alone still holds half the slots.
         fetch_cap: 32,
-        fetch_per_client: 16,
         http,
         ..EdgeOptions::default()
     };
