@@ -69,6 +69,27 @@ pub struct Chain {
     resolver: Arc<Resolver>,
     _bots: Vec<Arc<BotClient>>,
     emulator: mpsc::UnboundedSender<oneshot::Sender<EmulatorReport>>,
+    /// Emulated DCs and their addresses, for sessions made outside the core.
+    dcs: Vec<(i32, SocketAddr)>,
+    /// Keys provisioned for [`Chain::bare_grammers`], one per bare bot.
+    spare_keys: Vec<[u8; 256]>,
+}
+
+/// One bare grammers bot: a client per connection (each its own `SenderPool`, all on the
+/// bot's one auth key, as the core's `BotClient` does), signed in and authorised on the
+/// media DC, with the document location of the file it was made for.
+pub struct BareBot {
+    pub clients: Vec<grammers_client::Client>,
+    pub location: grammers_client::tl::enums::InputFileLocation,
+    runners: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for BareBot {
+    fn drop(&mut self) {
+        for runner in &self.runners {
+            runner.abort();
+        }
+    }
 }
 
 /// The emulator's counters and the CPU time its thread used so far.
@@ -89,11 +110,12 @@ struct EmulatorSide {
 impl Chain {
     /// Starts the emulator, signs `config.bots` bots in and starts the core's QUIC server.
     pub async fn start(config: ChainConfig) -> Result<Chain> {
-        let (side, emulator) = spawn_emulator(config.bots).await?;
+        // Twice the keys: the second half for bare grammers bots beside the core's.
+        let (side, emulator) = spawn_emulator(config.bots * 2).await?;
         let channel = side.world.create_channel("bench storage");
         let store = Store::temporary()?;
         let mut bots = Vec::new();
-        for (index, key) in side.keys.iter().enumerate() {
+        for (index, key) in side.keys.iter().take(config.bots).enumerate() {
             let bot_id = 100_001 + index as i64;
             let token = format!("{bot_id}:bench-token-{index}");
             let bot = side
@@ -161,6 +183,8 @@ impl Chain {
             resolver,
             _bots: bots,
             emulator,
+            dcs: side.dcs.clone(),
+            spare_keys: side.keys[config.bots..].to_vec(),
         })
     }
 
@@ -271,11 +295,130 @@ impl Chain {
         Ok((addr, state))
     }
 
+    /// Bot `index` (below the chain's bot count) as plain grammers, no core: registered,
+    /// a member of the storage channel, `connections` sender pools sharing its key, signed
+    /// in and authorised on the media DC, holding the location of `file`'s document. The
+    /// loop the core's CPU is compared with (MTProto crypto and framing, nothing else).
+    pub async fn bare_grammers(
+        &self,
+        index: usize,
+        connections: usize,
+        file: FileRef,
+    ) -> Result<BareBot> {
+        use grammers_client::sender::{ConnectionParams, NoRetries, SenderPool};
+        use grammers_client::session::SessionData;
+        use grammers_client::session::storages::MemorySession;
+        use grammers_client::session::types::DcOption;
+        use grammers_client::tl;
+
+        let key = *self
+            .spare_keys
+            .get(index)
+            .ok_or_else(|| anyhow!("only {} bare bots", self.spare_keys.len()))?;
+        let token = format!("{}:bare-token-{index}", 200_001 + index);
+        let bot = self.world.register_bot(&token, &format!("bare{index}_bot"));
+        self.world
+            .add_channel_member(self.channel_id, bot.user_id, true);
+        let mut data = SessionData {
+            home_dc: 2,
+            ..SessionData::default()
+        };
+        data.dc_options.clear();
+        for &(id, addr) in &self.dcs {
+            let SocketAddr::V4(ipv4) = addr else {
+                return Err(anyhow!("the emulator listens on IPv4 loopback"));
+            };
+            let ipv6 =
+                std::net::SocketAddrV6::new(std::net::Ipv6Addr::LOCALHOST, addr.port(), 0, 0);
+            let auth_key = Some(key);
+            data.dc_options.insert(
+                id,
+                DcOption {
+                    id,
+                    ipv4,
+                    ipv6,
+                    auth_key,
+                },
+            );
+        }
+        let mut clients = Vec::new();
+        let mut runners = Vec::new();
+        for _ in 0..connections.max(1) {
+            // One session per pool: the key is shared, and nothing here persists.
+            let session = Arc::new(MemorySession::from(clone_data(&data)));
+            let params = ConnectionParams {
+                retry_policy: Box::new(NoRetries),
+                ..ConnectionParams::default()
+            };
+            let pool = SenderPool::with_configuration(session, 1, params);
+            drop(pool.updates);
+            runners.push(tokio::spawn(pool.runner.run()));
+            clients.push(grammers_client::Client::new(pool.handle));
+        }
+        let main = &clients[0];
+        main.bot_sign_in(&token, "bench").await?;
+        let tl::enums::auth::ExportedAuthorization::Authorization(exported) = main
+            .invoke(&tl::functions::auth::ExportAuthorization { dc_id: MEDIA_DC })
+            .await?;
+        let import = tl::functions::auth::ImportAuthorization {
+            id: exported.id,
+            bytes: exported.bytes,
+        };
+        main.invoke_in_dc(MEDIA_DC, &import).await?;
+        let request = tl::functions::channels::GetMessages {
+            channel: tl::types::InputChannel {
+                channel_id: self.channel_id,
+                access_hash: 0,
+            }
+            .into(),
+            id: vec![tl::types::InputMessageId { id: file.msg_id }.into()],
+        };
+        let location = match main.invoke(&request).await? {
+            tl::enums::messages::Messages::ChannelMessages(answer) => answer
+                .messages
+                .into_iter()
+                .find_map(|message| match message {
+                    tl::enums::Message::Message(message) => match message.media {
+                        Some(tl::enums::MessageMedia::Document(media)) => media.document,
+                        _ => None,
+                    },
+                    _ => None,
+                }),
+            _ => None,
+        };
+        let Some(tl::enums::Document::Document(document)) = location else {
+            return Err(anyhow!("message {} holds no document", file.msg_id));
+        };
+        let location = tl::types::InputDocumentFileLocation {
+            id: document.id,
+            access_hash: document.access_hash,
+            file_reference: document.file_reference,
+            thumb_size: String::new(),
+        }
+        .into();
+        Ok(BareBot {
+            clients,
+            location,
+            runners,
+        })
+    }
+
     /// Stops the QUIC server (the emulator stops when the chain is dropped).
     pub async fn shutdown(mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown(Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// A copy of session data (grammers' `SessionData` is not `Clone`).
+fn clone_data(
+    data: &grammers_client::session::SessionData,
+) -> grammers_client::session::SessionData {
+    grammers_client::session::SessionData {
+        home_dc: data.home_dc,
+        dc_options: data.dc_options.clone(),
+        ..grammers_client::session::SessionData::default()
     }
 }
 

@@ -181,19 +181,25 @@ impl BotPool {
 
     /// Chooses a bot for a request of `parts` parts in channel `channel` (Bot API id) and the
     /// connection of each part (none above `cap` parts in flight), and counts them; bots with
-    /// `already_tried[i]` set or that cannot read the channel are skipped.
+    /// `already_tried[i]` set or that cannot read the channel are skipped, and bots with
+    /// `ready[i]` false (they must look the file's location up first) count as busier
+    /// (see [`select`]); a missing entry means ready.
     /// [`SelectError::Saturated`] means: wait for a part to finish, then ask again.
     pub fn pick_parts(
         &self,
         channel: i64,
         now: Instant,
         already_tried: &[bool],
+        ready: &[bool],
         parts: usize,
         cap: usize,
     ) -> Result<PickedParts, SelectError> {
         let statuses: Vec<Status> = self.bots.iter().map(|b| b.status()).collect();
         let snapshots: Vec<LoadSnapshot> = self.bots.iter().map(|b| b.load.snapshot()).collect();
-        let states = states(&statuses, &snapshots, already_tried, Some(channel));
+        let mut states = states(&statuses, &snapshots, already_tried, Some(channel));
+        for (state, &ready) in states.iter_mut().zip(ready) {
+            state.ready = ready;
+        }
         let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
         let PartsChoice { bot, connections } =
             select::choose_parts(&states, now, rotation, parts, cap)?;
@@ -426,6 +432,7 @@ fn states<'a>(
             connections: &load.per_connection,
             already_tried: already_tried.get(i).copied().unwrap_or(false),
             denied: channel.is_some_and(|channel| status.denied.contains_key(&channel)),
+            ready: true,
         })
         .collect()
 }

@@ -10,7 +10,11 @@
 //! A chunk's `getFile` parts are placed one by one ([`choose_parts`], [`spread_parts`]): each
 //! on the bot's least-busy connection counting the parts already placed, never above a
 //! per-connection in-flight cap, so the two halves of a chunk use two connections when that
-//! spreads the load and no connection takes more than its share.
+//! spreads the load and no connection takes more than its share. A bot that is not
+//! [`BotState::ready`] for the file (it must look its location up first, one more round
+//! trip) counts as if one more part were in flight on each of its connections, so an idle
+//! pool serves a file's chunk from the bot that already holds its location instead of
+//! whichever bot the rotation names.
 //!
 //! When nobody is eligible the error says why: every healthy bot waits (so the caller can
 //! answer `FloodWait { secs }` with the soonest end), every healthy bot was already tried, or
@@ -42,6 +46,9 @@ pub struct BotState<'a> {
     pub already_tried: bool,
     /// The bot cannot read the request's channel: as good as unhealthy for this request.
     pub denied: bool,
+    /// The bot can start this request at once; `false` when it must first look something
+    /// up (a file's location: a `channels.getMessages` round trip).
+    pub ready: bool,
 }
 
 impl BotState<'_> {
@@ -131,7 +138,7 @@ pub fn choose_parts(
     let loads: Vec<Option<usize>> = bots
         .iter()
         .zip(&placements)
-        .map(|(bot, placed)| placed.as_ref().map(|_| bot.in_flight))
+        .map(|(bot, placed)| placed.as_ref().map(|_| parts_load(bot)))
         .collect();
     if let Some(bot) = least_loaded(&loads, rotation) {
         let connections = placements[bot].clone().unwrap_or_default();
@@ -141,6 +148,15 @@ pub fn choose_parts(
         return Err(SelectError::Saturated);
     }
     Err(why_none(bots, now))
+}
+
+/// A bot's load as [`choose_parts`] compares it: its parts in flight, plus one per
+/// connection when it is not ready. The lookup a cold bot needs first costs a round trip,
+/// about what one more part queued on each of its connections costs, so a warm bot wins
+/// ties and small differences while a busy warm bot still hands work to an idle cold one.
+fn parts_load(bot: &BotState<'_>) -> usize {
+    let penalty = if bot.ready { 0 } else { bot.connections.len() };
+    bot.in_flight + penalty
 }
 
 /// Picks the least-loaded eligible bot and its least-loaded connection.
@@ -213,6 +229,7 @@ mod tests {
             connections,
             already_tried: false,
             denied: false,
+            ready: true,
         }
     }
 
@@ -246,6 +263,30 @@ mod tests {
                 connections: vec![0, 0]
             })
         );
+    }
+
+    #[test]
+    fn a_bot_holding_the_location_wins_unless_much_busier() {
+        let now = Instant::now();
+        let cold = |in_flight, connections| BotState {
+            ready: false,
+            ..bot(in_flight, connections)
+        };
+        // Idle pool: whatever the rotation, the warm bot serves (no lookup round trip).
+        for rotation in 0..4 {
+            let idle = [cold(0, &[0, 0]), bot(0, &[0, 0])];
+            let picked = choose_parts(&idle, now, rotation, 2, 8).map(|c| c.bot);
+            assert_eq!(picked, Ok(1), "rotation {rotation}");
+        }
+        // The warm bot busier by less than one part per connection of the cold one: warm.
+        let near = [cold(0, &[0, 0]), bot(1, &[1, 0])];
+        assert_eq!(choose_parts(&near, now, 0, 2, 8).map(|c| c.bot), Ok(1));
+        // Busier by more: the cold bot takes it and looks the location up.
+        let far = [cold(0, &[0, 0]), bot(4, &[2, 2])];
+        assert_eq!(choose_parts(&far, now, 0, 2, 8).map(|c| c.bot), Ok(0));
+        // Two cold bots still rotate.
+        let both = [cold(0, &[0, 0]), cold(0, &[0, 0])];
+        assert_eq!(choose_parts(&both, now, 1, 2, 8).map(|c| c.bot), Ok(1));
     }
 
     #[test]
@@ -445,6 +486,7 @@ mod tests {
                     connections: &g.connections,
                     already_tried: g.tried,
                     denied: false,
+                    ready: true,
                 })
                 .collect();
             let eligible: Vec<usize> = (0..bots.len())

@@ -5,7 +5,8 @@
 //! first caller that goes away (an edge stream reset) does not abort it for the others; when
 //! the *last* caller goes away the task is aborted, so a chunk nobody waits for any more
 //! costs no further `getFile` (parts not yet requested never are; an attempt in progress is
-//! dropped). A download picks the least-loaded eligible bot ([`crate::bots::BotPool::pick_parts`]),
+//! dropped). A download picks the least-loaded eligible bot ([`crate::bots::BotPool::pick_parts`];
+//! one that already holds the file's location counts as less loaded),
 //! requests all the chunk's `getFile` parts (two 512 KiB halves) together — each on that
 //! bot's least-busy connection, so the halves use two connections when that spreads the
 //! load — and is complete when every part has arrived with the expected length. Each
@@ -312,10 +313,17 @@ impl Fetcher {
             };
             let now = Instant::now();
             let cap = self.config.parts_per_connection.max(parts.len());
+            // A bot that already holds the file's location saves a round trip.
+            let ready: Vec<bool> = self
+                .downloaders
+                .iter()
+                .map(|d| d.is_ready(key.file))
+                .collect();
             let picked = match self.pool.pick_parts(
                 key.file.chat_id,
                 now,
                 &retry.excluded(),
+                &ready,
                 parts.len(),
                 cap,
             ) {

@@ -76,6 +76,12 @@ pub trait PartDownloader: Send + Sync + 'static {
         refresh: bool,
         deadline: Instant,
     ) -> BoxFuture<'static, Result<Bytes, TelegramError>>;
+
+    /// Whether a part of `file` can be requested at once, without a lookup first (this
+    /// bot's location of it is known). The fetch prefers such a bot; the default says yes.
+    fn is_ready(&self, _file: FileRef) -> bool {
+        true
+    }
 }
 
 /// Looks a channel message's file (document or photo) up as one bot sees it.

@@ -57,4 +57,8 @@ impl PartDownloader for BotDownloader {
                 .await
         })
     }
+
+    fn is_ready(&self, file: FileRef) -> bool {
+        self.resolver.has_location(self.bot, file)
+    }
 }

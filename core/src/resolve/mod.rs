@@ -230,6 +230,12 @@ impl Resolver {
             .map_err(|shared| (*shared).clone())
     }
 
+    /// Whether `bot`'s location of `file` is known now (a part can be asked for without a
+    /// `channels.getMessages` first). A location being looked up does not count.
+    pub fn has_location(&self, bot: usize, file: FileRef) -> bool {
+        self.locations.contains_key(&(bot, file))
+    }
+
     /// A fresh location for `bot`. With `stale` given, a location that already differs from
     /// it (another caller refreshed first) is returned as is instead of asking again.
     pub async fn refresh_location(

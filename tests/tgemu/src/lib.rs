@@ -23,6 +23,7 @@ pub mod crypto;
 mod faults;
 mod server;
 pub mod session;
+pub mod trace;
 pub mod transport;
 mod world;
 
@@ -43,6 +44,7 @@ pub use api::files::{answer_body_len, check_part};
 pub use content::Content;
 pub use counters::{Counters, CountersSnapshot, GetMessagesCall};
 pub use faults::{Faults, Latency, Pacer, Scope};
+pub use trace::{RequestTrace, round_trips};
 pub use world::{
     BotInfo, ChannelInfo, DocumentInfo, Peer, PhotoInfo, PhotoSizeInfo, PhotoSizeSpec, SentMessage,
     UserInfo, World, WorldSnapshot,
@@ -145,6 +147,7 @@ impl EmulatorBuilder {
             faults: Faults::with_clock(clock.clone()),
             clock,
             counters: Counters::default(),
+            tracer: trace::Tracer::default(),
             keys: RwLock::new(HashMap::new()),
             dc_options: RwLock::new(addrs.clone()),
             salts: session::SaltSchedule::new(secret.rotate_left(17)),
@@ -272,6 +275,17 @@ impl EmulatorHandle {
 
     pub fn reset_counters(&self) {
         self.shared.counters.reset();
+    }
+
+    /// Starts (or restarts, forgetting the past) recording every API request's arrival and
+    /// answer times; see [`trace`].
+    pub fn start_trace(&self) {
+        self.shared.tracer.start();
+    }
+
+    /// The requests recorded since [`Self::start_trace`], in arrival order.
+    pub fn trace(&self) -> Vec<RequestTrace> {
+        self.shared.tracer.entries()
     }
 
     /// The bytes `[offset, offset + len)` of a document, or of a photo size by its

@@ -36,6 +36,7 @@ pub(crate) struct Shared {
     /// The clock `world` and `faults` age things by; tests move it forward.
     pub clock: crate::clock::Clock,
     pub counters: Counters,
+    pub tracer: crate::trace::Tracer,
     pub keys: RwLock<HashMap<u64, ServerKey>>,
     pub dc_options: RwLock<Vec<(i32, SocketAddr)>>,
     pub salts: SaltSchedule,
@@ -369,6 +370,11 @@ impl Connection {
         push_tx: &mpsc::UnboundedSender<Vec<u8>>,
         out: &mpsc::UnboundedSender<Outbound>,
     ) {
+        if self.shared.tracer.is_on() {
+            let method = api::traced_method(&body);
+            let (dc, conn_id) = (self.state.dc, self.state.conn_id);
+            self.shared.tracer.received(dc, conn_id, req_msg_id, method);
+        }
         let latency = self.shared.faults.latency(self.state.dc, self.state.user());
         let job = RequestJob {
             shared: self.shared.clone(),
@@ -547,6 +553,10 @@ impl Writer {
 
     async fn send(&mut self, wr: &mut OwnedWriteHalf, item: Outbound) -> Result<(), ConnError> {
         let now = since_epoch();
+        let answers = match &item.body {
+            OutBody::RpcResult { req_msg_id, .. } => Some(*req_msg_id),
+            OutBody::Raw(_) => None,
+        };
         self.buf.clear();
         self.buf.resize(transport::MAX_HEADER + 24, 0);
         let msg_id = self.msg_ids.next(now, item.kind);
@@ -591,6 +601,9 @@ impl Writer {
             return Err(ConnError::Closed);
         }
         wr.write_all(&self.buf[start..]).await?;
+        if let Some(req_msg_id) = answers {
+            self.shared.tracer.answered(self.state.conn_id, req_msg_id);
+        }
         Ok(())
     }
 

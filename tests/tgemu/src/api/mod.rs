@@ -133,6 +133,11 @@ pub(crate) fn method_name(body: &[u8]) -> &'static str {
     tl::name_for_id(constructor(body))
 }
 
+/// The TL name of a request as the trace shows it: the wrapped query's, `?` if malformed.
+pub(crate) fn traced_method(body: &[u8]) -> &'static str {
+    unwrap_query(body).map_or("?", |query| method_name(&query))
+}
+
 /// Answers one request. `unit` is a uniform random number in [0, 1) for the error rate.
 pub(crate) fn dispatch(ctx: &Ctx<'_>, body: &[u8], unit: f64) -> Answer {
     let query = match unwrap_query(body) {
