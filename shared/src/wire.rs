@@ -14,6 +14,10 @@
 //! request frame and finishes its send side; the core writes one response frame, then —
 //! for responses where [`Response::payload_len`] is `Some(len)` — exactly `len` raw bytes,
 //! and finishes. The payload (a chunk of a file, an addon JSON body) is never re-serialised.
+//! [`Request::MetaChunk`] is the one request answered by two frames: [`Response::Meta`],
+//! then [`Response::Chunk`] and its bytes (or [`Response::Error`] in place of either), so
+//! the first range of a file costs the edge one round trip instead of two. The core writes
+//! the `Meta` frame as soon as it has it, before it downloads the chunk.
 //!
 //! The core also speaks first: once an edge is authenticated, it opens a unidirectional
 //! stream per [`Push`] (a revocation) and writes exactly one push frame, then finishes.
@@ -72,13 +76,13 @@ pub use codec::{
 };
 pub use error::{FrameError, WireError};
 pub use message::{
-    AddonHeader, AddonRequest, ChunkHeader, ChunkRequest, FileMeta, Heartbeat, Hello, Push,
-    Request, Response, Welcome,
+    AddonHeader, AddonRequest, ChunkClass, ChunkHeader, ChunkRequest, FileMeta, Heartbeat, Hello,
+    Push, Request, Response, Welcome,
 };
 
 /// QUIC ALPN of this protocol; the version lives here so a mismatched edge fails the TLS
 /// handshake instead of misreading frames.
-pub const ALPN: &[u8] = b"tgcdn/3";
+pub const ALPN: &[u8] = b"tgcdn/4";
 
 /// The protocol version carried in [`Hello`]; must match the digit in [`ALPN`].
 ///
@@ -86,4 +90,6 @@ pub const ALPN: &[u8] = b"tgcdn/3";
 /// 3: the core pushes [`Push`] frames on unidirectional streams (revocations). A version-2
 /// edge would never read them, so it is refused at the TLS handshake (ALPN) instead of
 /// serving revoked files from its cache.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// 4: [`Request::MetaChunk`] (a file's metadata and one chunk in one exchange), the
+/// [`ChunkClass`] of every chunk request, and [`Welcome::download_connections`].
+pub const PROTOCOL_VERSION: u16 = 4;

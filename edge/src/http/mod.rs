@@ -472,7 +472,7 @@ pub async fn handle(
     let outcome = if refused {
         Err(EdgeError::TooManyRequests)
     } else {
-        dispatch(state, &route, &parts.headers).await
+        dispatch(state, &route, &parts.headers, client).await
     };
     let (mut response, prepared_body) = match outcome {
         Ok(parts) => parts,
@@ -494,7 +494,10 @@ pub async fn handle(
                 file,
                 file_size,
                 segments,
-                state.settings.readahead,
+                state
+                    .settings
+                    .readahead
+                    .for_core(state.chunks.core_connections()),
                 Box::new(|_| {}),
             )
             .for_client(client);
@@ -562,6 +565,7 @@ async fn dispatch(
     state: &AppState,
     route: &Route<'_>,
     request_headers: &http::HeaderMap,
+    client: IpAddr,
 ) -> Result<(Response<EdgeBody>, PreparedBody), EdgeError> {
     match *route {
         Route::Download {
@@ -573,8 +577,15 @@ async fn dispatch(
                 head,
                 attachment: download,
             };
-            let prepared =
-                download::prepare(state, token, flags, request_headers, unix_now()).await?;
+            let prepared = download::prepare(
+                state,
+                token,
+                flags,
+                request_headers,
+                Some(client),
+                unix_now(),
+            )
+            .await?;
             let mut response = Response::new(EdgeBody::Empty);
             *response.status_mut() = prepared.status;
             *response.headers_mut() = prepared.headers;
