@@ -4,7 +4,9 @@
 //! fetch over QUIC alone, the floor the edge adds its work to), the first range of a file
 //! never seen (meta lookup + chunk) and the first range of a link the core made itself (its
 //! bot looked the meta and every bot's location up before replying, `prepare_link`). At
-//! +50 ms the uncached and new-link figures are also printed as RTT + x ms.
+//! +50 ms the uncached and new-link figures are also printed as RTT + x ms. A new file and a
+//! made link are read through a second edge too, one that asks `Meta` and then the chunk
+//! (the protocol-3 path), as the same-run baseline of protocol 4's one `MetaChunk` exchange.
 //!
 //! `cargo bench -p tgcdn-bench --bench ttfb` (env BENCH_SAMPLES, default 30). Each sample
 //! is one request on a new connection; the edge and the baselines take turns.
@@ -43,6 +45,11 @@ async fn run() {
     let config = ChainConfig::default();
     let chain = Chain::start(config).await.expect("chain");
     let (edge, _) = chain.start_edge(16).await.expect("edge");
+    // The same-run baseline of MetaChunk: a new file's meta, then its chunk.
+    let (edge_two, _) = chain
+        .start_edge_two_exchanges(16)
+        .await
+        .expect("edge, two exchanges");
     let upstream = chain.upstream().await.expect("upstream");
     let chunks: Arc<Vec<Bytes>> = Arc::new(
         (0..4)
@@ -73,6 +80,7 @@ async fn run() {
             Vec::new(),
             Vec::new(),
         );
+        let (mut fresh_two, mut made_two) = (Vec::new(), Vec::new());
         for sample in 0..samples {
             let start = MIB + (sample % 8) * RANGE;
             let range = Some((start, start + RANGE - 1));
@@ -118,6 +126,24 @@ async fn run() {
                     .expect("made")
                     .first_byte,
             );
+            let (new_path, _) =
+                chain.add_file(4 * MIB, &format!("fresh2-{latency_ms}-{sample}.mkv"));
+            fresh_two.push(
+                client::get(edge_two, &new_path, Some((0, RANGE - 1)))
+                    .await
+                    .expect("fresh, two exchanges")
+                    .first_byte,
+            );
+            let (made_path, _) = chain
+                .add_linked_file(4 * MIB, &format!("made2-{latency_ms}-{sample}.mkv"))
+                .await
+                .expect("link made by the core");
+            made_two.push(
+                client::get(edge_two, &made_path, Some((0, RANGE - 1)))
+                    .await
+                    .expect("made, two exchanges")
+                    .first_byte,
+            );
         }
         // Which Telegram calls one uncached range costs, edge vs the core alone.
         for (name, via_edge) in [("edge", true), ("core alone", false)] {
@@ -153,6 +179,17 @@ async fn run() {
         let (q50, q90) = row("one chunk over QUIC from the core alone", &core_only);
         let (f50, f90) = row("first range of a new file (meta + chunk)", &fresh);
         let (m50, m90) = row("first range of a link the core made", &made);
+        let (f2_50, f2_90) = row("new file, Meta then Chunk (protocol 3 path)", &fresh_two);
+        let (m2_50, m2_90) = row("link the core made, Meta then Chunk", &made_two);
+        println!(
+            "  MetaChunk against Meta then Chunk: new file median {:.2}x p90 {:.2}x; \
+             link the core made median {:.2}x p90 {:.2}x (RTT + {:.1} ms before)",
+            f50 / f2_50,
+            f90 / f2_90,
+            m50 / m2_50,
+            m90 / m2_90,
+            m2_50 - latency_ms as f64
+        );
         let rtt = latency_ms as f64;
         println!(
             "  against RTT: uncached RTT + {:.1} ms median (target 8), RTT + {:.1} p90 (target 15); \

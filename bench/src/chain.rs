@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
+use bytes::Bytes;
 use tgcdn_core::app::download_path;
 use tgcdn_core::fetch::{FetchConfig, Fetcher};
 use tgcdn_core::quic::handler::Handler;
@@ -23,11 +24,43 @@ use tgcdn_edge::app::{EdgeOptions, build_state};
 use tgcdn_edge::http::{AppState, serve};
 use tgcdn_edge::readahead::WindowLimits;
 use tgcdn_edge::upstream::quic::{QuicSettings, QuicUpstream};
+use tgcdn_edge::upstream::{AddonReply, Upstream, UpstreamFuture};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::token::{Keyring, LinkKey, TokenVerifier};
+use tgcdn_shared::wire::{AddonRequest, ChunkClass, FileMeta};
 use tgemu::{Content, CountersSnapshot, Emulator, Faults, Latency, Scope, World};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+
+/// A QUIC upstream without its `MetaChunk`: the trait's default, the meta alone, so the
+/// body fetches the first chunk in a second exchange.
+struct TwoExchanges(Arc<QuicUpstream>);
+
+impl Upstream for TwoExchanges {
+    fn meta(&self, file: FileRef) -> UpstreamFuture<'_, FileMeta> {
+        self.0.meta(file)
+    }
+
+    fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes> {
+        self.0.chunk(file, index)
+    }
+
+    fn chunk_as(&self, file: FileRef, index: u64, class: ChunkClass) -> UpstreamFuture<'_, Bytes> {
+        self.0.chunk_as(file, index, class)
+    }
+
+    fn core_connections(&self) -> Option<u32> {
+        self.0.core_connections()
+    }
+
+    fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply> {
+        self.0.addon(request)
+    }
+
+    fn ready(&self) -> bool {
+        self.0.ready()
+    }
+}
 
 /// Shared by core and edges (hex in the edge binary's environment).
 pub const CLUSTER_SECRET: &[u8] = b"tgcdn bench cluster secret 0123";
@@ -272,6 +305,24 @@ impl Chain {
     /// `readahead_max` chunks per response at most. Serves until the runtime stops.
     pub async fn start_edge(&self, readahead_max: usize) -> Result<(SocketAddr, Arc<AppState>)> {
         let upstream = self.upstream().await?;
+        self.start_edge_over(upstream, readahead_max).await
+    }
+
+    /// [`Self::start_edge`] as a protocol-3 edge asks for a new file: `Meta`, then the
+    /// chunk, two exchanges (the same-run baseline of `MetaChunk`).
+    pub async fn start_edge_two_exchanges(
+        &self,
+        readahead_max: usize,
+    ) -> Result<(SocketAddr, Arc<AppState>)> {
+        let upstream = Arc::new(TwoExchanges(self.upstream().await?));
+        self.start_edge_over(upstream, readahead_max).await
+    }
+
+    async fn start_edge_over(
+        &self,
+        upstream: Arc<dyn Upstream>,
+        readahead_max: usize,
+    ) -> Result<(SocketAddr, Arc<AppState>)> {
         let mut options = EdgeOptions {
             cache_bytes: 1 << 30,
             ..EdgeOptions::default()

@@ -27,8 +27,8 @@ use tgcdn_core::telegram::{DocumentInfo, DocumentLocation, FileKind, TelegramErr
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::PartRequest;
 use tgcdn_shared::wire::{
-    self, ALPN, ChunkHeader, ChunkRequest, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, Hello,
-    Request, Response,
+    self, ALPN, ChunkClass, ChunkHeader, ChunkRequest, EXPORTER_CONTEXT, EXPORTER_LABEL,
+    EXPORTER_LEN, Hello, Request, Response,
 };
 
 const MIB: u64 = 1 << 20;
@@ -173,6 +173,7 @@ async fn measure(connection: &quinn::Connection, window: usize, rounds: u64) -> 
             let request = Request::Chunk(ChunkRequest {
                 file: FILE,
                 index: i % CHUNKS,
+                class: ChunkClass::Demand,
             });
             let got = call(&connection, &request).await;
             drop(permit);

@@ -114,6 +114,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         help: "getFile parts in flight per download connection at most (a sliding window), 1..=64",
     },
     SettingDoc {
+        key: "fetch_demand_first",
+        kind: "bool",
+        default: Some("true"),
+        help: "when every download connection is busy, chunks a viewer waits on go before read-ahead (off: first come, the benches' baseline)",
+    },
+    SettingDoc {
         key: "chunk_cache",
         kind: "size",
         default: Some("64MiB"),
@@ -403,6 +409,7 @@ pub struct RawConfig {
     pub storage_channel: Option<i64>,
     pub connections_per_bot: usize,
     pub parts_per_connection: usize,
+    pub fetch_demand_first: bool,
     pub chunk_cache: ByteSize,
     pub negative_cache_secs: u64,
     pub quic_listen: SocketAddr,
@@ -448,6 +455,7 @@ impl RawConfig {
             storage_channel: settings.get("storage_channel")?,
             connections_per_bot: settings.get_default(SETTINGS, "connections_per_bot")?,
             parts_per_connection: settings.get_default(SETTINGS, "parts_per_connection")?,
+            fetch_demand_first: settings.get_default(SETTINGS, "fetch_demand_first")?,
             chunk_cache: settings.get_default(SETTINGS, "chunk_cache")?,
             negative_cache_secs: settings.get_default(SETTINGS, "negative_cache_secs")?,
             quic_listen: settings.get_default(SETTINGS, "quic.listen")?,
@@ -628,6 +636,7 @@ impl RawConfig {
             storage_channel,
             connections_per_bot: self.connections_per_bot,
             parts_per_connection: self.parts_per_connection,
+            fetch_demand_first: self.fetch_demand_first,
             chunk_cache_bytes: self.chunk_cache.0,
             negative_cache: Duration::from_secs(self.negative_cache_secs),
             quic: QuicConfig {
@@ -735,6 +744,8 @@ pub struct Config {
     pub storage_channel: i64,
     pub connections_per_bot: usize,
     pub parts_per_connection: usize,
+    /// Demand chunks before read-ahead when every connection is busy.
+    pub fetch_demand_first: bool,
     pub chunk_cache_bytes: u64,
     /// How long a "no such file" answer is remembered.
     pub negative_cache: Duration,
@@ -806,6 +817,7 @@ impl Config {
         FetchConfig {
             cache_bytes: self.chunk_cache_bytes,
             parts_per_connection: self.parts_per_connection,
+            demand_first: self.fetch_demand_first,
             ..FetchConfig::default()
         }
     }

@@ -310,6 +310,10 @@ fn the_structs_built_without_a_configuration_default_to_the_table() {
         table_default::<usize>("parts_per_connection")
     );
     assert_eq!(
+        fetch.demand_first,
+        table_default::<bool>("fetch_demand_first")
+    );
+    assert_eq!(
         ResolveConfig::default().negative_ttl,
         Duration::from_secs(table_default::<u64>("negative_cache_secs"))
     );

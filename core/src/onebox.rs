@@ -18,7 +18,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tgcdn_edge::upstream::{AddonReply, Upstream, UpstreamError, UpstreamFuture};
 use tgcdn_shared::FileRef;
-use tgcdn_shared::wire::{AddonRequest, ChunkRequest, FileMeta, Push};
+use tgcdn_shared::wire::{AddonRequest, ChunkClass, ChunkRequest, FileMeta, Push};
 
 use crate::bots::BotPool;
 use crate::quic::handler::{self, Handler};
@@ -78,12 +78,21 @@ impl Upstream for InProcessUpstream {
     }
 
     fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes> {
+        self.chunk_as(file, index, ChunkClass::Demand)
+    }
+
+    fn chunk_as(&self, file: FileRef, index: u64, class: ChunkClass) -> UpstreamFuture<'_, Bytes> {
         Box::pin(async move {
             self.handler
-                .chunk(ChunkRequest { file, index })
+                .chunk(ChunkRequest { file, index, class })
                 .await
                 .map_err(|error| upstream_error(&error))
         })
+    }
+
+    /// Everything is local: the advertised figure is this core's own.
+    fn core_connections(&self) -> Option<u32> {
+        u32::try_from(self.handler.fetcher().pool().connections()).ok()
     }
 
     fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply> {

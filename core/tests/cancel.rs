@@ -21,7 +21,7 @@ use tgcdn_core::fetch::{FetchConfig, Fetcher};
 use tgcdn_core::resolve::ResolveConfig;
 use tgcdn_core::store::Store;
 use tgcdn_shared::FileRef;
-use tgcdn_shared::wire::{self, ChunkRequest, Request, Response};
+use tgcdn_shared::wire::{self, ChunkClass, ChunkRequest, Request, Response};
 use tgemu::{Content, EmulatorHandle, Latency, Scope};
 
 const SECRET: &[u8] = b"cluster secret of the cancellation test";
@@ -34,7 +34,15 @@ async fn request_chunk(
     index: u64,
 ) -> (quinn::SendStream, quinn::RecvStream) {
     let mut frame = Vec::new();
-    wire::encode_request(&Request::Chunk(ChunkRequest { file, index }), &mut frame).unwrap();
+    wire::encode_request(
+        &Request::Chunk(ChunkRequest {
+            file,
+            index,
+            class: ChunkClass::Demand,
+        }),
+        &mut frame,
+    )
+    .unwrap();
     let (mut send, recv) = edge.open_bi().await.unwrap();
     send.write_all(&frame).await.unwrap();
     send.finish().unwrap();

@@ -16,7 +16,7 @@ use tgcdn_core::resolve::ResolveConfig;
 use tgcdn_core::store::Store;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession};
 use tgcdn_shared::FileRef;
-use tgcdn_shared::wire::{ChunkRequest, Request, Response};
+use tgcdn_shared::wire::{ChunkClass, ChunkRequest, Request, Response};
 use tgemu::{Content, Emulator, Latency, Scope};
 
 const TOKEN: &str = "123456:test-token";
@@ -87,7 +87,11 @@ async fn shutdown_waits_for_chunks_in_progress_and_refuses_new_edges() {
         emu.faults()
             .set_latency(Scope::Dc(4), Latency::Fixed(Duration::from_millis(1500)));
         let getfiles = emu.counters().requests_for("upload.getFile");
-        let request = Request::Chunk(ChunkRequest { file, index: 0 });
+        let request = Request::Chunk(ChunkRequest {
+            file,
+            index: 0,
+            class: ChunkClass::Demand,
+        });
         let pending = {
             let edge = edge.clone();
             tokio::spawn(async move { call(&edge, &request).await })

@@ -18,7 +18,7 @@ use tgcdn_core::store::Store;
 use tgcdn_core::telegram::{BotClient, BotConfig, SledSession};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::token::{Keyring, LinkKey};
-use tgcdn_shared::wire::{ChunkRequest, Request, Response, WireError};
+use tgcdn_shared::wire::{ChunkClass, ChunkRequest, Request, Response, WireError};
 use tgemu::{Content, Emulator, EmulatorHandle};
 
 const TOKEN: &str = "123456:test-token";
@@ -121,7 +121,11 @@ async fn an_edge_gets_meta_and_chunks_from_telegram_through_the_quic_server() {
 
         let fetch_all = async |pass: &str| {
             for index in 0..4u64 {
-                let request = Request::Chunk(ChunkRequest { file: film, index });
+                let request = Request::Chunk(ChunkRequest {
+                    file: film,
+                    index,
+                    class: ChunkClass::Demand,
+                });
                 let (response, payload) = call(&edge, &request).await.unwrap();
                 let len = (size - index * MIB).min(MIB);
                 assert!(matches!(response, Response::Chunk(h) if u64::from(h.len) == len));
@@ -255,7 +259,11 @@ async fn the_binary_runs_serves_and_shuts_down_on_sigterm() {
     let before = outsider_requests(&emu);
     // A lookup and two downloads: three picks, so a healthy outsider would get one.
     for index in 0..2u64 {
-        let request = Request::Chunk(ChunkRequest { file: film, index });
+        let request = Request::Chunk(ChunkRequest {
+            file: film,
+            index,
+            class: ChunkClass::Demand,
+        });
         let (response, payload) = call(&edge, &request).await.unwrap();
         let len = (MIB + 5 - index * MIB).min(MIB);
         assert!(
@@ -293,6 +301,7 @@ async fn the_binary_runs_serves_and_shuts_down_on_sigterm() {
     let request = Request::Chunk(ChunkRequest {
         file: stored,
         index: 0,
+        class: ChunkClass::Demand,
     });
     let (_, payload) = call(&edge, &request).await.unwrap();
     assert!(payload[..] == emu.content_slice(sent.id, 0, (MIB / 2 + 3) as usize)[..]);

@@ -30,7 +30,7 @@ use tgcdn_core::telegram::{DocumentInfo, DocumentLocation, FileKind, TelegramErr
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::PartRequest;
 use tgcdn_shared::wire::{
-    self, AddonRequest, ChunkRequest, Heartbeat, Request, Response, WireError,
+    self, AddonRequest, ChunkClass, ChunkRequest, Heartbeat, Request, Response, WireError,
 };
 
 const SECRET: &[u8] = b"cluster secret of the test fleet";
@@ -192,7 +192,11 @@ async fn welcomed(core: &Core) -> quinn::Connection {
 }
 
 fn chunk(file: FileRef, index: u64) -> Request {
-    Request::Chunk(ChunkRequest { file, index })
+    Request::Chunk(ChunkRequest {
+        file,
+        index,
+        class: ChunkClass::Demand,
+    })
 }
 
 fn error_of(result: Result<(Response, Bytes), String>) -> WireError {

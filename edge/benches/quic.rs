@@ -171,6 +171,7 @@ async fn raw_chunk(connection: &quinn::Connection, index: u64) -> usize {
     let chunk = Request::Chunk(ChunkRequest {
         file: mini_core::FILE,
         index,
+        class: tgcdn_shared::wire::ChunkClass::Demand,
     });
     let (response, mut recv) = request(connection, &chunk).await;
     let Response::Chunk(header) = response else {

@@ -272,6 +272,28 @@ impl ChunkCache {
         shared.await.map(|bytes| (bytes, outcome))
     }
 
+    /// Makes `fetch` — a chunk already on its way, asked for along with its file's metadata
+    /// — the fill of `key`, as if a caller had missed it: callers from now on join it, and
+    /// the bytes land in the cache. The fill holds its own claim until it ends (the bytes
+    /// are on their way; reading them costs less than asking again). With the chunk cached
+    /// or a fill for it running already, `fetch` is dropped unpolled.
+    pub fn adopt<Fut>(&self, key: ChunkKey, fetch: Fut)
+    where
+        Fut: Future<Output = FetchResult> + Send + 'static,
+    {
+        if self.entries.contains_key(&key) {
+            return;
+        }
+        let (shared, outcome, waiter) = self.join_or_start(key, || fetch);
+        if outcome == CacheOutcome::Miss {
+            self.counters.misses.inc();
+        }
+        tokio::spawn(async move {
+            let _claim = waiter;
+            let _ = shared.await;
+        });
+    }
+
     /// Fills in progress and callers awaiting them (tests, metrics).
     pub fn fills_in_progress(&self) -> (usize, usize) {
         let flights = self.flights();

@@ -127,8 +127,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         key: "readahead_max",
         kind: "count",
-        default: Some("32"),
-        help: "most chunks one response reads ahead; the window starts at 2 (4 from the start or to the end of a file) and doubles while the client keeps up",
+        default: Some("64"),
+        help: "most chunks one response reads ahead (a cap: the window stays within 4 per download connection the core advertises); the window starts at 2 (4 from the start or to the end of a file) and doubles while the client keeps up",
     },
     SettingDoc {
         key: "fetch_cap",
@@ -842,7 +842,7 @@ mod tests {
         assert_eq!(config.cores[0].name, "core");
         assert_eq!(config.core_timeout, Duration::from_secs(10));
         assert_eq!(config.options.cache_bytes, 256 << 20);
-        assert_eq!(config.options.http.readahead.max, 32);
+        assert_eq!(config.options.http.readahead.max, 64);
         assert_eq!(config.options.http.max_connections, 20_000);
         assert_eq!(config.options.http.max_connections_per_ip, 256);
         assert_eq!(config.options.http.token_cache_entries, 8192);

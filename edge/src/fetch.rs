@@ -6,14 +6,21 @@
 //! [`crate::upstream`]. This is where the protection of the core lives: at most
 //! `fetch_cap` chunk fetches are in flight towards the core at once, edge-wide, however
 //! many viewers read ahead, shared fairly between clients, demand before read-ahead
-//! ([`crate::slots`]); every fetch has a deadline; a chunk of the wrong length is refused,
-//! never cached.
+//! ([`crate::slots`]), and each chunk request tells the core its class so the core orders
+//! its own queue the same way; every fetch has a deadline; a chunk of the wrong length is
+//! refused, never cached.
+//!
+//! The first range of a file the edge has no metadata for costs one exchange, not two:
+//! [`MetaSource::meta_with_chunk`] asks the core for the meta and the range's first chunk
+//! together ([`Upstream::meta_chunk`]) under a demand fetch slot, and puts the chunk into
+//! the cache as if the body had fetched it.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use moka::future::Cache;
 use prometheus_client::metrics::histogram::Histogram;
 use tgcdn_shared::FileRef;
@@ -21,11 +28,11 @@ use tgcdn_shared::FileRef;
 use crate::budget::{DEFAULT_INFLIGHT_MAX, InflightBudget};
 use crate::cache::{CacheOutcome, ChunkCache, ChunkKey};
 use crate::revoked::{DEFAULT_REVOKED_MAX, RevokedFiles};
-use crate::slots::{FetchSlots, FillClass};
+use crate::slots::{FetchSlots, FillClass, Slot};
 use tgcdn_shared::chunk::chunk_len;
 
-use crate::upstream::{LinkStatus, Upstream, UpstreamError};
-use tgcdn_shared::wire::{FileMeta, WireError};
+use crate::upstream::{LinkStatus, MetaChunk, PendingChunk, Upstream, UpstreamError};
+use tgcdn_shared::wire::{ChunkClass, FileMeta, WireError};
 
 /// How long one chunk fetch may take, waiting for a fetch permit included.
 pub const CHUNK_DEADLINE: Duration = Duration::from_secs(60);
@@ -171,7 +178,7 @@ impl ChunkSource {
                             .await
                             .map_err(|closed| UpstreamError::unreachable(closed.to_string()))?;
                         let started = Instant::now();
-                        let bytes = upstream.chunk(file, index).await?;
+                        let bytes = upstream.chunk_as(file, index, wire_class(class)).await?;
                         latency.observe(started.elapsed().as_secs_f64());
                         check_len(bytes, expected, index)
                     })
@@ -189,6 +196,38 @@ impl ChunkSource {
     /// The upstream's core links, for `/metrics`.
     pub fn upstream_links(&self) -> Vec<LinkStatus> {
         self.inner.upstream.links()
+    }
+
+    /// The download connections the core advertised, once connected.
+    pub fn core_connections(&self) -> Option<u32> {
+        self.inner.upstream.core_connections()
+    }
+
+    /// Makes a chunk on its way with its file's metadata the cache's fill of that chunk
+    /// (counted as the miss it is), holding `slot` until it lands, under the chunk
+    /// deadline and length check of any fill. A chunk past the end is dropped unread.
+    fn adopt(&self, key: ChunkKey, file_size: u64, slot: Slot, pending: PendingChunk) {
+        let Some(expected) = chunk_len(file_size, key.index) else {
+            return;
+        };
+        let latency = self.inner.latency.clone();
+        let started = Instant::now();
+        self.inner.cache.adopt(key, async move {
+            let _slot = slot;
+            let bytes = tokio::time::timeout(CHUNK_DEADLINE, pending)
+                .await
+                .unwrap_or(Err(UpstreamError::Timeout))?;
+            latency.observe(started.elapsed().as_secs_f64());
+            check_len(bytes, expected, key.index)
+        });
+    }
+}
+
+/// The core's name for an edge fill class.
+fn wire_class(class: FillClass) -> ChunkClass {
+    match class {
+        FillClass::Demand => ChunkClass::Demand,
+        FillClass::ReadAhead => ChunkClass::ReadAhead,
     }
 }
 
@@ -293,6 +332,60 @@ impl<T: Send + Sync + 'static> MetaSource<T> {
     }
 
     pub async fn meta(&self, file: FileRef) -> Result<Arc<T>, UpstreamError> {
+        let upstream = self.upstream.clone();
+        self.lookup(file, async move {
+            tokio::time::timeout(META_DEADLINE, upstream.meta(file))
+                .await
+                .unwrap_or(Err(UpstreamError::Timeout))
+        })
+        .await
+    }
+
+    /// [`Self::meta`] for a response that will start with chunk `index`: a miss asks the
+    /// core for the meta and that chunk in one exchange, holding a demand slot of `chunks`
+    /// for `client` as the chunk's fill would, and makes the chunk the cache's fill of it.
+    /// With no slot free at once the meta is asked for alone (it must not wait behind
+    /// chunks), and the body's demand fill queues as usual; so does a chunk that failed.
+    pub async fn meta_with_chunk(
+        &self,
+        file: FileRef,
+        index: u64,
+        chunks: &ChunkSource,
+        client: Option<IpAddr>,
+    ) -> Result<Arc<T>, UpstreamError> {
+        let upstream = self.upstream.clone();
+        let chunks = chunks.clone();
+        self.lookup(file, async move {
+            // Granted at the first poll when free; dropped unanswered, the ticket is gone.
+            let slot = chunks
+                .slots()
+                .acquire(client, FillClass::Demand)
+                .now_or_never()
+                .and_then(Result::ok);
+            let Some(slot) = slot else {
+                return tokio::time::timeout(META_DEADLINE, upstream.meta(file))
+                    .await
+                    .unwrap_or(Err(UpstreamError::Timeout));
+            };
+            let MetaChunk { meta, chunk } =
+                tokio::time::timeout(META_DEADLINE, upstream.meta_chunk(file, index))
+                    .await
+                    .unwrap_or(Err(UpstreamError::Timeout))?;
+            if let Some(pending) = chunk {
+                chunks.adopt(ChunkKey { file, index }, meta.size, slot, pending);
+            }
+            Ok(meta)
+        })
+        .await
+    }
+
+    /// The cached value for `file`, else `fetch`'s meta derived and cached (concurrent
+    /// misses share one fetch); "not found" and "revoked" are remembered for a while.
+    async fn lookup(
+        &self,
+        file: FileRef,
+        fetch: impl Future<Output = Result<FileMeta, UpstreamError>> + Send + 'static,
+    ) -> Result<Arc<T>, UpstreamError> {
         // Whichever core serves the file, and whatever is cached of it.
         if self.revoked.contains(file) {
             return Err(UpstreamError::Core(WireError::Revoked));
@@ -304,16 +397,13 @@ impl<T: Send + Sync + 'static> MetaSource<T> {
         if let Some(error) = self.missing.get(&file).await {
             return Err(UpstreamError::Core(error));
         }
-        let upstream = self.upstream.clone();
         let latency = self.latency.clone();
         let derive = self.derive;
         let result = self
             .metas
             .try_get_with(file, async move {
                 let started = Instant::now();
-                let meta = tokio::time::timeout(META_DEADLINE, upstream.meta(file))
-                    .await
-                    .unwrap_or(Err(UpstreamError::Timeout))?;
+                let meta = fetch.await?;
                 latency.observe(started.elapsed().as_secs_f64());
                 Ok(Arc::new(derive(file, meta)))
             })

@@ -7,11 +7,13 @@
 //! response headers. The order of checks is the point: `If-None-Match` beats
 //! `If-Modified-Since` (RFC 9110 §13.2.2); `If-Range` decides whether `Range` counts at all;
 //! an unsatisfiable or abusive `Range` is a typed [`RangeError`], never a panic.
+//! [`first_chunk_hint`] guesses, before the metadata is known, which chunk a body will
+//! start with, so the first range of a new file can fetch it together with the metadata.
 
 use bytes::Bytes;
 use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE};
 use http::{HeaderMap, StatusCode};
-use tgcdn_shared::chunk::{ByteRange, ChunkPlan, ChunkSlice};
+use tgcdn_shared::chunk::{ByteRange, CHUNK_SIZE, ChunkPlan, ChunkSlice};
 use tgcdn_shared::range::{
     RangeError, RangeRequest, content_range_value, if_none_match_matches, if_range_allows_partial,
     parse_http_date, parse_range,
@@ -127,6 +129,25 @@ pub fn plan(
     }
 }
 
+/// The chunk a `GET`'s body most likely starts with, known before the file's size: 0
+/// without `Range`, the first range's chunk for `bytes=N-…`. `None` where no guess is
+/// worth a chunk: a conditional request (likely a 304) or a suffix range (`bytes=-N`, which
+/// needs the size). A wrong guess costs one cached chunk, never a wrong answer: the plan is
+/// made afterwards from the real headers.
+pub fn first_chunk_hint(request: &HeaderMap) -> Option<u64> {
+    if request.contains_key(IF_NONE_MATCH) || request.contains_key(IF_MODIFIED_SINCE) {
+        return None;
+    }
+    let Some(range) = request.get(RANGE) else {
+        return Some(0);
+    };
+    let specs = range.to_str().ok()?.trim().strip_prefix("bytes=")?;
+    let first = specs.split(',').next()?.trim();
+    let (start, _) = first.split_once('-')?;
+    let start: u64 = start.trim().parse().ok()?;
+    Some(start / CHUNK_SIZE)
+}
+
 /// `If-None-Match` when present, else `If-Modified-Since` (RFC 9110 §13.2.2).
 fn is_not_modified(request: &HeaderMap, validators: Validators<'_>) -> bool {
     if let Some(value) = request.get(IF_NONE_MATCH) {
@@ -198,7 +219,6 @@ pub fn multipart(
 #[cfg(test)]
 mod tests {
     use http::HeaderValue;
-    use tgcdn_shared::chunk::CHUNK_SIZE;
 
     use super::*;
 
@@ -348,6 +368,34 @@ mod tests {
         assert_eq!(
             plan_for(&request, 100).unwrap_err(),
             RangeError::Unsatisfiable { file_size: 100 }
+        );
+    }
+
+    #[test]
+    fn the_first_chunk_is_guessed_only_where_it_is_safe() {
+        let hint = |pairs: &[(http::header::HeaderName, &str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(name.clone(), value.parse().unwrap());
+            }
+            first_chunk_hint(&headers)
+        };
+        assert_eq!(hint(&[]), Some(0));
+        assert_eq!(hint(&[(RANGE, "bytes=0-")]), Some(0));
+        assert_eq!(hint(&[(RANGE, "bytes=1048575-1048576")]), Some(0));
+        assert_eq!(hint(&[(RANGE, "bytes= 3145728-, 0-1")]), Some(3));
+        assert_eq!(hint(&[(RANGE, "bytes=-500")]), None);
+        assert_eq!(hint(&[(RANGE, "items=0-1")]), None);
+        assert_eq!(hint(&[(RANGE, "bytes=x-1")]), None);
+        assert_eq!(hint(&[(IF_NONE_MATCH, "\"a\"")]), None);
+        assert_eq!(
+            hint(&[(IF_MODIFIED_SINCE, "Wed, 21 Oct 2015 07:28:00 GMT")]),
+            None
+        );
+        // If-Range may turn the answer into a whole 200; the range's chunk is still likely.
+        assert_eq!(
+            hint(&[(RANGE, "bytes=2097152-"), (IF_RANGE, "\"a\"")]),
+            Some(2)
         );
     }
 }

@@ -16,7 +16,9 @@
 //! * halves when the reader stalls — a chunk sat ready longer than `stall_after` because the
 //!   client stopped reading (hyper stopped polling the body: backpressure) — since buffering
 //!   for a reader who is not reading only holds memory and core capacity;
-//! * stays within `[min, max]`; `max` is the per-stream bound from configuration.
+//! * stays within `[min, max]`; `max` is the per-stream bound from configuration, lowered to
+//!   what the core can keep busy ([`WindowLimits::for_core`]: [`CHUNKS_PER_CORE_CONNECTION`]
+//!   per download connection it advertised), since chunks beyond that only queue there.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -42,14 +44,40 @@ impl Default for WindowLimits {
             initial: 2,
             initial_sequential: 4,
             min: 1,
-            // 8 paced core connections need ~32 chunks in flight to be full (bench/README.md).
-            max: 32,
+            // A cap: `for_core` lowers it to 4 chunks per core connection (32 for 8 paced
+            // connections, bench/README.md); 64 fills a core of 4 bots × 4 connections.
+            max: 64,
             stall_after: Duration::from_millis(500),
         }
     }
 }
 
+/// Chunks in flight that keep one of the core's download connections busy: a connection
+/// carries 8 `getFile` parts (4 chunks) at once by default, and 8 connections were measured
+/// to need ~32 chunks in flight to be full (bench/README.md).
+pub const CHUNKS_PER_CORE_CONNECTION: usize = 4;
+
 impl WindowLimits {
+    /// These limits with `max` lowered to what a core with `connections` download
+    /// connections keeps busy ([`CHUNKS_PER_CORE_CONNECTION`] each); unchanged while the
+    /// figure is unknown. The configured `max` stays the cap.
+    pub fn for_core(self, connections: Option<u32>) -> Self {
+        let Some(connections) = connections.filter(|c| *c > 0) else {
+            return self;
+        };
+        let busy = usize::try_from(connections)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(CHUNKS_PER_CORE_CONNECTION);
+        let max = self.max.min(busy).max(1);
+        WindowLimits {
+            initial: self.initial.min(max),
+            initial_sequential: self.initial_sequential.min(max),
+            min: self.min.min(max),
+            max,
+            ..self
+        }
+    }
+
     /// Limits with `max` as the per-stream cap, keeping `min ≤ initial ≤ max`.
     pub fn with_max(max: usize) -> Self {
         let max = max.max(1);
@@ -311,6 +339,20 @@ mod tests {
             ),
             (1, 2, 4, 32)
         );
-        assert_eq!(WindowLimits::default().max, 32);
+        assert_eq!(WindowLimits::default().max, 64);
+    }
+
+    #[test]
+    fn the_core_s_connections_lower_the_cap_never_raise_it() {
+        let cap = WindowLimits::with_max(64);
+        assert_eq!(cap.for_core(None), cap);
+        assert_eq!(cap.for_core(Some(0)), cap);
+        assert_eq!(cap.for_core(Some(8)).max, 32);
+        assert_eq!(cap.for_core(Some(16)).max, 64);
+        assert_eq!(cap.for_core(Some(1000)).max, 64);
+        let one = cap.for_core(Some(1));
+        assert_eq!(one.max, CHUNKS_PER_CORE_CONNECTION);
+        assert!(one.min <= one.initial && one.initial <= one.initial_sequential);
+        assert!(one.initial_sequential <= one.max);
     }
 }

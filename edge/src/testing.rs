@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use tgcdn_shared::chunk::{CHUNK_SIZE, chunk_len};
 
-use crate::upstream::{AddonReply, Upstream, UpstreamError, UpstreamFuture};
+use crate::upstream::{AddonReply, MetaChunk, Upstream, UpstreamError, UpstreamFuture};
 use tgcdn_shared::wire::{AddonHeader, AddonRequest, FileMeta, WireError};
 
 /// The byte at `offset` of every test file: varies with the offset and is not periodic at
@@ -41,6 +41,11 @@ pub struct MemoryUpstream {
     failing_chunk_plus_one: AtomicU64,
     meta_calls: AtomicUsize,
     chunk_calls: AtomicUsize,
+    meta_chunk_calls: AtomicUsize,
+    /// Whether `meta_chunk` fetches the chunk along (else the meta alone, the default).
+    meta_chunk: bool,
+    /// What `core_connections` answers (0: unknown).
+    core_connections: u32,
     /// Canned addon answers by (path, query).
     addon: HashMap<(String, String), AddonReply>,
     addon_gate: Option<Arc<Semaphore>>,
@@ -146,6 +151,24 @@ impl MemoryUpstream {
         self.not_ready.store(!ready, Ordering::SeqCst);
     }
 
+    /// Advertises `connections` download connections, as a core's Welcome does.
+    pub fn with_core_connections(mut self, connections: u32) -> Self {
+        self.core_connections = connections;
+        self
+    }
+
+    /// Makes `meta_chunk` fetch the chunk along with the meta, as a remote core does (here
+    /// before answering, so the gate holds the meta too).
+    pub fn with_meta_chunk(mut self) -> Self {
+        self.meta_chunk = true;
+        self
+    }
+
+    /// `meta_chunk` calls so far (each also counts one meta and, in range, one chunk call).
+    pub fn meta_chunk_calls(&self) -> usize {
+        self.meta_chunk_calls.load(Ordering::SeqCst)
+    }
+
     pub fn meta_calls(&self) -> usize {
         self.meta_calls.load(Ordering::SeqCst)
     }
@@ -211,6 +234,28 @@ impl Upstream for MemoryUpstream {
 
     fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes> {
         Box::pin(self.serve_chunk(file, index))
+    }
+
+    fn meta_chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, MetaChunk> {
+        Box::pin(async move {
+            self.meta_chunk_calls.fetch_add(1, Ordering::SeqCst);
+            let meta = self.meta(file).await?;
+            if !self.meta_chunk {
+                return Ok(MetaChunk { meta, chunk: None });
+            }
+            let chunk = match chunk_len(meta.size, index) {
+                Some(_) => self.serve_chunk(file, index).await,
+                None => Err(WireError::bad_request("chunk past the end").into()),
+            };
+            Ok(MetaChunk {
+                meta,
+                chunk: Some(Box::pin(std::future::ready(chunk))),
+            })
+        })
+    }
+
+    fn core_connections(&self) -> Option<u32> {
+        (self.core_connections > 0).then_some(self.core_connections)
     }
 
     fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply> {

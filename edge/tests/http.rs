@@ -133,6 +133,40 @@ async fn single_range_is_206_with_content_range() {
 }
 
 #[tokio::test]
+async fn the_first_range_of_a_new_file_brings_meta_and_chunk_in_one_exchange() {
+    let upstream = MemoryUpstream::new()
+        .with_file(FILM, test_meta(FILM_SIZE, "Фильм 1.mp4", "video/mp4"))
+        .with_meta_chunk();
+    let edge = start_with(upstream, HttpSettings::default()).await;
+    let (start, end) = (2 * CHUNK_SIZE + 5, 2 * CHUNK_SIZE + 99);
+    let range = format!("bytes={start}-{end}");
+    let reply = edge.get(&film_path(), &[("range", &range)]).await;
+    assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+    assert!(reply.body == pattern(start, end + 1));
+    // One combined exchange, and the body found its chunk in the cache.
+    assert_eq!(edge.upstream.meta_chunk_calls(), 1);
+    assert_eq!(edge.upstream.chunk_calls(), 1);
+    // The meta is cached now: the next range fetches its chunk alone.
+    let reply = edge.get(&film_path(), &[("range", "bytes=0-9")]).await;
+    assert!(reply.body == pattern(0, 10));
+    assert_eq!(edge.upstream.meta_chunk_calls(), 1);
+    assert_eq!(edge.upstream.meta_calls(), 1);
+    assert_eq!(edge.upstream.chunk_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_head_or_suffix_range_of_a_new_file_asks_for_the_meta_alone() {
+    let edge = start().await;
+    let reply = edge.send(Method::HEAD, &film_path(), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(edge.upstream.meta_chunk_calls(), 0);
+    let edge = start().await;
+    let reply = edge.get(&film_path(), &[("range", "bytes=-100")]).await;
+    assert!(reply.body == pattern(FILM_SIZE - 100, FILM_SIZE));
+    assert_eq!(edge.upstream.meta_chunk_calls(), 0);
+}
+
+#[tokio::test]
 async fn multi_range_is_multipart_byteranges_like_nginx() {
     let edge = start().await;
     let reply = edge
@@ -311,6 +345,43 @@ async fn read_ahead_keeps_several_chunks_in_flight() {
     }
     let deepest = upstream.max_chunks_in_flight();
     assert!((5..=8).contains(&deepest), "read-ahead depth {deepest}");
+    gate.add_permits(1000);
+    let reply = tokio::time::timeout(STEP, reader).await.unwrap().unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.body == pattern(0, BIG));
+}
+
+#[tokio::test]
+async fn read_ahead_stays_within_what_the_core_can_download() {
+    const BIG: u64 = 48 * CHUNK_SIZE;
+    let gate = Arc::new(Semaphore::new(0));
+    // One download connection at the core: 4 chunks keep it busy.
+    let upstream = MemoryUpstream::new()
+        .with_file(FILM, test_meta(BIG, "big.mkv", "video/x-matroska"))
+        .with_gate(gate.clone())
+        .with_core_connections(1);
+    let http = HttpSettings {
+        readahead: WindowLimits::with_max(32),
+        ..HttpSettings::default()
+    };
+    let edge = start_with(upstream, http).await;
+    let upstream = edge.upstream.clone();
+    let path = film_path();
+    let reader = tokio::spawn(async move { edge.get(&path, &[]).await });
+    // As in `read_ahead_keeps_several_chunks_in_flight`, whose window grows past 4.
+    for _ in 0..16 {
+        tokio::time::timeout(STEP, async {
+            while upstream.chunks_in_flight() == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        gate.add_permits(1);
+    }
+    let deepest = upstream.max_chunks_in_flight();
+    assert!((2..=4).contains(&deepest), "read-ahead depth {deepest}");
     gate.add_permits(1000);
     let reply = tokio::time::timeout(STEP, reader).await.unwrap().unwrap();
     assert_eq!(reply.status, StatusCode::OK);

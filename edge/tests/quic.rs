@@ -181,6 +181,47 @@ async fn edge_serves_http_through_the_quic_upstream() {
     assert!(body == pattern(1000, 2_100_001), "body differs");
     assert_eq!(core.state.hellos.load(Ordering::SeqCst), 1);
     assert_eq!(core.state.chunks.load(Ordering::SeqCst), 3);
+    // The file was new: its meta came with its first chunk, in one exchange.
+    assert_eq!(core.state.meta_chunks.load(Ordering::SeqCst), 1);
+    assert_eq!(core.state.metas.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn meta_and_a_chunk_travel_in_one_exchange() {
+    let core = start_core();
+    let upstream = QuicUpstream::start(settings(&core)).unwrap();
+    assert!(within(upstream.wait_ready(STEP)).await);
+    let both = within(upstream.meta_chunk(FILE, 2)).await.unwrap();
+    assert_eq!(both.meta.size, SIZE);
+    let bytes = within(both.chunk.expect("a chunk on its way"))
+        .await
+        .unwrap();
+    assert!(bytes == pattern(2 * CHUNK_SIZE, SIZE), "chunk differs");
+    // A chunk the core refuses after the meta is the chunk's error, not the meta's.
+    let past = within(upstream.meta_chunk(FILE, 3)).await.unwrap();
+    assert_eq!(past.meta.size, SIZE);
+    assert!(matches!(
+        within(past.chunk.expect("an answer on its way")).await,
+        Err(UpstreamError::Core(WireError::BadRequest(_)))
+    ));
+    assert_eq!(core.state.meta_chunks.load(Ordering::SeqCst), 2);
+    assert_eq!(core.state.metas.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_core_s_download_connections_arrive_with_its_welcome() {
+    let core = start_core();
+    let upstream = QuicUpstream::start(settings(&core)).unwrap();
+    assert_eq!(
+        upstream.core_connections(),
+        None,
+        "before the first Welcome"
+    );
+    assert!(within(upstream.wait_ready(STEP)).await);
+    assert_eq!(
+        upstream.core_connections(),
+        Some(mini_core::DOWNLOAD_CONNECTIONS)
+    );
 }
 
 #[tokio::test]

@@ -14,6 +14,10 @@
 //! request frame and finishes its send side; the core writes one response frame, then —
 //! for responses where [`Response::payload_len`] is `Some(len)` — exactly `len` raw bytes,
 //! and finishes. The payload (a chunk of a file, an addon JSON body) is never re-serialised.
+//! [`Request::MetaChunk`] is the one request answered by two frames: [`Response::Meta`],
+//! then [`Response::Chunk`] and its bytes (or [`Response::Error`] in place of either), so
+//! the first range of a file costs the edge one round trip instead of two. The core writes
+//! the `Meta` frame as soon as it has it, before it downloads the chunk.
 //!
 //! The core also speaks first: once an edge is authenticated, it opens a unidirectional
 //! stream per [`Push`] (its revocation list in parts, then each revocation or unrevocation)
@@ -74,8 +78,8 @@ pub use codec::{
 };
 pub use error::{FrameError, WireError};
 pub use message::{
-    AddonHeader, AddonRequest, ChunkHeader, ChunkRequest, FileMeta, Heartbeat, Hello, Push,
-    Request, Response, Welcome,
+    AddonHeader, AddonRequest, ChunkClass, ChunkHeader, ChunkRequest, FileMeta, Heartbeat, Hello,
+    Push, Request, Response, Welcome,
 };
 
 /// QUIC ALPN of this protocol; the version lives here so a mismatched edge fails the TLS
@@ -90,5 +94,7 @@ pub const ALPN: &[u8] = b"tgcdn/4";
 /// serving revoked files from its cache.
 /// 4: each core sends its whole revocation list on connect ([`Push::RevokedList`]) and
 /// pushes [`Push::Unrevoked`]; an edge refuses a file any of its cores revoked, whichever
-/// core serves it. A version-3 edge would ignore those lists.
+/// core serves it (a version-3 edge would ignore those lists). [`Request::MetaChunk`] (a
+/// file's metadata and one chunk in one exchange), the [`ChunkClass`] of every chunk
+/// request, and [`Welcome::download_connections`].
 pub const PROTOCOL_VERSION: u16 = 4;

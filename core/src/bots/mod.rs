@@ -175,6 +175,11 @@ impl BotPool {
         self.bots.is_empty()
     }
 
+    /// Download connections across all bots (each bot's connections to its files' DCs).
+    pub fn connections(&self) -> usize {
+        self.bots.iter().map(|b| b.load.connections()).sum()
+    }
+
     pub fn bot_id(&self, bot: usize) -> Option<i64> {
         self.bots.get(bot).map(|b| b.id)
     }

@@ -11,7 +11,10 @@
 //! bot's least-busy connection, so the halves use two connections when that spreads the
 //! load — and is complete when every part has arrived with the expected length. Each
 //! connection carries at most `parts_per_connection` parts; a fetch finding every window full
-//! waits for a slot, so many chunks in flight form a sliding window per connection.
+//! waits for a slot, so many chunks in flight form a sliding window per connection. While a
+//! demand chunk (a viewer's response waits on it) waits for a slot, read-ahead chunks do not
+//! take one ([`priority`]), so a seek is not queued behind other clients' read-ahead; a
+//! read-ahead download that a demand caller joins becomes demand.
 //!
 //! Failures go through the shared retry policy ([`crate::ports::retry`]): FLOOD_WAIT marks
 //! the bot and the request moves to another bot at once; a stale file reference is refreshed
@@ -23,18 +26,22 @@
 //! `resolve::download::BotDownloader`), so this module has no grammers type and its logic is
 //! tested with a fake.
 
+mod priority;
+
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tgcdn_shared::FileRef;
 use tgcdn_shared::chunk::{PartRequest, chunk_parts};
+use tgcdn_shared::wire::ChunkClass;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::bots::BotPool;
+use crate::bots::select::SelectError;
 use crate::ports::TelegramError;
 pub use crate::ports::retry::GiveUp;
 use crate::ports::retry::{Action, Event, Retry, RetryPolicy};
@@ -58,6 +65,11 @@ pub struct FetchConfig {
     /// wait for a part to finish (a sliding window per connection), so no connection takes
     /// more than its share and Telegram does not answer FLOOD_WAIT for one hot connection.
     pub parts_per_connection: usize,
+    /// Whether demand chunks take freed slots before read-ahead ([`priority`]); off, every
+    /// waiting fetch tries alike (the same-run baseline of the benches).
+    pub demand_first: bool,
+    /// A read-ahead fetch waiting this long for a slot counts as demand.
+    pub promote_after: Duration,
 }
 
 impl FetchConfig {
@@ -96,6 +108,9 @@ impl Default for FetchConfig {
             max_attempts: 12,
             cache_bytes: 64 * 1024 * 1024,
             parts_per_connection: 8,
+            demand_first: true,
+            // Several chunk round trips: its reader has most likely caught up with it.
+            promote_after: Duration::from_secs(2),
         }
     }
 }
@@ -116,6 +131,8 @@ type Outcome = Option<Result<Bytes, FetchError>>;
 struct Flight {
     /// Tells this download from a later one of the same chunk.
     id: u64,
+    /// Set once any caller waits on it as demand; read by the download while it queues.
+    demand: Arc<AtomicBool>,
     outcome: watch::Receiver<Outcome>,
     waiters: usize,
     task: AbortHandle,
@@ -170,6 +187,7 @@ pub struct Fetcher {
     cache: moka::sync::Cache<ChunkKey, Bytes>,
     in_flight: Mutex<HashMap<ChunkKey, Flight>>,
     next_flight: AtomicU64,
+    queue: Mutex<priority::Queue>,
     counters: FetchCounters,
     retries: RetryCounters,
 }
@@ -189,9 +207,11 @@ impl Fetcher {
             // TinyLFU would refuse the next chunks of a film (first seen) once full.
             .eviction_policy(moka::policy::EvictionPolicy::lru())
             .build();
+        let queue = priority::Queue::new(config.demand_first, config.promote_after);
         Arc::new(Self {
             pool,
             downloaders,
+            queue: Mutex::new(queue),
             config,
             cache,
             in_flight: Mutex::new(HashMap::new()),
@@ -215,23 +235,46 @@ impl Fetcher {
         self.retries.snapshot()
     }
 
-    /// Chunk `index` of `file`, which is `file_size` bytes long. Dropping the future before
-    /// it answers withdraws this caller; the download stops when no caller is left.
+    /// Downloads waiting for a connection slot now: (demand, read-ahead).
+    pub fn waiting(&self) -> (usize, usize) {
+        self.lock_queue().counts(Instant::now())
+    }
+
+    /// Chunk `index` of `file`, which is `file_size` bytes long, as demand. Dropping the
+    /// future before it answers withdraws this caller; the download stops when no caller is
+    /// left.
     pub async fn chunk(
         self: &Arc<Self>,
         file: FileRef,
         file_size: u64,
         index: u64,
     ) -> Result<Bytes, FetchError> {
+        self.chunk_as(file, file_size, index, ChunkClass::Demand)
+            .await
+    }
+
+    /// [`Self::chunk`] for a caller that wants it as `class`.
+    pub async fn chunk_as(
+        self: &Arc<Self>,
+        file: FileRef,
+        file_size: u64,
+        index: u64,
+        class: ChunkClass,
+    ) -> Result<Bytes, FetchError> {
         let key = ChunkKey { file, index };
-        match self.join_or_start(key, file_size) {
+        match self.join_or_start(key, file_size, class) {
             Ok(bytes) => Ok(bytes),
             Err(waiter) => waiter.wait().await,
         }
     }
 
     /// A cache hit, or a claim on the (possibly just started) download.
-    fn join_or_start(self: &Arc<Self>, key: ChunkKey, file_size: u64) -> Result<Bytes, Waiter> {
+    fn join_or_start(
+        self: &Arc<Self>,
+        key: ChunkKey,
+        file_size: u64,
+        class: ChunkClass,
+    ) -> Result<Bytes, Waiter> {
         let mut in_flight = self.lock_in_flight();
         // Checked under the lock: a finishing download fills the cache before it leaves the
         // map, so a caller sees one or the other, never neither.
@@ -245,19 +288,25 @@ impl Fetcher {
             id,
             outcome,
         };
+        let demand = class == ChunkClass::Demand;
         if let Some(flight) = in_flight.get_mut(&key) {
             self.counters.coalesced();
             flight.waiters += 1;
+            if demand {
+                flight.demand.store(true, Ordering::Relaxed);
+            }
             return Err(waiter(flight.id, flight.outcome.clone()));
         }
         self.counters.download();
         let id = self.next_flight.fetch_add(1, Ordering::Relaxed);
         let (sender, outcome) = watch::channel(None);
         let this = Arc::clone(self);
+        let flight_demand = Arc::new(AtomicBool::new(demand));
+        let wants = Arc::clone(&flight_demand);
         // Spawned under the lock, so the flight is in the map, abort handle included, before
         // any waiter can drop; the task itself needs the lock only after the download.
         let task = tokio::spawn(async move {
-            let result = this.download(key, file_size).await;
+            let result = this.download(key, file_size, &wants).await;
             match &result {
                 Ok(bytes) => this.cache.insert(key, bytes.clone()),
                 Err(_) => this.counters.failure(),
@@ -275,6 +324,7 @@ impl Fetcher {
             key,
             Flight {
                 id,
+                demand: flight_demand,
                 outcome: outcome.clone(),
                 waiters: 1,
                 task: task.abort_handle(),
@@ -290,13 +340,26 @@ impl Fetcher {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn download(&self, key: ChunkKey, file_size: u64) -> Result<Bytes, FetchError> {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, priority::Queue> {
+        // Every update is a single map insert or remove; a poisoned queue is consistent.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn download(
+        &self,
+        key: ChunkKey,
+        file_size: u64,
+        demand: &AtomicBool,
+    ) -> Result<Bytes, FetchError> {
         let parts = chunk_parts(file_size, key.index, self.config.part_size)
             .map_err(|_| FetchError::NotFound)?;
         let expected = expected_lengths(&parts, file_size);
         let total_deadline = Instant::now() + self.config.total_timeout;
         let mut retry = Retry::new(self.pool.len(), self.config.retry_policy(), total_deadline);
         let mut action = retry.start(Instant::now());
+        let mut place = QueuePlace::new(self);
         loop {
             let refresh = match action {
                 Action::GiveUp(reason) => {
@@ -312,6 +375,17 @@ impl Fetcher {
                 Action::SameBot { refresh, .. } => refresh,
             };
             let now = Instant::now();
+            let class = if demand.load(Ordering::Relaxed) {
+                ChunkClass::Demand
+            } else {
+                ChunkClass::ReadAhead
+            };
+            if !place.may_pick(class, now) {
+                // Held back for a waiting demand chunk: wait as if every window were full.
+                place.wait(class, now);
+                action = retry.on(now, Event::NoBot(SelectError::Saturated));
+                continue;
+            }
             let cap = self.config.parts_per_connection.max(parts.len());
             // A bot that already holds the file's location saves a round trip.
             let ready: Vec<bool> = self
@@ -329,10 +403,14 @@ impl Fetcher {
             ) {
                 Ok(picked) => picked,
                 Err(error) => {
+                    if error == SelectError::Saturated {
+                        place.wait(class, now);
+                    }
                     action = retry.on(now, Event::NoBot(error));
                     continue;
                 }
             };
+            place.leave();
             let bot = picked.bot;
             let deadline = (now + self.config.attempt_timeout).min(total_deadline);
             let attempt = self.attempt(
@@ -410,6 +488,50 @@ impl Fetcher {
             chunk.extend_from_slice(&part);
         }
         Ok(chunk.freeze())
+    }
+}
+
+/// One download's place in the fetcher's [`priority::Queue`] while it waits for a slot;
+/// dropped (the download finished, failed or was aborted), it leaves the queue.
+struct QueuePlace<'a> {
+    fetcher: &'a Fetcher,
+    ticket: Option<(priority::Ticket, ChunkClass)>,
+}
+
+impl<'a> QueuePlace<'a> {
+    fn new(fetcher: &'a Fetcher) -> Self {
+        QueuePlace {
+            fetcher,
+            ticket: None,
+        }
+    }
+
+    fn may_pick(&self, class: ChunkClass, now: Instant) -> bool {
+        let ticket = self.ticket.map(|(ticket, _)| ticket);
+        self.fetcher.lock_queue().may_pick(class, ticket, now)
+    }
+
+    /// Waits as `class` from `now`, or keeps its place when it waits as `class` already; a
+    /// read-ahead download a demand caller joined queues again as demand.
+    fn wait(&mut self, class: ChunkClass, now: Instant) {
+        if self.ticket.is_some_and(|(_, waits_as)| waits_as == class) {
+            return;
+        }
+        self.leave();
+        let ticket = self.fetcher.lock_queue().wait(class, now);
+        self.ticket = Some((ticket, class));
+    }
+
+    fn leave(&mut self) {
+        if let Some((ticket, _)) = self.ticket.take() {
+            self.fetcher.lock_queue().leave(ticket);
+        }
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 

@@ -38,6 +38,10 @@ pub enum Reply {
     Chunk(Bytes),
     /// An `Addon` header frame (its `len` is the JSON's), then the JSON.
     Addon(AddonHeader, Bytes),
+    /// A `Meta` frame, written at once so the edge can plan its response; then this chunk
+    /// (fetched by the caller with [`Handler::chunk`]) as [`Reply::Chunk`] writes it, or an
+    /// `Error` frame when it fails.
+    MetaChunk(FileMeta, ChunkRequest),
 }
 
 /// Why a request was not served. Mapped to the wire in [`wire_error`] only.
@@ -127,8 +131,8 @@ pub fn wire_error(error: &ServeError) -> WireError {
 
 /// Runs one edge request under `deadline` — the core's request deadline, which the edge's
 /// wait is set above —, so lookup and fetch together answer in time, whatever each one's
-/// own deadline.
-async fn within<T>(
+/// own deadline. A `MetaChunk`'s chunk runs under its own, as the edge waits on it anew.
+pub(super) async fn within<T>(
     deadline: Duration,
     work: impl std::future::Future<Output = Result<T, ServeError>>,
 ) -> Result<T, ServeError> {
@@ -232,9 +236,11 @@ impl Handler {
         };
         self.check_hello(hello, binding)?;
         self.edges.record_hello(hello, unix_now())?;
+        let connections = self.fetcher.pool().connections();
         let welcome = Welcome {
             core_version: env!("CARGO_PKG_VERSION").to_owned(),
             heartbeat_interval_secs: self.heartbeat_interval_secs,
+            download_connections: u32::try_from(connections).unwrap_or(u32::MAX),
         };
         Ok((hello.edge_id.clone(), welcome))
     }
@@ -272,6 +278,10 @@ impl Handler {
             Request::Chunk(chunk) => Ok(Reply::Chunk(
                 within(CORE_REQUEST_DEADLINE, self.chunk(chunk)).await?,
             )),
+            Request::MetaChunk(chunk) => Ok(Reply::MetaChunk(
+                within(CORE_REQUEST_DEADLINE, self.meta(chunk.file)).await?,
+                chunk,
+            )),
             Request::Addon(request) => {
                 let (header, json) = self.addon(&request)?;
                 Ok(Reply::Addon(header, json))
@@ -306,10 +316,10 @@ impl Handler {
         Ok(wire_meta(file, &meta))
     }
 
-    /// The bytes of one chunk, index checked against the file's size. Also the one-box
-    /// edge's in-process path.
+    /// The bytes of one chunk, index checked against the file's size, fetched as the
+    /// request's class. Also the one-box edge's in-process path.
     pub async fn chunk(&self, request: ChunkRequest) -> Result<Bytes, ServeError> {
-        let ChunkRequest { file, index } = request;
+        let ChunkRequest { file, index, class } = request;
         let meta = self.resolver.meta(file).await?;
         let chunks = chunk_count(meta.size);
         if index >= chunks {
@@ -320,7 +330,7 @@ impl Handler {
             });
         }
         self.dc_requests.request(meta.dc_id);
-        match self.fetcher.chunk(file, meta.size, index).await {
+        match self.fetcher.chunk_as(file, meta.size, index, class).await {
             Ok(bytes) => Ok(bytes),
             Err(FetchError::NotFound) => {
                 // The index was in range, so the message itself is gone.

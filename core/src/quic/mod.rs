@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
+use tgcdn_shared::deadline::CORE_REQUEST_DEADLINE;
 use tgcdn_shared::wire::{
     self, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, FrameError, LEN_PREFIX, Request,
     Response, WireError,
@@ -750,6 +751,15 @@ async fn serve_stream(
                 return;
             }
         };
+    let reply = match reply {
+        Ok(Reply::MetaChunk(meta, request)) => {
+            match send_meta_first(&mut send, &handler, meta, request, &config).await {
+                Some(chunk) => chunk.map(Reply::Chunk),
+                None => return,
+            }
+        }
+        other => other,
+    };
     if let Err(error) = &reply {
         tracing::debug!(kind, %error, "request failed");
     }
@@ -764,6 +774,43 @@ async fn serve_stream(
         Err(_) => {
             tracing::debug!(kind, "reply write timed out");
             let _ = send.reset(VarInt::from_u32(STREAM_ABANDONED));
+        }
+    }
+}
+
+/// The first half of a `MetaChunk` answer: the `Meta` frame goes out at once, so the edge
+/// plans its response (and other requests for the file proceed) while the chunk downloads;
+/// then the chunk, which the caller writes as a `Chunk` reply. `None` when the stream is
+/// gone (the edge stopped it, or the write failed): nothing more to write.
+async fn send_meta_first(
+    send: &mut SendStream,
+    handler: &Handler,
+    meta: wire::FileMeta,
+    request: wire::ChunkRequest,
+    config: &QuicConfig,
+) -> Option<Result<Bytes, ServeError>> {
+    let mut frame = Vec::with_capacity(256);
+    if let Err(error) = wire::encode_response(&Response::Meta(meta), &mut frame) {
+        tracing::error!(%error, "cannot encode a meta response");
+        let _ = write_error(send, WireError::Internal).await;
+        return None;
+    }
+    match tokio::time::timeout(config.write_timeout, send.write_all(&frame)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "meta of a meta_chunk not delivered");
+            return None;
+        }
+        Err(_) => {
+            let _ = send.reset(VarInt::from_u32(STREAM_ABANDONED));
+            return None;
+        }
+    }
+    tokio::select! {
+        chunk = handler::within(CORE_REQUEST_DEADLINE, handler.chunk(request)) => Some(chunk),
+        stopped = send.stopped() => {
+            tracing::debug!(?stopped, "edge abandoned the chunk of a meta_chunk");
+            None
         }
     }
 }
@@ -820,6 +867,8 @@ async fn write_reply(
             Err(error) => (Response::Error(wire_error(&error)), None),
         },
         Ok(Reply::Addon(header, json)) => (Response::Addon(header), Some(json)),
+        // `serve_stream` writes these in two steps; answered here only by mistake.
+        Ok(Reply::MetaChunk(..)) => (Response::Error(WireError::Internal), None),
         Err(error) => (Response::Error(wire_error(&error)), None),
     };
     let mut frame = Vec::with_capacity(64);

@@ -5,7 +5,11 @@
 //! attaches logging. The token is verified locally before anything touches the upstream, so
 //! a forged or expired link costs no core round trip. Which status and which bytes is the
 //! range phase's decision; this file only turns that plan into headers. Nothing here reads
-//! a chunk.
+//! a chunk; for a file whose metadata is not cached yet, it asks for the metadata together
+//! with the chunk the body will most likely start with ([`range::first_chunk_hint`]), which
+//! then waits in the cache.
+
+use std::net::IpAddr;
 
 use bytes::Bytes;
 use http::header::{
@@ -55,11 +59,21 @@ pub async fn prepare(
     token: &str,
     flags: DownloadFlags,
     request_headers: &HeaderMap,
+    client: Option<IpAddr>,
     now_unix: u64,
 ) -> Result<Prepared, EdgeError> {
     let link = state.verifier.verify(token, now_unix)?;
     let file = link.file();
-    let known = state.metas.meta(file).await?;
+    // A GET of a file not known yet brings its first chunk along with the metadata.
+    let known = match range::first_chunk_hint(request_headers).filter(|_| !flags.head) {
+        Some(index) => {
+            state
+                .metas
+                .meta_with_chunk(file, index, &state.chunks, client)
+                .await?
+        }
+        None => state.metas.meta(file).await?,
+    };
     let meta = &known.meta;
     let validators = Validators {
         etag: &known.etag,

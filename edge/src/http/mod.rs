@@ -495,7 +495,7 @@ pub async fn handle(
     let outcome = if refused {
         Err(EdgeError::TooManyRequests)
     } else {
-        dispatch(state, &route, &parts.headers).await
+        dispatch(state, &route, &parts.headers, client).await
     };
     let (mut response, prepared_body) = match outcome {
         Ok(parts) => parts,
@@ -517,7 +517,10 @@ pub async fn handle(
                 file,
                 file_size,
                 segments,
-                state.settings.readahead,
+                state
+                    .settings
+                    .readahead
+                    .for_core(state.chunks.core_connections()),
                 Box::new(|_| {}),
             )
             .for_client(client);
@@ -585,6 +588,7 @@ async fn dispatch(
     state: &AppState,
     route: &Route<'_>,
     request_headers: &http::HeaderMap,
+    client: IpAddr,
 ) -> Result<(Response<EdgeBody>, PreparedBody), EdgeError> {
     match *route {
         Route::Download {
@@ -596,8 +600,15 @@ async fn dispatch(
                 head,
                 attachment: download,
             };
-            let prepared =
-                download::prepare(state, token, flags, request_headers, unix_now()).await?;
+            let prepared = download::prepare(
+                state,
+                token,
+                flags,
+                request_headers,
+                Some(client),
+                unix_now(),
+            )
+            .await?;
             let mut response = Response::new(EdgeBody::Empty);
             *response.status_mut() = prepared.status;
             *response.headers_mut() = prepared.headers;

@@ -24,7 +24,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
 
-use tgcdn_shared::wire::{AddonHeader, AddonRequest, FileMeta, WireError};
+use tgcdn_shared::wire::{AddonHeader, AddonRequest, ChunkClass, FileMeta, WireError};
 
 /// A boxed, `Send` future as every [`Upstream`] method returns it.
 pub type UpstreamFuture<'a, T> =
@@ -42,8 +42,34 @@ pub trait Upstream: Send + Sync + 'static {
     /// Size, mime type, name, unique id and date of `file`.
     fn meta(&self, file: FileRef) -> UpstreamFuture<'_, FileMeta>;
 
-    /// The bytes of chunk `index` of `file`.
+    /// The bytes of chunk `index` of `file`, as demand.
     fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes>;
+
+    /// The bytes of chunk `index` of `file`, asked for as `class`: a core whose download
+    /// connections are all busy serves demand first. Without a core to tell, [`Self::chunk`].
+    fn chunk_as(&self, file: FileRef, index: u64, class: ChunkClass) -> UpstreamFuture<'_, Bytes> {
+        let _ = class;
+        self.chunk(file, index)
+    }
+
+    /// The metadata of `file`, and chunk `index` of it on its way, as demand: one exchange
+    /// with a remote core instead of two (the first range of a file the edge does not know
+    /// yet). Answers once the meta is there; the chunk follows in [`MetaChunk::chunk`],
+    /// which may fail where the meta did not, and whose length is the caller's to check. By
+    /// default the meta alone (an upstream with no round trip to save).
+    fn meta_chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, MetaChunk> {
+        let _ = index;
+        Box::pin(async move {
+            let meta = self.meta(file).await?;
+            Ok(MetaChunk { meta, chunk: None })
+        })
+    }
+
+    /// How many Telegram download connections the core behind this upstream has (its
+    /// Welcome), once known; the edge sizes read-ahead windows from it.
+    fn core_connections(&self) -> Option<u32> {
+        None
+    }
 
     /// The core's answer to a validated, canonical addon request (see [`AddonRequest`]).
     /// Typed refusals (not found, addon disabled…) are `UpstreamError::Core`.
@@ -58,6 +84,16 @@ pub trait Upstream: Send + Sync + 'static {
     fn links(&self) -> Vec<LinkStatus> {
         Vec::new()
     }
+}
+
+/// The chunk of a [`MetaChunk`], still arriving; dropping it withdraws the request.
+pub type PendingChunk = Pin<Box<dyn Future<Output = Result<Bytes, UpstreamError>> + Send>>;
+
+/// A file's metadata and one of its chunks, as [`Upstream::meta_chunk`] answers them.
+pub struct MetaChunk {
+    pub meta: FileMeta,
+    /// `None` when the upstream did not fetch the chunk along.
+    pub chunk: Option<PendingChunk>,
 }
 
 /// One core link as `/metrics` shows it.

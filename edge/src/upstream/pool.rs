@@ -23,11 +23,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use tgcdn_shared::FileRef;
 use tgcdn_shared::rendezvous;
-use tgcdn_shared::wire::{AddonRequest, FileMeta, Push};
+use tgcdn_shared::wire::{AddonRequest, ChunkClass, FileMeta, Push};
 
 use super::failover::{self, Answer, Bench, Link};
 use super::quic::{LoadReport, PushSink, QuicSettings, QuicSetupError, QuicUpstream};
-use super::{AddonReply, LinkStatus, Upstream, UpstreamError, UpstreamFuture};
+use super::{AddonReply, LinkStatus, MetaChunk, Upstream, UpstreamError, UpstreamFuture};
 
 /// Where the pool's pushes go: the core's index in the list, and what it pushed.
 pub type PoolPushSink =
@@ -238,6 +238,32 @@ impl Upstream for CorePool {
                 link.chunk(file, index).await
             }),
         )
+    }
+
+    fn chunk_as(&self, file: FileRef, index: u64, class: ChunkClass) -> UpstreamFuture<'_, Bytes> {
+        Box::pin(
+            self.run("chunk", self.ranking(file), move |link| async move {
+                link.chunk_as(file, index, class).await
+            }),
+        )
+    }
+
+    fn meta_chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, MetaChunk> {
+        Box::pin(
+            self.run("meta_chunk", self.ranking(file), move |link| async move {
+                link.meta_chunk(file, index).await
+            }),
+        )
+    }
+
+    /// The largest figure a connected core advertised: each file goes to one core, and
+    /// `TGCDN_READAHEAD_MAX` still caps the window.
+    fn core_connections(&self) -> Option<u32> {
+        self.members
+            .iter()
+            .filter(|member| member.link.ready())
+            .filter_map(|member| member.link.core_connections())
+            .max()
     }
 
     fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply> {

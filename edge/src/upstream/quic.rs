@@ -30,7 +30,7 @@
 //! intermediate `Vec` or re-serialisation.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -41,15 +41,16 @@ use quinn::{
 };
 use tgcdn_shared::FileRef;
 use tgcdn_shared::wire::{
-    self, AddonRequest, ChunkRequest, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN, FileMeta,
-    FrameError, Heartbeat, Hello, LEN_PREFIX, PROTOCOL_VERSION, Push, Request, Response, Welcome,
+    self, AddonRequest, ChunkClass, ChunkRequest, EXPORTER_CONTEXT, EXPORTER_LABEL, EXPORTER_LEN,
+    FileMeta, FrameError, Heartbeat, Hello, LEN_PREFIX, PROTOCOL_VERSION, Push, Request, Response,
+    Welcome,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::tls::PinnedCertVerifier;
-use super::{AddonReply, Upstream, UpstreamError, UpstreamFuture};
+use super::{AddonReply, MetaChunk, PendingChunk, Upstream, UpstreamError, UpstreamFuture};
 
 /// How to reach and authenticate to the core, and the client's time limits.
 #[derive(Clone)]
@@ -146,6 +147,8 @@ struct Shared {
     revocations_known: AtomicBool,
     /// Connections made so far; a failover decision taken on one is void on the next.
     connections: AtomicU64,
+    /// The core's download connections from its last Welcome; 0 before the first.
+    core_connections: AtomicU32,
     connect_attempts: AtomicUsize,
     load: Mutex<Option<LoadReport>>,
     pushes: Mutex<Option<PushSink>>,
@@ -183,6 +186,7 @@ impl QuicUpstream {
             ready: AtomicBool::new(false),
             revocations_known: AtomicBool::new(false),
             connections: AtomicU64::new(0),
+            core_connections: AtomicU32::new(0),
             connect_attempts: AtomicUsize::new(0),
             load: Mutex::new(None),
             pushes: Mutex::new(None),
@@ -266,7 +270,11 @@ impl Upstream for QuicUpstream {
     }
 
     fn chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, Bytes> {
-        let request = Request::Chunk(ChunkRequest { file, index });
+        self.chunk_as(file, index, ChunkClass::Demand)
+    }
+
+    fn chunk_as(&self, file: FileRef, index: u64, class: ChunkClass) -> UpstreamFuture<'_, Bytes> {
+        let request = Request::Chunk(ChunkRequest { file, index, class });
         Box::pin(self.with_retries("chunk", move |connection| {
             let request = request.clone();
             async move {
@@ -277,6 +285,46 @@ impl Upstream for QuicUpstream {
                 }
             }
         }))
+    }
+
+    /// One stream: the `Meta` frame, then the chunk header and bytes (or an error frame).
+    fn meta_chunk(&self, file: FileRef, index: u64) -> UpstreamFuture<'_, MetaChunk> {
+        let request = Request::MetaChunk(ChunkRequest {
+            file,
+            index,
+            class: ChunkClass::Demand,
+        });
+        Box::pin(self.with_retries("meta_chunk", move |connection| {
+            let request = request.clone();
+            async move {
+                let (response, mut recv) = exchange(&connection, &request).await?;
+                let Response::Meta(meta) = response else {
+                    return Err(unexpected(&response));
+                };
+                // The core writes the meta before it fetches the chunk. A chunk lost with
+                // the connection is the chunk's failure only: the body asks for it again.
+                let chunk: PendingChunk = Box::pin(async move {
+                    match read_response(&mut recv).await? {
+                        Response::Chunk(header) => {
+                            read_payload(&mut recv, header.len as usize).await
+                        }
+                        Response::Error(error) => Err(UpstreamError::Core(error)),
+                        other => Err(unexpected(&other)),
+                    }
+                });
+                Ok(MetaChunk {
+                    meta,
+                    chunk: Some(chunk),
+                })
+            }
+        }))
+    }
+
+    fn core_connections(&self) -> Option<u32> {
+        match self.shared.core_connections.load(Ordering::Relaxed) {
+            0 => None,
+            known => Some(known),
+        }
     }
 
     fn addon(&self, request: AddonRequest) -> UpstreamFuture<'_, AddonReply> {
@@ -390,7 +438,14 @@ async fn supervise(shared: Arc<Shared>, stop: CancellationToken) {
         };
         match attempt {
             Ok((connection, welcome)) => {
-                tracing::info!(core_version = %welcome.core_version, "connected to core");
+                tracing::info!(
+                    core_version = %welcome.core_version,
+                    download_connections = welcome.download_connections,
+                    "connected to core"
+                );
+                shared
+                    .core_connections
+                    .store(welcome.download_connections, Ordering::Relaxed);
                 backoff = FIRST_BACKOFF;
                 if connected_before {
                     deliver(&shared, Push::ForgetAll).await;

@@ -1,5 +1,6 @@
 //! A tiny core stand-in on 127.0.0.1 that speaks the wire protocol: Hello with a
-//! channel-bound proof, Meta, Chunk with raw payload, Heartbeat. Shared by the QUIC tests
+//! channel-bound proof, Meta, Chunk with raw payload, MetaChunk (both on one stream),
+//! Heartbeat. Shared by the QUIC tests
 //! and the QUIC bench (`#[path]`-included).
 //!
 //! Deliberately small and strict (it checks the Hello proof like the core must); it is not
@@ -30,12 +31,18 @@ pub const FILE: FileRef = FileRef {
     chat_id: -1_009_999,
     msg_id: 5,
 };
+/// The download connections the stand-in's Welcome advertises.
+pub const DOWNLOAD_CONNECTIONS: u32 = 3;
 
 /// Behaviour switches and counters of the stand-in core.
 #[derive(Default)]
 pub struct CoreState {
     pub hellos: AtomicUsize,
+    /// Chunks served, those sent after their meta included.
     pub chunks: AtomicUsize,
+    /// MetaChunk requests answered.
+    pub meta_chunks: AtomicUsize,
+    pub metas: AtomicUsize,
     pub heartbeats: AtomicUsize,
     /// Close the connection instead of answering the next chunk request (a restart).
     pub drop_next_chunk: AtomicBool,
@@ -127,6 +134,7 @@ async fn serve_connection(connection: Connection, served: Arc<Served>) {
                     Response::Welcome(Welcome {
                         core_version: "mini".to_owned(),
                         heartbeat_interval_secs: 1,
+                        download_connections: DOWNLOAD_CONNECTIONS,
                     })
                 } else {
                     Response::Error(WireError::Unauthorized)
@@ -137,14 +145,30 @@ async fn serve_connection(connection: Connection, served: Arc<Served>) {
                 state.heartbeats.fetch_add(1, Ordering::SeqCst);
                 Response::Ack
             }
-            Request::Meta(file) if file == FILE => Response::Meta(FileMeta {
-                size: served.size,
-                mime: "video/mp4".to_owned(),
-                name: "clip.mp4".to_owned(),
-                unique_id: "AgADclip".to_owned(),
-                date: 1_700_000_000,
-                dc: 4,
-            }),
+            Request::Meta(file) if file == FILE => {
+                state.metas.fetch_add(1, Ordering::SeqCst);
+                Response::Meta(meta(&served))
+            }
+            Request::MetaChunk(chunk) if chunk.file == FILE => {
+                state.meta_chunks.fetch_add(1, Ordering::SeqCst);
+                state.chunks.fetch_add(1, Ordering::SeqCst);
+                let mut frames = Vec::new();
+                let _ = wire::encode_response(&Response::Meta(meta(&served)), &mut frames);
+                let payload = served.chunks.get(chunk.index as usize).cloned();
+                let second = match &payload {
+                    Some(bytes) => Response::Chunk(ChunkHeader {
+                        len: bytes.len() as u32,
+                    }),
+                    None => Response::Error(WireError::bad_request("chunk past the end")),
+                };
+                let _ = wire::encode_response(&second, &mut frames);
+                let _ = send.write_all(&frames).await;
+                if let Some(bytes) = payload {
+                    let _ = send.write_chunk(bytes).await;
+                }
+                let _ = send.finish();
+                continue;
+            }
             Request::Chunk(chunk) if chunk.file == FILE => {
                 if state.drop_next_chunk.swap(false, Ordering::SeqCst) {
                     connection.close(7u32.into(), b"core restarting");
@@ -169,6 +193,17 @@ async fn serve_connection(connection: Connection, served: Arc<Served>) {
             _ => Response::Error(WireError::NotFound),
         };
         write_response(&mut send, &response, None).await;
+    }
+}
+
+fn meta(served: &Served) -> FileMeta {
+    FileMeta {
+        size: served.size,
+        mime: "video/mp4".to_owned(),
+        name: "clip.mp4".to_owned(),
+        unique_id: "AgADclip".to_owned(),
+        date: 1_700_000_000,
+        dc: 4,
     }
 }
 

@@ -23,10 +23,15 @@ pub enum Request {
     Chunk(ChunkRequest),
     /// A Stremio addon route; answered by [`Response::Addon`] and a JSON body.
     Addon(AddonRequest),
+    /// File metadata and one of its chunks in one exchange (protocol 4), for an edge that
+    /// has no metadata yet and a range that needs this chunk: answered by [`Response::Meta`]
+    /// and then, on the same stream, by [`Response::Chunk`] and the raw bytes — or by a
+    /// [`Response::Error`] in place of either (a chunk that failed after its meta).
+    MetaChunk(ChunkRequest),
 }
 
 /// Number of [`Request`] variants this build knows: tags at or above are unknown.
-pub(super) const REQUEST_KINDS: u32 = 5;
+pub(super) const REQUEST_KINDS: u32 = 6;
 
 /// One response frame, written by the core before any payload bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +133,10 @@ pub struct Welcome {
     pub core_version: String,
     /// How often the core wants a [`Heartbeat`]; it forgets edges silent for a few of these.
     pub heartbeat_interval_secs: u32,
+    /// Telegram download connections the core fetches chunks on (its bots × connections
+    /// per bot, protocol 4): how many chunks it can usefully have in flight, which an edge
+    /// sizes its read-ahead windows from.
+    pub download_connections: u32,
 }
 
 /// An edge's load report, kept by the core as its view of the fleet.
@@ -152,6 +161,29 @@ pub struct Heartbeat {
 pub struct ChunkRequest {
     pub file: FileRef,
     pub index: u64,
+    /// Whether a viewer's response waits on this chunk (protocol 4): a core whose download
+    /// connections are all busy serves queued demand chunks before queued read-ahead.
+    pub class: ChunkClass,
+}
+
+/// Why the edge wants a chunk. Declaration order is the wire tag: only ever appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum ChunkClass {
+    /// A response is blocked on it (the chunk being sent, a seek's first chunk).
+    #[default]
+    Demand,
+    /// Fetched ahead of the reader; nobody waits on it yet.
+    ReadAhead,
+}
+
+impl ChunkClass {
+    /// Short name for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkClass::Demand => "demand",
+            ChunkClass::ReadAhead => "read_ahead",
+        }
+    }
 }
 
 /// A Stremio addon call forwarded from the edge, already validated and canonical there:
@@ -207,6 +239,7 @@ impl Request {
             Request::Meta(_) => "meta",
             Request::Chunk(_) => "chunk",
             Request::Addon(_) => "addon",
+            Request::MetaChunk(_) => "meta_chunk",
         }
     }
 
@@ -218,7 +251,10 @@ impl Request {
                 check_str("region", &h.region, limits::MAX_NAME_ID)?;
                 check_str("public_base_url", &h.public_base_url, limits::MAX_URL)
             }
-            Request::Heartbeat(_) | Request::Meta(_) | Request::Chunk(_) => Ok(()),
+            Request::Heartbeat(_)
+            | Request::Meta(_)
+            | Request::Chunk(_)
+            | Request::MetaChunk(_) => Ok(()),
             Request::Addon(a) => {
                 check_str("path", &a.path, limits::MAX_PATH)?;
                 check_str("query", &a.query, limits::MAX_QUERY)?;

@@ -33,11 +33,17 @@ fn sample_requests() -> Vec<Request> {
         Request::Chunk(ChunkRequest {
             file: FILE,
             index: 1999,
+            class: ChunkClass::ReadAhead,
         }),
         Request::Addon(AddonRequest {
             path: "/catalog/movie/top.json".into(),
             query: "skip=100".into(),
             base_url: "https://fra.cdn.example".into(),
+        }),
+        Request::MetaChunk(ChunkRequest {
+            file: FILE,
+            index: 0,
+            class: ChunkClass::Demand,
         }),
     ]
 }
@@ -47,6 +53,7 @@ fn sample_responses() -> Vec<Response> {
         Response::Welcome(Welcome {
             core_version: "0.1.0".into(),
             heartbeat_interval_secs: 10,
+            download_connections: 8,
         }),
         Response::Ack,
         Response::Meta(FileMeta {
@@ -118,15 +125,50 @@ fn every_response_round_trips() {
 /// Pins the byte layout: a change here is a protocol change and needs a new ALPN.
 #[test]
 fn chunk_request_has_the_documented_layout() {
+    let file = FileRef {
+        chat_id: -100,
+        msg_id: 7,
+    };
     let req = Request::Chunk(ChunkRequest {
-        file: FileRef {
-            chat_id: -100,
-            msg_id: 7,
-        },
+        file,
         index: 3,
+        class: ChunkClass::ReadAhead,
     });
-    // len=5 LE | tag 3 | zigzag varint(-100)=199 | zigzag(7)=14 | varint(3)
-    assert_eq!(request_frame(&req), [5, 0, 0, 0, 3, 0xC7, 0x01, 0x0E, 0x03]);
+    // len=6 LE | tag 3 | zigzag varint(-100)=199 | zigzag(7)=14 | varint(3) | class 1
+    assert_eq!(
+        request_frame(&req),
+        [6, 0, 0, 0, 3, 0xC7, 0x01, 0x0E, 0x03, 0x01]
+    );
+    // Protocol 4: the same fields under the MetaChunk tag, demand = 0.
+    let both = Request::MetaChunk(ChunkRequest {
+        file,
+        index: 3,
+        class: ChunkClass::Demand,
+    });
+    assert_eq!(
+        request_frame(&both),
+        [6, 0, 0, 0, 5, 0xC7, 0x01, 0x0E, 0x03, 0x00]
+    );
+    // A version 3 chunk request (no class) no longer decodes.
+    assert_eq!(
+        decode_request(&raw_frame(&[3, 0xC7, 0x01, 0x0E, 0x03])),
+        Err(FrameError::Truncated)
+    );
+}
+
+/// Pins the version 4 Welcome: the download connection count after the heartbeat interval.
+#[test]
+fn welcome_has_the_documented_layout() {
+    let resp = Response::Welcome(Welcome {
+        core_version: "1".into(),
+        heartbeat_interval_secs: 10,
+        download_connections: 300,
+    });
+    // len=6 LE | tag 0 | len 1 "1" | varint(10) | varint(300)=[0xAC, 0x02]
+    assert_eq!(
+        response_frame(&resp),
+        [6, 0, 0, 0, 0, 1, b'1', 10, 0xAC, 0x02]
+    );
 }
 
 /// Pins the version 2 addon header: four varints after the tag (len, max-age,
@@ -289,6 +331,7 @@ fn largest_valid_messages_fit_in_a_frame() {
         Response::Welcome(Welcome {
             core_version: s(limits::MAX_VERSION),
             heartbeat_interval_secs: u32::MAX,
+            download_connections: u32::MAX,
         }),
         Response::Meta(FileMeta {
             size: u64::MAX,
@@ -444,10 +487,10 @@ fn oversized_prefix_is_refused_from_the_prefix_alone() {
 #[test]
 fn unknown_tags_are_typed() {
     assert_eq!(
-        decode_request(&raw_frame(&[5])),
+        decode_request(&raw_frame(&[6])),
         Err(FrameError::UnknownMessage {
             direction: "request",
-            tag: 5
+            tag: 6
         })
     );
     // Multi-byte varint tag 300 = [0xAC, 0x02].
@@ -654,8 +697,22 @@ fn request() -> impl Strategy<Value = Request> {
                 })
             ),
         file_ref().prop_map(Request::Meta),
-        (file_ref(), any::<u64>())
-            .prop_map(|(file, index)| Request::Chunk(ChunkRequest { file, index })),
+        (file_ref(), any::<u64>(), any::<bool>()).prop_map(|(file, index, ahead)| {
+            Request::Chunk(ChunkRequest {
+                file,
+                index,
+                class: if ahead {
+                    ChunkClass::ReadAhead
+                } else {
+                    ChunkClass::Demand
+                },
+            })
+        }),
+        (file_ref(), any::<u64>()).prop_map(|(file, index)| Request::MetaChunk(ChunkRequest {
+            file,
+            index,
+            class: ChunkClass::Demand,
+        })),
         (
             text(limits::MAX_PATH),
             text(limits::MAX_QUERY),
@@ -685,10 +742,13 @@ fn wire_error() -> impl Strategy<Value = WireError> {
 
 fn response() -> impl Strategy<Value = Response> {
     prop_oneof![
-        (text(limits::MAX_VERSION), any::<u32>()).prop_map(|(v, h)| Response::Welcome(Welcome {
-            core_version: v,
-            heartbeat_interval_secs: h
-        })),
+        (text(limits::MAX_VERSION), any::<u32>(), any::<u32>()).prop_map(|(v, h, c)| {
+            Response::Welcome(Welcome {
+                core_version: v,
+                heartbeat_interval_secs: h,
+                download_connections: c,
+            })
+        }),
         Just(Response::Ack),
         (
             any::<u64>(),
